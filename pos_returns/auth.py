@@ -1,0 +1,152 @@
+"""Staff, PINs and lockouts. Permissions are enforced here, in the core.
+
+PINs are stored only as a slow salted hash (scrypt). After
+``MAX_FAILED_ATTEMPTS`` wrong PINs in a row the staff member is locked out for
+``LOCKOUT_MINUTES``, or until a manager unlocks them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlite_utils import Database
+
+from .domain import Role, Staff, StaffId, StoreId
+from .errors import InvalidInput, NotFound, PermissionDenied
+from .i18n import _, ngettext
+from .store import atomic
+
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT_MINUTES = 15
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_pin(pin: str, *, n: int = _SCRYPT_N) -> str:
+    if not pin.isdigit() or not 4 <= len(pin) <= 8:
+        raise InvalidInput(_("A PIN has 4 to 8 digits."), code="pin")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_pin_hash(pin: str, stored: str) -> bool:
+    try:
+        algo, n, r, p, salt_b64, digest_b64 = stored.split("$")
+    except ValueError:
+        return False
+    if algo != "scrypt":
+        return False
+    digest = hashlib.scrypt(
+        pin.encode(), salt=base64.b64decode(salt_b64), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+def _row_to_staff(row: dict) -> Staff:
+    return Staff(
+        id=StaffId(row["id"]),
+        code=row["code"],
+        name=row["name"],
+        role=Role(row["role"]),
+        store_id=StoreId(row["store_id"]),
+    )
+
+
+def find_staff(db: Database, code: str) -> Staff:
+    code = (code or "").strip().upper()
+    if not code or len(code) > 32:
+        raise NotFound(_("Unknown staff code."), code="staff")
+    rows = list(db.query("SELECT * FROM staff WHERE code = ? AND active = 1", [code]))
+    if not rows:
+        raise NotFound(_("Unknown staff code."), code="staff")
+    return _row_to_staff(rows[0])
+
+
+def get_staff(db: Database, staff_id: int) -> Staff:
+    rows = list(db.query("SELECT * FROM staff WHERE id = ?", [staff_id]))
+    if not rows:
+        raise NotFound(_("Unknown member of staff."), code="staff")
+    return _row_to_staff(rows[0])
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def authenticate(db: Database, code: str, pin: str, *, now: datetime | None = None) -> Staff:
+    """Check a staff code and PIN; count wrong PINs and lock out after five.
+
+    Raises :class:`NotFound` for an unknown code and :class:`PermissionDenied`
+    for a wrong PIN or a locked-out account (the message says how many tries
+    are left, or until when the account is locked).
+    """
+    now = now or _utcnow()
+    staff = find_staff(db, code)
+    row = db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()
+    lock = db.execute(
+        "SELECT failed_attempts, locked_until FROM staff_lockout WHERE staff_id = ?", [staff.id]
+    ).fetchone()
+    failed, locked_until = (lock[0], lock[1]) if lock else (0, "")
+    if locked_until and locked_until > _iso(now):
+        raise PermissionDenied(
+            _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
+            code="locked",
+        )
+    if check_pin_hash(pin or "", row[0]):
+        with atomic(db):
+            db.execute(
+                "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
+                "VALUES (?, 0, '') ON CONFLICT(staff_id) DO UPDATE SET "
+                "failed_attempts = 0, locked_until = ''",
+                [staff.id],
+            )
+        return staff
+    failed += 1
+    until = _iso(now + timedelta(minutes=LOCKOUT_MINUTES)) if failed >= MAX_FAILED_ATTEMPTS else ""
+    with atomic(db):
+        db.execute(
+            "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) VALUES (?, ?, ?) "
+            "ON CONFLICT(staff_id) DO UPDATE SET failed_attempts = excluded.failed_attempts, "
+            "locked_until = excluded.locked_until",
+            [staff.id, 0 if until else failed, until],
+        )
+    if until:
+        raise PermissionDenied(
+            _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
+            code="locked",
+        )
+    left = MAX_FAILED_ATTEMPTS - failed
+    raise PermissionDenied(
+        ngettext(
+            "Wrong PIN. {count} try left before the account is locked.",
+            "Wrong PIN. {count} tries left before the account is locked.",
+            left,
+        ).format(count=left),
+        code="wrong_pin",
+    )
+
+
+def unlock(db: Database, manager: Staff, staff_id: int) -> None:
+    require_role(manager, Role.MANAGER)
+    with atomic(db):
+        db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [staff_id])
+
+
+def require_role(staff: Staff, *roles: Role) -> None:
+    """Raise :class:`PermissionDenied` unless ``staff`` has one of ``roles``.
+
+    Managers may do everything.
+    """
+    if staff.role == Role.MANAGER or staff.role in roles:
+        return
+    raise PermissionDenied(_("{name} is not allowed to do this.").format(name=staff.name),
+                           code="role")

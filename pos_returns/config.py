@@ -1,0 +1,180 @@
+"""The till's configuration: one TOML file with documented defaults.
+
+Every key is optional; a missing file means "all defaults". A bad value raises
+:class:`~pos_returns.errors.ConfigError` with a message that names the key.
+The documented example is ``docs/till.example.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .i18n import _
+
+
+def data_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "alamara-retours"
+
+
+def config_home() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "alamara-retours"
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("POS_RETURNS_CONFIG") or config_home() / "till.toml")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Thresholds the store may tune; money in cents."""
+
+    cash_refund_ceiling: int = 100_000  # above 1 000 € cash needs a manager
+    jewelry_manager_threshold: int = 100_000  # fine jewelry above 1 000 € needs a manager
+    restocking_fee_bp: dict[str, int] = field(default_factory=dict)  # department -> bp (R18)
+    no_receipt_window_days: int = 365  # R19 rolling window
+    no_receipt_warn_count: int = 2  # warn from this many earlier no-receipt returns
+    no_receipt_manager_count: int = 3  # a manager must approve from this many
+    no_receipt_refuse_count: int = 5  # refused from this many
+    no_receipt_refuse_amount: int = 150_000  # refused when the window's total reaches this
+    id_retention_months: int = 13  # RGPD retention of the no-receipt ID data
+    max_line_quantity: int = 99  # any quantity above this is absurd at a till
+
+
+@dataclass(frozen=True)
+class TillConfig:
+    store_id: int = 1
+    till_no: int = 1
+    language: str = "fr"
+    cache_path: Path = field(default_factory=lambda: data_home() / "cache.sqlite")
+    key_path: Path = field(default_factory=lambda: data_home() / "keys" / "journal_ed25519.pem")
+    documents_dir: Path = field(default_factory=lambda: data_home() / "documents")
+    printer_queue: str = ""  # CUPS queue for `lp`; empty: documents only go to the folder
+    hq_dsn: str = ""  # PostgreSQL DSN of HQ; empty: no sync (demo mode)
+    idle_lock_seconds: int = 120
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    def with_cache(self, path: Path | str) -> TillConfig:
+        return replace(self, cache_path=Path(path))
+
+
+_TOP_TYPES: dict[str, type] = {
+    "store_id": int,
+    "till_no": int,
+    "language": str,
+    "cache_path": Path,
+    "key_path": Path,
+    "documents_dir": Path,
+    "printer_queue": str,
+    "hq_dsn": str,
+    "idle_lock_seconds": int,
+}
+
+
+def _bad(key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(
+        _("Configuration: the key “{key}” must be {expected} (found: {value!r}).").format(
+            key=key, expected=expected, value=value
+        ),
+        code="config",
+    )
+
+
+def _int(key: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(key, _("a whole number"), value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"{minimum}…{maximum}" if maximum is not None else f"≥ {minimum}"
+        raise _bad(key, _("a whole number in {range}").format(range=bound), value)
+    return value
+
+
+def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> TillConfig:
+    """Build a :class:`TillConfig` from parsed TOML, checking every key."""
+    known = set(_TOP_TYPES) | {"policy"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                _("Configuration: unknown key “{key}”.").format(key=key), code="config"
+            )
+    kwargs: dict[str, Any] = {}
+    for key, typ in _TOP_TYPES.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if typ is int:
+            kwargs[key] = _int(key, value, minimum=1 if key != "idle_lock_seconds" else 0)
+        elif typ is Path:
+            if not isinstance(value, str) or not value:
+                raise _bad(key, _("a file path"), value)
+            path = Path(os.path.expanduser(value))
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            kwargs[key] = path
+        else:
+            if not isinstance(value, str):
+                raise _bad(key, _("text"), value)
+            kwargs[key] = value
+    if "language" in kwargs and kwargs["language"] not in ("fr", "en"):
+        raise _bad("language", "“fr” / “en”", kwargs["language"])
+    if "store_id" in kwargs:
+        _int("store_id", kwargs["store_id"], minimum=1, maximum=999)
+    if "till_no" in kwargs:
+        _int("till_no", kwargs["till_no"], minimum=1, maximum=99)
+    policy = data.get("policy", {})
+    if not isinstance(policy, dict):
+        raise _bad("policy", _("a table"), policy)
+    kwargs["policy"] = _parse_policy(policy)
+    return TillConfig(**kwargs)
+
+
+def _parse_policy(data: dict[str, Any]) -> PolicyConfig:
+    names = {f.name for f in fields(PolicyConfig)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"policy.{key}"
+        if key not in names:
+            raise ConfigError(
+                _("Configuration: unknown key “{key}”.").format(key=full), code="config"
+            )
+        if key == "restocking_fee_bp":
+            if not isinstance(value, dict):
+                raise _bad(full, _("a table department = basis points"), value)
+            kwargs[key] = {
+                str(dept): _int(f"{full}.{dept}", bp, minimum=0, maximum=5000)
+                for dept, bp in value.items()
+            }
+        else:
+            kwargs[key] = _int(full, value, minimum=0)
+    cfg = PolicyConfig(**kwargs)
+    if not (cfg.no_receipt_warn_count <= cfg.no_receipt_manager_count <= cfg.no_receipt_refuse_count):
+        raise _bad(
+            "policy.no_receipt_manager_count",
+            _("between the warn and refuse counts"),
+            cfg.no_receipt_manager_count,
+        )
+    return cfg
+
+
+def load_config(path: Path | str | None = None) -> TillConfig:
+    """Read the TOML file at ``path`` (default: the user's config); absent -> defaults."""
+    cfg_path = Path(path) if path else default_config_path()
+    if not cfg_path.exists():
+        return TillConfig()
+    try:
+        with cfg_path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            _("Configuration file {path} is not valid TOML: {error}").format(
+                path=cfg_path, error=exc
+            ),
+            code="config",
+        ) from exc
+    return parse_config(data, base_dir=cfg_path.parent)

@@ -1,0 +1,321 @@
+"""The local SQLite cache: connection, pragmas and schema migrations.
+
+Sales synced from HQ are reference data and never edited locally. Returns are
+new documents (``return_tickets`` + ``return_lines`` + ``refunds``) that point
+back at the sale lines and tenders they return; how much of a line or a tender
+is already returned is always *derived* from them, chain-wide.
+
+Each module that owns tables registers its own ``Migrations`` set in
+:func:`migration_sets`; :func:`migrate` applies them in order, each migration in
+its own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+CORE = Migrations("pos_returns.core")
+
+
+@CORE()
+def m001_reference_data(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE stores (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            address TEXT NOT NULL,
+            postcode TEXT NOT NULL,
+            city TEXT NOT NULL,
+            siret TEXT NOT NULL,
+            vat_number TEXT NOT NULL,
+            has_fine_jewelry INTEGER NOT NULL DEFAULT 0,
+            latitude REAL NOT NULL DEFAULT 0,
+            longitude REAL NOT NULL DEFAULT 0
+        );
+        CREATE TABLE tills (
+            store_id INTEGER NOT NULL REFERENCES stores(id),
+            till_no INTEGER NOT NULL,
+            label TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (store_id, till_no)
+        );
+        CREATE TABLE vat_rates (
+            rate_bp INTEGER PRIMARY KEY,
+            label TEXT NOT NULL
+        );
+        CREATE TABLE departments (
+            code TEXT PRIMARY KEY,
+            name_fr TEXT NOT NULL,
+            name_en TEXT NOT NULL
+        );
+        CREATE TABLE products (
+            sku TEXT PRIMARY KEY,
+            ean TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            department TEXT NOT NULL REFERENCES departments(code),
+            vat_rate_bp INTEGER NOT NULL REFERENCES vat_rates(rate_bp),
+            current_price INTEGER NOT NULL CHECK (current_price >= 0),
+            return_tag_required INTEGER NOT NULL DEFAULT 0,
+            fine_jewelry INTEGER NOT NULL DEFAULT 0,
+            gift_card INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE customers (
+            id INTEGER PRIMARY KEY,
+            account_number TEXT NOT NULL UNIQUE,
+            first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL,
+            name_key TEXT NOT NULL,      -- normalised "last first", lower case, no accents
+            phone TEXT NOT NULL DEFAULT '',  -- digits only, national form "0612345678"
+            email TEXT NOT NULL DEFAULT ''   -- lower case
+        );
+        CREATE INDEX customers_name_key ON customers(name_key);
+        CREATE INDEX customers_phone ON customers(phone) WHERE phone != '';
+        CREATE INDEX customers_email ON customers(email) WHERE email != '';
+        CREATE TABLE staff (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,   -- staff code, also printed on the badge
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('salesperson', 'jewelry', 'manager')),
+            store_id INTEGER NOT NULL REFERENCES stores(id),
+            pin_hash TEXT NOT NULL,      -- scrypt, salted; never the PIN
+            active INTEGER NOT NULL DEFAULT 1
+        );
+        -- Local, mutable security state (not synced): wrong PIN counts and lockouts.
+        CREATE TABLE staff_lockout (
+            staff_id INTEGER PRIMARY KEY REFERENCES staff(id),
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE sales (
+            id INTEGER PRIMARY KEY,
+            receipt_number TEXT UNIQUE,  -- 17 digits (see pos_returns.codes); NULL for web orders
+            order_number TEXT UNIQUE,    -- AlamaraStore.com order "W#########"; NULL in store
+            channel TEXT NOT NULL CHECK (channel IN ('store', 'online')),
+            store_id INTEGER NOT NULL REFERENCES stores(id),
+            till_no INTEGER NOT NULL DEFAULT 0,
+            sold_at TEXT NOT NULL,       -- UTC "YYYY-MM-DDTHH:MM:SSZ"
+            customer_id INTEGER REFERENCES customers(id),
+            staff_id INTEGER,
+            international INTEGER NOT NULL DEFAULT 0,
+            gift_receipt INTEGER NOT NULL DEFAULT 0,
+            merchandise INTEGER NOT NULL,
+            shipping INTEGER NOT NULL DEFAULT 0,
+            duties INTEGER NOT NULL DEFAULT 0,   -- duties, taxes and tariffs (international)
+            total INTEGER NOT NULL,
+            packing_slip TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sales_sold_at ON sales(sold_at);
+        CREATE INDEX sales_customer ON sales(customer_id, sold_at) WHERE customer_id IS NOT NULL;
+        CREATE TABLE sale_lines (
+            id INTEGER PRIMARY KEY,
+            sale_id INTEGER NOT NULL REFERENCES sales(id),
+            line_no INTEGER NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            unit_price INTEGER NOT NULL CHECK (unit_price >= 0),  -- paid, after discounts
+            list_price INTEGER NOT NULL,
+            vat_rate_bp INTEGER NOT NULL,
+            serial_number TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sale_lines_sale ON sale_lines(sale_id);
+        CREATE INDEX sale_lines_sku ON sale_lines(sku, sale_id);
+        CREATE INDEX sale_lines_serial ON sale_lines(serial_number) WHERE serial_number != '';
+        CREATE TABLE tenders (
+            id INTEGER PRIMARY KEY,
+            sale_id INTEGER NOT NULL REFERENCES sales(id),
+            kind TEXT NOT NULL CHECK (kind IN ('cash', 'card', 'gift_card', 'notes')),
+            amount INTEGER NOT NULL CHECK (amount > 0),
+            card_last4 TEXT NOT NULL DEFAULT '',
+            card_fingerprint TEXT NOT NULL DEFAULT '',
+            card_brand TEXT NOT NULL DEFAULT '',
+            gift_card_number TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX tenders_sale ON tenders(sale_id);
+        CREATE INDEX tenders_card ON tenders(card_last4, sale_id) WHERE kind = 'card';
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+
+
+@CORE()
+def m002_return_documents(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE return_tickets (
+            id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL UNIQUE,
+            store_id INTEGER NOT NULL,
+            till_no INTEGER NOT NULL,
+            number INTEGER NOT NULL,          -- gap-free per till
+            created_at TEXT NOT NULL,         -- UTC "YYYY-MM-DDTHH:MM:SSZ"
+            staff_id INTEGER NOT NULL,
+            sale_id INTEGER REFERENCES sales(id),  -- NULL: no record of sale (R07)
+            kind TEXT NOT NULL CHECK (kind IN ('receipt', 'no_receipt', 'exchange')),
+            gift INTEGER NOT NULL DEFAULT 0,
+            offline INTEGER NOT NULL DEFAULT 0,
+            refund_total INTEGER NOT NULL DEFAULT 0,  -- merchandise credited to the customer
+            charge_total INTEGER NOT NULL DEFAULT 0,  -- new items of an exchange
+            net INTEGER NOT NULL DEFAULT 0,           -- refund_total - charge_total - fees
+            restocking_fees INTEGER NOT NULL DEFAULT 0,
+            origin TEXT NOT NULL DEFAULT 'local' CHECK (origin IN ('local', 'hq')),
+            UNIQUE (store_id, till_no, number)
+        );
+        CREATE INDEX return_tickets_sale ON return_tickets(sale_id) WHERE sale_id IS NOT NULL;
+        CREATE INDEX return_tickets_created ON return_tickets(created_at);
+        CREATE TABLE return_lines (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES return_tickets(id),
+            line_no INTEGER NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('return', 'sale')),
+            sale_line_id INTEGER REFERENCES sale_lines(id),  -- the line it returns
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            unit_amount INTEGER NOT NULL CHECK (unit_amount >= 0),
+            amount INTEGER NOT NULL,     -- signed: returned lines negative, new items positive
+            vat_rate_bp INTEGER NOT NULL,
+            condition TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            rule_codes TEXT NOT NULL DEFAULT '',  -- e.g. "R02,R13"
+            restocking_fee INTEGER NOT NULL DEFAULT 0,
+            serial_number TEXT NOT NULL DEFAULT '',
+            UNIQUE (ticket_id, line_no)
+        );
+        CREATE INDEX return_lines_sale_line ON return_lines(sale_line_id)
+            WHERE sale_line_id IS NOT NULL;
+        CREATE TABLE refunds (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES return_tickets(id),
+            kind TEXT NOT NULL CHECK (kind IN ('cash', 'card', 'gift_card', 'notes')),
+            amount INTEGER NOT NULL,     -- cents to the customer (negative: the customer pays)
+            sale_tender_id INTEGER REFERENCES tenders(id),  -- the tender it goes back to
+            card_last4 TEXT NOT NULL DEFAULT '',
+            gift_card_number TEXT NOT NULL DEFAULT '',  -- a new Alamara Gift Card issued
+            beyond_original INTEGER NOT NULL DEFAULT 0  -- R05: card credited beyond its charge
+        );
+        CREATE INDEX refunds_ticket ON refunds(ticket_id);
+        CREATE INDEX refunds_tender ON refunds(sale_tender_id) WHERE sale_tender_id IS NOT NULL;
+        CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES return_tickets(id),
+            line_no INTEGER,             -- NULL: the whole ticket
+            rule TEXT NOT NULL,          -- the rule overridden or applied, e.g. "R13"
+            manager_id INTEGER NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approved', 'refused')),
+            reason TEXT NOT NULL,
+            decided_at TEXT NOT NULL
+        );
+        CREATE INDEX approvals_ticket ON approvals(ticket_id);
+        CREATE TABLE gift_cards (
+            number TEXT PRIMARY KEY,     -- 19 digits, Luhn check digit
+            security_hash TEXT NOT NULL, -- keyed hash of the security code
+            initial_amount INTEGER NOT NULL CHECK (initial_amount > 0),
+            issued_ticket_id INTEGER REFERENCES return_tickets(id),
+            issued_at TEXT NOT NULL,
+            store_id INTEGER NOT NULL,
+            till_no INTEGER NOT NULL
+        );
+        """
+    )
+
+
+def migration_sets() -> list[Migrations]:
+    """Every migration set, in the order they must be applied.
+
+    Modules that own tables add their set here (imported lazily so that the
+    store module stays the bottom of the import graph).
+    """
+    sets = [CORE]
+    return sets
+
+
+def connect(path: Path | str, *, create: bool = True, readonly: bool = False) -> Database:
+    """Open the cache with the till's pragmas: WAL, foreign keys, a busy timeout.
+
+    ``synchronous=FULL`` so that a committed return survives a power cut.
+    """
+    path = Path(path)
+    if not create and not path.exists():
+        from .errors import NotFound
+        from .i18n import _
+
+        raise NotFound(_("The local cache {path} does not exist.").format(path=path))
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+        )
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn.isolation_level = None  # autocommit: every transaction is explicit (atomic())
+    db = Database(conn)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+    conn.execute("PRAGMA mmap_size = 268435456")
+    return db
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration; return the names applied."""
+    applied: list[str] = []
+    for migrations in migration_sets():
+        pending = [m.name for m in migrations.pending(db)]
+        migrations.apply(db)
+        applied.extend(pending)
+    return applied
+
+
+def open_cache(path: Path | str) -> Database:
+    """Open (creating if needed) and migrate the cache at ``path``."""
+    db = connect(path)
+    migrate(db)
+    return db
+
+
+@contextmanager
+def atomic(db: Database) -> Iterator[Database]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error).
+
+    IMMEDIATE takes the write lock up front, so two processes committing returns
+    against the same cache serialise instead of failing halfway.
+    """
+    conn = db.conn
+    if conn.in_transaction:  # nested: the outer transaction already holds the lock
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def get_meta(db: Database, key: str, default: str = "") -> str:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

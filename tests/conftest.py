@@ -1,0 +1,37 @@
+"""Shared fixtures. Tests run headless: Qt's offscreen platform is set here."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TZ", "Europe/Paris")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from pos_returns import i18n  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _french():
+    """Every test starts in French, the till's default language."""
+    i18n.set_language("fr")
+    yield
+    i18n.set_language("fr")
+
+
+@pytest.fixture
+def tmp_cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache.sqlite"
+
+
+@pytest.fixture
+def db(tmp_cache: Path):
+    """A fresh migrated cache with the reference data of ``tests/factories.py``."""
+    from tests.factories import new_cache
+
+    database = new_cache(tmp_cache)
+    yield database
+    database.close()

@@ -1,0 +1,208 @@
+"""Small, explicit test data: a store or two, a catalogue, staff, and sales built
+line by line. Rule tests use these so that every figure in an assertion can be
+read off the test itself (the demo generator has its own tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from pos_returns.auth import hash_pin
+from pos_returns.codes import ReceiptNumber
+from pos_returns.store import atomic, open_cache
+
+PINS = {"V001": "1111", "B001": "2222", "M001": "9999", "V201": "3333", "M201": "8888"}
+_FAST_HASHES: dict[str, str] = {}
+
+
+def fast_pin_hash(pin: str) -> str:
+    # Tests use a cheaper scrypt cost (n=2**10) so the suite stays quick; the
+    # verification code is the same.
+    if pin not in _FAST_HASHES:
+        _FAST_HASHES[pin] = hash_pin(pin, n=2**10)
+    return _FAST_HASHES[pin]
+
+
+def seed_reference(db: Database) -> None:
+    """Two stores (Paris with Fine Jewelry, Lyon without), VAT rates, departments,
+    a small catalogue, and staff (codes and PINs in ``PINS``)."""
+    with atomic(db):
+        db["vat_rates"].insert_all(
+            [
+                {"rate_bp": 2000, "label": "TVA 20 %"},
+                {"rate_bp": 1000, "label": "TVA 10 %"},
+                {"rate_bp": 550, "label": "TVA 5,5 %"},
+                {"rate_bp": 210, "label": "TVA 2,1 %"},
+            ]
+        )
+        db["departments"].insert_all(
+            [
+                {"code": c, "name_fr": fr, "name_en": en}
+                for c, fr, en in [
+                    ("women", "Femme", "Women"),
+                    ("men", "Homme", "Men"),
+                    ("shoes", "Chaussures", "Shoes"),
+                    ("beauty", "Beauté", "Beauty"),
+                    ("occasion", "Robes de cérémonie", "Special-occasion dresses"),
+                    ("designer", "Créateurs", "Designer"),
+                    ("jewelry", "Joaillerie", "Fine jewelry"),
+                    ("gift_cards", "Cartes cadeaux", "Gift cards"),
+                ]
+            ]
+        )
+        db["stores"].insert_all(
+            [
+                {
+                    "id": 1, "code": "PAR", "name": "Alamara Paris Haussmann",
+                    "address": "40 boulevard Haussmann", "postcode": "75009", "city": "Paris",
+                    "siret": "55204944700017", "vat_number": "FR40552049447",
+                    "has_fine_jewelry": 1, "latitude": 48.8738, "longitude": 2.3320,
+                },
+                {
+                    "id": 2, "code": "LYO", "name": "Alamara Lyon Part-Dieu",
+                    "address": "17 rue du Docteur Bouchut", "postcode": "69003", "city": "Lyon",
+                    "siret": "55204944700025", "vat_number": "FR40552049447",
+                    "has_fine_jewelry": 0, "latitude": 45.7610, "longitude": 4.8570,
+                },
+            ]
+        )
+        db["tills"].insert_all(
+            [{"store_id": s, "till_no": t, "label": f"Caisse {t}"} for s in (1, 2) for t in (1, 2)]
+        )
+        db["products"].insert_all(
+            [
+                _p("SKU-ROBE-01", "3000000000017", "Robe portefeuille en soie", "women", 2000, 18900),
+                _p("SKU-CHEM-01", "3000000000024", "Chemise oxford", "men", 2000, 7900),
+                _p("SKU-ESCA-01", "3000000000031", "Escarpins cuir", "shoes", 2000, 22000),
+                _p("SKU-PARF-01", "3000000000048", "Eau de parfum 50 ml", "beauty", 2000, 9500),
+                _p("SKU-CERE-01", "3000000000055", "Robe de cérémonie brodée", "occasion", 2000,
+                   89000, tag=1),
+                _p("SKU-CREA-01", "3000000000062", "Veste de créateur", "designer", 2000,
+                   145000, tag=1),
+                _p("SKU-BAGU-01", "3000000000079", "Bague or 18 carats et diamant", "jewelry",
+                   2000, 640000, jewel=1),
+                _p("SKU-COLL-01", "3000000000086", "Collier perles", "jewelry", 2000, 65000,
+                   jewel=1),
+                _p("SKU-GIFT-50", "3000000000093", "Carte cadeau Alamara 50 €", "gift_cards", 0,
+                   5000, gift=1),
+                _p("SKU-LIVR-01", "3000000000109", "Livre de mode", "women", 550, 3500),
+            ]
+        )
+        db["staff"].insert_all(
+            [
+                _s(1, "V001", "Camille Martin", "salesperson", 1),
+                _s(2, "B001", "Inès Laurent", "jewelry", 1),
+                _s(3, "M001", "Sophie Bernard", "manager", 1),
+                _s(4, "V201", "Lucas Petit", "salesperson", 2),
+                _s(5, "M201", "Hugo Moreau", "manager", 2),
+            ]
+        )
+
+
+def _p(sku, ean, name, dept, vat, price, *, tag=0, jewel=0, gift=0):
+    return {
+        "sku": sku, "ean": ean, "name": name, "department": dept, "vat_rate_bp": vat or 2000,
+        "current_price": price, "return_tag_required": tag, "fine_jewelry": jewel,
+        "gift_card": gift,
+    }
+
+
+def _s(i, code, name, role, store):
+    return {"id": i, "code": code, "name": name, "role": role, "store_id": store,
+            "pin_hash": fast_pin_hash(PINS[code]), "active": 1}
+
+
+_seq = itertools.count(1)
+
+
+@dataclass
+class L:
+    """A sale line to build: sku, quantity, unit price paid (cents)."""
+
+    sku: str
+    qty: int
+    price: int
+    serial: str = ""
+    list_price: int | None = None
+    vat_bp: int = 2000
+
+
+@dataclass
+class T:
+    """A tender: kind, amount (cents) and for a card its last 4 and fingerprint."""
+
+    kind: str
+    amount: int
+    last4: str = ""
+    fingerprint: str = ""
+    gift_card_number: str = ""
+
+
+def add_sale(
+    db: Database,
+    lines: list[L],
+    tenders: list[T] | None = None,
+    *,
+    store_id: int = 1,
+    till_no: int = 1,
+    sold_on: date = date(2025, 3, 15),
+    channel: str = "store",
+    order_number: str | None = None,
+    international: bool = False,
+    gift_receipt: bool = False,
+    shipping: int = 0,
+    duties: int = 0,
+    customer_id: int | None = None,
+    packing_slip: str = "",
+) -> int:
+    """Insert a sale; tenders default to one card paying the whole total. Returns its id."""
+    merchandise = sum(line.qty * line.price for line in lines)
+    total = merchandise + shipping + duties
+    if tenders is None:
+        tenders = [T("card", total, "4242", "fp-4242")]
+    assert sum(t.amount for t in tenders) == total, "tenders must add up to the total"
+    seq = next(_seq)
+    receipt = None
+    if channel == "store":
+        receipt = ReceiptNumber(store_id, till_no, sold_on, seq % 9999 or 1).digits
+    with atomic(db):
+        sale_id = db["sales"].insert(
+            {
+                "receipt_number": receipt, "order_number": order_number, "channel": channel,
+                "store_id": store_id, "till_no": till_no if channel == "store" else 0,
+                "sold_at": f"{sold_on.isoformat()}T10:30:00Z", "customer_id": customer_id,
+                "staff_id": 1, "international": int(international),
+                "gift_receipt": int(gift_receipt), "merchandise": merchandise,
+                "shipping": shipping, "duties": duties, "total": total,
+                "packing_slip": packing_slip,
+            }
+        ).last_pk
+        for n, line in enumerate(lines, 1):
+            db["sale_lines"].insert(
+                {
+                    "sale_id": sale_id, "line_no": n, "sku": line.sku, "quantity": line.qty,
+                    "unit_price": line.price, "list_price": line.list_price or line.price,
+                    "vat_rate_bp": line.vat_bp, "serial_number": line.serial,
+                }
+            )
+        for t in tenders:
+            db["tenders"].insert(
+                {
+                    "sale_id": sale_id, "kind": t.kind, "amount": t.amount,
+                    "card_last4": t.last4, "card_fingerprint": t.fingerprint,
+                    "card_brand": "VISA" if t.kind == "card" else "",
+                    "gift_card_number": t.gift_card_number,
+                }
+            )
+    return int(sale_id)
+
+
+def new_cache(path: Path) -> Database:
+    db = open_cache(path)
+    seed_reference(db)
+    return db
