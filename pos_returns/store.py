@@ -228,6 +228,25 @@ def m002_return_documents(db: Database) -> None:
     )
 
 
+@CORE()
+def m003_outbox(db: Database) -> None:
+    # Documents waiting to go up to HQ (each with its UUID); sync marks them sent.
+    db.executescript(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,          -- "return_ticket", "journal_head", "id_check", ...
+            payload TEXT NOT NULL,       -- canonical JSON
+            created_at TEXT NOT NULL,
+            sent_at TEXT NOT NULL DEFAULT '',
+            result TEXT NOT NULL DEFAULT ''  -- "", "ok", "conflict"
+        );
+        CREATE INDEX outbox_waiting ON outbox(id) WHERE sent_at = '';
+        """
+    )
+
+
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they must be applied.
 
