@@ -150,7 +150,9 @@ def parse_receipt(text: str, *, today: date | None = None) -> ReceiptNumber:
     try:
         sale_date = date(2000 + int(code[5:7]), int(code[7:9]), int(code[9:11]))
     except ValueError:
-        raise InvalidInput(_("The date in this receipt number is impossible."), code="date") from None
+        raise InvalidInput(
+            _("The date in this receipt number is impossible."), code="date"
+        ) from None
     if sale_date > (today or date.today()):
         raise InvalidInput(_("The date in this receipt number is in the future."), code="date")
     sequence = int(code[11:15])

@@ -153,7 +153,8 @@ def _parse_policy(data: dict[str, Any]) -> PolicyConfig:
         else:
             kwargs[key] = _int(full, value, minimum=0)
     cfg = PolicyConfig(**kwargs)
-    if not (cfg.no_receipt_warn_count <= cfg.no_receipt_manager_count <= cfg.no_receipt_refuse_count):
+    warn, manager = cfg.no_receipt_warn_count, cfg.no_receipt_manager_count
+    if not (warn <= manager <= cfg.no_receipt_refuse_count):
         raise _bad(
             "policy.no_receipt_manager_count",
             _("between the warn and refuse counts"),

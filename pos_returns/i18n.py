@@ -53,7 +53,7 @@ def babel_locale() -> str:
 
 def catalogue_loaded() -> bool:
     """True when a compiled catalogue (.mo) was found for the current language."""
-    return not type(_translations) is _gettext.NullTranslations
+    return type(_translations) is not _gettext.NullTranslations
 
 
 def _(message: str) -> str:
@@ -105,13 +105,17 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def format_date(value: date | datetime | str, *, fmt: str = "medium", locale: str | None = None) -> str:
+def format_date(
+    value: date | datetime | str, *, fmt: str = "medium", locale: str | None = None
+) -> str:
     if isinstance(value, str | datetime):
         value = to_local(value).date()
     return babel_dates.format_date(value, format=fmt, locale=locale or babel_locale())
 
 
-def format_datetime(value: datetime | str, *, fmt: str = "medium", locale: str | None = None) -> str:
+def format_datetime(
+    value: datetime | str, *, fmt: str = "medium", locale: str | None = None
+) -> str:
     local = to_local(value)
     return babel_dates.format_datetime(
         local, format=fmt, tzinfo=STORE_TZ, locale=locale or babel_locale()

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from pos_returns.auth import hash_pin
-from pos_returns.codes import ReceiptNumber
+from pos_returns.codes import ReceiptNumber, ean13_check_digit
 from pos_returns.store import atomic, open_cache
 
 PINS = {"V001": "1111", "B001": "2222", "M001": "9999", "V201": "3333", "M201": "8888"}
@@ -76,7 +76,8 @@ def seed_reference(db: Database) -> None:
         )
         db["products"].insert_all(
             [
-                _p("SKU-ROBE-01", "3000000000017", "Robe portefeuille en soie", "women", 2000, 18900),
+                _p("SKU-ROBE-01", "3000000000017", "Robe portefeuille en soie", "women", 2000,
+                   18900),
                 _p("SKU-CHEM-01", "3000000000024", "Chemise oxford", "men", 2000, 7900),
                 _p("SKU-ESCA-01", "3000000000031", "Escarpins cuir", "shoes", 2000, 22000),
                 _p("SKU-PARF-01", "3000000000048", "Eau de parfum 50 ml", "beauty", 2000, 9500),
@@ -105,6 +106,7 @@ def seed_reference(db: Database) -> None:
 
 
 def _p(sku, ean, name, dept, vat, price, *, tag=0, jewel=0, gift=0):
+    ean = ean[:12] + ean13_check_digit(ean[:12])  # a valid EAN-13, as scanned off the tag
     return {
         "sku": sku, "ean": ean, "name": name, "department": dept, "vat_rate_bp": vat or 2000,
         "current_price": price, "return_tag_required": tag, "fine_jewelry": jewel,
@@ -206,3 +208,8 @@ def new_cache(path: Path) -> Database:
     db = open_cache(path)
     seed_reference(db)
     return db
+
+
+def ean_of(db: Database, sku: str) -> str:
+    """The (valid) EAN-13 of a catalogue SKU, as the scanner reads it off the tag."""
+    return db.execute("SELECT ean FROM products WHERE sku = ?", [sku]).fetchone()[0]

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Translation catalogue tool (babel's message API; no gettext binaries needed).
 
-    python tools/i18n.py extract            # sources -> locales/pos_returns.pot -> merge into fr/en .po
+    python tools/i18n.py extract            # sources -> pos_returns.pot -> fr/en .po
     python tools/i18n.py compile            # .po -> .mo (built by `make run` / `make test`)
     python tools/i18n.py check              # list French messages that are missing or fuzzy
-    python tools/i18n.py translate F.json   # set French msgstr from {"msgid": "msgstr"} (ctx: "ctx\\x04id")
+    python tools/i18n.py translate F.json   # French msgstr from {"msgid": "msgstr"}
+                                            # (with a context, the key is "ctx\\x04id")
 
 Concurrent writers are serialised with a lock file.
 """
