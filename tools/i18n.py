@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
+PLACEHOLDER = re.compile(r"\{[a-zA-Z_][a-zA-Z0-9_]*(?:![rs])?(?::[^}]*)?\}")
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 DOMAIN = "pos_returns"
@@ -59,20 +61,26 @@ def _write(path: Path, catalog: Catalog) -> None:
                  include_previous=False)
 
 
+def extract_template() -> Catalog:
+    """The messages of the sources as they are now (nothing written)."""
+    template = Catalog(project="Alamara Retours", version="0.1", charset="utf-8",
+                       msgid_bugs_address="")
+    for src in SOURCES:
+        base = ROOT / src
+        if not base.exists():
+            continue
+        for filename, lineno, message, comments, context in extract_from_dir(
+            str(base), method_map=[("**.py", "python")], keywords=KEYWORDS,
+            comment_tags=("TRANSLATORS:",), strip_comment_tags=True,
+        ):
+            template.add(message, None, [(f"{src}/{filename}", lineno)],
+                         auto_comments=comments, context=context)
+    return template
+
+
 def extract() -> None:
     with locked():
-        template = Catalog(project="Alamara Retours", version="0.1", charset="utf-8",
-                           msgid_bugs_address="")
-        for src in SOURCES:
-            base = ROOT / src
-            if not base.exists():
-                continue
-            for filename, lineno, message, comments, context in extract_from_dir(
-                str(base), method_map=[("**.py", "python")], keywords=KEYWORDS,
-                comment_tags=("TRANSLATORS:",), strip_comment_tags=True,
-            ):
-                template.add(message, None, [(f"{src}/{filename}", lineno)],
-                             auto_comments=comments, context=context)
+        template = extract_template()
         _write(POT, template)
         for lang in LANGS:
             path = po_path(lang)
@@ -99,10 +107,11 @@ def compile_all() -> None:
             write_mo(fh, catalog, use_fuzzy=False)
 
 
-def problems(lang: str = "fr") -> list[str]:
-    """French messages (from the template) that are missing, empty or fuzzy."""
+def problems(lang: str = "fr", template: Catalog | None = None) -> list[str]:
+    """Messages of the template (default: the committed .pot) that are missing,
+    empty or fuzzy in ``lang``, or whose placeholders differ from the msgid's."""
     catalog = _read(po_path(lang), lang)
-    template = _read(POT)
+    template = template if template is not None else _read(POT)
     out = []
     for msg in template:
         if not msg.id:
@@ -118,6 +127,13 @@ def problems(lang: str = "fr") -> list[str]:
                 out.append(f"untranslated plural: {label}")
         elif not tr.string:
             out.append(f"untranslated: {label}")
+        else:
+            strings = tr.string if isinstance(tr.string, tuple | list) else (tr.string,)
+            want = set(PLACEHOLDER.findall(label))
+            for text in strings:
+                if set(PLACEHOLDER.findall(text)) != want:
+                    out.append(f"placeholders differ: {label}")
+                    break
     return out
 
 
@@ -150,7 +166,7 @@ def main(argv: list[str]) -> int:
     elif cmd == "compile":
         compile_all()
     elif cmd == "check":
-        bad = problems("fr")
+        bad = problems("fr", extract_template())
         for line in bad:
             print(line)
         print(f"{len(bad)} French messages missing or fuzzy")
