@@ -25,8 +25,8 @@ def test_every_message_of_the_sources_has_a_french_translation():
     template = tool.extract_template()
     assert len(template) > 20  # the extraction really found our messages
     missing = tool.problems("fr", template)
-    assert missing == [], "French messages missing, fuzzy or with wrong placeholders:\n" + "\n".join(
-        missing
+    assert missing == [], "French messages missing, fuzzy or with bad placeholders:\n" + (
+        "\n".join(missing)
     )
 
 
