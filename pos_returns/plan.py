@@ -33,6 +33,10 @@ class Reason:
 
     rule: str
     message: str
+    # Added by the policy engine (H2): how the reason weighs. "info" (basis, notice),
+    # "warning" (shown, not blocking), "manager" (a manager must approve), "refused"
+    # (refused unless a manager overrides, R01), "override" (a manager's decision).
+    level: str = "info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,11 @@ class ReturnRequest:
     no_receipt_history_amount: int = 0
     jewelry_mode: bool = False  # fine-jewelry counter mode is on (R14)
     offline: bool = False
+    # Added by the policy engine (H2), all with defaults (see docs/policy.md):
+    other_ways_searched: bool = False  # R08: the sale was searched for another way first
+    id_checked: bool = False  # R07: the customer's ID was recorded (no-receipt returns)
+    packing_slip: str = ""  # R14: the packing slip number the customer shows
+    exchange_payment_kind: TenderKind = TenderKind.CARD  # R16: how the customer pays a balance
 
 
 @dataclass(frozen=True, slots=True)
