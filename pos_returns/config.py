@@ -58,6 +58,7 @@ class TillConfig:
     printer_queue: str = ""  # CUPS queue for `lp`; empty: documents only go to the folder
     hq_dsn: str = ""  # PostgreSQL DSN of HQ; empty: no sync (demo mode)
     idle_lock_seconds: int = 120
+    privacy_contact: str = "dpo@alamara.fr"  # shown in the ID notice (RGPD rights)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def with_cache(self, path: Path | str) -> TillConfig:
@@ -74,6 +75,7 @@ _TOP_TYPES: dict[str, type] = {
     "printer_queue": str,
     "hq_dsn": str,
     "idle_lock_seconds": int,
+    "privacy_contact": str,
 }
 
 

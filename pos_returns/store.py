@@ -254,6 +254,9 @@ def migration_sets() -> list[Migrations]:
     store module stays the bottom of the import graph).
     """
     sets = [CORE]
+    from .idcheck import MIGRATIONS as IDCHECK  # ID data, outside the fiscal chain
+
+    sets.append(IDCHECK)
     return sets
 
 
