@@ -540,6 +540,7 @@ def purge(db: Database, cfg: TillConfig, *, now: datetime | None = None) -> int:
     moment = _now(now)
     cutoff = _iso(months_before(moment, cfg.policy.id_retention_months))
     stale = _iso(moment - PENDING_MAX_AGE)
+    db.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten with zeros
     with atomic(db):
         checks = db.execute("DELETE FROM id_checks WHERE created_at < ?", [cutoff]).rowcount
         pending = db.execute(
