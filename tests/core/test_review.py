@@ -1,0 +1,310 @@
+"""The manager's daily review: flags, filters, totals, permissions (pos_returns.review)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import pytest
+
+from pos_returns import idcheck, reasons
+from pos_returns.auth import get_staff
+from pos_returns.config import PolicyConfig, TillConfig
+from pos_returns.errors import InvalidInput, PermissionDenied
+from pos_returns.review import (
+    FLAG_CONFLICT,
+    FLAG_JEWELRY,
+    FLAG_NO_RECEIPT,
+    FLAG_OVERRIDE,
+    FLAG_REPEAT,
+    ReviewFilters,
+    day_bounds,
+    day_review,
+    ticket_detail,
+)
+from pos_returns.store import atomic
+
+DAY = date(2025, 3, 15)
+_numbers = itertools.count(1)
+
+
+# --------------------------------------------------------------------------- factory
+
+
+@dataclass
+class RL:
+    """A return line for the factory: sku, amount refunded (cents, positive), reason."""
+
+    sku: str
+    amount: int
+    reason: str = "size"
+    qty: int = 1
+    direction: str = "return"
+    rule_codes: str = ""
+
+
+@dataclass
+class Ticket:
+    lines: list[RL]
+    refunds: dict[str, int]  # kind -> cents to the customer
+    staff_id: int = 1
+    kind: str = "receipt"
+    at: str = "2025-03-15T10:00:00Z"  # UTC
+    store_id: int = 1
+    till_no: int = 1
+    approvals: list[tuple[str, str]] = field(default_factory=list)  # (rule, reason)
+    fees: int = 0
+
+
+def add_return(db, t: Ticket) -> tuple[int, str]:
+    """Insert a return document straight into the cache tables (no policy engine)."""
+    refund_total = sum(ln.amount for ln in t.lines if ln.direction == "return")
+    charge_total = sum(ln.amount for ln in t.lines if ln.direction == "sale")
+    net = refund_total - charge_total - t.fees
+    assert sum(t.refunds.values()) == net, "refunds must add up to the net"
+    uuid = str(uuidlib.uuid4())
+    with atomic(db):
+        tid = db["return_tickets"].insert({
+            "uuid": uuid, "store_id": t.store_id, "till_no": t.till_no,
+            "number": next(_numbers), "created_at": t.at, "staff_id": t.staff_id,
+            "sale_id": None, "kind": t.kind, "refund_total": refund_total,
+            "charge_total": charge_total, "net": net, "restocking_fees": t.fees,
+        }).last_pk
+        for n, ln in enumerate(t.lines, 1):
+            sign = -1 if ln.direction == "return" else 1
+            db["return_lines"].insert({
+                "ticket_id": tid, "line_no": n, "direction": ln.direction, "sku": ln.sku,
+                "quantity": ln.qty, "unit_amount": ln.amount // ln.qty,
+                "amount": sign * ln.amount, "vat_rate_bp": 2000,
+                "reason": ln.reason if ln.direction == "return" else "",
+                "rule_codes": ln.rule_codes,
+            })
+        for kind, amount in t.refunds.items():
+            db["refunds"].insert({"ticket_id": tid, "kind": kind, "amount": amount})
+        for rule, reason in t.approvals:
+            db["approvals"].insert({
+                "ticket_id": tid, "rule": rule, "manager_id": 3, "decision": "approved",
+                "reason": reason, "decided_at": t.at,
+            })
+    return int(tid), uuid
+
+
+def standard_day(db) -> dict[str, int]:
+    """Five tickets on DAY, one the day before and one in Lyon; returns ids by name."""
+    ids = {}
+    ids["cash"], _u = add_return(db, Ticket([RL("SKU-ROBE-01", 18900)], {"cash": 18900}))
+    ids["card"], _u = add_return(db, Ticket(
+        [RL("SKU-CHEM-01", 7900, "defective"), RL("SKU-ESCA-01", 22000, "size")],
+        {"card": 29900}, staff_id=2, at="2025-03-15T14:00:00Z"))
+    ids["no_receipt"], _u = add_return(db, Ticket(
+        [RL("SKU-PARF-01", 9500, "gift")], {"gift_card": 9500}, kind="no_receipt",
+        approvals=[("R07", "Client connu, parfum neuf")], at="2025-03-15T15:00:00Z"))
+    # an exchange where the customer pays 30 € in cash (R16)
+    ids["exchange"], _u = add_return(db, Ticket(
+        [RL("SKU-CHEM-01", 7900, "size"), RL("SKU-LIVR-01", 10900, direction="sale")],
+        {"cash": -3000}, kind="exchange", staff_id=3, at="2025-03-15T16:00:00Z"))
+    ids["jewelry"], _u = add_return(db, Ticket(
+        [RL("SKU-BAGU-01", 640000, "changed_mind")], {"card": 640000}, staff_id=2,
+        at="2025-03-14T23:30:00Z"))  # 00:30 in Paris on the 15th
+    ids["yesterday"], _u = add_return(db, Ticket(
+        [RL("SKU-ROBE-01", 18900)], {"cash": 18900}, at="2025-03-14T22:30:00Z"))  # 23:30
+    ids["lyon"], _u = add_return(db, Ticket(
+        [RL("SKU-ROBE-01", 18900)], {"cash": 18900}, store_id=2, staff_id=4))
+    return ids
+
+
+@pytest.fixture
+def manager(db):
+    return get_staff(db, 3)  # M001, Paris
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_R01_only_a_manager_reads_the_review(db):
+    standard_day(db)
+    for staff_id in (1, 2):  # salesperson, jewelry specialist
+        with pytest.raises(PermissionDenied):
+            day_review(db, get_staff(db, staff_id), DAY)
+    with pytest.raises(PermissionDenied):
+        ticket_detail(db, get_staff(db, 1), 1)
+
+
+def test_the_day_is_the_paris_calendar_day(db, manager):
+    ids = standard_day(db)
+    review = day_review(db, manager, DAY)
+    got = {r.ticket_id for r in review.rows}
+    assert got == {ids[k] for k in ("cash", "card", "no_receipt", "exchange", "jewelry")}
+    assert day_bounds(DAY) == ("2025-03-14T23:00:00Z", "2025-03-15T23:00:00Z")
+    # summer time: the day starts at 22:00 UTC
+    assert day_bounds(date(2025, 7, 1))[0] == "2025-06-30T22:00:00Z"
+    assert [r.ticket_id for r in day_review(db, manager, date(2025, 3, 14)).rows] == [
+        ids["yesterday"]
+    ]
+
+
+def test_other_stores_are_not_in_the_managers_review(db, manager):
+    ids = standard_day(db)
+    paris = day_review(db, manager, DAY)
+    assert ids["lyon"] not in {r.ticket_id for r in paris.rows}
+    lyon = day_review(db, get_staff(db, 5), DAY)
+    assert [r.ticket_id for r in lyon.rows] == [ids["lyon"]]
+
+
+def test_totals_by_tender_reason_department_staff(db, manager):
+    standard_day(db)
+    t = day_review(db, manager, DAY).totals
+    assert t.tickets == 5
+    assert t.by_tender["cash"] == 18900 - 3000  # what left the drawer
+    assert t.by_tender["card"] == 29900 + 640000
+    assert t.by_tender["gift_card"] == 9500
+    assert t.gift_cards_issued_count == 1
+    assert t.refund_total == 18900 + 29900 + 9500 + 7900 + 640000
+    assert t.charge_total == 10900
+    assert t.net == t.refunds_total == 18900 + 29900 + 9500 - 3000 + 640000
+    assert t.items_returned == 6
+    by_reason = {b.key: (b.count, b.amount) for b in t.by_reason}
+    assert by_reason == {"size": (3, 18900 + 22000 + 7900), "defective": (1, 7900),
+                         "gift": (1, 9500), "changed_mind": (1, 640000)}
+    by_dept = {b.key: (b.count, b.amount) for b in t.by_department}
+    assert by_dept == {"women": (1, 18900), "men": (2, 15800), "shoes": (1, 22000),
+                       "beauty": (1, 9500), "jewelry": (1, 640000)}
+    assert {b.label for b in t.by_department} >= {"Femme", "Joaillerie"}
+    by_staff = {b.label: (b.count, b.amount) for b in t.by_staff}
+    assert by_staff == {"Camille Martin": (2, 18900 + 9500),
+                        "Inès Laurent": (2, 29900 + 640000),
+                        "Sophie Bernard": (1, -3000)}
+    # the biggest amounts first (what a manager looks at)
+    assert t.by_department[0].key == "jewelry"
+
+
+def test_R07_R01_flags_no_receipt_and_override(db, manager):
+    ids = standard_day(db)
+    rows = {r.ticket_id: r for r in day_review(db, manager, DAY).rows}
+    assert rows[ids["no_receipt"]].flags == (FLAG_NO_RECEIPT, FLAG_OVERRIDE)
+    assert rows[ids["cash"]].flags == ()
+    approval = rows[ids["no_receipt"]].approvals[0]
+    assert (approval.rule, approval.manager_name) == ("R07", "Sophie Bernard")
+
+
+def test_R14_high_value_jewelry_flag_above_the_threshold(db, manager):
+    at_threshold, _u = add_return(db, Ticket([RL("SKU-COLL-01", 100_000)], {"card": 100_000},
+                                             staff_id=2))
+    above, _u = add_return(db, Ticket([RL("SKU-COLL-01", 100_001)], {"card": 100_001},
+                                      staff_id=2))
+    rows = {r.ticket_id: r for r in day_review(db, manager, DAY).rows}
+    assert FLAG_JEWELRY not in rows[at_threshold].flags
+    assert FLAG_JEWELRY in rows[above].flags
+    lower = PolicyConfig(jewelry_manager_threshold=50_000)
+    rows = {r.ticket_id: r for r in day_review(db, manager, DAY, policy=lower).rows}
+    assert FLAG_JEWELRY in rows[at_threshold].flags
+
+
+def test_offline_conflict_flag_from_sync_conflicts(db, manager):
+    ids = standard_day(db)
+    rows = day_review(db, manager, DAY).rows
+    assert not any(FLAG_CONFLICT in r.flags for r in rows)  # no table or no row yet
+    uuid = db.execute("SELECT uuid FROM return_tickets WHERE id = ?", [ids["card"]]).fetchone()[0]
+    cols = {c[1] for c in db.execute("PRAGMA table_info(sync_conflicts)")}
+    if not cols:  # the sync module is not there: the table as it records conflicts
+        db.execute("CREATE TABLE sync_conflicts (id INTEGER PRIMARY KEY, ticket_uuid TEXT, "
+                   "detail TEXT, found_at TEXT)")
+        db.execute("INSERT INTO sync_conflicts(ticket_uuid, detail, found_at) VALUES (?, ?, ?)",
+                   [uuid, "over-return", "2025-03-16T08:00:00Z"])
+    else:
+        from tests.core.test_review_conflicts import insert_conflict
+
+        insert_conflict(db, ids["card"], uuid)
+    rows = {r.ticket_id: r for r in day_review(db, manager, DAY).rows}
+    assert FLAG_CONFLICT in rows[ids["card"]].flags
+    assert sum(FLAG_CONFLICT in r.flags for r in rows.values()) == 1
+
+
+def _no_receipt_with_id(db, number: str, at: datetime, amount: int = 9500) -> int:
+    cfg = TillConfig()
+    key = b"k" * 32
+    check = idcheck.capture(db, cfg, doc_type="cni", number=number, name="Jeanne Client",
+                            staff_id=1, now=at, key=key)
+    tid, uuid = add_return(db, Ticket([RL("SKU-PARF-01", amount, "gift")], {"gift_card": amount},
+                                      kind="no_receipt",
+                                      at=at.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    idcheck.link_ticket(db, check.uuid, ticket_uuid=uuid, amount=amount, now=at)
+    return tid
+
+
+def test_R19_repeat_returner_is_an_identity_seen_before(db, manager):
+    first = _no_receipt_with_id(db, "X4RT56789012", datetime(2025, 3, 2, 10, tzinfo=UTC))
+    second = _no_receipt_with_id(db, "X4RT56789012", datetime(2025, 3, 15, 10, tzinfo=UTC))
+    stranger = _no_receipt_with_id(db, "AB1234567890", datetime(2025, 3, 15, 11, tzinfo=UTC))
+    rows = {r.ticket_id: r for r in day_review(db, manager, DAY).rows}
+    assert FLAG_REPEAT in rows[second].flags
+    assert rows[second].earlier_no_receipt == 1
+    assert FLAG_REPEAT not in rows[stranger].flags
+    early = {r.ticket_id: r for r in day_review(db, manager, date(2025, 3, 2)).rows}
+    assert FLAG_REPEAT not in early[first].flags
+    # outside the R19 window the earlier return no longer counts
+    short = PolicyConfig(no_receipt_window_days=10)
+    rows = {r.ticket_id: r for r in day_review(db, manager, DAY, policy=short).rows}
+    assert FLAG_REPEAT not in rows[second].flags
+
+
+def test_R19_repeat_flag_from_the_engine_rule_code_without_id_data(db, manager):
+    tid, _u = add_return(db, Ticket([RL("SKU-PARF-01", 9500, "gift", rule_codes="R07,R19")],
+                                    {"gift_card": 9500}, kind="no_receipt"))
+    row = next(r for r in day_review(db, manager, DAY).rows if r.ticket_id == tid)
+    assert FLAG_REPEAT in row.flags
+
+
+def test_filters_select_tickets_and_totals_follow(db, manager):
+    ids = standard_day(db)
+
+    def selected(**kw):
+        review = day_review(db, manager, DAY, filters=ReviewFilters(**kw))
+        return {r.ticket_id for r in review.rows}, review.totals
+
+    got, totals = selected(staff_id=2)
+    assert got == {ids["card"], ids["jewelry"]}
+    assert totals.net == 29900 + 640000
+    got, _t = selected(department="men")
+    assert got == {ids["card"], ids["exchange"]}
+    got, _t = selected(reason="gift")
+    assert got == {ids["no_receipt"]}
+    got, totals = selected(tender="cash")
+    assert got == {ids["cash"], ids["exchange"]}
+    assert totals.by_tender["cash"] == 15900
+    got, _t = selected(flag=FLAG_NO_RECEIPT)
+    assert got == {ids["no_receipt"]}
+    got, _t = selected(flag=FLAG_JEWELRY)
+    assert got == {ids["jewelry"]}
+    got, _t = selected(staff_id=1, flag=FLAG_OVERRIDE)
+    assert got == {ids["no_receipt"]}
+    got, totals = selected(staff_id=99)
+    assert got == set() and totals.net == 0
+
+
+def test_choices_list_what_the_day_has(db, manager):
+    standard_day(db)
+    review = day_review(db, manager, DAY)
+    assert review.day_count == 5
+    assert [name for _id, name in review.staff_choices] == [
+        "Camille Martin", "Inès Laurent", "Sophie Bernard"]
+    assert dict(review.department_choices)["jewelry"] == "Joaillerie"
+    assert dict(review.reason_choices)["size"] == reasons.reason_label("size")
+    assert dict(review.reason_choices)["size"] != "size"  # a label, not the code
+
+
+def test_bad_filters_are_refused(db, manager):
+    with pytest.raises(InvalidInput):
+        day_review(db, manager, DAY, filters=ReviewFilters(flag="nonsense"))
+    with pytest.raises(InvalidInput):
+        day_review(db, manager, DAY, filters=ReviewFilters(tender="bitcoin"))
+
+
+def test_ticket_detail_gives_lines_and_flags(db, manager):
+    ids = standard_day(db)
+    row = ticket_detail(db, manager, ids["exchange"])
+    assert [ln.direction for ln in row.lines] == ["return", "sale"]
+    assert row.tenders == {"cash": -3000}
+    assert row.kind == "exchange"
