@@ -499,15 +499,20 @@ def history(
     return int(row[0]), int(row[1])
 
 
-def classify_history(count: int, amount: int, policy: PolicyConfig) -> HistoryLevel:
+def classify_history(
+    count: int, amount: int, policy: PolicyConfig, *, current_amount: int = 0
+) -> HistoryLevel:
     """R19 level from the earlier no-receipt refunds of an identity.
 
-    ``refuse`` from ``no_receipt_refuse_count`` refunds or when their total reaches
-    ``no_receipt_refuse_amount``; ``manager`` from ``no_receipt_manager_count``;
-    ``warn`` from ``no_receipt_warn_count``; otherwise ``ok``.
+    ``refuse`` from ``no_receipt_refuse_count`` refunds or when their total plus
+    ``current_amount`` (the return being made) reaches ``no_receipt_refuse_amount``;
+    ``manager`` from ``no_receipt_manager_count``; ``warn`` from
+    ``no_receipt_warn_count``; otherwise ``ok``. The same thresholds as the policy
+    engine's R19 reason (:mod:`pos_returns.policy`), which decides; this level only
+    lets the till warn as soon as the ID is captured.
     """
     if count >= policy.no_receipt_refuse_count or (
-        policy.no_receipt_refuse_amount > 0 and amount >= policy.no_receipt_refuse_amount
+        amount + current_amount >= policy.no_receipt_refuse_amount
     ):
         return HistoryLevel.REFUSE
     if count >= policy.no_receipt_manager_count:

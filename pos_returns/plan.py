@@ -132,6 +132,9 @@ class ReturnRequest:
     id_checked: bool = False  # R07: the customer's ID was recorded (no-receipt returns)
     packing_slip: str = ""  # R14: the packing slip number the customer shows
     exchange_payment_kind: TenderKind = TenderKind.CARD  # R16: how the customer pays a balance
+    # Added by the ID capture (H8): the id_checks row of a no-receipt return (R07/R19), to
+    # link with pos_returns.idcheck.link_ticket() in the ticket's transaction. Never ID data.
+    id_check_uuid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
