@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
@@ -150,3 +151,55 @@ def require_role(staff: Staff, *roles: Role) -> None:
         return
     raise PermissionDenied(_("{name} is not allowed to do this.").format(name=staff.name),
                            code="role")
+
+
+if TYPE_CHECKING:  # the plan module is imported lazily (policy engine, H2)
+    from .plan import Approval
+
+MIN_OVERRIDE_REASON = 5  # characters: a manager's written reason (R01)
+
+
+def authorize_override(
+    db: Database,
+    manager_code: str,
+    pin: str,
+    *,
+    rule: str,
+    reason: str,
+    line_no: int | None = None,
+    decision: str = "approved",
+    store_id: int | None = None,
+    now: datetime | None = None,
+) -> Approval:
+    """A manager's decision on an exception (R01): PIN + written reason -> an Approval.
+
+    The PIN goes through :func:`authenticate`, so wrong PINs count towards the
+    lockout. The reason is checked first, so a missing reason costs no PIN try.
+    Added by the policy engine (H2); the policy engine checks the approval again.
+    """
+    from .plan import Approval
+
+    text = " ".join((reason or "").split())
+    if len(text) < MIN_OVERRIDE_REASON:
+        raise InvalidInput(
+            _("Write the reason for this decision (at least {count} characters).").format(
+                count=MIN_OVERRIDE_REASON
+            ),
+            code="reason",
+        )
+    if decision not in ("approved", "refused"):
+        raise InvalidInput(_("A manager's decision is “approved” or “refused”."), code="decision")
+    staff = authenticate(db, manager_code, pin, now=now)
+    if not staff.is_manager:
+        raise PermissionDenied(
+            _("{name} is not a manager and cannot approve or refuse a return.").format(
+                name=staff.name
+            ),
+            code="role",
+        )
+    if store_id is not None and staff.store_id != store_id:
+        raise PermissionDenied(
+            _("{name} is not a manager of this store.").format(name=staff.name), code="store"
+        )
+    return Approval(rule=rule, manager_id=staff.id, decision=decision, reason=text,
+                    line_no=line_no)

@@ -1,0 +1,697 @@
+"""The returns policy (rules R01–R19 of ``policy/RULES.md``) as a pure function.
+
+:func:`decide` takes a :class:`~pos_returns.plan.ReturnRequest` and everything it
+needs already loaded (the sale or None, the store, the staff member, the products,
+the policy configuration) and returns a :class:`~pos_returns.plan.ReturnPlan`:
+per line a :class:`Verdict` with its :class:`Reason` list (rule id + French
+explanation), the refund basis and amount, and where the money goes
+(:mod:`pos_returns.refunds`). No database, no clock unless ``today`` is omitted.
+
+:func:`plan_return` is the thin loader the till and the CLI call.
+
+Line numbers: the request's returned lines are 1…n in request order, then the new
+items of an exchange n+1…n+m. An :class:`Approval` names one of these line numbers,
+or None for the whole ticket. An approval's ``rule`` is the rule it overrides
+(``R13``, ``R07``, ``R03``, ``CASH``…) or ``R01`` for "every reason on that line" (or,
+with ``line_no=None``, on the whole ticket). Every choice the policy leaves open is
+written down in ``docs/policy.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+
+from sqlite_utils import Database
+
+from .config import PolicyConfig, TillConfig
+from .domain import (
+    Channel,
+    Condition,
+    Department,
+    Product,
+    Sale,
+    SaleLine,
+    Staff,
+    Store,
+    StoreId,
+)
+from .errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
+from .i18n import _, format_date, format_money, format_percent, ngettext
+from .plan import (
+    Approval,
+    PlannedLine,
+    PlannedRefund,
+    Reason,
+    ReturnPlan,
+    ReturnRequest,
+    TicketKind,
+    Verdict,
+)
+from .reasons import check_reason, condition_label
+from .refunds import CASH_CEILING_RULE, route_refund
+
+__all__ = ["MIN_APPROVAL_REASON", "decide", "plan_return"]
+
+MIN_APPROVAL_REASON = 5  # characters of written reason a manager must give (R01)
+_RULE_RE = re.compile(r"^R(0[1-9]|1[0-9])$")
+_BLOCKING = ("manager", "refused")
+APPROVED, REFUSED = "approved", "refused"
+
+
+@dataclass
+class _Draft:
+    """A line being decided (mutable while the rules run)."""
+
+    line_no: int
+    sku: str
+    name: str
+    department: str
+    quantity: int
+    unit_amount: int
+    amount: int  # positive here; negated for a returned line in the plan
+    vat_rate_bp: int
+    sale_line_id: int | None = None
+    condition: str = ""
+    reason: str = ""
+    serial_number: str = ""
+    restocking_fee: int = 0
+    reasons: list[Reason] = field(default_factory=list)
+
+
+def _refuse(rule: str, message: str) -> Reason:
+    return Reason(rule, message, "refused")
+
+
+def _manager(rule: str, message: str) -> Reason:
+    return Reason(rule, message, "manager")
+
+
+def _verdict(reasons: list[Reason] | tuple[Reason, ...]) -> Verdict:
+    levels = {r.level for r in reasons}
+    if "refused" in levels:
+        return Verdict.REFUSED
+    if "manager" in levels:
+        return Verdict.NEEDS_MANAGER
+    return Verdict.ACCEPTED
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_context(request: ReturnRequest, sale: Sale | None, store: Store, staff: Staff) -> None:
+    if request.store_id != store.id:
+        raise InvalidInput(_("This return is not for this store."), code="store")
+    if request.staff_id != staff.id:
+        raise InvalidInput(_("The member of staff does not match the return."), code="staff")
+    if staff.store_id != store.id:
+        raise PermissionDenied(
+            _("{name} does not belong to this store and cannot make returns here.").format(
+                name=staff.name
+            ),
+            code="store",
+        )
+    if sale is None and request.sale_id is not None:
+        raise InvalidInput(_("The sale of this return was not loaded."), code="sale")
+    if sale is not None and request.sale_id != sale.id:
+        raise InvalidInput(_("The sale does not match the return."), code="sale")
+    if not request.lines:
+        raise InvalidInput(_("Choose at least one article to return."), code="lines")
+
+
+def _check_quantity(quantity: int, config: PolicyConfig) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidInput(_("The quantity must be a whole number above zero."), code="quantity")
+    if quantity > config.max_line_quantity:
+        raise InvalidInput(
+            _("A quantity of {quantity} is not plausible (at most {max} per line).").format(
+                quantity=quantity, max=config.max_line_quantity
+            ),
+            code="quantity",
+        )
+
+
+def _condition(value: str) -> Condition:
+    try:
+        return Condition(value)
+    except ValueError:
+        raise InvalidInput(
+            _("Unknown condition “{condition}”.").format(condition=value), code="condition"
+        ) from None
+
+
+def _validate_approvals(
+    approvals: tuple[Approval, ...],
+    approvers: Mapping[int, Staff],
+    store: Store,
+    n_lines: int,
+) -> None:
+    """Every approval comes from a manager of this store, with a written reason (R01)."""
+    for a in approvals:
+        if a.decision not in (APPROVED, REFUSED):
+            raise InvalidInput(
+                _("A manager's decision is “approved” or “refused”."), code="approval"
+            )
+        if not (_RULE_RE.match(a.rule) or a.rule == CASH_CEILING_RULE):
+            raise InvalidInput(
+                _("Unknown rule “{rule}” in a manager's decision.").format(rule=a.rule),
+                code="approval",
+            )
+        if len((a.reason or "").strip()) < MIN_APPROVAL_REASON:
+            raise InvalidInput(
+                _("A manager's decision needs a written reason (R01)."), code="approval"
+            )
+        if a.line_no is not None and not 1 <= a.line_no <= n_lines:
+            raise InvalidInput(
+                _("A manager's decision names line {line}, which is not on this return.").format(
+                    line=a.line_no
+                ),
+                code="approval",
+            )
+        manager = approvers.get(a.manager_id)
+        if manager is None:
+            raise PermissionDenied(
+                _("Only a manager can approve or refuse a return."), code="approval"
+            )
+        if not manager.is_manager:
+            raise PermissionDenied(
+                _("{name} is not a manager and cannot approve or refuse a return.").format(
+                    name=manager.name
+                ),
+                code="approval",
+            )
+        if manager.store_id != store.id:
+            raise PermissionDenied(
+                _("{name} is not a manager of this store.").format(name=manager.name),
+                code="approval",
+            )
+
+
+def _product_for(line: SaleLine, products: Mapping[str, Product]) -> Product:
+    """The catalogue entry of a sold line; a line whose article left the catalogue is
+    judged by its department (docs/policy.md)."""
+    product = products.get(line.sku)
+    if product is not None:
+        return product
+    dept = line.department
+    return Product(
+        sku=line.sku, ean="", name=line.name, department=dept, vat_rate_bp=line.vat_rate_bp,
+        current_price=line.unit_price,
+        return_tag_required=dept in (Department.OCCASION, Department.DESIGNER),
+        fine_jewelry=dept == Department.JEWELRY, gift_card=dept == Department.GIFT_CARDS,
+    )
+
+
+def _norm(text: str) -> str:
+    return "".join((text or "").split()).upper()
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _common_rules(
+    d: _Draft, product: Product, condition: Condition, config: PolicyConfig
+) -> None:
+    """R09, R12, R13 and R18: the same with or without a record of sale."""
+    if product.gift_card or product.department == Department.GIFT_CARDS:
+        d.reasons.append(_refuse("R09", _("Gift cards cannot be returned.")))
+    if condition in (Condition.WORN, Condition.DAMAGED):
+        d.reasons.append(_manager("R12", _(
+            "Condition recorded: {condition}. Worn or damaged items are accepted case by "
+            "case: a manager decides."
+        ).format(condition=condition_label(condition))))
+    if product.return_tag_required and condition == Condition.TAG_REMOVED:
+        d.reasons.append(_refuse("R13", _(
+            "The return tag of this special-occasion or designer item was removed: it cannot "
+            "be returned (only a manager can override)."
+        )))
+    bp = config.restocking_fee_bp.get(str(product.department), 0)
+    if bp > 0 and d.amount > 0:
+        d.restocking_fee = min(d.amount, (d.amount * bp + 5000) // 10000)
+        d.reasons.append(Reason("R18", _(
+            "Restocking fee of {rate} for this department: {fee} kept on the refund."
+        ).format(rate=format_percent(bp), fee=format_money(d.restocking_fee)), "warning"))
+
+
+def _jewelry_rules(
+    d: _Draft,
+    *,
+    request: ReturnRequest,
+    sale: Sale | None,
+    sale_line: SaleLine | None,
+    store: Store,
+    staff: Staff,
+    config: PolicyConfig,
+    serial: str,
+) -> None:
+    """R14's base checks (the inspection and signature live in pos_returns.jewelry)."""
+    if not store.has_fine_jewelry:
+        d.reasons.append(_refuse("R14", _(
+            "Fine jewelry can only be returned in a store with a Fine Jewelry department."
+        )))
+    else:
+        if not staff.may_handle_jewelry:
+            d.reasons.append(_refuse("R14", _(
+                "Fine jewelry is returned by a jewelry specialist or a manager."
+            )))
+        if not request.jewelry_mode:
+            d.reasons.append(_refuse("R14", _(
+                "Switch the till to fine-jewelry mode to return this piece."
+            )))
+    if sale is None or sale_line is None:
+        d.reasons.append(_refuse("R14", _(
+            "Fine jewelry needs its packing slip or the card used: it cannot be returned "
+            "without a record of sale."
+        )))
+        return
+    cards = [t for t in sale.tenders if t.kind == "card"]
+    presented = request.presented_card_last4.strip()
+    slip_ok = bool(sale.packing_slip) and _norm(request.packing_slip) == _norm(sale.packing_slip)
+    card_ok = bool(presented) and any(t.card_last4 == presented for t in cards)
+    receipt_is_proof = not cards and not sale.packing_slip  # a store sale paid without card
+    if not (slip_ok or card_ok or receipt_is_proof):
+        if request.packing_slip.strip() and sale.packing_slip and not slip_ok:
+            msg = _("The packing slip number does not match this order.")
+        elif presented and not card_ok:
+            msg = _("The card presented is not the card used for this purchase.")
+        else:
+            msg = _("Ask for the packing slip or the card used for the order.")
+        d.reasons.append(_refuse("R14", msg))
+    if serial and sale_line.serial_number and _norm(serial) != _norm(sale_line.serial_number):
+        d.reasons.append(_refuse("R14", _(
+            "The serial number {serial} does not match the piece sold."
+        ).format(serial=serial)))
+    if d.amount > config.jewelry_manager_threshold:
+        d.reasons.append(_manager("R14", _(
+            "Fine jewelry above {threshold}: a manager approves the return."
+        ).format(threshold=format_money(config.jewelry_manager_threshold))))
+
+
+def _receipt_lines(
+    request: ReturnRequest,
+    sale: Sale,
+    store: Store,
+    staff: Staff,
+    products: Mapping[str, Product],
+    config: PolicyConfig,
+) -> list[_Draft]:
+    drafts: list[_Draft] = []
+    taken_qty: dict[int, int] = {}
+    taken_amount: dict[int, int] = {}
+    for n, lr in enumerate(request.lines, 1):
+        if lr.sale_line_id is None:
+            raise InvalidInput(
+                _("Choose the line of the sale that comes back."), code="sale_line"
+            )
+        try:
+            sl = sale.line(lr.sale_line_id)
+        except KeyError:
+            raise NotFound(_("This line is not part of the sale."), code="sale_line") from None
+        _check_quantity(lr.quantity, config)
+        condition = _condition(lr.condition)
+        check_reason(lr.reason)
+        already = taken_qty.get(sl.id, 0)
+        if already + lr.quantity > sl.refundable_qty:
+            left = max(0, sl.refundable_qty - already)
+            raise InvalidInput(
+                ngettext(
+                    "Only {count} “{name}” can still be returned ({returned} of {sold} "
+                    "already returned).",
+                    "Only {count} “{name}” can still be returned ({returned} of {sold} "
+                    "already returned).",
+                    left,
+                ).format(count=left, name=sl.name, returned=sl.returned_qty, sold=sl.quantity),
+                code="quantity",
+            )
+        taken_qty[sl.id] = already + lr.quantity
+        product = _product_for(sl, products)
+        # R02: the price paid, never more than what is still unrefunded on the line.
+        remaining = sl.line_total - sl.refunded_amount - taken_amount.get(sl.id, 0)
+        amount = max(0, min(lr.quantity * sl.unit_price, remaining))
+        taken_amount[sl.id] = taken_amount.get(sl.id, 0) + amount
+        serial = lr.serial_number.strip()
+        d = _Draft(
+            line_no=n, sku=sl.sku, name=sl.name, department=str(sl.department),
+            quantity=lr.quantity, unit_amount=amount // lr.quantity, amount=amount,
+            vat_rate_bp=sl.vat_rate_bp, sale_line_id=sl.id, condition=str(condition),
+            reason=lr.reason, serial_number=serial or sl.serial_number,
+        )
+        if amount == lr.quantity * sl.unit_price:
+            d.reasons.append(Reason("R02", _(
+                "Refund at the price paid: {quantity} × {unit} = {amount}."
+            ).format(quantity=lr.quantity, unit=format_money(sl.unit_price),
+                     amount=format_money(amount))))
+        else:
+            d.reasons.append(Reason("R02", _(
+                "Refund limited to what is still unrefunded on this line: {amount}."
+            ).format(amount=format_money(amount)), "warning"))
+        _common_rules(d, product, condition, config)
+        if product.fine_jewelry or product.department == Department.JEWELRY:
+            _jewelry_rules(d, request=request, sale=sale, sale_line=sl, store=store,
+                           staff=staff, config=config, serial=serial)
+        drafts.append(d)
+    return drafts
+
+
+def _no_receipt_lines(
+    request: ReturnRequest,
+    store: Store,
+    staff: Staff,
+    products: Mapping[str, Product],
+    config: PolicyConfig,
+) -> list[_Draft]:
+    if not request.other_ways_searched:
+        raise PolicyRefused(
+            _("Before a return without a record of sale, look for the sale another way: order "
+              "number, payment card, customer account, or date, store and amount (R08)."),
+            code="R08",
+        )
+    if not request.id_checked:
+        raise PolicyRefused(
+            _("A return without a record of sale needs the customer's identification: "
+              "record the ID document first (R07)."),
+            code="R07",
+        )
+    drafts: list[_Draft] = []
+    for n, lr in enumerate(request.lines, 1):
+        if lr.sale_line_id is not None:
+            raise InvalidInput(_("This line belongs to a sale that was not loaded."),
+                               code="sale_line")
+        _check_quantity(lr.quantity, config)
+        condition = _condition(lr.condition)
+        check_reason(lr.reason)
+        product = products.get(lr.sku)
+        if product is None:
+            raise NotFound(_("Unknown article “{sku}”.").format(sku=lr.sku), code="sku")
+        amount = lr.quantity * product.current_price
+        d = _Draft(
+            line_no=n, sku=product.sku, name=product.name, department=str(product.department),
+            quantity=lr.quantity, unit_amount=product.current_price, amount=amount,
+            vat_rate_bp=product.vat_rate_bp, condition=str(condition), reason=lr.reason,
+            serial_number=lr.serial_number.strip(),
+        )
+        d.reasons.append(_manager("R07", _(
+            "No record of sale: only if a manager agrees, at the current price ({price} each), "
+            "on a new Alamara Gift Card."
+        ).format(price=format_money(product.current_price))))
+        _common_rules(d, product, condition, config)
+        if product.fine_jewelry or product.department == Department.JEWELRY:
+            _jewelry_rules(d, request=request, sale=None, sale_line=None, store=store,
+                           staff=staff, config=config, serial=d.serial_number)
+        drafts.append(d)
+    return drafts
+
+
+def _r19(request: ReturnRequest, drafts: list[_Draft], config: PolicyConfig) -> Reason | None:
+    """Repeat no-receipt returns of one identity: warn, ask a manager, or refuse."""
+    count = request.no_receipt_history_count
+    total = request.no_receipt_history_amount + sum(d.amount for d in drafts)
+    history = ngettext(
+        "{count} earlier return without a record of sale ({amount}) for this identity.",
+        "{count} earlier returns without a record of sale ({amount}) for this identity.",
+        count,
+    ).format(count=count, amount=format_money(request.no_receipt_history_amount))
+    if count >= config.no_receipt_refuse_count or total >= config.no_receipt_refuse_amount:
+        reason = _refuse("R19", history + " " + _(
+            "Above the limits: refused (only a manager can override)."
+        ))
+    elif count >= config.no_receipt_manager_count:
+        reason = _manager("R19", history + " " + _("A manager reviews the history."))
+    elif count >= config.no_receipt_warn_count:
+        return Reason("R19", history, "warning")
+    else:
+        return None
+    for d in drafts:
+        d.reasons.append(reason)
+    return None
+
+
+def _new_items(
+    request: ReturnRequest, products: Mapping[str, Product], config: PolicyConfig, first: int
+) -> list[_Draft]:
+    drafts = []
+    for n, item in enumerate(request.new_items, first):
+        _check_quantity(item.quantity, config)
+        product = products.get(item.sku)
+        if product is None:
+            raise NotFound(_("Unknown article “{sku}”.").format(sku=item.sku), code="sku")
+        amount = item.quantity * product.current_price
+        d = _Draft(
+            line_no=n, sku=product.sku, name=product.name, department=str(product.department),
+            quantity=item.quantity, unit_amount=product.current_price, amount=amount,
+            vat_rate_bp=product.vat_rate_bp,
+        )
+        d.reasons.append(Reason("R16", _(
+            "Exchange: new item at its current price ({price} each)."
+        ).format(price=format_money(product.current_price))))
+        drafts.append(d)
+    return drafts
+
+
+def _sale_notices(sale: Sale, request: ReturnRequest, today: date | None) -> list[Reason]:
+    notices: list[Reason] = []
+    if sale.shipping > 0:
+        notices.append(Reason("R10", _("Shipping charges ({amount}) are never refunded.").format(
+            amount=format_money(sale.shipping)
+        )))
+    if sale.channel == Channel.ONLINE:
+        notices.append(Reason("R15", _(
+            "AlamaraStore.com order {order}, returned in store."
+        ).format(order=sale.order_number or "")))
+    if sale.international or sale.duties > 0:
+        notices.append(Reason("R15", _(
+            "International order: the merchandise is refunded, not the duties, taxes and "
+            "tariffs ({amount})."
+        ).format(amount=format_money(sale.duties))))
+    if sale.gift_receipt or request.gift:
+        notices.append(Reason("R06", _(
+            "Gift return: the refund is made only on a new Alamara Gift Card."
+        )))
+    sold = datetime.fromisoformat(sale.sold_at.replace("Z", "+00:00")).date()
+    day = today or datetime.now(UTC).date()
+    if (day - sold).days > 365:
+        notices.append(Reason("R11", _(
+            "Sold on {date}: there is no time limit on returns or exchanges."
+        ).format(date=format_date(sale.sold_at))))
+    return notices
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def _apply_line_approvals(
+    d: _Draft, approvals: tuple[Approval, ...], approvers: Mapping[int, Staff], used: set[int]
+) -> Verdict:
+    mine = [(i, a) for i, a in enumerate(approvals) if a.line_no in (None, d.line_no)]
+    for i, a in mine:
+        if a.decision == REFUSED and (a.line_no is not None or a.rule == "R01"
+                                      or any(r.rule == a.rule for r in d.reasons)):
+            used.add(i)
+            d.reasons.append(_refuse("R01", _("Refused by {manager}: {reason}").format(
+                manager=approvers[a.manager_id].name, reason=a.reason.strip()
+            )))
+            return Verdict.REFUSED
+    blocking = {r.rule for r in d.reasons if r.level in _BLOCKING}
+    if not blocking:
+        return Verdict.ACCEPTED
+    covered: set[str] = set()
+    for i, a in mine:
+        if a.decision != APPROVED:
+            continue
+        rules = blocking if a.rule == "R01" else blocking & {a.rule}
+        if not rules - covered:
+            continue
+        covered |= rules
+        used.add(i)
+        d.reasons.append(Reason("R01", _("Approved by {manager} ({rules}): {reason}").format(
+            manager=approvers[a.manager_id].name, rules=", ".join(sorted(rules)),
+            reason=a.reason.strip(),
+        ), "override"))
+    left = [r for r in d.reasons if r.level in _BLOCKING and r.rule not in covered]
+    return _verdict(left)
+
+
+def _apply_refund_approvals(
+    refunds: tuple[PlannedRefund, ...],
+    approvals: tuple[Approval, ...],
+    approvers: Mapping[int, Staff],
+    used: set[int],
+) -> tuple[PlannedRefund, ...]:
+    out = []
+    for r in refunds:
+        if r.needs_manager:
+            blocking = {x.rule for x in r.reasons if x.level == "manager"}
+            covered: set[str] = set()
+            extra: list[Reason] = []
+            for i, a in enumerate(approvals):
+                if a.line_no is not None or a.decision != APPROVED:
+                    continue
+                rules = blocking if a.rule == "R01" else blocking & {a.rule}
+                if not rules - covered:
+                    continue
+                covered |= rules
+                used.add(i)
+                extra.append(Reason("R01", _("Approved by {manager} ({rules}): {reason}").format(
+                    manager=approvers[a.manager_id].name, rules=", ".join(sorted(rules)),
+                    reason=a.reason.strip(),
+                ), "override"))
+            if extra:
+                r = replace(r, reasons=(*r.reasons, *extra),
+                            needs_manager=bool(blocking - covered))
+        out.append(r)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- decide
+
+
+def decide(
+    request: ReturnRequest,
+    *,
+    sale: Sale | None,
+    store: Store,
+    staff: Staff,
+    products: Mapping[str, Product],
+    config: PolicyConfig,
+    today: date | None = None,
+    approvers: Mapping[int, Staff] | None = None,
+) -> ReturnPlan:
+    """Decide a return: every line's verdict with its reasons, and where the money goes.
+
+    ``approvers`` maps the staff ids named by ``request.approvals`` to their
+    :class:`Staff` (default: only ``staff``). Raises :class:`InvalidInput` for an
+    impossible request (absurd quantity, more than is left to return),
+    :class:`PermissionDenied` when someone may not do what is asked, and
+    :class:`PolicyRefused` when a required step is missing (R07 ID, R08 search).
+    """
+    _check_context(request, sale, store, staff)
+    approvers = dict(approvers) if approvers is not None else {staff.id: staff}
+    n_total = len(request.lines) + len(request.new_items)
+    _validate_approvals(request.approvals, approvers, store, n_total)
+
+    notices: list[Reason] = []
+    if sale is None:
+        drafts = _no_receipt_lines(request, store, staff, products, config)
+        warning = _r19(request, drafts, config)
+        if warning is not None:
+            notices.append(warning)
+    else:
+        drafts = _receipt_lines(request, sale, store, staff, products, config)
+        notices.extend(_sale_notices(sale, request, today))
+    new = _new_items(request, products, config, len(drafts) + 1)
+    if new:
+        notices.append(Reason("R16", _(
+            "Exchange: the new items are charged and the returned ones credited on the same "
+            "ticket; only the difference changes hands."
+        )))
+
+    used: set[int] = set()
+    lines: list[PlannedLine] = []
+    for d in drafts:
+        verdict = _apply_line_approvals(d, request.approvals, approvers, used)
+        lines.append(PlannedLine(
+            line_no=d.line_no, direction="return", sku=d.sku, name=d.name,
+            department=d.department, quantity=d.quantity, unit_amount=d.unit_amount,
+            amount=-d.amount, vat_rate_bp=d.vat_rate_bp, verdict=verdict,
+            reasons=tuple(d.reasons), sale_line_id=d.sale_line_id, condition=d.condition,
+            reason=d.reason, restocking_fee=d.restocking_fee, serial_number=d.serial_number,
+        ))
+    for d in new:
+        lines.append(PlannedLine(
+            line_no=d.line_no, direction="sale", sku=d.sku, name=d.name,
+            department=d.department, quantity=d.quantity, unit_amount=d.unit_amount,
+            amount=d.amount, vat_rate_bp=d.vat_rate_bp, verdict=Verdict.ACCEPTED,
+            reasons=tuple(d.reasons),
+        ))
+
+    net = (sum(d.amount - d.restocking_fee for d in drafts) - sum(d.amount for d in new))
+    refunds = route_refund(
+        net,
+        sale=sale,
+        gift=bool(sale is not None and (sale.gift_receipt or request.gift)),
+        prefer_gift_card=request.prefer_gift_card,
+        presented_card_last4=request.presented_card_last4,
+        payment_kind=request.exchange_payment_kind,
+        cash_ceiling=config.cash_refund_ceiling,
+    )
+    refunds = _apply_refund_approvals(refunds, request.approvals, approvers, used)
+
+    if new:
+        kind = TicketKind.EXCHANGE
+    elif sale is None:
+        kind = TicketKind.NO_RECEIPT
+    else:
+        kind = TicketKind.RECEIPT
+    plan = ReturnPlan(
+        request=request, kind=kind, lines=tuple(lines), refunds=refunds,
+        approvals=tuple(a for i, a in enumerate(request.approvals) if i in used),
+        notices=tuple(notices),
+    )
+    assert sum(r.amount for r in plan.refunds) == plan.net, "refunds must add up to the net"
+    return plan
+
+
+# --------------------------------------------------------------------------- loader
+
+
+def _load_store(db: Database, store_id: int) -> Store:
+    row = db.execute(
+        "SELECT id, code, name, address, postcode, city, siret, vat_number, has_fine_jewelry, "
+        "latitude, longitude FROM stores WHERE id = ?",
+        [store_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(_("Unknown store {store}.").format(store=store_id), code="store")
+    return Store(
+        id=StoreId(row[0]), code=row[1], name=row[2], address=row[3], postcode=row[4],
+        city=row[5], siret=row[6], vat_number=row[7], has_fine_jewelry=bool(row[8]),
+        latitude=row[9], longitude=row[10],
+    )
+
+
+def _load_products(db: Database, skus: set[str]) -> dict[str, Product]:
+    wanted = sorted(s for s in skus if s)
+    if not wanted:
+        return {}
+    rows = db.execute(
+        "SELECT sku, ean, name, department, vat_rate_bp, current_price, return_tag_required, "
+        f"fine_jewelry, gift_card FROM products WHERE sku IN ({','.join('?' * len(wanted))})",
+        wanted,
+    ).fetchall()
+    return {
+        r[0]: Product(
+            sku=r[0], ean=r[1], name=r[2], department=Department(r[3]), vat_rate_bp=r[4],
+            current_price=r[5], return_tag_required=bool(r[6]), fine_jewelry=bool(r[7]),
+            gift_card=bool(r[8]),
+        )
+        for r in rows
+    }
+
+
+def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
+    """Load what :func:`decide` needs from the cache and decide (reads only)."""
+    from .auth import get_staff
+    from .lookup import get_sale
+
+    if request.store_id != cfg.store_id or request.till_no != cfg.till_no:
+        raise InvalidInput(_("This return is not for this till."), code="till")
+    store = _load_store(db, request.store_id)
+    staff = get_staff(db, request.staff_id)
+    sale = get_sale(db, request.sale_id) if request.sale_id is not None else None
+    skus = {lr.sku for lr in request.lines if lr.sku} | {i.sku for i in request.new_items}
+    if sale is not None:
+        skus |= {line.sku for line in sale.lines}
+    products = _load_products(db, skus)
+    approvers: dict[int, Staff] = {staff.id: staff}
+    for a in request.approvals:
+        if a.manager_id not in approvers:
+            try:
+                approvers[a.manager_id] = get_staff(db, a.manager_id)
+            except NotFound:
+                raise PermissionDenied(
+                    _("Only a manager can approve or refuse a return."), code="approval"
+                ) from None
+    return decide(request, sale=sale, store=store, staff=staff, products=products,
+                  config=cfg.policy, approvers=approvers)
