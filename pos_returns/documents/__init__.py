@@ -1,0 +1,115 @@
+"""Printed documents: the return ticket / avoir (80 mm roll and A4), the Alamara
+Gift Card (85.6 × 54 mm), and where they go (a folder, and a CUPS queue).
+
+Typical use right after a ticket is committed::
+
+    committed = commit_plan(db, plan, ...)
+    paths = print_ticket(db, committed.ticket_id, cfg, requested=customer_wants_paper,
+                         security_codes={n: code for n, code, _amount in committed.gift_cards})
+
+and for a reprint: ``print_ticket(db, ticket_id, cfg, duplicate=True, requested=True)``
+(the DUPLICATA journal record is the ticket writer's job: ``tickets.reprint``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..config import TillConfig
+from ..errors import NotFound
+from .giftcard import render_giftcard_pdf
+from .model import (
+    DocApproval,
+    DocGiftCard,
+    DocLine,
+    DocRefund,
+    GiftCardDocument,
+    JournalExcerpt,
+    SaleReference,
+    StoreIdentity,
+    TicketDocument,
+    gift_card_document_from_db,
+    group_digits,
+    parse_ticket_code,
+    ticket_code,
+    ticket_document_from_db,
+)
+from .printing import PrintFailed, must_print, save_and_print, save_document, send_to_printer
+from .ticket import Paper, render_ticket_pdf
+
+__all__ = [
+    "DocApproval",
+    "DocGiftCard",
+    "DocLine",
+    "DocRefund",
+    "GiftCardDocument",
+    "JournalExcerpt",
+    "Paper",
+    "PrintFailed",
+    "PrintResult",
+    "SaleReference",
+    "StoreIdentity",
+    "TicketDocument",
+    "gift_card_document_from_db",
+    "group_digits",
+    "must_print",
+    "parse_ticket_code",
+    "print_ticket",
+    "render_giftcard_pdf",
+    "render_ticket_pdf",
+    "save_and_print",
+    "save_document",
+    "send_to_printer",
+    "ticket_code",
+    "ticket_document_from_db",
+]
+
+
+@dataclass
+class PrintResult:
+    """What :func:`print_ticket` did: the files saved, and whether they went to the queue."""
+
+    ticket_pdf: Path
+    gift_card_pdfs: list[Path] = field(default_factory=list)
+    printed: bool = False
+
+
+def print_ticket(
+    db: Database,
+    ticket_id: int,
+    cfg: TillConfig,
+    *,
+    paper: Paper | str = Paper.ROLL_80,
+    duplicate: bool = False,
+    requested: bool = False,
+    security_codes: dict[str, str] | None = None,
+) -> PrintResult:
+    """Render the ticket (and, on the first print, its new gift cards), save them,
+    and send them to the printer queue when the customer asked for paper or the
+    ticket refunds a card (:func:`must_print`). A DUPLICATA is always printed.
+
+    Raises :class:`PrintFailed` (files saved) when the queue refuses.
+    """
+    doc = ticket_document_from_db(db, ticket_id, duplicate=duplicate,
+                                  security_codes=security_codes)
+    to_printer = requested or duplicate or must_print(doc)
+    name = doc.code + ("-duplicata" if duplicate else "")
+    path = save_and_print(render_ticket_pdf(doc, paper=paper), kind="ticket", name=name,
+                          cfg=cfg, print_it=to_printer)
+    result = PrintResult(ticket_pdf=path, printed=to_printer and bool(cfg.printer_queue))
+    if not duplicate:
+        for card in doc.gift_cards:
+            try:
+                card_doc = gift_card_document_from_db(db, card.number,
+                                                      security_code=card.security_code)
+            except NotFound:  # named by a refund only: print it from the ticket's figures
+                card_doc = GiftCardDocument(card.number, card.amount, doc.created_at,
+                                            card.security_code, doc.store.name)
+            result.gift_card_pdfs.append(
+                save_and_print(render_giftcard_pdf(card_doc), kind="giftcard",
+                               name=card.number, cfg=cfg, print_it=to_printer)
+            )
+    return result

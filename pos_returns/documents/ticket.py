@@ -1,0 +1,534 @@
+"""The return ticket / avoir as a PDF: an 80 mm thermal roll or an A4 page.
+
+Both formats carry the same French mentions (docs/documents.md): store identity
+with SIRET and VAT number, title, ticket number, date and time (Europe/Paris),
+till, staff, the sale it returns, the lines (returned negative at the price
+paid, new items positive) with their VAT rate, restocking fees, VAT per rate,
+totals HT and TTC, the refunds per tender, manager approvals, the new gift
+cards, the journal signature excerpt, the policy notice, and a Code 128 barcode
+of the ticket. A reprint says DUPLICATA; an offline ticket says so.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from ..codes import parse_receipt
+from ..errors import AlamaraError
+from ..i18n import N_, _, format_date, format_datetime, format_money, format_percent
+from ..reasons import condition_label, reason_label
+from .fonts import fonts, printable
+from .layout import (
+    LIGHT,
+    Banner,
+    Rule,
+    Styles,
+    barcode_image,
+    build_pages,
+    build_roll,
+    esc,
+    make_styles,
+)
+from .model import DocLine, DocRefund, TicketDocument, group_digits
+
+
+class Paper(StrEnum):
+    ROLL_80 = "80mm"
+    A4 = "a4"
+
+
+ROLL_WIDTH = 80 * mm
+ROLL_MARGIN_X = 4 * mm  # 72 mm printable, the usual width of an 80 mm thermal head
+ROLL_MARGIN_Y = 4 * mm
+
+POLICY_NOTICE = N_(
+    "Refunds are made on the original form of payment or on an Alamara Gift Card. "
+    "Gift cards cannot be returned nor exchanged for cash. Shipping charges are not "
+    "refunded. There is no time limit for returns and exchanges. Please keep this ticket."
+)
+
+
+def line_details(line: DocLine) -> list[str]:
+    """Condition, reason and serial number of a line, as printed under its name."""
+    out = []
+    if line.direction == "return" and line.condition:
+        out.append(_("Condition: {condition}").format(condition=condition_label(line.condition)))
+    if line.direction == "return" and line.reason:
+        out.append(_("Reason: {reason}").format(reason=reason_label(line.reason)))
+    if line.serial_number:
+        out.append(_("Serial no. {serial}").format(serial=line.serial_number))
+    return out
+
+
+def receipt_display(digits: str) -> str:
+    """``00101250315000187`` -> ``001-01-250315-0001-87`` (as typed at the till)."""
+    try:
+        return parse_receipt(digits).display
+    except AlamaraError:
+        return digits
+
+
+def title_of(doc: TicketDocument) -> str:
+    if doc.is_credit_note:
+        return _("Credit note")
+    if doc.kind == "exchange":
+        return _("Exchange ticket")
+    return _("Return ticket")
+
+
+def origin_text(doc: TicketDocument) -> str:
+    sale = doc.sale
+    if sale is None:
+        return _("Return without receipt (R07)")
+    when = format_date(sale.sold_at, fmt="short")
+    if sale.order_number:
+        return _("Return on AlamaraStore.com order no. {order} of {date}").format(
+            order=sale.order_number, date=when
+        )
+    return _("Return on receipt no. {receipt} of {date}").format(
+        receipt=receipt_display(sale.receipt_number), date=when
+    )
+
+
+def refund_label(refund: DocRefund) -> str:
+    pays = refund.amount < 0
+    if refund.kind == "card":
+        if pays:
+            return _("Paid by card **** {last4}").format(last4=refund.card_last4)
+        return _("Card refund **** {last4}").format(last4=refund.card_last4)
+    if refund.kind == "cash":
+        return _("Cash received") if pays else _("Cash to give back")
+    if refund.kind == "gift_card":
+        if refund.gift_card_number:
+            return _("New Alamara Gift Card")
+        return _("Paid by Alamara Gift Card") if pays else _("Alamara Gift Card")
+    if refund.kind == "notes":
+        return _("Alamara Notes")
+    return refund.kind
+
+
+def net_label(doc: TicketDocument) -> str:
+    net = doc.net_to_customer
+    if net > 0:
+        return _("Total refunded")
+    if net < 0:
+        return _("Amount to pay")
+    return _("Even exchange: nothing to pay")
+
+
+def notices(doc: TicketDocument) -> list[str]:
+    out: list[str] = []
+    sale = doc.sale
+    if doc.gift:
+        out.append(_("Gift return: refund on an Alamara Gift Card only (R06)."))
+    if sale is not None and sale.shipping > 0:
+        out.append(
+            _("Shipping charges of the order not refunded (R10): {amount}.").format(
+                amount=format_money(sale.shipping)
+            )
+        )
+    if sale is not None and sale.duties > 0:
+        out.append(
+            _(
+                "Duties, taxes and tariffs of the international order are not refunded "
+                "in store (R15): {amount}."
+            ).format(amount=format_money(sale.duties))
+        )
+    return out
+
+
+def approval_text(rule: str, manager: str, decision: str) -> str:
+    if decision == "refused":
+        return _("{rule}: refused by {manager}").format(rule=rule, manager=manager)
+    return _("{rule}: approved by {manager}").format(rule=rule, manager=manager)
+
+
+# -- building blocks shared by both formats ----------------------------------------------
+
+
+def _p(text: str, style: object) -> Paragraph:
+    return Paragraph(esc(text), style)  # type: ignore[arg-type]
+
+
+def _pair_table(rows: list[tuple[Flowable, Flowable]], widths: list[float],
+                *, lines_above: tuple[int, ...] = ()) -> Table:
+    table = Table([list(r) for r in rows], colWidths=widths, hAlign="LEFT")
+    style = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 0.4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.4),
+    ]
+    for row in lines_above:
+        style.append(("LINEABOVE", (0, row), (-1, row), 0.6, "black"))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _vat_table(doc: TicketDocument, st: Styles, width: float) -> Table:
+    head = [_("Rate"), _("Excl. VAT"), _("VAT"), _("Incl. VAT")]
+    rows: list[list[Flowable]] = [
+        [_p(head[0], st.bold)] + [_p(h, st.right_bold) for h in head[1:]]
+    ]
+    for row in doc.vat_rows:
+        rows.append(
+            [_p(format_percent(row.rate_bp), st.body)]
+            + [_p(format_money(v), st.right) for v in (row.ht, row.vat, row.ttc)]
+        )
+    first = width * 0.16
+    rest = (width - first) / 3
+    table = Table(rows, colWidths=[first, rest, rest, rest], hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 0.4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.4),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.4, "black"),
+    ]))
+    return table
+
+
+def _totals(doc: TicketDocument, st: Styles, width: float) -> Table:
+    amount_w = min(width * 0.36, 32 * mm)
+    rows: list[tuple[Flowable, Flowable]] = []
+    if doc.restocking_fees:
+        rows.append((_p(_("Restocking fees"), st.body),
+                     _p(format_money(doc.restocking_fees), st.right)))
+    rows += [
+        (_p(_("Total excl. VAT"), st.body), _p(format_money(doc.total_ht), st.right)),
+        (_p(_("Total VAT"), st.body), _p(format_money(doc.total_vat), st.right)),
+        (_p(_("Total incl. VAT"), st.bold), _p(format_money(doc.total_ttc), st.right_bold)),
+    ]
+    return _pair_table(rows, [width - amount_w, amount_w])
+
+
+def _settlement(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
+    amount_w = min(width * 0.36, 32 * mm)
+    out: list[Flowable] = [
+        _p(_("Refund") if doc.net_to_customer >= 0 else _("Payment"), st.section)
+    ]
+    rows: list[tuple[Flowable, Flowable]] = []
+    for refund in doc.refunds:
+        rows.append((_p(refund_label(refund), st.body),
+                     _p(format_money(abs(refund.amount)), st.right)))
+        if refund.gift_card_number:
+            rows.append((_p(_("No. {number}").format(number=group_digits(
+                refund.gift_card_number)), st.small), Spacer(1, 1)))
+        if refund.beyond_original:
+            rows.append((_p(_("Whole merchandise amount refunded to the card (R05)."),
+                            st.small), Spacer(1, 1)))
+    net = doc.net_to_customer
+    rows.append((_p(net_label(doc), st.bold), _p(format_money(abs(net)), st.right_bold)))
+    out.append(_pair_table(rows, [width - amount_w, amount_w], lines_above=(len(rows) - 1,)))
+    return out
+
+
+def _approvals(doc: TicketDocument, st: Styles) -> list[Flowable]:
+    if not doc.approvals:
+        return []
+    out: list[Flowable] = [_p(_("Manager approvals"), st.section)]
+    for a in doc.approvals:
+        text = approval_text(a.rule, a.manager_name, a.decision)
+        if a.line_no is not None:
+            text += " · " + _("line {line}").format(line=a.line_no)
+        out.append(_p(text, st.body))
+        if a.reason:
+            out.append(_p(_("“{reason}”").format(reason=a.reason), st.small))
+    return out
+
+
+def _gift_card_blocks(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
+    out: list[Flowable] = []
+    for card in doc.gift_cards:
+        if card.security_code:
+            code_line = _("Security code: {code}").format(code=card.security_code)
+        elif doc.duplicate:
+            code_line = _("Security code: not reprinted")
+        else:
+            code_line = _("Security code: printed on the card")
+        inner: list[Flowable] = [
+            _p(_("Alamara Gift Card").upper(), st.title),
+            _p(_("No. {number}").format(number=group_digits(card.number)), st.center),
+            _p(_("Amount: {amount}").format(amount=format_money(card.amount)), st.center),
+            _p(code_line, st.center),
+            Spacer(1, 1 * mm),
+            barcode_image(card.number, module_width_mm=0.3, bar_height_mm=9,
+                          max_width=width - 4 * mm),
+            _p(card.number, st.center_small),
+            _p(_("No return, no exchange for cash (R09, R17)."), st.center_small),
+        ]
+        box = Table([[inner]], colWidths=[width])
+        box.setStyle(TableStyle([
+            ("BOX", (0, 0), (-1, -1), 1, "black"),
+            ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 2 * mm),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 2 * mm),
+            ("TOPPADDING", (0, 0), (-1, -1), 1.5 * mm),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5 * mm),
+        ]))
+        out += [Spacer(1, 2 * mm), KeepTogether([box])]
+    return out
+
+
+def _journal(doc: TicketDocument, st: Styles) -> list[Flowable]:
+    if doc.journal is None:
+        return []
+    return [_p(_("Journal signature: {excerpt} · record no. {seq}").format(
+        excerpt=doc.journal.excerpt, seq=doc.journal.seq), st.small)]
+
+
+def _store_header(doc: TicketDocument, st: Styles, *, center: bool) -> list[Flowable]:
+    s = doc.store
+    body = st.center if center else st.body
+    small = st.center_small if center else st.small
+    return [
+        _p(s.name, st.bold if not center else st.center),
+        _p(s.address, body),
+        _p(s.town, body),
+        _p(_("SIRET: {siret}").format(siret=s.siret), small),
+        _p(_("VAT no.: {vat}").format(vat=s.vat_number), small),
+    ]
+
+
+def _ticket_facts(doc: TicketDocument, st: Styles, *, right: bool = False) -> list[Flowable]:
+    staff = doc.staff_name + (f" ({doc.staff_code})" if doc.staff_code else "")
+    return [
+        _p(_("Ticket no. {number} · Till {till}").format(
+            number=f"{doc.number:06d}", till=doc.till_no), st.right_bold if right else st.bold),
+        _p(_("Date: {datetime}").format(
+            datetime=format_datetime(doc.created_at, fmt="short")), st.right if right else st.body),
+        _p(_("Served by: {name}").format(name=staff), st.right if right else st.body),
+    ]
+
+
+def _barcode_block(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
+    return [
+        Spacer(1, 2 * mm),
+        barcode_image(doc.code, module_width_mm=0.33, bar_height_mm=10, max_width=width),
+        _p(doc.code, st.center_small),
+    ]
+
+
+def _offline(st: Styles) -> list[Flowable]:
+    return [
+        Banner(_("Offline"), size=st.size * 1.6, inverse=True, pad=1 * mm),
+        _p(_("Recorded offline: checked with head office at the next sync."),
+           st.center_small),
+    ]
+
+
+def _duplicate(st: Styles) -> list[Flowable]:
+    return [
+        Banner(_("DUPLICATE"), size=st.size * 3),
+        _p(_("Reprint of the original ticket"), st.center_small),
+        Spacer(1, 1.5 * mm),
+    ]
+
+
+# -- 80 mm roll --------------------------------------------------------------------------
+
+
+def _roll_line(line: DocLine, st: Styles, width: float) -> list[tuple[Flowable, Flowable]]:
+    detail = "{qty} × {unit} · {vat_label} {vat} · {sku}".format(
+        qty=line.quantity, unit=format_money(line.unit_amount), vat_label=_("VAT"),
+        vat=format_percent(line.vat_rate_bp), sku=line.sku,
+    )
+    rows: list[tuple[Flowable, Flowable]] = [
+        (_p(line.name, st.body), _p(format_money(line.amount), st.right)),
+        (_p(detail, st.small), Spacer(1, 1)),
+    ]
+    extra = line_details(line)
+    if extra:
+        rows.append((_p(" · ".join(extra), st.small), Spacer(1, 1)))
+    if line.restocking_fee:
+        rows.append((_p(_("Restocking fee"), st.small),
+                     _p(format_money(line.restocking_fee), st.right)))
+    return rows
+
+
+def _roll_story(doc: TicketDocument) -> list[Flowable]:
+    st = make_styles(8)
+    width = ROLL_WIDTH - 2 * ROLL_MARGIN_X
+    amount_w = 21 * mm
+    story: list[Flowable] = []
+    if doc.duplicate:
+        story += _duplicate(st)
+    story += [_p("ALAMARA", st.brand)]
+    story += _store_header(doc, st, center=True)
+    story += [Rule(), _p(title_of(doc).upper(), st.title)]
+    if doc.offline:
+        story += _offline(st)
+    story += _ticket_facts(doc, st)
+    story += [Spacer(1, 1 * mm), _p(origin_text(doc), st.bold)]
+    if doc.sale is not None and doc.sale.international:
+        story.append(_p(_("International order"), st.small))
+    for title, lines in ((_("Returned items"), doc.returned_lines),
+                         (_("Items taken in exchange"), doc.new_items)):
+        if not lines:
+            continue
+        story += [Rule(), _p(title, st.section)]
+        rows: list[tuple[Flowable, Flowable]] = []
+        for line in lines:
+            rows += _roll_line(line, st, width)
+        story.append(_pair_table(rows, [width - amount_w, amount_w]))
+    story += [Rule(), _vat_table(doc, st, width), Spacer(1, 1.5 * mm),
+              _totals(doc, st, width), Rule()]
+    story += _settlement(doc, st, width)
+    note_list = notices(doc)
+    if note_list:
+        story.append(Spacer(1, 1.5 * mm))
+        story += [_p(n, st.small) for n in note_list]
+    story += _approvals(doc, st)
+    story += _gift_card_blocks(doc, st, width)
+    story += [Rule()]
+    story += _journal(doc, st)
+    story += [Spacer(1, 1 * mm), _p(_(POLICY_NOTICE), st.small)]
+    story += _barcode_block(doc, st, width)
+    if doc.duplicate:
+        story += [Spacer(1, 1.5 * mm), Banner(_("DUPLICATE"), size=st.size * 2)]
+    return story
+
+
+# -- A4 ------------------------------------------------------------------------------------
+
+A4_MARGIN_X = 18 * mm
+A4_MARGIN_Y = 16 * mm
+
+
+def _a4_lines_table(lines: tuple[DocLine, ...], st: Styles, width: float) -> Table:
+    head = [_("Item"), _("Ref."), _("Qty"), _("Unit price"), _("VAT"), _("Amount")]
+    widths = [width * f for f in (0.36, 0.17, 0.07, 0.15, 0.09, 0.16)]
+    rows: list[list[Flowable]] = [
+        [_p(head[0], st.bold), _p(head[1], st.bold)]
+        + [_p(h, st.right_bold) for h in head[2:]]
+    ]
+    for line in lines:
+        name: list[Flowable] = [_p(line.name, st.body)]
+        extra = line_details(line)
+        if extra:
+            name.append(_p(" · ".join(extra), st.small))
+        rows.append([
+            name, _p(line.sku, st.small), _p(str(line.quantity), st.right),
+            _p(format_money(line.unit_amount), st.right),
+            _p(format_percent(line.vat_rate_bp), st.right),
+            _p(format_money(line.amount), st.right),
+        ])
+        if line.restocking_fee:
+            rows.append([_p(_("Restocking fee"), st.small), "", "", "", "",
+                         _p(format_money(line.restocking_fee), st.right)])
+    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("BACKGROUND", (0, 0), (-1, 0), LIGHT),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.3, LIGHT),
+    ]))
+    return table
+
+
+def _a4_story(doc: TicketDocument) -> list[Flowable]:
+    st = make_styles(10)
+    width = A4[0] - 2 * A4_MARGIN_X
+    story: list[Flowable] = []
+    if doc.duplicate:
+        story += _duplicate(st)
+    left = [_p("ALAMARA", st.brand.clone("brand_left", alignment=0))]
+    left += _store_header(doc, st, center=False)
+    right: list[Flowable] = [_p(title_of(doc).upper(), st.title.clone("t_r", alignment=2))]
+    right += _ticket_facts(doc, st, right=True)
+    head = Table([[left, right]], colWidths=[width * 0.5, width * 0.5])
+    head.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+    ]))
+    story += [head, Spacer(1, 3 * mm)]
+    if doc.offline:
+        story += _offline(st)
+    story += [Rule(dashed=False), _p(origin_text(doc), st.bold)]
+    if doc.sale is not None and doc.sale.international:
+        story.append(_p(_("International order"), st.small))
+    for title, lines in ((_("Returned items"), doc.returned_lines),
+                         (_("Items taken in exchange"), doc.new_items)):
+        if lines:
+            story += [_p(title, st.section), _a4_lines_table(lines, st, width)]
+    # VAT and totals side by side, settlement below
+    left_w, gap = width * 0.56, width * 0.06
+    right_w = width - left_w - gap
+    summary = Table([[[_vat_table(doc, st, left_w)], "",
+                      [_totals(doc, st, right_w), *_settlement(doc, st, right_w)]]],
+                    colWidths=[left_w, gap, right_w])
+    summary.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+    ]))
+    story += [Spacer(1, 3 * mm), KeepTogether([summary])]
+    note_list = notices(doc)
+    if note_list:
+        story.append(Spacer(1, 2 * mm))
+        story += [_p(n, st.body) for n in note_list]
+    story += _approvals(doc, st)
+    cards = _gift_card_blocks(doc, make_styles(9), 95 * mm)
+    for block in cards:
+        if isinstance(block, KeepTogether):
+            for f in block._content:
+                f.hAlign = "LEFT"
+    story += cards
+    story += [Spacer(1, 3 * mm), Rule(dashed=False)]
+    story += _journal(doc, st)
+    story += [_p(_(POLICY_NOTICE), st.small)]
+    bar = _barcode_block(doc, st, 70 * mm)
+    story += [KeepTogether(bar)]
+    return story
+
+
+def _a4_footer(doc: TicketDocument):  # type: ignore[no-untyped-def]
+    def draw(canvas: Canvas, document: BaseDocTemplate) -> None:
+        f = fonts()
+        canvas.saveState()
+        canvas.setFont(f.regular, 7.5)
+        canvas.setFillColorRGB(0.35, 0.35, 0.35)
+        text = _("{store} · Ticket {code} · page {page}").format(
+            store=doc.store.name, code=doc.code, page=canvas.getPageNumber())
+        canvas.drawCentredString(A4[0] / 2, 8 * mm, printable(text))
+        if doc.duplicate:  # a watermark on every page
+            canvas.setFont(f.bold, 90)
+            canvas.setFillColorRGB(0.88, 0.88, 0.88)
+            canvas.translate(A4[0] / 2, A4[1] / 2)
+            canvas.rotate(45)
+            canvas.drawCentredString(0, 0, printable(_("DUPLICATE")))
+        canvas.restoreState()
+
+    return draw
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def render_ticket_pdf(doc: TicketDocument, *, paper: Paper | str = Paper.ROLL_80) -> bytes:
+    """The ticket as PDF bytes, on an 80 mm roll (height fitted) or on A4."""
+    paper = Paper(paper)
+    title = f"{title_of(doc)} {doc.code}"
+    if paper is Paper.ROLL_80:
+        return build_roll(lambda: _roll_story(doc), width=ROLL_WIDTH, margin_x=ROLL_MARGIN_X,
+                          margin_y=ROLL_MARGIN_Y, title=title)
+    return build_pages(_a4_story(doc), pagesize=A4, margin_x=A4_MARGIN_X,
+                       margin_y=A4_MARGIN_Y, title=title, on_page=_a4_footer(doc))
