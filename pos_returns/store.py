@@ -257,6 +257,9 @@ def migration_sets() -> list[Migrations]:
     from .idcheck import MIGRATIONS as IDCHECK  # ID data, outside the fiscal chain
 
     sets.append(IDCHECK)
+    from .journal import JOURNAL  # the signed fiscal journal, closures, append-only triggers
+
+    sets.append(JOURNAL)
     return sets
 
 
