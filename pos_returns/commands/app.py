@@ -1,0 +1,57 @@
+"""``pos-returns run`` (open the till) and ``pos-returns screenshots`` (every screen to PNG).
+
+Qt is imported only inside the command functions: the core never loads PySide6.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..cli import add_common, config_from
+from ..errors import NotFound
+from ..i18n import _
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help=_("open the till"))
+    add_common(run)
+    run.set_defaults(func=cmd_run)
+
+    shots = sub.add_parser("screenshots", help=_("render every screen and dialog to PNG"))
+    add_common(shots)
+    shots.add_argument("--out", metavar="DIR", required=True,
+                       help=_("folder for the PNG files"))
+    shots.set_defaults(func=cmd_screenshots)
+
+
+def _check_cache(path: Path) -> None:
+    if not path.exists():
+        raise NotFound(
+            _("The local cache {path} does not exist. Run “make run” (it builds a demo "
+              "cache the first time) or “pos-returns demo --db {path}”.").format(path=path),
+            code="cache",
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    _check_cache(Path(cfg.cache_path))
+    from ui.app import run
+
+    return run(cfg)
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    cfg = config_from(args)
+    if args.db:
+        _check_cache(Path(cfg.cache_path))
+    from ui.screenshots import render_all
+
+    paths = render_all(cfg, Path(args.out), use_db=bool(args.db))
+    for path in paths:
+        print(path)
+    return 0

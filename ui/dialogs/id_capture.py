@@ -1,0 +1,199 @@
+"""ID capture for a no-receipt return (R07): document type, number, name.
+
+The number is typed in a masked field and sent to the core, which keeps only its
+last 4 characters and a keyed hash (:func:`pos_returns.idcheck.capture`); the
+field is cleared as soon as the core has answered and the number is never shown
+again. The core validates; this dialog only gathers and shows. After the capture
+the dialog also holds the identity's R19 history (earlier no-receipt refunds,
+chain-wide), for the no-receipt panel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns import idcheck
+from pos_returns.config import TillConfig
+from pos_returns.errors import InvalidInput
+from pos_returns.i18n import _
+from pos_returns.idcheck import DocType, History, IdCheck
+
+from ..ops import error_message
+from ..services import Services
+from ..widgets.common import Banner, action_button, label
+
+DOC_SHORTCUTS = {
+    DocType.CNI: "F1",
+    DocType.PASSPORT: "F2",
+    DocType.RESIDENCE_PERMIT: "F3",
+    DocType.DRIVING_LICENCE: "F4",
+}
+
+
+def capture_with_history(
+    db: Any, cfg: TillConfig, doc_type: str, number: str, name: str, staff_id: int | None
+) -> tuple[IdCheck, History]:
+    """On the database worker: record the check, then read its R19 history."""
+    check = idcheck.capture(db, cfg, doc_type=doc_type, number=number, name=name,
+                            staff_id=staff_id)
+    return check, idcheck.history_for(db, check, cfg.policy)
+
+
+class IdCaptureDialog(QDialog):
+    captured = Signal(object, object)  # IdCheck, History
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.check: IdCheck | None = None
+        self.history: History | None = None
+        self.setWindowTitle(_("Return without receipt — identity document"))
+        self.setModal(True)
+        self.setMinimumWidth(860)
+
+        box = QVBoxLayout(self)
+        box.setContentsMargins(28, 24, 28, 24)
+        box.setSpacing(14)
+        box.addWidget(label(_("Customer's identity document"), name="title"))
+        box.addWidget(label(
+            _("Only the type, the last 4 characters of the number and the name are kept. "
+              "Never photocopy or photograph the document."),
+            name="subtitle", wrap=True,
+        ))
+
+        box.addWidget(label(_("Type of document"), name="sectionTitle"))
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(12)
+        self.type_group = QButtonGroup(self)
+        self.type_group.setExclusive(True)
+        self.type_buttons: dict[DocType, QPushButton] = {}
+        for i, dtype in enumerate(DocType):
+            key = DOC_SHORTCUTS[dtype]
+            button = action_button(f"{idcheck.doc_type_label(dtype)}   {key}")
+            button.setToolTip(f"{idcheck.doc_type_label(dtype)} ({key})")
+            # Our own shortcut: a button's shortcut "animates" the click and checks it late.
+            QShortcut(QKeySequence(key), self, activated=lambda d=dtype: self.choose(d))
+            button.setCheckable(True)
+            button.setMinimumHeight(60)
+            button.setProperty("docType", dtype.value)
+            self.type_group.addButton(button)
+            self.type_buttons[dtype] = button
+            grid.addWidget(button, i // 2, i % 2)
+            button.toggled.connect(self._type_chosen)
+        box.addLayout(grid)
+
+        form = QGridLayout()
+        form.setHorizontalSpacing(14)
+        form.setVerticalSpacing(10)
+        self.number = QLineEdit()
+        self.number.setObjectName("idNumber")
+        self.number.setEchoMode(QLineEdit.EchoMode.Password)
+        self.number.setMaxLength(40)
+        self.number.setPlaceholderText(_("as printed on the document"))
+        self.number.setInputMethodHints(
+            Qt.InputMethodHint.ImhSensitiveData | Qt.InputMethodHint.ImhNoPredictiveText
+            | Qt.InputMethodHint.ImhPreferUppercase
+        )
+        self.number.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.name = QLineEdit()
+        self.name.setObjectName("idName")
+        self.name.setMaxLength(idcheck.MAX_NAME_LENGTH)
+        self.name.setPlaceholderText(_("first name and last name"))
+        form.addWidget(label(_("Document number")), 0, 0)
+        form.addWidget(self.number, 0, 1)
+        form.addWidget(label(_("Name on the document")), 1, 0)
+        form.addWidget(self.name, 1, 1)
+        form.setColumnStretch(1, 1)
+        box.addLayout(form)
+        self.number.returnPressed.connect(self.name.setFocus)
+        self.name.returnPressed.connect(self.submit)
+
+        self.banner = Banner()
+        box.addWidget(self.banner)
+
+        row = QHBoxLayout()
+        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
+        self.cancel_button.clicked.connect(self.reject)
+        self.save_button = action_button(_("Record the ID"), shortcut="F10", role="primary",
+                                         icon_name="check")
+        self.save_button.clicked.connect(self.submit)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        row.addWidget(self.save_button)
+        box.addLayout(row)
+        self._busy = False
+
+    # -- input ------------------------------------------------------------------------------
+    def doc_type(self) -> str:
+        for dtype, button in self.type_buttons.items():
+            if button.isChecked():
+                return dtype.value
+        return ""
+
+    def choose(self, dtype: DocType | str) -> None:
+        self.type_buttons[DocType(dtype)].setChecked(True)
+
+    def _type_chosen(self, checked: bool) -> None:
+        if checked:
+            self.number.setFocus()
+
+    def submit(self) -> None:
+        if self._busy:
+            return
+        staff = self.services.staff
+        self._busy = True
+        self.save_button.setEnabled(False)
+        (
+            self.services.ops.op(
+                capture_with_history, self.services.cfg, self.doc_type(), self.number.text(),
+                self.name.text(), int(staff.id) if staff is not None else None,
+            )
+            .success(self._captured)
+            .failure(self._failed)
+            .run()
+        )
+
+    def _captured(self, result: tuple[IdCheck, History]) -> None:
+        self._busy = False
+        self.number.clear()  # the number never stays on screen nor in a widget
+        self.check, self.history = result
+        self.captured.emit(self.check, self.history)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._busy = False
+        self.save_button.setEnabled(True)
+        self.banner.show_message(error_message(exc))
+        field = getattr(exc, "code", "")
+        if isinstance(exc, InvalidInput) and field == "name":
+            self.name.setFocus()
+            self.name.selectAll()
+        elif isinstance(exc, InvalidInput) and field == "doc_type":
+            self.type_buttons[DocType.CNI].setFocus()
+        else:
+            # Masked: the salesperson cannot see what was wrong, so it is typed again.
+            self.number.clear()
+            self.number.setFocus()
+
+    def reject(self) -> None:
+        self.number.clear()
+        super().reject()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return  # Enter moves between fields; F10 records
+        super().keyPressEvent(event)

@@ -1,0 +1,165 @@
+"""Manager approval (R01): manager code + PIN + a written reason; approve or refuse.
+
+The dialog lists what the engine asked a manager about (lines waiting for a
+manager or refused, refunds above a ceiling). A manager may also refuse what the
+engine would accept. The core checks the PIN and the role; the dialog keeps what
+was typed when it says no.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+
+from pos_returns.i18n import _
+from pos_returns.plan import Approval, ReturnPlan, Verdict
+
+from ..format import money
+from ..ops import error_message
+from ..services import Services
+from ..tasks import manager_decision
+from ..widgets.common import Banner, action_button, label
+
+_DECISIVE = ("manager", "refused")
+
+
+def items_to_decide(plan: ReturnPlan, scope: str = "lines") -> list[tuple[int | None, str, str]]:
+    """(line_no, rule, what) for every point the engine wants a manager on: the lines
+    (sale screen) or the refunds (refund screen)."""
+    items: list[tuple[int | None, str, str]] = []
+    for pl in plan.lines if scope == "lines" else ():
+        if pl.direction != "return" or pl.verdict == Verdict.ACCEPTED:
+            continue
+        decisive = [r for r in pl.reasons if getattr(r, "level", "") in _DECISIVE] or list(
+            pl.reasons
+        )
+        rules = list(dict.fromkeys(r.rule for r in decisive)) or ["R01"]
+        for rule in rules:
+            messages = [r.message for r in decisive if r.rule == rule]
+            what = f"{pl.name} — {messages[0]}" if messages else pl.name
+            items.append((pl.line_no, rule, what))
+    for refund in plan.refunds if scope == "refunds" else ():
+        if refund.needs_manager:
+            rules = list(dict.fromkeys(r.rule for r in refund.reasons)) or ["R01"]
+            for rule in rules:
+                msg = next((r.message for r in refund.reasons
+                            if r.rule == rule and getattr(r, "level", "") == "manager"), "")
+                items.append((None, rule, f"{money(refund.amount)} — {msg}".strip(" —")))
+    return items
+
+
+class ManagerDialog(QDialog):
+    decided = Signal(object)  # list[Approval]
+
+    def __init__(self, services: Services, plan: ReturnPlan, parent: QWidget | None = None,
+                 *, scope: str = "lines"):
+        super().__init__(parent)
+        self.services = services
+        self.plan = plan
+        self.approvals: list[Approval] = []
+        self.setWindowTitle(_("Manager approval"))
+        self.setModal(True)
+        self.setMinimumWidth(760)
+
+        box = QVBoxLayout(self)
+        box.setContentsMargins(28, 24, 28, 24)
+        box.setSpacing(12)
+        box.addWidget(label(_("Manager approval"), name="title"))
+        self.items = items_to_decide(plan, scope)
+        if self.items or scope != "lines":
+            box.addWidget(label(_("The returns policy asks a manager about:"), name="subtitle"))
+            text = "\n".join(f"• {what} ({rule})" for _n, rule, what in self.items)
+        else:
+            box.addWidget(label(_("The policy accepts this return. A manager may still "
+                                  "refuse it (R01)."), name="subtitle", wrap=True))
+            self.items = [(pl.line_no, "R01", pl.name) for pl in plan.lines
+                          if pl.direction == "return"]
+            text = "\n".join(f"• {what}" for _n, _r, what in self.items)
+        what = label(text, wrap=True)
+        what.setObjectName("banner")
+        what.setProperty("level", "warning")
+        box.addWidget(what)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(10)
+        self.code = QLineEdit()
+        self.code.setPlaceholderText(_("e.g. M001"))
+        self.code.setMaxLength(32)
+        self.pin = QLineEdit()
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setMaxLength(8)
+        self.reason = QLineEdit()
+        self.reason.setMaxLength(300)
+        self.reason.setPlaceholderText(_("Why? (mandatory, it goes in the journal)"))
+        grid.addWidget(label(_("Manager code or badge")), 0, 0)
+        grid.addWidget(self.code, 0, 1)
+        grid.addWidget(label(_("PIN")), 1, 0)
+        grid.addWidget(self.pin, 1, 1)
+        grid.addWidget(label(_("Written reason")), 2, 0)
+        grid.addWidget(self.reason, 2, 1)
+        grid.setColumnStretch(1, 1)
+        box.addLayout(grid)
+        self.code.returnPressed.connect(self.pin.setFocus)
+        self.pin.returnPressed.connect(self.reason.setFocus)
+
+        self.banner = Banner()
+        box.addWidget(self.banner)
+
+        row = QHBoxLayout()
+        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
+        self.cancel_button.clicked.connect(self.reject)
+        self.refuse_button = action_button(_("Refuse"), shortcut="F8", role="danger",
+                                           icon_name="blocked")
+        self.refuse_button.clicked.connect(lambda: self.decide("refused"))
+        self.approve_button = action_button(_("Approve"), shortcut="F9", role="success",
+                                            icon_name="check")
+        self.approve_button.clicked.connect(lambda: self.decide("approved"))
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        row.addWidget(self.refuse_button)
+        row.addWidget(self.approve_button)
+        box.addLayout(row)
+        self.code.setFocus()
+
+    def decide(self, decision: str) -> None:
+        if not self.code.text().strip():
+            self.banner.show_message(_("The manager types their code or scans their badge."))
+            self.code.setFocus()
+            return
+        if not self.pin.text():
+            self.banner.show_message(_("Type your PIN."))
+            self.pin.setFocus()
+            return
+        if len(self.reason.text().strip()) < 3:
+            self.banner.show_message(_("Write the reason for the decision."))
+            self.reason.setFocus()
+            return
+        self.approve_button.setEnabled(False)
+        self.refuse_button.setEnabled(False)
+        pairs = [(n, rule) for n, rule, _w in self.items]
+        (
+            self.services.ops.op(manager_decision, self.code.text(), self.pin.text(), pairs,
+                                 decision, self.reason.text(), self.services.cfg.store_id)
+            .success(self._done)
+            .failure(self._failed)
+            .run()
+        )
+
+    def _done(self, approvals: list[Approval]) -> None:
+        self.approvals = list(approvals)
+        self.decided.emit(self.approvals)
+        self.accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.approve_button.setEnabled(True)
+        self.refuse_button.setEnabled(True)
+        self.pin.clear()
+        self.banner.show_message(error_message(exc))
+        self.pin.setFocus()
+
+    def keyPressEvent(self, event) -> None:
+        # Enter in a field must not close the dialog.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return
+        super().keyPressEvent(event)

@@ -1,0 +1,559 @@
+"""The no-receipt return (R07, R08, R19): items at their current price, a manager decides.
+
+Reached only after the "other ways" search (R08) found nothing. The flow is
+:class:`NoReceiptFlow`: the information notice (:mod:`ui.dialogs.id_notice`), the
+ID capture (:mod:`ui.dialogs.id_capture`), then :class:`NoReceiptDialog`, where
+the salesperson scans or types each item (EAN or SKU) and the till shows its
+current price, the identity's R19 history is shown as soon as the ID is
+recorded, and a manager decides through the approval dialog
+(:class:`ui.dialogs.manager.ManagerDialog`, PIN + written reason). Every verdict
+comes from the policy engine (``pos_returns.policy.plan_return``); the refund is
+only ever a new Alamara Gift Card at the current price, as the engine says.
+
+A refusal is recorded on the ID check (kept until the purge, not counted as a
+refund); a cancelled flow forgets the ID check entirely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns import idcheck
+from pos_returns.config import TillConfig
+from pos_returns.domain import Product
+from pos_returns.errors import ConfigError
+from pos_returns.i18n import _, ngettext
+from pos_returns.idcheck import History, HistoryLevel, IdCheck
+from pos_returns.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
+
+from ..format import money
+from ..ops import error_message
+from ..services import Services
+from ..tasks import optional_module, product_by_code
+from ..widgets.common import Banner, action_button, card, label
+from ..widgets.verdict import verdict_text
+from .id_capture import IdCaptureDialog
+from .id_notice import IdNoticeDialog
+from .manager import ManagerDialog
+
+_BANNER_LEVELS = {
+    HistoryLevel.OK: "info",
+    HistoryLevel.WARN: "warning",
+    HistoryLevel.MANAGER: "warning",
+    HistoryLevel.REFUSE: "error",
+}
+
+
+def history_message(history: History, cfg: TillConfig) -> str:
+    """The R19 line the salesperson and the manager read (thresholds: the chain's)."""
+    days = cfg.policy.no_receipt_window_days
+    if history.count == 0:
+        return ngettext(
+            "No earlier return without receipt for this ID in the last {days} day.",
+            "No earlier return without receipt for this ID in the last {days} days.",
+            days,
+        ).format(days=days)
+    text = ngettext(
+        "{count} earlier return without receipt for this ID in the last {days} days, "
+        "{amount} in all.",
+        "{count} earlier returns without receipt for this ID in the last {days} days, "
+        "{amount} in all.",
+        history.count,
+    ).format(count=history.count, days=days, amount=money(history.amount))
+    follow = {
+        HistoryLevel.OK: "",
+        HistoryLevel.WARN: _("Be watchful (R19)."),
+        HistoryLevel.MANAGER: _("A manager must review this history (R19)."),
+        HistoryLevel.REFUSE: _("The chain's limit is reached: refused unless a manager "
+                               "overrides it (R19, R01)."),
+    }[history.level]
+    return f"{text} {follow}".strip()
+
+
+def plan_no_receipt(db: Any, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
+    """On the database worker: the engine's plan for this no-receipt request."""
+    policy = optional_module("pos_returns.policy")
+    if policy is None:
+        raise ConfigError(_("The returns policy engine is not installed."), code="setup")
+    return policy.plan_return(db, cfg, request)
+
+
+def refuse_check(db: Any, check_uuid: str) -> IdCheck:
+    return idcheck.mark_refused(db, check_uuid)
+
+
+def discard_check(db: Any, check_uuid: str) -> bool:
+    return idcheck.discard(db, check_uuid)
+
+
+class NoReceiptDialog(QDialog):
+    """Items, current prices, R19 history, the manager's decision.
+
+    ``proceed(plan)`` when the manager approved and the engine's plan is clear
+    (the plan's request carries ``id_check_uuid``); ``refused(plan)`` when the
+    manager refused. Rejected without either: cancelled.
+    """
+
+    proceed = Signal(object)  # ReturnPlan
+    refused = Signal(object)  # the plan refused (or None)
+    plan_changed = Signal(object)
+
+    def __init__(self, services: Services, check: IdCheck, history: History,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.check = check
+        self.history = history
+        self.items: list[list[Any]] = []  # [Product, quantity]
+        self.approvals: list[Approval] = []
+        self.plan: ReturnPlan | None = None
+        self.decision = ""  # "", "approved", "refused"
+        self.manager_dialog: ManagerDialog | None = None
+        self._seq = 0
+        self._planning = False
+        self.setWindowTitle(_("Return without receipt"))
+        self.setModal(True)
+        self.setMinimumSize(1040, 720)
+
+        box = QVBoxLayout(self)
+        box.setContentsMargins(28, 24, 28, 24)
+        box.setSpacing(12)
+        box.addWidget(label(_("Return without receipt"), name="title"))
+        who = label(
+            _("ID: {document} {number} — {name}").format(
+                document=check.doc_label, number=check.masked_number, name=check.name),
+            name="subtitle", wrap=True,
+        )
+        who.setObjectName("identity")
+        who.setProperty("muted", True)
+        box.addWidget(who)
+
+        self.history_banner = Banner()
+        self.history_banner.setObjectName("banner")
+        self.history_banner.show_message(
+            history_message(history, services.cfg), _BANNER_LEVELS[history.level]
+        )
+        box.addWidget(self.history_banner)
+
+        scan_row = QHBoxLayout()
+        self.scan = QLineEdit()
+        self.scan.setObjectName("scanField")
+        self.scan.setPlaceholderText(_("Scan the item or type its EAN or reference"))
+        self.scan.setMaxLength(32)
+        self.scan.returnPressed.connect(self.add_item)
+        self.add_button = action_button(_("Add"), shortcut="", icon_name="scan")
+        self.add_button.clicked.connect(self.add_item)
+        scan_row.addWidget(self.scan, 1)
+        scan_row.addWidget(self.add_button)
+        box.addLayout(scan_row)
+
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(
+            [_("Article"), _("Qty"), _("Current price"), _("Amount"), _("Policy")]
+        )
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(64)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(True)
+        box.addWidget(self.table, 1)
+
+        total_card = card()
+        total_row = QHBoxLayout(total_card)
+        total_row.setContentsMargins(20, 12, 20, 12)
+        col = QVBoxLayout()
+        self.total_caption = label(_("On a new Alamara Gift Card"), name="sectionTitle")
+        self.total_detail = label(
+            _("At the current price, only on a gift card, only if a manager agrees (R07)."),
+            muted=True, wrap=True,
+        )
+        col.addWidget(self.total_caption)
+        col.addWidget(self.total_detail)
+        total_row.addLayout(col, 1)
+        self.total_amount = label(money(0), name="bigAmount")
+        self.total_amount.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        total_row.addWidget(self.total_amount)
+        box.addWidget(total_card)
+
+        self.banner = Banner()
+        box.addWidget(self.banner)
+
+        row = QHBoxLayout()
+        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
+        self.cancel_button.clicked.connect(self.reject)
+        self.remove_button = action_button(_("Remove the item"), shortcut="Del",
+                                           role="danger")
+        self.remove_button.clicked.connect(self.remove_item)
+        self.manager_button = action_button(_("Manager's decision"), shortcut="F6",
+                                            role="warning", icon_name="manager")
+        self.manager_button.clicked.connect(self.ask_manager)
+        self.continue_button = action_button(_("Continue to the refund"), shortcut="F10",
+                                             role="primary", icon_name="giftcard")
+        self.continue_button.clicked.connect(self.go_on)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        row.addWidget(self.manager_button)
+        row.addWidget(self.continue_button)
+        box.addLayout(row)
+        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.go_on)
+
+        self._replan = QTimer(self)
+        self._replan.setSingleShot(True)
+        self._replan.setInterval(0)
+        self._replan.timeout.connect(self._run_plan)
+        self._refresh()
+        self.scan.setFocus()
+
+    # -- items --------------------------------------------------------------------------------
+    def add_item(self) -> None:
+        code = self.scan.text()
+        if not code.strip() or self.decision:
+            return
+        (
+            self.services.ops.op(product_by_code, code)
+            .success(self._item_found)
+            .failure(self._item_failed)
+            .run()
+        )
+
+    def _item_found(self, product: Product) -> None:
+        self.scan.clear()
+        self.banner.clear_message()
+        for item in self.items:
+            if item[0].sku == product.sku:
+                item[1] += 1
+                break
+        else:
+            self.items.append([product, 1])
+        self._items_changed()
+
+    def _item_failed(self, exc: BaseException) -> None:
+        self.banner.show_message(error_message(exc))
+        self.scan.setFocus()
+        self.scan.selectAll()
+
+    def remove_item(self) -> None:
+        if self.decision or not self.items:
+            return
+        row = self.table.currentRow()
+        if not 0 <= row < len(self.items):
+            row = len(self.items) - 1
+        del self.items[row]
+        self._items_changed()
+
+    def _items_changed(self) -> None:
+        # A decision was about other items: the manager decides again.
+        self.approvals = []
+        self._render_items()
+        self.schedule_plan()
+        self.scan.setFocus()
+
+    # -- plan ---------------------------------------------------------------------------------
+    def build_request(self) -> ReturnRequest:
+        staff = self.services.staff
+        cfg = self.services.cfg
+        return ReturnRequest(
+            store_id=cfg.store_id,
+            till_no=cfg.till_no,
+            staff_id=int(staff.id) if staff is not None else 0,
+            sale_id=None,
+            lines=tuple(LineRequest(quantity=qty, sku=p.sku) for p, qty in self.items),
+            approvals=tuple(self.approvals),
+            no_receipt_history_count=self.history.count,
+            no_receipt_history_amount=self.history.amount,
+            other_ways_searched=True,  # the flow starts only after R08's search failed
+            id_checked=True,
+            id_check_uuid=self.check.uuid,
+        )
+
+    def schedule_plan(self) -> None:
+        self._seq += 1
+        self._replan.start()
+        self._refresh()
+
+    def _run_plan(self) -> None:
+        if not self.items:
+            self.plan = None
+            self._render_items()
+            self._refresh()
+            self.plan_changed.emit(None)
+            return
+        seq = self._seq
+        self._planning = True
+        self._refresh()
+        (
+            self.services.ops.op(plan_no_receipt, self.services.cfg, self.build_request())
+            .success(lambda plan, seq=seq: self._planned(seq, plan))
+            .failure(lambda exc, seq=seq: self._plan_failed(seq, exc))
+            .run()
+        )
+
+    def _planned(self, seq: int, plan: ReturnPlan) -> None:
+        if seq != self._seq:
+            return
+        self._planning = False
+        self.plan = plan
+        self.banner.clear_message()
+        self._render_items()
+        self._refresh()
+        self.plan_changed.emit(plan)
+
+    def _plan_failed(self, seq: int, exc: BaseException) -> None:
+        if seq != self._seq:
+            return
+        self._planning = False
+        self.plan = None
+        self.banner.show_message(error_message(exc))
+        self._render_items()
+        self._refresh()
+        self.plan_changed.emit(None)
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _render_items(self) -> None:
+        planned = {}
+        if self.plan is not None:
+            planned = {pl.sku: pl for pl in self.plan.lines if pl.direction == "return"}
+        self.table.setRowCount(len(self.items))
+        for row, (product, qty) in enumerate(self.items):
+            pl = planned.get(product.sku)
+            cells = [
+                product.name,
+                str(qty),
+                money(product.current_price),
+                money(qty * product.current_price),
+                verdict_text(pl) if pl is not None else "",
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col in (1, 2, 3):
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(row, col, item)
+        self.table.resizeRowsToContents()
+        total = sum(p.current_price * q for p, q in self.items)
+        if self.plan is not None:
+            total = self.plan.refund_total
+        self.total_amount.setText(money(total))
+
+    def _refresh(self) -> None:
+        fresh = self.plan is not None and not self._replan.isActive() and not self._planning
+        open_ = not self.decision
+        self.scan.setEnabled(open_)
+        self.add_button.setEnabled(open_)
+        self.remove_button.setEnabled(open_ and bool(self.items))
+        self.manager_button.setEnabled(open_ and fresh)
+        self.continue_button.setEnabled(
+            bool(open_ and fresh and self.plan is not None and not self.plan.blocked)
+        )
+
+    # -- the manager's decision ---------------------------------------------------------------
+    def ask_manager(self) -> None:
+        if self.plan is None or not self.manager_button.isEnabled():
+            return
+        dialog = ManagerDialog(self.services, self.plan, self)
+        dialog.decided.connect(self.apply_decision)
+        self.manager_dialog = dialog
+        dialog.open()
+
+    def apply_decision(self, approvals: list[Approval]) -> None:
+        if any(a.decision == "refused" for a in approvals):
+            self.decision = "refused"
+            self._refresh()
+            (
+                self.services.ops.op(refuse_check, self.check.uuid)
+                .success(lambda _check: self._refused(approvals))
+                .failure(lambda exc: self.banner.show_message(error_message(exc)))
+                .run()
+            )
+            return
+        keep = [a for a in self.approvals
+                if (a.line_no, a.rule) not in {(b.line_no, b.rule) for b in approvals}]
+        self.approvals = keep + list(approvals)
+        self.schedule_plan()
+
+    def _refused(self, approvals: list[Approval]) -> None:
+        reason = next((a.reason for a in approvals if a.decision == "refused"), "")
+        self.banner.show_message(
+            _("Return refused by the manager: {reason}. Nothing is refunded; give the "
+              "items back to the customer.").format(reason=reason),
+            "error",
+        )
+        self.cancel_button.setText(_("Close") + "   Esc")
+        self._refresh()
+        self.refused.emit(self.plan)
+
+    def go_on(self) -> None:
+        if not self.continue_button.isEnabled() or self.plan is None:
+            return
+        self.decision = "approved"
+        plan = self.plan
+        if plan.request.id_check_uuid != self.check.uuid:  # pragma: no cover - defensive
+            plan = replace(plan, request=replace(plan.request, id_check_uuid=self.check.uuid))
+        self.proceed.emit(plan)
+        self.accept()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return  # Enter belongs to the scan field
+        if event.key() == Qt.Key.Key_Delete and not self.scan.hasFocus():
+            self.remove_item()
+            return
+        super().keyPressEvent(event)
+
+
+class NoReceiptFlow(QObject):
+    """Notice -> ID capture -> items and manager's decision, each dialog opened in turn.
+
+    ``proceed(plan)``: go on to the refund (a new gift card) with this plan;
+    ``ended(outcome)``: ``"declined"`` (no ID shown), ``"cancelled"`` or
+    ``"refused"`` (by the manager). A cancelled flow forgets the ID check.
+    """
+
+    proceed = Signal(object)
+    ended = Signal(str)
+    step_changed = Signal(str)  # "notice", "capture", "items"
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.parent_widget = parent
+        self.notice: IdNoticeDialog | None = None
+        self.capture: IdCaptureDialog | None = None
+        self.panel: NoReceiptDialog | None = None
+        self.step = ""
+        self.outcome = ""
+
+    def start(self) -> None:
+        self.notice = IdNoticeDialog(self.services.cfg, self.parent_widget)
+        self.notice.accepted.connect(self._open_capture)
+        self.notice.rejected.connect(
+            lambda: self._end("declined" if self.notice and self.notice.declined
+                              else "cancelled")
+        )
+        self._step("notice")
+        self.notice.open()
+
+    def _open_capture(self) -> None:
+        self.capture = IdCaptureDialog(self.services, self.parent_widget)
+        self.capture.captured.connect(self._open_panel)
+        self.capture.rejected.connect(lambda: self._end("cancelled"))
+        self._step("capture")
+        self.capture.open()
+
+    def _open_panel(self, check: IdCheck, history: History) -> None:
+        self.panel = NoReceiptDialog(self.services, check, history, self.parent_widget)
+        self.panel.proceed.connect(self._proceed)
+        self.panel.refused.connect(lambda _plan: self._end("refused"))
+        self.panel.rejected.connect(self._panel_closed)
+        self._step("items")
+        self.panel.open()
+
+    def _panel_closed(self) -> None:
+        panel = self.panel
+        if panel is None or panel.decision == "refused":
+            return
+        # Cancelled before any decision: nothing of the ID is kept.
+        self.services.ops.op(discard_check, panel.check.uuid).run()
+        self._end("cancelled")
+
+    def _proceed(self, plan: ReturnPlan) -> None:
+        self.outcome = "proceed"
+        self.proceed.emit(plan)
+
+    def _step(self, step: str) -> None:
+        self.step = step
+        self.step_changed.emit(step)
+
+    def _end(self, outcome: str) -> None:
+        if self.outcome:
+            return
+        self.outcome = outcome
+        self.ended.emit(outcome)
+
+
+# --------------------------------------------------------------------------- screenshots
+
+
+def _settle(widget: QWidget, until: Any = None, rounds: int = 200) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    for _round in range(rounds):
+        QApplication.processEvents()
+        if until is None or until():
+            break
+    widget.adjustSize()
+    QApplication.processEvents()
+
+
+def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
+    """Grab the no-receipt dialogs (offscreen) into ``out_dir``; return the PNG paths.
+
+    Uses ``services`` as given (an inline executor is simplest) and writes one
+    pending ID check in ``db`` (a demo or test cache), with a sample identity.
+    """
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+
+    def grab(widget: QWidget, name: str) -> None:
+        widget.show()
+        _settle(widget)
+        path = out / name
+        widget.grab().save(str(path), "PNG")
+        paths.append(path)
+
+    notice = IdNoticeDialog(services.cfg)
+    notice.resize(900, 760)
+    notice.acknowledged.setChecked(True)
+    grab(notice, "no-receipt-1-notice.png")
+    notice.close()
+
+    capture = IdCaptureDialog(services)
+    capture.choose(idcheck.DocType.CNI)
+    capture.number.setText("X7Q9ZK4L2")
+    capture.name.setText("Marie Dupont")
+    grab(capture, "no-receipt-2-id.png")
+    capture.close()
+
+    check = idcheck.capture(db, services.cfg, doc_type="cni", number="X7Q9ZK4L2",
+                            name="Marie Dupont")
+    capture.number.clear()
+    history = History(count=2, amount=31_900, level=HistoryLevel.WARN)
+    panel = NoReceiptDialog(services, check, history)
+    panel.resize(1100, 780)
+    panel.show()
+    for code in ("3000000000017", "3000000000024", "3000000000024"):
+        panel.scan.setText(code)
+        panel.add_item()
+        _settle(panel, lambda: panel.plan is not None and not panel._replan.isActive())
+    grab(panel, "no-receipt-3-items.png")
+    panel.apply_decision([Approval(rule="R07", manager_id=0, decision="refused",
+                                   reason=_("Items worn, no proof of purchase"))])
+    _settle(panel, lambda: bool(panel.banner.text()))
+    grab(panel, "no-receipt-4-refused.png")
+    panel.close()
+    return paths

@@ -1,0 +1,175 @@
+"""Login and lock screen: staff code (typed or badge scanned) + PIN.
+
+Locked mode keeps the logged-in person's code filled in: they type their PIN to
+resume where they were; anyone else clears the code (or scans their badge) and
+logs in, which switches user without closing the app.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+
+from pos_returns import auth
+from pos_returns.domain import Staff
+from pos_returns.errors import AlamaraError
+from pos_returns.i18n import _
+
+from ..ops import error_message
+from ..services import Services
+from ..widgets.common import Banner, action_button, card, label
+
+
+class LoginScreen(QWidget):
+    logged_in = Signal(object)  # Staff
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("screen")
+        self.locked_staff: Staff | None = None
+        self._busy = False
+
+        outer = QVBoxLayout(self)
+        outer.addStretch(1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        box = card()
+        box.setMinimumWidth(560)
+        box.setMaximumWidth(640)
+        form = QVBoxLayout(box)
+        form.setContentsMargins(40, 32, 40, 32)
+        form.setSpacing(14)
+
+        self.title = label(_("Log in"), name="title")
+        self.subtitle = label(
+            _("Scan your badge or type your staff code, then your PIN."), name="subtitle",
+            wrap=True,
+        )
+        form.addWidget(self.title)
+        form.addWidget(self.subtitle)
+
+        form.addWidget(label(_("Staff code or badge"), name="sectionTitle"))
+        self.code = QLineEdit()
+        self.code.setObjectName("codeField")
+        self.code.setPlaceholderText(_("e.g. V001"))
+        self.code.setMaxLength(32)
+        self.code.returnPressed.connect(self._code_entered)
+        form.addWidget(self.code)
+
+        form.addWidget(label(_("PIN"), name="sectionTitle"))
+        self.pin = QLineEdit()
+        self.pin.setObjectName("pinField")
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setMaxLength(8)
+        self.pin.setPlaceholderText("••••")
+        self.pin.returnPressed.connect(self.submit)
+        form.addWidget(self.pin)
+
+        self.banner = Banner()
+        form.addWidget(self.banner)
+
+        buttons = QHBoxLayout()
+        self.switch_button = action_button(_("Another person"), shortcut="F4")
+        self.switch_button.clicked.connect(self.switch_user)
+        self.switch_button.hide()
+        buttons.addWidget(self.switch_button)
+        buttons.addStretch(1)
+        self.login_button = action_button(_("Log in"), role="primary")
+        self.login_button.setDefault(False)
+        self.login_button.clicked.connect(self.submit)
+        self.login_button.setMinimumWidth(220)
+        buttons.addWidget(self.login_button)
+        form.addSpacing(6)
+        form.addLayout(buttons)
+
+        row.addWidget(box)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
+
+    # -- modes ------------------------------------------------------------------------------
+    def show_login(self) -> None:
+        self.locked_staff = None
+        self.title.setText(_("Log in"))
+        self.subtitle.setText(_("Scan your badge or type your staff code, then your PIN."))
+        self.code.clear()
+        self.code.setReadOnly(False)
+        self.pin.clear()
+        self.banner.clear_message()
+        self.switch_button.hide()
+        self.code.setFocus()
+
+    def show_locked(self, staff: Staff) -> None:
+        self.locked_staff = staff
+        self.title.setText(_("Till locked"))
+        self.subtitle.setText(
+            _("{name}, type your PIN to resume. Someone else? Press F4 or scan your badge.")
+            .format(name=staff.name)
+        )
+        self.code.setText(staff.code)
+        self.pin.clear()
+        self.banner.clear_message()
+        self.switch_button.show()
+        self.pin.setFocus()
+
+    def switch_user(self) -> None:
+        self.code.clear()
+        self.pin.clear()
+        self.banner.clear_message()
+        self.code.setFocus()
+
+    def focus_input(self) -> None:
+        (self.pin if self.code.text().strip() else self.code).setFocus()
+
+    # -- actions ----------------------------------------------------------------------------
+    def _code_entered(self) -> None:
+        if self.code.text().strip():
+            self.pin.setFocus()
+            self.pin.selectAll()
+
+    def submit(self) -> None:
+        code = self.code.text().strip()
+        pin = self.pin.text()
+        if not code:
+            self.banner.show_message(_("Type your staff code or scan your badge."))
+            self.code.setFocus()
+            return
+        if not pin:
+            self.banner.show_message(_("Type your PIN."))
+            self.pin.setFocus()
+            return
+        if self._busy:
+            return
+        self._busy = True
+        self.login_button.setEnabled(False)
+        (
+            self.services.ops.op(auth.authenticate, code, pin)
+            .success(self._on_success)
+            .failure(self._on_failure)
+            .run()
+        )
+
+    def _on_success(self, staff: Staff) -> None:
+        self._busy = False
+        self.login_button.setEnabled(True)
+        self.pin.clear()
+        self.banner.clear_message()
+        self.logged_in.emit(staff)
+
+    def _on_failure(self, exc: BaseException) -> None:
+        self._busy = False
+        self.login_button.setEnabled(True)
+        self.banner.show_message(error_message(exc))
+        self.pin.clear()
+        if isinstance(exc, AlamaraError) and exc.code == "staff":
+            self.code.setFocus()
+            self.code.selectAll()
+        else:
+            self.pin.setFocus()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.locked_staff is None:
+            self.show_login()
+            return
+        super().keyPressEvent(event)

@@ -1,0 +1,344 @@
+"""Find the sale: one scan field that always has focus (a scanner burst + Enter),
+and the "other ways" of R08: card last 4 + dates, customer, article + dates.
+Results are listed newest first; Enter opens the selected sale."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDateEdit,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns import lookup
+from pos_returns.domain import Sale
+from pos_returns.i18n import _, ngettext
+
+from ..format import money, sale_datetime, sale_short_ref, tender_text
+from ..ops import error_message
+from ..services import Services
+from ..widgets.common import Banner, action_button, card, label, repolish
+
+
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+class DateRange(QWidget):
+    """"du … au …" with calendar pop-ups; defaults to the last twelve months."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(10)
+        today = QDate.currentDate()
+        self.start = QDateEdit(today.addYears(-1))
+        self.end = QDateEdit(today)
+        for edit in (self.start, self.end):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("dd/MM/yyyy")
+            edit.setMinimumWidth(190)
+        row.addWidget(label(_("from")))
+        row.addWidget(self.start)
+        row.addWidget(label(_("to")))
+        row.addWidget(self.end)
+        row.addStretch(1)
+
+    def bounds(self) -> tuple[date, date]:
+        return self.start.date().toPython(), self.end.date().toPython()
+
+    def set_bounds(self, start: date, end: date) -> None:
+        self.start.setDate(_qdate(start))
+        self.end.setDate(_qdate(end))
+
+
+class ResultsTable(QTableWidget):
+    activated_sale = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, 6, parent)
+        self.setHorizontalHeaderLabels(
+            [_("Date"), _("Receipt / order"), _("Store"), _("Customer"), _("Paid with"),
+             _("Total")]
+        )
+        self.verticalHeader().hide()
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.verticalHeader().setDefaultSectionSize(48)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.sales: list[Sale] = []
+        self.doubleClicked.connect(lambda _i: self.open_current())
+
+    def show_sales(self, sales: list[Sale], store_name) -> None:
+        self.sales = list(sales)
+        self.setRowCount(len(self.sales))
+        for row, sale in enumerate(self.sales):
+            customer = sale.customer.full_name if sale.customer else "—"
+            cells = [
+                sale_datetime(sale), sale_short_ref(sale), store_name(sale.store_id), customer,
+                ", ".join(tender_text(t) for t in sale.tenders), money(sale.total),
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 5:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.setItem(row, col, item)
+        if self.sales:
+            self.selectRow(0)
+
+    def open_current(self) -> None:
+        row = self.currentRow()
+        if 0 <= row < len(self.sales):
+            self.activated_sale.emit(self.sales[row])
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.open_current()
+            return
+        super().keyPressEvent(event)
+
+
+class LookupScreen(QWidget):
+    sale_opened = Signal(object)  # Sale
+    searching = Signal(bool)
+    results_shown = Signal(int)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("screen")
+        self._pending = 0
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(28, 20, 28, 20)
+        outer.setSpacing(14)
+
+        outer.addWidget(label(_("Find the sale"), name="title"))
+        outer.addWidget(
+            label(
+                _("Scan the receipt, or type its number (17 digits) or an AlamaraStore.com "
+                  "order number (W + 9 digits), then press Enter."),
+                name="subtitle", wrap=True,
+            )
+        )
+        scan_row = QHBoxLayout()
+        self.scan = QLineEdit()
+        self.scan.setObjectName("scanField")
+        self.scan.setPlaceholderText(_("Scan or type the receipt or order number"))
+        self.scan.setMaxLength(200)
+        self.scan.returnPressed.connect(self.submit_code)
+        self.scan.textEdited.connect(lambda _t: self._mark_invalid(False))
+        scan_row.addWidget(self.scan, 1)
+        self.find_button = action_button(_("Find"), role="primary", icon_name="search")
+        self.find_button.clicked.connect(self.submit_code)
+        self.find_button.setMinimumHeight(60)
+        scan_row.addWidget(self.find_button)
+        outer.addLayout(scan_row)
+
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+
+        # -- other ways (R08) -----------------------------------------------------------
+        other = card()
+        other_layout = QVBoxLayout(other)
+        other_layout.setContentsMargins(18, 14, 18, 16)
+        other_layout.setSpacing(8)
+        other_layout.addWidget(
+            label(_("No receipt? Find the sale another way"), name="sectionTitle")
+        )
+        self.tabs = QTabWidget()
+        other_layout.addWidget(self.tabs)
+
+        card_tab = QWidget()
+        grid = QGridLayout(card_tab)
+        grid.setContentsMargins(16, 14, 16, 14)
+        grid.setHorizontalSpacing(14)
+        self.card_last4 = QLineEdit()
+        self.card_last4.setMaxLength(4)
+        self.card_last4.setPlaceholderText("1234")
+        self.card_last4.setMaximumWidth(150)
+        self.card_dates = DateRange()
+        grid.addWidget(label(_("Last 4 digits of the card")), 0, 0)
+        grid.addWidget(self.card_last4, 0, 1)
+        grid.addWidget(self.card_dates, 0, 2)
+        grid.setColumnStretch(2, 1)
+        self.tabs.addTab(card_tab, _("Payment card"))
+
+        customer_tab = QWidget()
+        grid = QGridLayout(customer_tab)
+        grid.setContentsMargins(16, 14, 16, 14)
+        grid.setHorizontalSpacing(14)
+        self.customer_query = QLineEdit()
+        self.customer_query.setPlaceholderText(_("Name, phone or e-mail"))
+        self.customer_query.setMaxLength(120)
+        grid.addWidget(label(_("Customer")), 0, 0)
+        grid.addWidget(self.customer_query, 0, 1)
+        grid.setColumnStretch(1, 1)
+        self.tabs.addTab(customer_tab, _("Customer"))
+
+        sku_tab = QWidget()
+        grid = QGridLayout(sku_tab)
+        grid.setContentsMargins(16, 14, 16, 14)
+        grid.setHorizontalSpacing(14)
+        self.sku = QLineEdit()
+        self.sku.setPlaceholderText(_("Scan the item or type its reference"))
+        self.sku.setMaxLength(32)
+        self.sku.setMinimumWidth(300)
+        self.sku_dates = DateRange()
+        grid.addWidget(label(_("Article")), 0, 0)
+        grid.addWidget(self.sku, 0, 1)
+        grid.addWidget(self.sku_dates, 0, 2)
+        grid.setColumnStretch(2, 1)
+        self.tabs.addTab(sku_tab, _("Article"))
+
+        for field in (self.card_last4, self.customer_query, self.sku):
+            field.returnPressed.connect(self.search_other)
+        search_row = QHBoxLayout()
+        search_row.addWidget(
+            label(_("Ctrl+1, Ctrl+2, Ctrl+3: choose the search · F3: go to the search"),
+                  name="hint")
+        )
+        search_row.addStretch(1)
+        self.search_button = action_button(_("Search"), shortcut="F5", icon_name="search")
+        self.search_button.clicked.connect(self.search_other)
+        search_row.addWidget(self.search_button)
+        other_layout.addLayout(search_row)
+        outer.addWidget(other)
+
+        self.results_title = label("", name="sectionTitle")
+        outer.addWidget(self.results_title)
+        self.results = ResultsTable()
+        self.results.activated_sale.connect(self._open)
+        outer.addWidget(self.results, 1)
+        self.results_title.hide()
+        self.results.hide()
+        outer.addStretch(0)
+
+        for n in range(3):
+            QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self,
+                      activated=lambda n=n: self.choose_tab(n))
+        QShortcut(QKeySequence("F3"), self, activated=lambda: self.choose_tab(self.tabs.currentIndex()))
+        QShortcut(QKeySequence("F2"), self, activated=self.focus_input)
+
+    # -- focus ------------------------------------------------------------------------------
+    def focus_input(self) -> None:
+        self.scan.setFocus()
+        self.scan.selectAll()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self.focus_input)
+
+    def choose_tab(self, index: int) -> None:
+        self.tabs.setCurrentIndex(index)
+        field = (self.card_last4, self.customer_query, self.sku)[index]
+        field.setFocus()
+        field.selectAll()
+
+    def reset(self) -> None:
+        self.scan.clear()
+        self.banner.clear_message()
+        self._mark_invalid(False)
+        self.results.show_sales([], self.services.context.store_name)
+        self.results.hide()
+        self.results_title.hide()
+        self.focus_input()
+
+    def _mark_invalid(self, invalid: bool) -> None:
+        if bool(self.scan.property("invalid")) != invalid:
+            self.scan.setProperty("invalid", invalid)
+            repolish(self.scan)
+
+    def _set_busy(self, busy: bool) -> None:
+        self._pending += 1 if busy else -1
+        self.searching.emit(self._pending > 0)
+
+    # -- scan -------------------------------------------------------------------------------
+    def submit_code(self) -> None:
+        text = self.scan.text()
+        if not text.strip():
+            self.banner.show_message(_("Scan the receipt or type its number first."), "info")
+            self.focus_input()
+            return
+        self._set_busy(True)
+        (
+            self.services.ops.op(lookup.find_by_code, text)
+            .success(self._found)
+            .failure(self._code_failed)
+            .run()
+        )
+
+    def _found(self, sale: Sale) -> None:
+        self._set_busy(False)
+        self.banner.clear_message()
+        self._mark_invalid(False)
+        self._open(sale)
+
+    def _code_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        self.banner.show_message(error_message(exc), "error")
+        self._mark_invalid(True)
+        self.scan.setFocus()
+        self.scan.selectAll()  # the input is kept; the next scan replaces it
+
+    # -- other ways -------------------------------------------------------------------------
+    def search_other(self) -> None:
+        index = self.tabs.currentIndex()
+        if index == 0:
+            start, end = self.card_dates.bounds()
+            job = self.services.ops.op(lookup.search_by_card, self.card_last4.text(), start, end)
+        elif index == 1:
+            job = self.services.ops.op(lookup.search_by_customer, self.customer_query.text())
+        else:
+            start, end = self.sku_dates.bounds()
+            job = self.services.ops.op(lookup.search_by_sku, self.sku.text(), start, end)
+        self._set_busy(True)
+        job.success(self._show_results).failure(self._search_failed).run()
+
+    def _show_results(self, sales: list[Sale]) -> None:
+        self._set_busy(False)
+        self.results.show_sales(sales, self.services.context.store_name)
+        self.results_title.setVisible(True)
+        self.results.setVisible(True)
+        if sales:
+            self.banner.clear_message()
+            self.results_title.setText(
+                ngettext("{count} sale found, newest first. Enter opens it.",
+                         "{count} sales found, newest first. Enter opens the selected one.",
+                         len(sales)).format(count=len(sales))
+            )
+            self.results.setFocus()
+        else:
+            self.results_title.setText(_("No sale found."))
+            self.banner.show_message(
+                _("No sale matches. Widen the dates or try another way; if the sale cannot "
+                  "be found, it is a return without receipt (manager)."),
+                "info",
+            )
+        self.results_shown.emit(len(sales))
+
+    def _search_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        self.banner.show_message(error_message(exc), "error")
+        self.results_shown.emit(-1)
+
+    def _open(self, sale: Sale) -> None:
+        self.sale_opened.emit(sale)

@@ -1,0 +1,336 @@
+"""Where the money goes, tender by tender, as the engine decided.
+
+Card refunds ask for the card the customer presents: its last 4 digits go to
+the engine, which checks them against the sale's card (a mismatch waits for a
+manager, F6). Cash shows the amount to take from the drawer; a new Alamara Gift
+Card shows its amount (its number comes with the ticket). Card refunds always
+print their ticket; otherwise printing is on request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns.domain import Sale, TenderKind
+from pos_returns.i18n import _
+from pos_returns.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
+
+from ..format import money, sale_reference, tender_name
+from ..ops import error_message
+from ..services import Services
+from ..tasks import commit_return, optional_module
+from ..widgets.common import Banner, action_button, card, icon, label
+
+_ICONS = {TenderKind.CARD: "card", TenderKind.CASH: "cash", TenderKind.GIFT_CARD: "giftcard",
+          TenderKind.NOTES: "giftcard"}
+
+
+def refund_title(refund: PlannedRefund) -> str:
+    amount = money(abs(refund.amount))
+    if refund.amount < 0:
+        return _("The customer pays {amount} ({tender})").format(
+            amount=amount, tender=tender_name(refund.kind))
+    if refund.kind == TenderKind.CARD:
+        return _("Back to the card •••• {last4}: {amount}").format(
+            last4=refund.card_last4 or "????", amount=amount)
+    if refund.kind == TenderKind.CASH:
+        return _("Cash: take {amount} from the drawer").format(amount=amount)
+    if refund.kind == TenderKind.GIFT_CARD and refund.new_gift_card:
+        return _("On a new Alamara Gift Card: {amount}").format(amount=amount)
+    return f"{tender_name(refund.kind)} : {amount}"
+
+
+def is_card_refund(refund: PlannedRefund) -> bool:
+    return refund.kind == TenderKind.CARD and refund.amount > 0
+
+
+class RefundRow(QFrame):
+    def __init__(self, refund: PlannedRefund, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.refund = refund
+        self.setProperty("card", True)
+        box = QHBoxLayout(self)
+        box.setContentsMargins(18, 14, 18, 14)
+        box.setSpacing(16)
+        pic = QLabel()
+        pic.setPixmap(icon(_ICONS.get(refund.kind, "cash")).pixmap(40, 40))
+        pic.setAlignment(Qt.AlignmentFlag.AlignTop)
+        box.addWidget(pic)
+        text = QVBoxLayout()
+        text.setSpacing(4)
+        text.addWidget(label(refund_title(refund), name="sectionTitle", wrap=True))
+        notes = [r.message for r in refund.reasons if getattr(r, "level", "") != "manager"]
+        if notes:
+            text.addWidget(label("\n".join(dict.fromkeys(notes)), muted=True, wrap=True))
+        waiting = [r.message for r in refund.reasons if getattr(r, "level", "") == "manager"]
+        if refund.needs_manager and waiting:
+            chip = label("\n".join(dict.fromkeys(waiting)), wrap=True)
+            chip.setProperty("verdict", "needs_manager")
+            text.addWidget(chip)
+        box.addLayout(text, 1)
+
+
+class RefundScreen(QWidget):
+    back_requested = Signal()
+    committed = Signal(object)  # CommittedTicket
+    failed = Signal(str)
+    approval_requested = Signal(object)  # ReturnPlan
+    plan_changed = Signal(object)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("screen")
+        self.plan: ReturnPlan | None = None
+        self.sale: Sale | None = None
+        self.rows: list[RefundRow] = []
+        self._busy = False
+        self._seq = 0
+        self._planning = False
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(28, 20, 28, 20)
+        outer.setSpacing(12)
+        outer.addWidget(label(_("Refund"), name="title"))
+        self.subtitle = label("", name="subtitle", wrap=True)
+        outer.addWidget(self.subtitle)
+
+        body = QHBoxLayout()
+        body.setSpacing(20)
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        left.addWidget(label(_("Where the money goes"), name="sectionTitle"))
+
+        self.card_box = card()
+        cl = QHBoxLayout(self.card_box)
+        cl.setContentsMargins(18, 12, 18, 12)
+        pic = QLabel()
+        pic.setPixmap(icon("card").pixmap(36, 36))
+        cl.addWidget(pic)
+        cl.addWidget(label(_("Ask for the card. Last 4 digits of the card presented:"),
+                           wrap=True), 1)
+        self.card_field = QLineEdit()
+        self.card_field.setObjectName("cardLast4")
+        self.card_field.setMaxLength(4)
+        self.card_field.setPlaceholderText("0000")
+        self.card_field.setFixedWidth(150)
+        self.card_field.textChanged.connect(self._card_changed)
+        self.card_field.returnPressed.connect(self.confirm)
+        cl.addWidget(self.card_field)
+        left.addWidget(self.card_box)
+
+        self.rows_host = QVBoxLayout()
+        self.rows_host.setSpacing(10)
+        left.addLayout(self.rows_host)
+        self.notices = label("", wrap=True)
+        self.notices.setObjectName("banner")
+        self.notices.setProperty("level", "info")
+        left.addWidget(self.notices)
+        left.addStretch(1)
+        self.banner = Banner()
+        left.addWidget(self.banner)
+        body.addLayout(left, 3)
+
+        right = QVBoxLayout()
+        right.setSpacing(10)
+        summary = card()
+        sl = QVBoxLayout(summary)
+        sl.setContentsMargins(20, 16, 20, 16)
+        self.net_caption = label("", name="subtitle")
+        self.net_amount = label("", name="bigAmount")
+        self.lines_summary = label("", muted=True, wrap=True)
+        sl.addWidget(self.net_caption)
+        sl.addWidget(self.net_amount)
+        sl.addWidget(self.lines_summary)
+        right.addWidget(summary)
+        self.print_box = QCheckBox(_("Print the ticket   Ctrl+P"))
+        QShortcut(QKeySequence("Ctrl+P"), self, activated=self._toggle_print)
+        right.addWidget(self.print_box)
+        self.print_note = label("", muted=True, wrap=True)
+        right.addWidget(self.print_note)
+        right.addStretch(1)
+        row = QHBoxLayout()
+        self.back_button = action_button(_("Back"), shortcut="Esc", icon_name="back")
+        self.back_button.clicked.connect(self.back_requested)
+        self.manager_button = action_button(_("Manager"), shortcut="F6", role="warning",
+                                            icon_name="manager")
+        self.manager_button.clicked.connect(self.ask_manager)
+        row.addWidget(self.back_button)
+        row.addWidget(self.manager_button)
+        right.addLayout(row)
+        self.confirm_button = action_button(_("Confirm the return"), shortcut="F10",
+                                            role="success", icon_name="check")
+        self.confirm_button.setMinimumHeight(64)
+        self.confirm_button.clicked.connect(self.confirm)
+        right.addWidget(self.confirm_button)
+        body.addLayout(right, 2)
+        outer.addLayout(body, 1)
+
+    def _toggle_print(self) -> None:
+        if self.print_box.isEnabled():
+            self.print_box.toggle()
+
+    # -- showing --------------------------------------------------------------------------
+    def show_plan(self, plan: ReturnPlan, sale: Sale | None) -> None:
+        self.sale = sale
+        self._busy = False
+        self.banner.clear_message()
+        self.subtitle.setText(sale_reference(sale) if sale else _("Return without receipt"))
+        card_refund = any(is_card_refund(r) for r in plan.refunds)
+        self.card_box.setVisible(card_refund)
+        self.card_field.blockSignals(True)
+        self.card_field.setText(plan.request.presented_card_last4)
+        self.card_field.blockSignals(False)
+        self.print_box.setChecked(card_refund)
+        self.print_box.setEnabled(not card_refund)
+        self.print_note.setText(
+            _("A card refund always prints its ticket.") if card_refund
+            else _("Paper tickets are printed on request.")
+        )
+        self._render(plan)
+        if card_refund:
+            self.card_field.setFocus()
+        else:
+            self.confirm_button.setFocus()
+
+    def _render(self, plan: ReturnPlan) -> None:
+        self.plan = plan
+        for row in self.rows:
+            row.setParent(None)
+            row.deleteLater()
+        self.rows = []
+        for refund in plan.refunds:
+            row = RefundRow(refund)
+            self.rows_host.addWidget(row)
+            self.rows.append(row)
+        notices = [n.message for n in plan.notices]
+        self.notices.setText("\n".join(dict.fromkeys(notices)))
+        self.notices.setVisible(bool(notices))
+        if plan.net >= 0:
+            self.net_caption.setText(_("To refund to the customer"))
+        else:
+            self.net_caption.setText(_("To be paid by the customer"))
+        self.net_amount.setText(money(abs(plan.net)))
+        returned = [pl for pl in plan.lines if pl.direction == "return"]
+        new = [pl for pl in plan.lines if pl.direction == "sale"]
+        summary = [f"− {pl.quantity} × {pl.name} ({money(-pl.amount)})" for pl in returned]
+        summary += [f"+ {pl.quantity} × {pl.name} ({money(pl.amount)})" for pl in new]
+        self.lines_summary.setText("\n".join(summary))
+        self._refresh_buttons()
+        self.plan_changed.emit(plan)
+
+    def _refresh_buttons(self) -> None:
+        plan = self.plan
+        ready = plan is not None and not plan.blocked and not self._planning and not self._busy
+        self.confirm_button.setEnabled(ready)
+        self.manager_button.setEnabled(bool(plan and any(r.needs_manager for r in plan.refunds)))
+
+    # -- the card presented, manager decisions: ask the engine again -----------------------
+    def _card_changed(self, text: str) -> None:
+        text = text.strip()
+        if text and (len(text) < 4 or not text.isdigit()):
+            self._seq += 1
+            self._planning = True  # incomplete: nothing to confirm yet
+            self._refresh_buttons()
+            return
+        self._replan(presented=text)
+
+    def add_approvals(self, approvals: list[Approval]) -> None:
+        self._replan(approvals=approvals)
+
+    def _replan(self, *, presented: str | None = None,
+                approvals: list[Approval] | None = None) -> None:
+        if self.plan is None:
+            return
+        request = self.plan.request
+        if presented is not None:
+            request = replace(request, presented_card_last4=presented)
+        if approvals:
+            keys = {(a.line_no, a.rule) for a in approvals}
+            kept = tuple(a for a in request.approvals if (a.line_no, a.rule) not in keys)
+            request = replace(request, approvals=kept + tuple(approvals))
+        policy = optional_module("pos_returns.policy")
+        if policy is None:
+            return
+        self._seq += 1
+        seq = self._seq
+        self._planning = True
+        self._refresh_buttons()
+        (
+            self.services.ops.op(policy.plan_return, self.services.cfg, request)
+            .success(lambda plan, seq=seq: self._planned(seq, plan))
+            .failure(lambda exc, seq=seq: self._plan_failed(seq, exc))
+            .run()
+        )
+
+    def _planned(self, seq: int, plan: ReturnPlan) -> None:
+        if seq != self._seq:
+            return
+        self._planning = False
+        self.banner.clear_message()
+        self._render(plan)
+
+    def _plan_failed(self, seq: int, exc: BaseException) -> None:
+        if seq != self._seq:
+            return
+        self._planning = False
+        self.banner.show_message(error_message(exc), "error")
+        self._refresh_buttons()
+
+    def ask_manager(self) -> None:
+        if self.plan is not None and self.manager_button.isEnabled():
+            self.approval_requested.emit(self.plan)
+
+    # -- commit ---------------------------------------------------------------------------
+    def confirm(self) -> None:
+        if self.plan is None or self._busy:
+            return
+        if self.plan.blocked:
+            waiting = [x.message for r in self.plan.refunds if r.needs_manager
+                       for x in r.reasons if getattr(x, "level", "") == "manager"]
+            self.banner.show_message(
+                waiting[0] if waiting else _("The return still needs a manager's decision."),
+                "error",
+            )
+            return
+        if not self.confirm_button.isEnabled():
+            return
+        self._busy = True
+        self._refresh_buttons()
+        (
+            self.services.ops.op(commit_return, self.services.cfg, self.plan)
+            .success(self._committed)
+            .failure(self._failed)
+            .run()
+        )
+
+    def _committed(self, ticket: CommittedTicket) -> None:
+        self._busy = False
+        self._refresh_buttons()
+        self.committed.emit(ticket)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._busy = False
+        self._refresh_buttons()
+        message = error_message(exc)
+        self.banner.show_message(message, "error")
+        if self.card_box.isVisible():
+            self.card_field.setFocus()
+            self.card_field.selectAll()
+        self.failed.emit(message)
+
+    @property
+    def wants_print(self) -> bool:
+        return self.print_box.isChecked()

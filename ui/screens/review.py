@@ -1,0 +1,651 @@
+"""The manager's daily review: pick a day, filter, read the totals, open or
+reprint a ticket, export the report, close the day.
+
+Everything is asked of the core through ``services.ops`` (the database worker):
+the list and its totals come from :func:`pos_returns.review.day_review` (which
+refuses anyone but a manager), the report from :mod:`pos_returns.reports`,
+reprints and closures from the journal / ticket writer. The screen only shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns import review as core
+from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
+
+from ..ops import error_message
+from ..widgets.common import Banner, action_button, card, label
+
+CHART_COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6")
+FLAG_COLOUR = QColor("#b3261e")
+
+
+# --------------------------------------------------------------------------- worker ops
+# These run on the database worker: core objects in, core objects out.
+
+
+def load_review(db: Any, staff: Any, day: date, filters: core.ReviewFilters,
+                store_id: int | None, policy: Any) -> core.DayReview:
+    return core.day_review(db, staff, day, filters=filters, store_id=store_id, policy=policy)
+
+
+def load_ticket(db: Any, staff: Any, ticket_id: int, policy: Any) -> core.ReviewRow:
+    return core.ticket_detail(db, staff, ticket_id, policy=policy)
+
+
+def export_report(db: Any, staff: Any, day: date, out_dir: Path, store_id: int | None,
+                  policy: Any) -> Any:
+    from pos_returns.reports import write_daily_report
+
+    return write_daily_report(db, staff, day, out_dir, store_id=store_id, policy=policy)
+
+
+def reprint_ticket(db: Any, staff: Any, ticket_id: int, cfg: Any) -> Any:
+    return core.reprint_duplicate(db, staff, ticket_id, cfg)
+
+
+def close_day(db: Any, staff: Any, day: date, cfg: Any) -> Any:
+    return core.close_day(db, staff, day, cfg)
+
+
+def closure_state(db: Any, day: date, cfg: Any) -> Any:
+    return core.day_closure(db, day, cfg)
+
+
+# --------------------------------------------------------------------------- widgets
+
+
+class ReturnsModel(QAbstractTableModel):
+    """The day's tickets (a tuple of ReviewRow); read only."""
+
+    COLUMNS = ("time", "ticket", "staff", "kind", "departments", "flags", "tenders", "net")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: tuple[core.ReviewRow, ...] = ()
+        self._dept_names: dict[str, str] = {}
+        self._cache: list[tuple[str, ...]] = []
+        self._headers = [_("Time"), _("Ticket"), _("Staff"), _("Type"), _("Departments"),
+                         _("Flags"), _("Refunded on"), _("Net")]
+
+    def set_rows(self, rows: Sequence[core.ReviewRow], dept_names: dict[str, str]) -> None:
+        self.beginResetModel()
+        self.rows = tuple(rows)
+        self._dept_names = dept_names
+        self._cache = [self._texts(r) for r in self.rows]
+        self.endResetModel()
+
+    def _texts(self, r: core.ReviewRow) -> tuple[str, ...]:
+        tenders = ", ".join(
+            f"{core.tender_label(k, short=True)} {format_money(v)}"
+            for k, v in r.tenders.items() if v
+        )
+        return (
+            to_local(r.created_at).strftime("%H:%M"),
+            r.display_number,
+            r.staff_name,
+            core.kind_label(r.kind),
+            ", ".join(self._dept_names.get(d, d) for d in r.departments),
+            ", ".join(core.flag_label(f) for f in r.flags),
+            tenders,
+            format_money(r.net),
+        )
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cache[index.row()][col]
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 7:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and col == 5 and self.rows[index.row()].flags:
+            return FLAG_COLOUR
+        if role == Qt.ItemDataRole.UserRole:
+            return self.rows[index.row()].ticket_id
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self._headers[section]
+        return None
+
+
+class BarChart(QWidget):
+    """Small horizontal bars drawn with QPainter: label, bar, amount."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.items: list[tuple[str, int]] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._font = QFont(self.font())
+        self._font.setPointSizeF(10.5)
+        self._bold = QFont(self._font)
+        self._bold.setBold(True)
+        self._bold.setPointSizeF(11.5)
+
+    def set_items(self, items: Sequence[tuple[str, int]]) -> None:
+        self.items = list(items)
+        self.setFixedHeight(self.sizeHint().height())
+        self.update()
+
+    def _row_h(self) -> int:
+        return QFontMetrics(self._font).height() + 8
+
+    def sizeHint(self) -> QSize:
+        title_h = QFontMetrics(self._bold).height() + 6
+        return QSize(360, title_h + self._row_h() * max(1, len(self.items)) + 4)
+
+    def paintEvent(self, event: Any) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setFont(self._bold)
+        p.setPen(QColor("#1f3a5f"))
+        title_h = QFontMetrics(self._bold).height() + 6
+        p.drawText(QRectF(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignLeft, self.title)
+        p.setFont(self._font)
+        fm = QFontMetrics(self._font)
+        row_h = self._row_h()
+        if not self.items:
+            p.setPen(QColor("#5a6577"))
+            p.drawText(QRectF(0, title_h, self.width(), row_h),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                       _("Nothing to show."))
+            return
+        label_w = min(int(self.width() * 0.38), max(fm.horizontalAdvance(t) for t, _v in
+                                                     self.items) + 8)
+        amounts = [format_money(v) for _t, v in self.items]
+        amount_w = max(fm.horizontalAdvance(a) for a in amounts) + 8
+        bar_w = max(10, self.width() - label_w - amount_w - 4)
+        top = max([v for _t, v in self.items if v > 0] + [1])
+        for i, ((text, value), amount) in enumerate(zip(self.items, amounts, strict=True)):
+            y = title_h + i * row_h
+            p.setPen(QColor("#1c2430"))
+            p.drawText(QRectF(0, y, label_w - 6, row_h),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       fm.elidedText(text, Qt.TextElideMode.ElideRight, label_w - 6))
+            w = bar_w * max(value, 0) / top
+            p.fillRect(QRectF(label_w, y + 4, max(w, 1 if value else 0), row_h - 8),
+                       QColor(CHART_COLOURS[i % len(CHART_COLOURS)] if self.title else "#1f4e79"))
+            p.drawText(QRectF(label_w + w + 6, y, amount_w + 4, row_h),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, amount)
+
+
+class TicketDialog(QDialog):
+    """One ticket: its lines, refunds, approvals and flags."""
+
+    def __init__(self, row: core.ReviewRow, dept_names: dict[str, str],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.row = row
+        self.setWindowTitle(_("Return ticket {number}").format(number=row.display_number))
+        layout = QVBoxLayout(self)
+        layout.addWidget(label(_("Return ticket {number}").format(number=row.display_number),
+                               name="sectionTitle"))
+        when = to_local(row.created_at)
+        layout.addWidget(label(_("{kind} — {date} at {time} — by {staff}").format(
+            kind=core.kind_label(row.kind), date=format_date(when), time=when.strftime("%H:%M"),
+            staff=row.staff_name), muted=True, wrap=True))
+        if row.receipt_number:
+            layout.addWidget(label(_("Receipt: {number}").format(number=row.receipt_number),
+                                   muted=True))
+        if row.flags:
+            flags = label(", ".join(core.flag_label(f) for f in row.flags), wrap=True)
+            flags.setStyleSheet(f"color: {FLAG_COLOUR.name()}; font-weight: bold;")
+            layout.addWidget(flags)
+        if row.earlier_no_receipt:
+            layout.addWidget(label(ngettext(
+                "This identity had {count} earlier no-receipt return (R19).",
+                "This identity had {count} earlier no-receipt returns (R19).",
+                row.earlier_no_receipt).format(count=row.earlier_no_receipt), wrap=True))
+        grid = QGridLayout()
+        for i, ln in enumerate(row.lines):
+            sign = _("returned") if ln.direction == "return" else _("taken in exchange")
+            what = f"{ln.quantity} × {ln.name} ({dept_names.get(ln.department, ln.department)})"
+            grid.addWidget(label(what, wrap=True), i, 0)
+            detail = sign
+            if ln.reason:
+                detail = f"{sign} — {core.reason_label(ln.reason)}"
+            grid.addWidget(label(detail, muted=True), i, 1)
+            amount = label(format_money(ln.amount))
+            amount.setAlignment(Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(amount, i, 2)
+        layout.addLayout(grid)
+        for kind, amount in row.tenders.items():
+            layout.addWidget(label(_("{tender}: {amount}").format(
+                tender=core.tender_label(kind), amount=format_money(amount))))
+        layout.addWidget(label(_("Net to the customer: {amount}").format(
+            amount=format_money(row.net)), name="sectionTitle"))
+        for a in row.approvals:
+            decision = _("approved") if a.decision == "approved" else _("refused")
+            layout.addWidget(label(_("{rule} {decision} by {manager}: “{reason}”").format(
+                rule=a.rule, decision=decision, manager=a.manager_name, reason=a.reason),
+                wrap=True))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(640)
+
+
+# --------------------------------------------------------------------------- the screen
+
+
+class ReviewScreen(QWidget):
+    """Manager-only: the day's returns, filters, totals, reprint, export, closure."""
+
+    loaded = Signal(object)  # the DayReview shown
+    ticket_shown = Signal(object)  # the TicketDialog opened
+    reprinted = Signal(object)
+    exported = Signal(object)  # ReportFiles
+    day_closed = Signal(object)
+
+    def __init__(self, services: Any, parent: QWidget | None = None, *,
+                 confirm: Callable[[str, str], bool] | None = None,
+                 reports_dir: Path | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("screen")
+        self.services = services
+        self._confirm = confirm or self._ask
+        self.reports_dir = reports_dir
+        self.review: core.DayReview | None = None
+        self._dept_names: dict[str, str] = {}
+        self._filling = False
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(20, 16, 20, 16)
+        outer.setSpacing(10)
+
+        top = QHBoxLayout()
+        top.addWidget(label(_("Daily review of returns"), name="title"))
+        top.addStretch(1)
+        self.prev_button = QPushButton("◀")
+        self.prev_button.setToolTip(_("Previous day"))
+        self.next_button = QPushButton("▶")
+        self.next_button.setToolTip(_("Next day"))
+        self.date_edit = QDateEdit(QDate.currentDate())
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("dd/MM/yyyy")
+        self.date_edit.setMinimumWidth(190)
+        self.today_button = QPushButton(_("Today"))
+        for w in (self.prev_button, self.date_edit, self.next_button, self.today_button):
+            top.addWidget(w)
+        outer.addLayout(top)
+        self.subtitle = label("", name="subtitle")
+        outer.addWidget(self.subtitle)
+
+        filters = QHBoxLayout()
+        filters.setSpacing(8)
+        self.staff_box = QComboBox()
+        self.dept_box = QComboBox()
+        self.reason_box = QComboBox()
+        self.tender_box = QComboBox()
+        self.flag_box = QComboBox()
+        for box in (self.staff_box, self.dept_box, self.reason_box, self.tender_box,
+                    self.flag_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            box.setMinimumWidth(150)
+            filters.addWidget(box)
+        self.tender_box.addItem(_("All tenders"), None)
+        for kind in core.TENDERS:
+            self.tender_box.addItem(core.tender_label(kind, short=True), kind)
+        self.flag_box.addItem(_("All flags"), None)
+        for flag in core.FLAGS:
+            self.flag_box.addItem(core.flag_label(flag), flag)
+        self.reset_button = QPushButton(_("Clear filters"))
+        filters.addWidget(self.reset_button)
+        filters.addStretch(1)
+        outer.addLayout(filters)
+
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.model = ReturnsModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        head.setStretchLastSection(False)
+        for col, width in enumerate((80, 170, 180, 150, 170, 220, 230, 130)):
+            self.table.setColumnWidth(col, width)
+        self.table.verticalHeader().setDefaultSectionSize(34)
+        self.table.doubleClicked.connect(lambda _i: self.open_ticket())
+        split.addWidget(self.table)
+
+        panel = QWidget()
+        pv = QVBoxLayout(panel)
+        pv.setContentsMargins(4, 0, 4, 0)
+        pv.setSpacing(12)
+        figures = card()
+        fg = QGridLayout(figures)
+        fg.setContentsMargins(14, 10, 14, 10)
+        self.figure_labels: dict[str, QLabel] = {}
+        for i, (key, text) in enumerate((
+            ("tickets", _("Return tickets")),
+            ("refund_total", _("Merchandise credited")),
+            ("charge_total", _("Exchanges charged")),
+            ("net", _("Net to customers")),
+        )):
+            fg.addWidget(label(text, muted=True), i, 0)
+            value = label("", name="figure")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            fg.addWidget(value, i, 1)
+            self.figure_labels[key] = value
+        self.figure_labels["net"].setStyleSheet("font-weight: bold;")
+        pv.addWidget(figures)
+        self.tender_chart = BarChart(_("By tender"))
+        self.reason_chart = BarChart(_("By reason"))
+        self.dept_chart = BarChart(_("By department"))
+        self.staff_chart = BarChart(_("By staff"))
+        for chart in (self.tender_chart, self.reason_chart, self.dept_chart, self.staff_chart):
+            pv.addWidget(chart)
+        self.closure_label = label("", muted=True, wrap=True)
+        pv.addWidget(self.closure_label)
+        pv.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(panel)
+        scroll.setMinimumWidth(440)
+        split.addWidget(scroll)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        outer.addWidget(split, 1)
+
+        actions = QHBoxLayout()
+        self.open_button = action_button(_("Open ticket"), shortcut="Return")
+        self.reprint_button = action_button(_("Reprint (DUPLICATA)"), shortcut="F6")
+        self.export_button = action_button(_("Export the report"), shortcut="F8")
+        self.close_button = action_button(_("Close the day"), shortcut="F10", role="primary")
+        actions.addWidget(self.open_button)
+        actions.addWidget(self.reprint_button)
+        actions.addStretch(1)
+        actions.addWidget(self.export_button)
+        actions.addWidget(self.close_button)
+        outer.addLayout(actions)
+
+        self.open_button.clicked.connect(self.open_ticket)
+        self.reprint_button.clicked.connect(self.reprint)
+        self.export_button.clicked.connect(self.export)
+        self.close_button.clicked.connect(self.close_day)
+        self.prev_button.clicked.connect(lambda: self.shift_day(-1))
+        self.next_button.clicked.connect(lambda: self.shift_day(1))
+        self.today_button.clicked.connect(lambda: self.set_day(date.today()))
+        self.date_edit.dateChanged.connect(lambda _d: self.reload(reset_filters=True))
+        for box in (self.staff_box, self.dept_box, self.reason_box, self.tender_box,
+                    self.flag_box):
+            box.currentIndexChanged.connect(self._filter_changed)
+        self.reset_button.clicked.connect(self.clear_filters)
+        QShortcut(QKeySequence("Ctrl+Left"), self, activated=lambda: self.shift_day(-1))
+        QShortcut(QKeySequence("Ctrl+Right"), self, activated=lambda: self.shift_day(1))
+        self._fill_choice_boxes(None)
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def staff(self) -> Any:
+        return getattr(self.services, "staff", None)
+
+    @property
+    def day(self) -> date:
+        return self.date_edit.date().toPython()
+
+    def _store_id(self) -> int | None:
+        context = getattr(self.services, "context", None)
+        store = getattr(context, "store", None) if context is not None else None
+        return store.id if store is not None else None
+
+    def _policy(self) -> Any:
+        cfg = getattr(self.services, "cfg", None)
+        return cfg.policy if cfg is not None else None
+
+    def filters(self) -> core.ReviewFilters:
+        return core.ReviewFilters(
+            staff_id=self.staff_box.currentData(), department=self.dept_box.currentData(),
+            reason=self.reason_box.currentData(), tender=self.tender_box.currentData(),
+            flag=self.flag_box.currentData(),
+        )
+
+    def selected_ticket_id(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return int(self.model.data(rows[0], Qt.ItemDataRole.UserRole))
+
+    # ----------------------------------------------------------------- loading
+
+    def set_day(self, day: date) -> None:
+        qd = QDate(day.year, day.month, day.day)
+        if self.date_edit.date() == qd:
+            self.reload(reset_filters=True)
+        else:
+            self.date_edit.setDate(qd)  # dateChanged reloads
+
+    def shift_day(self, days: int) -> None:
+        self.set_day(self.day + timedelta(days=days))
+
+    def clear_filters(self) -> None:
+        self._filling = True
+        for box in (self.staff_box, self.dept_box, self.reason_box, self.tender_box,
+                    self.flag_box):
+            box.setCurrentIndex(0)
+        self._filling = False
+        self.reload()
+
+    def _filter_changed(self, _index: int) -> None:
+        if not self._filling:
+            self.reload()
+
+    def reload(self, *, reset_filters: bool = False) -> None:
+        if reset_filters:
+            self._filling = True
+            for box in (self.staff_box, self.dept_box, self.reason_box, self.tender_box,
+                        self.flag_box):
+                box.setCurrentIndex(0)
+            self._filling = False
+        self.banner.clear_message()
+        (self.services.ops.op(load_review, self.staff, self.day, self.filters(),
+                              self._store_id(), self._policy())
+         .success(self._show).failure(self._failed).run())
+        self._load_closure()
+
+    def _load_closure(self) -> None:
+        if self.staff is None or not self.staff.is_manager:
+            return
+        (self.services.ops.op(closure_state, self.day, getattr(self.services, "cfg", None))
+         .success(self._show_closure).failure(lambda _e: self.closure_label.setText(""))
+         .run())
+
+    def _show_closure(self, state: Any) -> None:
+        self.closure_label.setText(state.text if state is not None else "")
+        closed = bool(state is not None and state.closed)
+        self.close_button.setEnabled(not closed)
+
+    def _fill_choice_boxes(self, review: core.DayReview | None) -> None:
+        self._filling = True
+        for box, first, choices in (
+            (self.staff_box, _("All staff"), review.staff_choices if review else ()),
+            (self.dept_box, _("All departments"), review.department_choices if review else ()),
+            (self.reason_box, _("All reasons"), review.reason_choices if review else ()),
+        ):
+            current = box.currentData()
+            box.clear()
+            box.addItem(first, None)
+            for key, text in choices:
+                box.addItem(text, key)
+            index = box.findData(current) if current is not None else 0
+            box.setCurrentIndex(max(index, 0))
+        self._filling = False
+
+    def _show(self, review: core.DayReview) -> None:
+        self.review = review
+        self._dept_names.update(dict(review.department_choices))
+        self._fill_choice_boxes(review)
+        self.model.set_rows(review.rows, self._dept_names)
+        t = review.totals
+        shown = len(review.rows)
+        if shown == review.day_count:
+            count_text = ngettext("{count} return ticket", "{count} return tickets",
+                                  shown).format(count=shown)
+        else:
+            count_text = ngettext("{shown} ticket shown out of {count}",
+                                  "{shown} tickets shown out of {count}",
+                                  review.day_count).format(shown=shown, count=review.day_count)
+        self.subtitle.setText(_("{store} — {day} — {count}").format(
+            store=review.store_name, day=format_date(review.day, fmt="full"), count=count_text))
+        self.figure_labels["tickets"].setText(str(t.tickets))
+        self.figure_labels["refund_total"].setText(format_money(t.refund_total))
+        self.figure_labels["charge_total"].setText(format_money(t.charge_total))
+        self.figure_labels["net"].setText(format_money(t.net))
+        self.tender_chart.set_items(
+            [(core.tender_label(k), t.by_tender.get(k, 0)) for k in core.TENDERS
+             if k != "notes" or t.by_tender.get(k, 0)])
+        self.reason_chart.set_items([(b.label, b.amount) for b in t.by_reason[:8]])
+        self.dept_chart.set_items([(b.label, b.amount) for b in t.by_department[:8]])
+        self.staff_chart.set_items([(b.label, b.amount) for b in t.by_staff[:8]])
+        if review.rows:
+            self.table.selectRow(0)
+        self.loaded.emit(review)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.review = None
+        self.model.set_rows((), self._dept_names)
+        for value in self.figure_labels.values():
+            value.setText("")
+        for chart in (self.tender_chart, self.reason_chart, self.dept_chart, self.staff_chart):
+            chart.set_items([])
+        self.banner.show_message(error_message(exc), "error")
+
+    # ----------------------------------------------------------------- actions
+
+    def _need_ticket(self) -> int | None:
+        tid = self.selected_ticket_id()
+        if tid is None:
+            self.banner.show_message(_("Select a ticket in the list first."), "warning")
+        return tid
+
+    def open_ticket(self) -> None:
+        tid = self._need_ticket()
+        if tid is None:
+            return
+        (self.services.ops.op(load_ticket, self.staff, tid, self._policy())
+         .success(self._show_ticket).failure(self._on_error).run())
+
+    def _show_ticket(self, row: core.ReviewRow) -> None:
+        dialog = TicketDialog(row, self._dept_names, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.ticket_shown.emit(dialog)
+
+    def reprint(self) -> None:
+        tid = self._need_ticket()
+        if tid is None:
+            return
+        (self.services.ops.op(reprint_ticket, self.staff, tid,
+                              getattr(self.services, "cfg", None))
+         .success(self._reprinted).failure(self._on_error).run())
+
+    def _reprinted(self, result: Any) -> None:
+        path = getattr(result, "path", None) or result
+        self.banner.show_message(
+            _("Duplicate printed: {path}").format(path=path), "success")
+        self.reprinted.emit(result)
+
+    def export(self) -> None:
+        out = self.reports_dir
+        if out is None:
+            cfg = getattr(self.services, "cfg", None)
+            out = Path(cfg.documents_dir) / "rapports" if cfg is not None else Path.cwd()
+        (self.services.ops.op(export_report, self.staff, self.day, out, self._store_id(),
+                              self._policy())
+         .success(self._exported).failure(self._on_error).run())
+
+    def _exported(self, files: Any) -> None:
+        self.banner.show_message(
+            _("Report written: {pdf} and {csv}").format(pdf=files.pdf, csv=files.csv),
+            "success")
+        self.exported.emit(files)
+
+    def close_day(self) -> None:
+        day_text = format_date(self.day, fmt="full")
+        count = self.review.day_count if self.review else 0
+        question = ngettext(
+            "Close {day}? Its {count} return ticket will be totalled in the fiscal journal "
+            "(Z closure). A day can be closed only once.",
+            "Close {day}? Its {count} return tickets will be totalled in the fiscal journal "
+            "(Z closure). A day can be closed only once.",
+            count,
+        ).format(day=day_text, count=count)
+        if not self._confirm(_("Close the day"), question):
+            return
+        (self.services.ops.op(close_day, self.staff, self.day,
+                              getattr(self.services, "cfg", None))
+         .success(self._closed).failure(self._on_error).run())
+
+    def _closed(self, closure: Any) -> None:
+        self.banner.show_message(_("The day is closed."), "success")
+        self.day_closed.emit(closure)
+        self._load_closure()
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.banner.show_message(error_message(exc), "error")
+
+    def _ask(self, title: str, text: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def open_review(parent: QWidget | None, services: Any, *, day: date | None = None
+                ) -> ReviewScreen:
+    """The entry point the main window calls (the screen checks nothing itself:
+    the core refuses a non-manager and the screen shows that message)."""
+    screen = ReviewScreen(services, parent)
+    if parent is None:
+        screen.setWindowTitle(_("Daily review of returns"))
+        screen.resize(1500, 900)
+        screen.show()
+    screen.set_day(day or date.today())
+    return screen

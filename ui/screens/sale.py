@@ -1,0 +1,538 @@
+"""The sale: what was sold, what is still returnable, and what comes back.
+
+Per line the salesperson sets the quantity, the condition and the reason; the
+policy engine (``pos_returns.policy.plan_return``, on the worker) answers with a
+verdict per line and where the money goes, every time something changes. The
+screen only renders that answer: a blocked line shows the engine's reason and
+the way to a manager (F6). Exchange items are scanned into the same ticket; the
+net to pay or to refund stays visible at the bottom right.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns.domain import Condition, Product, Sale, SaleLine, Staff
+from pos_returns.i18n import _, format_percent
+from pos_returns.plan import Approval, LineRequest, NewItem, ReturnPlan, ReturnRequest, Verdict
+from pos_returns.reasons import CONDITIONS, RETURN_REASONS
+
+from ..format import money, sale_datetime, sale_reference, tender_text
+from ..ops import error_message
+from ..services import Services
+from ..tasks import optional_module, product_by_code
+from ..widgets.common import Banner, action_button, card, label
+from ..widgets.verdict import VerdictLabel
+
+
+class LineCard(QFrame):
+    """One sale line: facts on top, the salesperson's choices, the engine's verdict."""
+
+    changed = Signal()
+
+    def __init__(self, line: SaleLine, index: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.line = line
+        self.setProperty("card", True)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(16, 12, 16, 12)
+        box.setSpacing(6)
+
+        top = QHBoxLayout()
+        name = f"{index}. {line.name}"
+        title = label(name, name="sectionTitle", wrap=True)
+        top.addWidget(title, 1)
+        price = label(_("{price} each (paid)").format(price=money(line.unit_price)))
+        price.setAlignment(Qt.AlignmentFlag.AlignRight)
+        top.addWidget(price)
+        box.addLayout(top)
+
+        facts = [line.sku]
+        if line.serial_number:
+            facts.append(_("serial {serial}").format(serial=line.serial_number))
+        facts.append(_("VAT {rate}").format(rate=format_percent(line.vat_rate_bp)))
+        facts.append(_("sold: {n}").format(n=line.quantity))
+        facts.append(_("already returned: {n}").format(n=line.returned_qty))
+        facts.append(_("still returnable: {n}").format(n=line.refundable_qty))
+        if line.list_price > line.unit_price:
+            facts.append(_("list price {price}").format(price=money(line.list_price)))
+        self.facts = label(" · ".join(facts), muted=True, wrap=True)
+        box.addWidget(self.facts)
+
+        choices = QHBoxLayout()
+        choices.setSpacing(10)
+        choices.addWidget(label(_("Return")))
+        self.qty = QSpinBox()
+        self.qty.setRange(0, line.refundable_qty)
+        self.qty.setMinimumWidth(96)
+        self.qty.setMinimumHeight(48)
+        self.qty.setAccessibleName(_("Quantity to return, line {n}").format(n=index))
+        self.qty.valueChanged.connect(self._qty_changed)
+        choices.addWidget(self.qty)
+        choices.addSpacing(12)
+        choices.addWidget(label(_("Condition")))
+        self.condition = QComboBox()
+        for cond, text in CONDITIONS.items():
+            self.condition.addItem(_(text), str(cond))
+        self.condition.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        choices.addWidget(self.condition, 1)
+        choices.addSpacing(12)
+        choices.addWidget(label(_("Reason")))
+        self.reason = QComboBox()
+        self.reason.addItem(_("— choose —"), "")
+        for code, text in RETURN_REASONS.items():
+            self.reason.addItem(_(text), code)
+        self.reason.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        choices.addWidget(self.reason, 1)
+        box.addLayout(choices)
+
+        self.verdict = VerdictLabel()
+        box.addWidget(self.verdict)
+        if line.refundable_qty == 0:
+            self.qty.setEnabled(False)
+            self.condition.setEnabled(False)
+            self.reason.setEnabled(False)
+            self.verdict.show_none(_("Already fully returned."))
+        self._sync_enabled()
+
+    def _qty_changed(self, _value: int) -> None:
+        self._sync_enabled()
+        self.changed.emit()
+
+    def _sync_enabled(self) -> None:
+        active = self.qty.value() > 0
+        self.condition.setEnabled(active)
+        self.reason.setEnabled(active)
+        if not active and self.line.refundable_qty > 0:
+            self.verdict.show_none("")
+
+    def request(self) -> LineRequest | None:
+        if self.qty.value() <= 0:
+            return None
+        return LineRequest(
+            quantity=self.qty.value(),
+            condition=Condition(self.condition.currentData()),
+            reason=self.reason.currentData() or "",
+            sale_line_id=int(self.line.id),
+            serial_number=self.line.serial_number,
+        )
+
+    def set_condition(self, condition: Condition) -> None:
+        self.condition.setCurrentIndex(self.condition.findData(str(condition)))
+
+    def set_reason(self, code: str) -> None:
+        self.reason.setCurrentIndex(self.reason.findData(code))
+
+
+class SaleScreen(QWidget):
+    back_requested = Signal()
+    proceed = Signal(object)  # ReturnPlan
+    plan_changed = Signal(object)  # ReturnPlan | None
+    approval_requested = Signal(object)  # ReturnPlan
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("screen")
+        self.sale: Sale | None = None
+        self.cards: list[LineCard] = []
+        self.new_items: list[Product] = []
+        self.approvals: list[Approval] = []
+        self.plan: ReturnPlan | None = None
+        self._seq = 0
+        self._planning = False
+        self._replan = QTimer(self)
+        self._replan.setSingleShot(True)
+        self._replan.setInterval(0)
+        self._replan.timeout.connect(self._run_plan)
+
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(24, 16, 24, 16)
+        outer.setSpacing(18)
+
+        # -- left: the lines ----------------------------------------------------------------
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        self.title = label("", name="title", wrap=True)
+        left.addWidget(self.title)
+        self.subtitle = label("", name="subtitle", wrap=True)
+        left.addWidget(self.subtitle)
+        self.badges = label("", wrap=True)
+        self.badges.setObjectName("banner")
+        self.badges.setProperty("level", "warning")
+        left.addWidget(self.badges)
+        self.banner = Banner()
+        left.addWidget(self.banner)
+
+        tools = QHBoxLayout()
+        tools.addWidget(label(_("What comes back?"), name="sectionTitle"))
+        tools.addStretch(1)
+        self.all_button = action_button(_("Return everything"), shortcut="Ctrl+T")
+        self.all_button.clicked.connect(self.return_everything)
+        tools.addWidget(self.all_button)
+        left.addLayout(tools)
+
+        self.lines_host = QWidget()
+        self.lines_layout = QVBoxLayout(self.lines_host)
+        self.lines_layout.setContentsMargins(0, 0, 6, 0)
+        self.lines_layout.setSpacing(10)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.lines_host)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left.addWidget(scroll, 1)
+
+        self.gift = QCheckBox(_("It was a gift (refund on an Alamara Gift Card)   Ctrl+G"))
+        self.gift.toggled.connect(lambda _c: self.schedule_plan())
+        QShortcut(QKeySequence("Ctrl+G"), self, activated=self.gift.toggle)
+        left.addWidget(self.gift)
+        outer.addLayout(left, 3)
+
+        # -- right: sale facts, exchange, net ------------------------------------------------
+        right_box = QWidget()
+        right_box.setMinimumWidth(430)
+        right_box.setMaximumWidth(520)
+        right = QVBoxLayout(right_box)
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(12)
+
+        facts = card()
+        fl = QVBoxLayout(facts)
+        fl.setContentsMargins(16, 12, 16, 12)
+        fl.setSpacing(4)
+        fl.addWidget(label(_("Paid with"), name="sectionTitle"))
+        self.tenders = label("", wrap=True)
+        fl.addWidget(self.tenders)
+        self.customer = label("", muted=True, wrap=True)
+        fl.addWidget(self.customer)
+        right.addWidget(facts)
+
+        exchange = card()
+        el = QVBoxLayout(exchange)
+        el.setContentsMargins(16, 12, 16, 12)
+        el.setSpacing(6)
+        el.addWidget(label(_("Exchange: new items (F7)"), name="sectionTitle"))
+        self.exchange_scan = QLineEdit()
+        self.exchange_scan.setObjectName("exchangeScan")
+        self.exchange_scan.setPlaceholderText(_("Scan the new item (EAN)"))
+        self.exchange_scan.setMaxLength(64)
+        self.exchange_scan.returnPressed.connect(self.add_new_item)
+        el.addWidget(self.exchange_scan)
+        self.new_list = QListWidget()
+        self.new_list.setMinimumHeight(90)
+        self.new_list.setMaximumHeight(170)
+        el.addWidget(self.new_list)
+        self.remove_item_button = action_button(_("Remove the item"), shortcut="Ctrl+Del")
+        self.remove_item_button.clicked.connect(self.remove_new_item)
+        el.addWidget(self.remove_item_button)
+        right.addWidget(exchange)
+        right.addStretch(1)
+
+        net = QFrame()
+        net.setObjectName("netBar")
+        nl = QVBoxLayout(net)
+        nl.setContentsMargins(18, 12, 18, 14)
+        nl.setSpacing(2)
+        self.net_caption = QLabel(_("Nothing selected yet"))
+        self.net_caption.setObjectName("netCaption")
+        self.net_amount = QLabel(money(0))
+        self.net_amount.setObjectName("netAmount")
+        self.net_detail = QLabel("")
+        self.net_detail.setObjectName("netCaption")
+        self.net_detail.setWordWrap(True)
+        nl.addWidget(self.net_caption)
+        nl.addWidget(self.net_amount)
+        nl.addWidget(self.net_detail)
+        right.addWidget(net)
+
+        buttons = QGridLayout()
+        buttons.setSpacing(10)
+        self.back_button = action_button(_("Back"), shortcut="Esc", icon_name="back")
+        self.back_button.clicked.connect(self.back_requested)
+        self.manager_button = action_button(_("Manager"), shortcut="F6", role="warning",
+                                            icon_name="manager")
+        self.manager_button.clicked.connect(self.ask_manager)
+        self.continue_button = action_button(_("Continue to refund"), shortcut="F10",
+                                             role="primary")
+        self.continue_button.clicked.connect(self.go_on)
+        buttons.addWidget(self.back_button, 0, 0)
+        buttons.addWidget(self.manager_button, 0, 1)
+        buttons.addWidget(self.continue_button, 1, 0, 1, 2)
+        right.addLayout(buttons)
+        outer.addWidget(right_box, 2)
+
+        QShortcut(QKeySequence("F7"), self, activated=self.exchange_scan.setFocus)
+        self._refresh_buttons()
+
+    # -- loading ------------------------------------------------------------------------------
+    def show_sale(self, sale: Sale) -> None:
+        self.sale = sale
+        self.plan = None
+        self.approvals = []
+        self.new_items = []
+        self._seq += 1
+        self.banner.clear_message()
+        self.gift.blockSignals(True)
+        self.gift.setChecked(sale.gift_receipt)
+        self.gift.setEnabled(not sale.gift_receipt)
+        self.gift.blockSignals(False)
+        ctx = self.services.context
+        self.title.setText(sale_reference(sale))
+        where = ctx.store_name(sale.store_id)
+        if sale.order_number and not sale.receipt_number:
+            where = _("AlamaraStore.com")
+        self.subtitle.setText(
+            _("{date} · {where} · total {total}").format(
+                date=sale_datetime(sale), where=where, total=money(sale.total)
+            )
+        )
+        badges = []
+        if sale.gift_receipt:
+            badges.append(_("Gift receipt: the refund goes on an Alamara Gift Card (R06)."))
+        if sale.international:
+            badges.append(
+                _("International order: duties, taxes and tariffs ({duties}) are not "
+                  "refunded in store (R15).").format(duties=money(sale.duties))
+            )
+        if sale.shipping:
+            badges.append(
+                _("Shipping ({amount}) is not refunded (R10).").format(amount=money(sale.shipping))
+            )
+        self.badges.setText("\n".join(badges))
+        self.badges.setVisible(bool(badges))
+        self.tenders.setText(
+            "\n".join(f"{tender_text(t)} : {money(t.amount)}" for t in sale.tenders)
+        )
+        if sale.customer:
+            c = sale.customer
+            self.customer.setText(
+                _("Customer: {name} ({account})").format(name=c.full_name,
+                                                          account=c.account_number)
+            )
+        else:
+            self.customer.setText(_("No customer account on this sale."))
+
+        for old in self.cards:
+            old.setParent(None)
+            old.deleteLater()
+        self.cards = []
+        while self.lines_layout.count():
+            self.lines_layout.takeAt(0)
+        for i, line in enumerate(sale.lines, 1):
+            line_card = LineCard(line, i)
+            line_card.changed.connect(self.schedule_plan)
+            self.lines_layout.addWidget(line_card)
+            self.cards.append(line_card)
+        self.lines_layout.addStretch(1)
+        self.new_list.clear()
+        self.exchange_scan.clear()
+        if sale.fully_returned:
+            self.banner.show_message(
+                _("Every item of this sale has already been returned: nothing left to refund."),
+                "info",
+            )
+        self._render_plan()
+        QTimer.singleShot(0, self.focus_first_line)
+
+    def focus_first_line(self) -> None:
+        for line_card in self.cards:
+            if line_card.qty.isEnabled():
+                line_card.qty.setFocus()
+                line_card.qty.selectAll()
+                return
+        self.exchange_scan.setFocus()
+
+    def return_everything(self) -> None:
+        for line_card in self.cards:
+            if line_card.qty.isEnabled():
+                line_card.qty.setValue(line_card.line.refundable_qty)
+
+    # -- exchange -----------------------------------------------------------------------------
+    def add_new_item(self) -> None:
+        code = self.exchange_scan.text()
+        if not code.strip():
+            return
+        (
+            self.services.ops.op(product_by_code, code)
+            .success(self._item_found)
+            .failure(self._item_failed)
+            .run()
+        )
+
+    def _item_found(self, product: Product) -> None:
+        self.exchange_scan.clear()
+        self.banner.clear_message()
+        self.new_items.append(product)
+        self._render_new_items()
+        self.schedule_plan()
+
+    def _item_failed(self, exc: BaseException) -> None:
+        self.banner.show_message(error_message(exc))
+        self.exchange_scan.setFocus()
+        self.exchange_scan.selectAll()
+
+    def remove_new_item(self) -> None:
+        row = self.new_list.currentRow()
+        if row < 0 and self.new_items:
+            row = len(self.new_items) - 1
+        if 0 <= row < len(self.new_items):
+            del self.new_items[row]
+            self._render_new_items()
+            self.schedule_plan()
+
+    def _render_new_items(self) -> None:
+        self.new_list.clear()
+        for product in self.new_items:
+            QListWidgetItem(f"{product.name} — {money(product.current_price)}", self.new_list)
+        self._refresh_buttons()
+
+    # -- planning -----------------------------------------------------------------------------
+    def build_request(self) -> ReturnRequest | None:
+        if self.sale is None or self.services.staff is None:
+            return None
+        lines = tuple(r for r in (c.request() for c in self.cards) if r is not None)
+        counts: dict[str, int] = {}
+        for product in self.new_items:
+            counts[product.sku] = counts.get(product.sku, 0) + 1
+        staff: Staff = self.services.staff
+        return ReturnRequest(
+            store_id=self.services.cfg.store_id,
+            till_no=self.services.cfg.till_no,
+            staff_id=int(staff.id),
+            sale_id=int(self.sale.id),
+            lines=lines,
+            new_items=tuple(NewItem(sku, qty) for sku, qty in counts.items()),
+            gift=self.gift.isChecked(),
+            approvals=tuple(self.approvals),
+            jewelry_mode=staff.may_handle_jewelry,
+            packing_slip=self.sale.packing_slip,
+        )
+
+    def schedule_plan(self) -> None:
+        self._seq += 1
+        self._replan.start()
+        self._refresh_buttons()
+
+    def _run_plan(self) -> None:
+        request = self.build_request()
+        if request is None or (not request.lines and not request.new_items):
+            self.plan = None
+            self._render_plan()
+            return
+        policy = optional_module("pos_returns.policy")
+        if policy is None:
+            self.plan = None
+            self.banner.show_message(_("The returns policy engine is not installed."), "error")
+            return
+        seq = self._seq
+        self._planning = True
+        self._refresh_buttons()
+        (
+            self.services.ops.op(policy.plan_return, self.services.cfg, request)
+            .success(lambda plan, seq=seq: self._planned(seq, plan))
+            .failure(lambda exc, seq=seq: self._plan_failed(seq, exc))
+            .run()
+        )
+
+    def _planned(self, seq: int, plan: ReturnPlan) -> None:
+        if seq != self._seq:
+            return  # an older answer: a newer request is on its way
+        self._planning = False
+        self.banner.clear_message()
+        self.plan = plan
+        self._render_plan()
+
+    def _plan_failed(self, seq: int, exc: BaseException) -> None:
+        if seq != self._seq:
+            return
+        self._planning = False
+        self.plan = None
+        self.banner.show_message(error_message(exc))
+        self._render_plan()
+
+    def _render_plan(self) -> None:
+        plan = self.plan
+        by_line = {}
+        if plan is not None:
+            by_line = {pl.sale_line_id: pl for pl in plan.lines
+                       if pl.direction == "return" and pl.sale_line_id is not None}
+        for line_card in self.cards:
+            planned = by_line.get(int(line_card.line.id))
+            if planned is not None and line_card.qty.value() > 0:
+                line_card.verdict.show_line(planned)
+            elif line_card.line.refundable_qty == 0:
+                line_card.verdict.show_none(_("Already fully returned."))
+            else:
+                line_card.verdict.show_none("")
+        if plan is not None and self.new_items:
+            sale_lines = [pl for pl in plan.lines if pl.direction == "sale"]
+            self.new_list.clear()
+            for pl in sale_lines:
+                QListWidgetItem(
+                    f"{pl.quantity} × {pl.name} — {money(pl.amount)}", self.new_list
+                )
+        self._render_net()
+        self._refresh_buttons()
+        self.plan_changed.emit(plan)
+
+    def _render_net(self) -> None:
+        plan = self.plan
+        if plan is None:
+            self.net_caption.setText(_("Nothing selected yet"))
+            self.net_amount.setText(money(0))
+            self.net_detail.setText("")
+            return
+        if plan.net >= 0:
+            self.net_caption.setText(_("To refund to the customer"))
+        else:
+            self.net_caption.setText(_("To be paid by the customer"))
+        self.net_amount.setText(money(abs(plan.net)))
+        parts = [_("returned {amount}").format(amount=money(plan.refund_total))]
+        if plan.charge_total:
+            parts.append(_("new items {amount}").format(amount=money(plan.charge_total)))
+        if plan.restocking_fees:
+            parts.append(_("restocking fees {amount}").format(amount=money(plan.restocking_fees)))
+        self.net_detail.setText(" · ".join(parts))
+
+    def _refresh_buttons(self) -> None:
+        plan = self.plan
+        fresh = plan is not None and not self._replan.isActive() and not self._planning
+        needs = bool(plan and any(pl.verdict != Verdict.ACCEPTED for pl in plan.lines))
+        # Refund-level checks (the card presented, cash ceiling) belong to the refund screen.
+        self.continue_button.setEnabled(bool(fresh and plan and plan.lines and not needs))
+        self.manager_button.setEnabled(plan is not None)
+        self.manager_button.setProperty("role", "warning" if needs else "")
+        self.remove_item_button.setEnabled(bool(self.new_items))
+
+    # -- manager ------------------------------------------------------------------------------
+    def ask_manager(self) -> None:
+        if self.plan is not None:
+            self.approval_requested.emit(self.plan)
+
+    def add_approvals(self, approvals: list[Approval]) -> None:
+        keep = [a for a in self.approvals
+                if (a.line_no, a.rule) not in {(b.line_no, b.rule) for b in approvals}]
+        self.approvals = keep + list(approvals)
+        self.schedule_plan()
+
+    def go_on(self) -> None:
+        if self.plan is not None and self.continue_button.isEnabled():
+            self.proceed.emit(self.plan)
+
+

@@ -1,0 +1,232 @@
+"""``pos-returns screenshots``: every screen and dialog rendered offscreen to PNG.
+
+Runs the real window on a demo cache (a small one built in a temporary folder
+unless ``--db`` names one), drives it like a salesperson would, and grabs each
+step with ``QWidget.grab()``. Ops run inline so each picture shows a settled
+screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWidget
+
+from pos_returns import store
+from pos_returns.config import TillConfig
+from pos_returns.domain import Condition
+
+from .app import build_window, create_application
+from .ops import InlineExecutor
+
+SIZE = (1366, 860)
+
+
+def _settle(app: QApplication) -> None:
+    for _ in range(5):
+        app.processEvents()
+
+
+def _demo_cache(folder: Path) -> Path:
+    from pos_returns import demo
+
+    path = folder / "demo.sqlite"
+    db = store.open_cache(path)
+    demo.build_demo(db, sales=3000, seed=7)
+    db.close()
+    return path
+
+
+def _one(db, sql: str, args: tuple = ()) -> int | None:
+    row = db.conn.execute(sql, args).fetchone()
+    return int(row[0]) if row else None
+
+
+def _receipt_sale(db, store_id: int, extra: str = "", args: tuple = ()) -> int | None:
+    return _one(
+        db,
+        "SELECT s.id FROM sales s WHERE s.store_id = ? AND s.channel = 'store' "
+        "AND s.gift_receipt = 0 AND (SELECT COUNT(*) FROM sale_lines l WHERE l.sale_id = s.id "
+        "AND l.sku NOT IN (SELECT sku FROM products WHERE gift_card = 1 OR fine_jewelry = 1)) "
+        ">= 2 AND NOT EXISTS (SELECT 1 FROM return_lines r JOIN sale_lines l "
+        "ON l.id = r.sale_line_id WHERE l.sale_id = s.id) " + extra
+        + " ORDER BY s.sold_at DESC LIMIT 1",
+        (store_id, *args),
+    )
+
+
+def render_all(cfg: TillConfig, out: Path, *, use_db: bool = False) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="alamara-shots-"))
+    try:
+        if not use_db:
+            cfg = cfg.with_cache(_demo_cache(tmp))
+        else:  # never write into the real cache: work on a copy
+            copy = tmp / "cache.sqlite"
+            src = store.connect(cfg.cache_path, create=False)
+            src.conn.execute("VACUUM INTO ?", [str(copy)])
+            src.close()
+            cfg = cfg.with_cache(copy)
+        cfg = replace(cfg, documents_dir=tmp / "documents", printer_queue="",
+                      key_path=tmp / "keys" / "journal.pem", idle_lock_seconds=0)
+        return _render(cfg, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _render(cfg: TillConfig, out: Path) -> list[Path]:
+    app = create_application(cfg)
+    db = store.open_cache(cfg.cache_path)
+    window = build_window(cfg, executor=InlineExecutor(db))
+    window.resize(*SIZE)
+    window.show()
+    paths: list[Path] = []
+
+    def shot(name: str, widget: QWidget | None = None) -> None:
+        _settle(app)
+        target = widget or window
+        path = out / f"{name}.png"
+        target.grab().save(str(path))
+        paths.append(path)
+
+    def type_in(widget: QWidget, text: str, enter: bool = True) -> None:
+        widget.setFocus()
+        QTest.keyClicks(widget, text)
+        if enter:
+            QTest.keyClick(widget, Qt.Key.Key_Return)
+        _settle(app)
+
+    # -- login -------------------------------------------------------------------------------
+    shot("01-login")
+    type_in(window.login.code, "V001")
+    type_in(window.login.pin, "0000")
+    shot("02-login-wrong-pin")
+    window.login.pin.clear()
+    type_in(window.login.pin, "1111")
+    # -- lookup ------------------------------------------------------------------------------
+    shot("03-lookup")
+    type_in(window.lookup.scan, "R00101250315000199")
+    shot("04-lookup-malformed-barcode")
+    window.lookup.scan.clear()
+
+    sale_id = _receipt_sale(db, cfg.store_id, "AND EXISTS (SELECT 1 FROM tenders t WHERE "
+                            "t.sale_id = s.id AND t.kind = 'card') AND (SELECT COUNT(*) FROM "
+                            "tenders t WHERE t.sale_id = s.id) = 1")
+    if sale_id is not None:
+        last4 = db.conn.execute(
+            "SELECT card_last4 FROM tenders WHERE sale_id = ? AND kind = 'card'", [sale_id]
+        ).fetchone()[0]
+        window.lookup.choose_tab(0)
+        window.lookup.card_last4.setText(last4)
+        window.lookup.card_dates.start.setDate(window.lookup.card_dates.start.date().addYears(-4))
+        window.lookup.search_other()
+        shot("05-lookup-other-ways-card")
+        window.lookup.choose_tab(1)
+        shot("06-lookup-other-ways-customer")
+
+        from pos_returns.lookup import get_sale
+
+        sale = get_sale(db, sale_id)
+        window.lookup.scan.setText(sale.receipt_number)
+        window.lookup.submit_code()
+        _settle(app)
+        shot("07-sale")
+        window.sale.cards[0].qty.setValue(1)
+        window.sale.cards[0].set_reason("size")
+        _settle(app)
+        shot("08-sale-line-accepted")
+        # -- exchange ---------------------------------------------------------------------
+        ean = db.conn.execute(
+            "SELECT ean FROM products WHERE gift_card = 0 AND fine_jewelry = 0 "
+            "AND current_price > ? ORDER BY current_price LIMIT 1",
+            [sale.lines[0].unit_price],
+        ).fetchone()
+        if ean:
+            type_in(window.sale.exchange_scan, ean[0])
+            shot("09-sale-exchange-to-pay")
+            window.sale.remove_new_item()
+            _settle(app)
+        if window.sale.continue_button.isEnabled():
+            window.sale.go_on()
+            _settle(app)
+            shot("10-refund-card")
+            type_in(window.refund.card_field, "0000", enter=False)
+            shot("11-refund-card-mismatch")
+            window.refund.card_field.clear()
+            type_in(window.refund.card_field, last4, enter=False)
+            window.refund.print_box.setChecked(True)
+            if window.refund.confirm_button.isEnabled():
+                window.refund.confirm()
+                _settle(app)
+                shot("12-done")
+                window.done.new_return.emit()
+                _settle(app)
+
+    # -- a tag removed (R13): blocked, manager --------------------------------------------------
+    tagged = _receipt_sale(db, cfg.store_id, "AND EXISTS (SELECT 1 FROM sale_lines l JOIN "
+                           "products p ON p.sku = l.sku WHERE l.sale_id = s.id AND "
+                           "p.return_tag_required = 1)")
+    if tagged is not None:
+        from pos_returns.lookup import get_sale
+
+        sale = get_sale(db, tagged)
+        window.open_sale(sale)
+        _settle(app)
+        for line_card in window.sale.cards:
+            prod = db.conn.execute("SELECT return_tag_required FROM products WHERE sku = ?",
+                                   [line_card.line.sku]).fetchone()
+            if prod and prod[0]:
+                line_card.qty.setValue(1)
+                line_card.set_condition(Condition.TAG_REMOVED)
+                line_card.set_reason("changed_mind")
+                break
+        _settle(app)
+        shot("13-sale-blocked-tag-removed")
+        if window.sale.plan is not None:
+            window.sale.ask_manager()
+            _settle(app)
+            dialog = window.manager_dialog
+            if dialog is not None:
+                dialog.code.setText("M001")
+                dialog.reason.setText("Étiquette retrouvée dans le sac, robe jamais portée")
+                shot("14-manager-dialog", dialog)
+                dialog.pin.setText("9999")
+                dialog.decide("approved")
+                _settle(app)
+                shot("15-sale-approved-by-manager")
+
+    # -- gift receipt (R06) and an international order (R15) ----------------------------------
+    gift = _one(db, "SELECT id FROM sales WHERE gift_receipt = 1 AND channel = 'store' "
+                "ORDER BY sold_at DESC LIMIT 1")
+    if gift is not None:
+        from pos_returns.lookup import get_sale
+
+        window.open_sale(get_sale(db, gift))
+        _settle(app)
+        window.sale.return_everything()
+        _settle(app)
+        shot("16-sale-gift-receipt")
+        if window.sale.continue_button.isEnabled():
+            window.sale.go_on()
+            shot("17-refund-gift-card")
+    intl = _one(db, "SELECT id FROM sales WHERE international = 1 ORDER BY sold_at DESC LIMIT 1")
+    if intl is not None:
+        from pos_returns.lookup import get_sale
+
+        window.open_sale(get_sale(db, intl))
+        _settle(app)
+        window.sale.return_everything()
+        shot("18-sale-international-order")
+
+    # -- lock ----------------------------------------------------------------------------------
+    window.back_to_lookup_fresh()
+    window.lock()
+    shot("19-locked")
+    window.close()
+    db.close()
+    return paths

@@ -1,0 +1,117 @@
+"""The band at the top of every screen: who is logged in, the store, the till."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtSvgWidgets import QSvgWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from pos_returns.domain import Role, Staff
+from pos_returns.i18n import N_, _, format_datetime
+
+from ..services import Services, TillContext
+from .common import RESOURCES, action_button
+
+ROLE_NAMES = {
+    Role.SALESPERSON: N_("Salesperson"),
+    Role.JEWELRY: N_("Fine-jewelry specialist"),
+    Role.MANAGER: N_("Store manager"),
+}
+
+
+def role_name(role: Role) -> str:
+    return _(ROLE_NAMES[role])
+
+
+class Header(QFrame):
+    lock_requested = Signal()
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("header")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(20, 8, 20, 8)
+        row.setSpacing(24)
+
+        logo = QSvgWidget(str(RESOURCES / "logo.svg"))
+        logo.setFixedSize(195, 42)
+        row.addWidget(logo)
+
+        where = QVBoxLayout()
+        where.setSpacing(0)
+        self.store_label = QLabel("")
+        self.store_label.setObjectName("headerStore")
+        self.till_label = QLabel("")
+        self.till_label.setObjectName("headerTill")
+        where.addWidget(self.store_label)
+        where.addWidget(self.till_label)
+        row.addLayout(where)
+        row.addStretch(1)
+
+        self.sync_widget = self._sync_widget()
+        if self.sync_widget is not None:
+            row.addWidget(self.sync_widget)
+
+        who = QVBoxLayout()
+        who.setSpacing(0)
+        self.user_label = QLabel("")
+        self.user_label.setObjectName("headerUser")
+        self.user_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.role_label = QLabel("")
+        self.role_label.setObjectName("headerRole")
+        self.role_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        who.addWidget(self.user_label)
+        who.addWidget(self.role_label)
+        row.addLayout(who)
+
+        self.lock_button = action_button(_("Lock"), shortcut="Ctrl+L", icon_name="lock")
+        self.lock_button.clicked.connect(self.lock_requested)
+        row.addWidget(self.lock_button)
+
+        services.staff_changed.connect(self.show_staff)
+        services.context_changed.connect(self.show_context)
+        self.show_context(services.context)
+        self.show_staff(services.staff)
+        self._clock = QTimer(self)
+        self._clock.timeout.connect(self._tick)
+        self._clock.start(30_000)
+        self._tick()
+
+    def _sync_widget(self) -> QWidget | None:
+        """HQ sync state (H5's widget), when it exists."""
+        try:
+            module = importlib.import_module("ui.widgets.sync_status")
+        except ImportError:
+            return None
+        factory = getattr(module, "SyncStatus", None) or getattr(module, "SyncStatusWidget", None)
+        if factory is None:
+            return None
+        try:
+            return factory(self.services)
+        except Exception:
+            return None
+
+    def show_context(self, context: TillContext) -> None:
+        store = context.store
+        self.store_label.setText(store.name if store else _("Unknown store"))
+        till = context.till_label or _("Till {number}").format(number=context.till_no)
+        self._till_text = till
+        self._tick()
+
+    def _tick(self) -> None:
+        now = format_datetime(datetime.now(UTC), fmt="short")
+        self.till_label.setText(f"{getattr(self, '_till_text', '')} · {now}")
+
+    def show_staff(self, staff: Staff | None) -> None:
+        self.lock_button.setVisible(staff is not None)
+        if staff is None:
+            self.user_label.setText(_("Nobody logged in"))
+            self.role_label.setText("")
+            return
+        self.user_label.setText(staff.name)
+        self.role_label.setText(f"{role_name(staff.role)} · {staff.code}")
+

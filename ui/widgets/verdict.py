@@ -1,0 +1,55 @@
+"""A verdict chip: what the policy engine said about a line, in its own words."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QWidget
+
+from pos_returns.i18n import N_, _
+from pos_returns.plan import PlannedLine, Verdict
+
+from .common import repolish
+
+VERDICT_TITLES = {
+    Verdict.ACCEPTED: N_("Accepted"),
+    Verdict.NEEDS_MANAGER: N_("Manager approval needed (F6)"),
+    Verdict.REFUSED: N_("Blocked — manager override only (F6)"),
+}
+_SHOWN_LEVELS = ("warning", "manager", "refused", "override")
+
+
+def verdict_text(line: PlannedLine) -> str:
+    title = _(VERDICT_TITLES[Verdict(line.verdict)])
+    overrides = [r for r in line.reasons if getattr(r, "level", "") == "override"]
+    if overrides and line.verdict == Verdict.ACCEPTED:
+        title = _("Accepted by a manager")
+    elif overrides and line.verdict == Verdict.REFUSED:
+        title = _("Refused by a manager")
+    messages = [r.message for r in line.reasons if getattr(r, "level", "info") in _SHOWN_LEVELS]
+    if not messages:
+        messages = [r.message for r in line.reasons][:1]
+    body = "\n".join(f"{m}" for m in dict.fromkeys(messages))
+    return f"{title}\n{body}" if body else title
+
+
+class VerdictLabel(QLabel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.verdict = "none"
+        self.show_none("")
+
+    def show_none(self, text: str) -> None:
+        self.verdict = "none"
+        self.setProperty("verdict", "none")
+        self.setText(text)
+        self.setVisible(bool(text))
+        repolish(self)
+
+    def show_line(self, line: PlannedLine) -> None:
+        self.verdict = str(line.verdict)
+        self.setProperty("verdict", self.verdict)
+        self.setText(verdict_text(line))
+        self.setVisible(True)
+        repolish(self)

@@ -1,0 +1,200 @@
+"""The main window: header + one stack of screens, and the flow between them."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+
+from pos_returns.domain import Sale, Staff
+from pos_returns.i18n import _
+from pos_returns.plan import CommittedTicket, ReturnPlan
+
+from .dialogs.manager import ManagerDialog
+from .screens.done import DoneScreen
+from .screens.login import LoginScreen
+from .screens.lookup import LookupScreen
+from .screens.refund import RefundScreen
+from .screens.sale import SaleScreen
+from .services import Services
+from .tasks import load_context
+from .widgets.common import Banner
+from .widgets.header import Header
+
+_ACTIVITY = {
+    QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin,
+    QEvent.Type.Wheel,
+}
+
+
+class IdleWatcher(QObject):
+    """Emits ``idle`` after ``seconds`` without a key press, click or touch (0: never)."""
+
+    idle = Signal()
+
+    def __init__(self, seconds: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(max(0, seconds) * 1000)
+        self.timer.timeout.connect(self.idle)
+        self.enabled = seconds > 0
+        self.armed = False
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+
+    def arm(self, on: bool) -> None:
+        self.armed = on and self.enabled
+        if self.armed:
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def eventFilter(self, obj, event) -> bool:
+        if self.armed and event.type() in _ACTIVITY:
+            self.timer.start()
+        return False
+
+
+class MainWindow(QMainWindow):
+    locked = Signal(object)  # the Staff whose session is locked
+    screen_changed = Signal(str)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setWindowTitle(_("Alamara Returns"))
+        self.resize(1366, 860)
+        self.setMinimumSize(1200, 760)
+
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        self.header = Header(services)
+        box.addWidget(self.header)
+        self.banner = Banner()
+        self.banner.setContentsMargins(24, 8, 24, 8)
+        box.addWidget(self.banner)
+        self.stack = QStackedWidget()
+        box.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.login = LoginScreen(services)
+        self.lookup = LookupScreen(services)
+        self.sale = SaleScreen(services)
+        self.refund = RefundScreen(services)
+        self.done = DoneScreen(services)
+        self.screens = {
+            "login": self.login, "lookup": self.lookup, "sale": self.sale,
+            "refund": self.refund, "done": self.done,
+        }
+        for screen in self.screens.values():
+            self.stack.addWidget(screen)
+
+        self.manager_dialog: ManagerDialog | None = None
+        self._resume: str = "lookup"
+        self.idle = IdleWatcher(services.cfg.idle_lock_seconds, self)
+        self.idle.idle.connect(self.lock)
+
+        services.ops.set_error_handler(self.show_error)
+        self.header.lock_requested.connect(self.lock)
+        self.login.logged_in.connect(self._logged_in)
+        self.lookup.sale_opened.connect(self.open_sale)
+        self.sale.back_requested.connect(self.back_to_lookup)
+        self.sale.approval_requested.connect(self.ask_manager)
+        self.sale.proceed.connect(self.to_refund)
+        self.refund.back_requested.connect(lambda: self.show_screen("sale"))
+        self.refund.committed.connect(self.completed)
+        self.refund.approval_requested.connect(
+            lambda plan: self.ask_manager(plan, scope="refunds"))
+        self.done.new_return.connect(self.back_to_lookup_fresh)
+
+        self.show_screen("login")
+        self.login.show_login()
+        services.ops.op(load_context, services.cfg.store_id, services.cfg.till_no).success(
+            services.set_context
+        ).run()
+
+    # -- navigation -----------------------------------------------------------------------
+    @property
+    def current(self) -> str:
+        widget = self.stack.currentWidget()
+        return next(name for name, screen in self.screens.items() if screen is widget)
+
+    def show_screen(self, name: str) -> None:
+        self.banner.clear_message()
+        self.stack.setCurrentWidget(self.screens[name])
+        self.screen_changed.emit(name)
+
+    def show_error(self, message: str, _exc: BaseException) -> None:
+        """The one handler of errors no screen claimed: shown, input untouched."""
+        screen = self.stack.currentWidget()
+        target = getattr(screen, "banner", None)
+        (target if isinstance(target, Banner) else self.banner).show_message(message, "error")
+
+    # -- session --------------------------------------------------------------------------
+    def _logged_in(self, staff: Staff) -> None:
+        previous = self.login.locked_staff
+        same = previous is not None and previous.id == staff.id
+        self.services.set_staff(staff)
+        self.idle.arm(True)
+        if same:
+            self.show_screen(self._resume)
+            screen = self.screens[self._resume]
+            focus = getattr(screen, "focus_input", None) or getattr(
+                screen, "focus_first_line", None)
+            if focus:
+                focus()
+            return
+        # A new person: an unfinished return of the previous one is dropped.
+        self.lookup.reset()
+        self.show_screen("lookup")
+        self.lookup.focus_input()
+
+    def lock(self) -> None:
+        staff = self.services.staff
+        if staff is None or self.current == "login":
+            return
+        if self.manager_dialog is not None:
+            self.manager_dialog.reject()
+        self._resume = self.current
+        self.idle.arm(False)
+        self.login.show_locked(staff)
+        self.show_screen("login")
+        self.locked.emit(staff)
+
+    # -- the return flow --------------------------------------------------------------------
+    def open_sale(self, sale: Sale) -> None:
+        self.sale.show_sale(sale)
+        self.show_screen("sale")
+
+    def back_to_lookup(self) -> None:
+        self.show_screen("lookup")
+        self.lookup.focus_input()
+
+    def back_to_lookup_fresh(self) -> None:
+        self.lookup.reset()
+        self.show_screen("lookup")
+
+    def ask_manager(self, plan: ReturnPlan, scope: str = "lines") -> None:
+        dialog = ManagerDialog(self.services, plan, self, scope=scope)
+        self.manager_dialog = dialog
+        target = self.sale if scope == "lines" else self.refund
+        dialog.decided.connect(target.add_approvals)
+        dialog.finished.connect(lambda _r: setattr(self, "manager_dialog", None))
+        dialog.open()
+
+    def to_refund(self, plan: ReturnPlan) -> None:
+        self.refund.show_plan(plan, self.sale.sale)
+        self.show_screen("refund")
+
+    def completed(self, ticket: CommittedTicket) -> None:
+        print_now = self.refund.wants_print
+        self.show_screen("done")
+        self.done.show_ticket(ticket, print_now=print_now)
+
+    def closeEvent(self, event) -> None:
+        self.idle.arm(False)
+        self.services.ops.shutdown()
+        super().closeEvent(event)
