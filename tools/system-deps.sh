@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v pdftoppm >/dev/null || need+=(poppler-utils)  # tests render PDFs to decode barcodes
 ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
 ldconfig -p 2>/dev/null | grep -q 'libxkbcommon.so.0' || need+=(libxkbcommon0)
 ldconfig -p 2>/dev/null | grep -q 'libfontconfig.so.1' || need+=(libfontconfig1)

@@ -15,7 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
-from ..i18n import _, format_date, format_money
+from ..i18n import _, format_date, format_money, pgettext
 from .fonts import fonts, printable
 from .layout import barcode_png
 from .model import GiftCardDocument, group_digits
@@ -38,7 +38,8 @@ def render_giftcard_pdf(card: GiftCardDocument) -> bytes:
     f = fonts()
     out = BytesIO()
     c = Canvas(out, pagesize=(CARD_WIDTH, CARD_HEIGHT), invariant=1)
-    c.setTitle(printable(_("Alamara Gift Card") + " " + group_digits(card.number)))
+    title = pgettext("document", "Alamara Gift Card") + " " + group_digits(card.number)
+    c.setTitle(printable(title))
     c.setAuthor("Alamara")
     c.setCreator("Alamara Retours")
     w, h = CARD_WIDTH, CARD_HEIGHT
@@ -68,7 +69,7 @@ def render_giftcard_pdf(card: GiftCardDocument) -> bytes:
     c.setFillColor(white)
     c.setFont(f.bold, 15)
     c.drawString(pad, h - band + 3.6 * mm, "ALAMARA")
-    label = printable(_("Gift card"))
+    label = printable(pgettext("document", "Gift card"))
     c.setFont(f.regular, 9)
     c.drawRightString(w - pad, h - band + 4.2 * mm, label)
 
@@ -113,7 +114,8 @@ def render_giftcard_pdf(card: GiftCardDocument) -> bytes:
         c.saveState()
         c.setFont(f.bold, 8)
         c.setFillColor(Color(0.75, 0.1, 0.1))
-        c.drawRightString(w - pad, h - band - 8.5 * mm, printable(_("DUPLICATE")))
+        dup = printable(pgettext("document", "DUPLICATE"))
+        c.drawRightString(w - pad, h - band - 8.5 * mm, dup)
         c.restoreState()
     c.showPage()
     c.save()

@@ -168,7 +168,9 @@ class _Doc(BaseDocTemplate):
     last_y: float = 0.0
 
     def afterFlowable(self, flowable: Flowable) -> None:
-        self.last_y = self.frame._y
+        frame = getattr(self, "frame", None)
+        if frame is not None:
+            self.last_y = frame._y
 
 
 def _build(story: list[Flowable], *, width: float, height: float, margin_x: float,

@@ -291,14 +291,15 @@ def journal_excerpt(db: Database, ticket_id: int, uuid: str) -> JournalExcerpt |
         params.append(f"%{uuid}%")
     if not where:
         return None
-    kind_filter = ""
+    kind_filter, order = "", seq_col
     kind_col = next((c for c in ("kind", "type", "event") if c in cols), None)
     if kind_col:
-        # the ticket's own record, not the DUPLICATA records that also name it
+        # the ticket's own record first, never the DUPLICATA records that also name it
         kind_filter = f" AND lower({kind_col}) NOT LIKE '%dup%'"
+        order = f"({kind_col} = 'ticket') DESC, {seq_col}"
     row = db.execute(
         f"SELECT {seq_col}, {sig_col} FROM journal WHERE ({' OR '.join(where)}){kind_filter} "
-        f"ORDER BY {seq_col} LIMIT 1",
+        f"ORDER BY {order} LIMIT 1",
         params,
     ).fetchone()
     if row is None or not row[1]:

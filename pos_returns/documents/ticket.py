@@ -28,7 +28,7 @@ from reportlab.platypus import (
 
 from ..codes import parse_receipt
 from ..errors import AlamaraError
-from ..i18n import N_, _, format_date, format_datetime, format_money, format_percent
+from ..i18n import N_, _, format_date, format_datetime, format_money, format_percent, pgettext
 from ..reasons import condition_label, reason_label
 from .fonts import fonts, printable
 from .layout import (
@@ -83,10 +83,10 @@ def receipt_display(digits: str) -> str:
 
 def title_of(doc: TicketDocument) -> str:
     if doc.is_credit_note:
-        return _("Credit note")
+        return pgettext("document", "Credit note")
     if doc.kind == "exchange":
-        return _("Exchange ticket")
-    return _("Return ticket")
+        return pgettext("document", "Exchange ticket")
+    return pgettext("document", "Return ticket")
 
 
 def origin_text(doc: TicketDocument) -> str:
@@ -110,22 +110,26 @@ def refund_label(refund: DocRefund) -> str:
             return _("Paid by card **** {last4}").format(last4=refund.card_last4)
         return _("Card refund **** {last4}").format(last4=refund.card_last4)
     if refund.kind == "cash":
-        return _("Cash received") if pays else _("Cash to give back")
+        if pays:
+            return pgettext("document", "Cash received")
+        return pgettext("document", "Cash to give back")
     if refund.kind == "gift_card":
         if refund.gift_card_number:
-            return _("New Alamara Gift Card")
-        return _("Paid by Alamara Gift Card") if pays else _("Alamara Gift Card")
+            return pgettext("document", "New Alamara Gift Card")
+        if pays:
+            return pgettext("document", "Paid by Alamara Gift Card")
+        return pgettext("document", "Alamara Gift Card")
     if refund.kind == "notes":
-        return _("Alamara Notes")
+        return pgettext("document", "Alamara Notes")
     return refund.kind
 
 
 def net_label(doc: TicketDocument) -> str:
     net = doc.net_to_customer
     if net > 0:
-        return _("Total refunded")
+        return pgettext("document", "Total refunded")
     if net < 0:
-        return _("Amount to pay")
+        return pgettext("document", "Amount to pay")
     return _("Even exchange: nothing to pay")
 
 
@@ -180,7 +184,12 @@ def _pair_table(rows: list[tuple[Flowable, Flowable]], widths: list[float],
 
 
 def _vat_table(doc: TicketDocument, st: Styles, width: float) -> Table:
-    head = [_("Rate"), _("Excl. VAT"), _("VAT"), _("Incl. VAT")]
+    head = [
+        pgettext("document", "Rate"),
+        pgettext("document", "Excl. VAT"),
+        pgettext("document", "VAT"),
+        pgettext("document", "Incl. VAT"),
+    ]
     rows: list[list[Flowable]] = [
         [_p(head[0], st.bold)] + [_p(h, st.right_bold) for h in head[1:]]
     ]
@@ -203,23 +212,27 @@ def _vat_table(doc: TicketDocument, st: Styles, width: float) -> Table:
 
 
 def _totals(doc: TicketDocument, st: Styles, width: float) -> Table:
-    amount_w = min(width * 0.36, 32 * mm)
+    amount_w = min(width * 0.36, 28 * mm)
     rows: list[tuple[Flowable, Flowable]] = []
     if doc.restocking_fees:
-        rows.append((_p(_("Restocking fees"), st.body),
+        rows.append((_p(pgettext("document", "Restocking fees"), st.body),
                      _p(format_money(doc.restocking_fees), st.right)))
     rows += [
-        (_p(_("Total excl. VAT"), st.body), _p(format_money(doc.total_ht), st.right)),
-        (_p(_("Total VAT"), st.body), _p(format_money(doc.total_vat), st.right)),
-        (_p(_("Total incl. VAT"), st.bold), _p(format_money(doc.total_ttc), st.right_bold)),
+        (_p(pgettext("document", "Total excl. VAT"), st.body),
+         _p(format_money(doc.total_ht), st.right)),
+        (_p(pgettext("document", "Total VAT"), st.body),
+         _p(format_money(doc.total_vat), st.right)),
+        (_p(pgettext("document", "Total incl. VAT"), st.bold),
+         _p(format_money(doc.total_ttc), st.right_bold)),
     ]
     return _pair_table(rows, [width - amount_w, amount_w])
 
 
 def _settlement(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
-    amount_w = min(width * 0.36, 32 * mm)
+    amount_w = min(width * 0.36, 28 * mm)
     out: list[Flowable] = [
-        _p(_("Refund") if doc.net_to_customer >= 0 else _("Payment"), st.section)
+        _p(pgettext("document", "Refund") if doc.net_to_customer >= 0
+           else pgettext("document", "Payment"), st.section)
     ]
     rows: list[tuple[Flowable, Flowable]] = []
     for refund in doc.refunds:
@@ -240,7 +253,7 @@ def _settlement(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]
 def _approvals(doc: TicketDocument, st: Styles) -> list[Flowable]:
     if not doc.approvals:
         return []
-    out: list[Flowable] = [_p(_("Manager approvals"), st.section)]
+    out: list[Flowable] = [_p(pgettext("document", "Manager approvals"), st.section)]
     for a in doc.approvals:
         text = approval_text(a.rule, a.manager_name, a.decision)
         if a.line_no is not None:
@@ -261,7 +274,7 @@ def _gift_card_blocks(doc: TicketDocument, st: Styles, width: float) -> list[Flo
         else:
             code_line = _("Security code: printed on the card")
         inner: list[Flowable] = [
-            _p(_("Alamara Gift Card").upper(), st.title),
+            _p(pgettext("document", "Alamara Gift Card").upper(), st.title),
             _p(_("No. {number}").format(number=group_digits(card.number)), st.center),
             _p(_("Amount: {amount}").format(amount=format_money(card.amount)), st.center),
             _p(code_line, st.center),
@@ -325,7 +338,7 @@ def _barcode_block(doc: TicketDocument, st: Styles, width: float) -> list[Flowab
 
 def _offline(st: Styles) -> list[Flowable]:
     return [
-        Banner(_("Offline"), size=st.size * 1.6, inverse=True, pad=1 * mm),
+        Banner(pgettext("document", "Offline"), size=st.size * 1.6, inverse=True, pad=1 * mm),
         _p(_("Recorded offline: checked with head office at the next sync."),
            st.center_small),
     ]
@@ -333,7 +346,7 @@ def _offline(st: Styles) -> list[Flowable]:
 
 def _duplicate(st: Styles) -> list[Flowable]:
     return [
-        Banner(_("DUPLICATE"), size=st.size * 3),
+        Banner(pgettext("document", "DUPLICATE"), size=st.size * 3),
         _p(_("Reprint of the original ticket"), st.center_small),
         Spacer(1, 1.5 * mm),
     ]
@@ -344,7 +357,8 @@ def _duplicate(st: Styles) -> list[Flowable]:
 
 def _roll_line(line: DocLine, st: Styles, width: float) -> list[tuple[Flowable, Flowable]]:
     detail = "{qty} × {unit} · {vat_label} {vat} · {sku}".format(
-        qty=line.quantity, unit=format_money(line.unit_amount), vat_label=_("VAT"),
+        qty=line.quantity, unit=format_money(line.unit_amount),
+        vat_label=pgettext("document", "VAT"),
         vat=format_percent(line.vat_rate_bp), sku=line.sku,
     )
     rows: list[tuple[Flowable, Flowable]] = [
@@ -355,7 +369,7 @@ def _roll_line(line: DocLine, st: Styles, width: float) -> list[tuple[Flowable, 
     if extra:
         rows.append((_p(" · ".join(extra), st.small), Spacer(1, 1)))
     if line.restocking_fee:
-        rows.append((_p(_("Restocking fee"), st.small),
+        rows.append((_p(pgettext("document", "Restocking fee"), st.small),
                      _p(format_money(line.restocking_fee), st.right)))
     return rows
 
@@ -375,9 +389,9 @@ def _roll_story(doc: TicketDocument) -> list[Flowable]:
     story += _ticket_facts(doc, st)
     story += [Spacer(1, 1 * mm), _p(origin_text(doc), st.bold)]
     if doc.sale is not None and doc.sale.international:
-        story.append(_p(_("International order"), st.small))
-    for title, lines in ((_("Returned items"), doc.returned_lines),
-                         (_("Items taken in exchange"), doc.new_items)):
+        story.append(_p(pgettext("document", "International order"), st.small))
+    for title, lines in ((pgettext("document", "Returned items"), doc.returned_lines),
+                         (pgettext("document", "Items taken in exchange"), doc.new_items)):
         if not lines:
             continue
         story += [Rule(), _p(title, st.section)]
@@ -399,7 +413,7 @@ def _roll_story(doc: TicketDocument) -> list[Flowable]:
     story += [Spacer(1, 1 * mm), _p(_(POLICY_NOTICE), st.small)]
     story += _barcode_block(doc, st, width)
     if doc.duplicate:
-        story += [Spacer(1, 1.5 * mm), Banner(_("DUPLICATE"), size=st.size * 2)]
+        story += [Spacer(1, 1.5 * mm), Banner(pgettext("document", "DUPLICATE"), size=st.size * 2)]
     return story
 
 
@@ -410,8 +424,15 @@ A4_MARGIN_Y = 16 * mm
 
 
 def _a4_lines_table(lines: tuple[DocLine, ...], st: Styles, width: float) -> Table:
-    head = [_("Item"), _("Ref."), _("Qty"), _("Unit price"), _("VAT"), _("Amount")]
-    widths = [width * f for f in (0.36, 0.17, 0.07, 0.15, 0.09, 0.16)]
+    head = [
+        pgettext("document", "Item"),
+        pgettext("document", "Ref."),
+        pgettext("document", "Qty"),
+        pgettext("document", "Unit price"),
+        pgettext("document", "VAT"),
+        pgettext("document", "Amount"),
+    ]
+    widths = [width * f for f in (0.34, 0.16, 0.07, 0.17, 0.10, 0.16)]
     rows: list[list[Flowable]] = [
         [_p(head[0], st.bold), _p(head[1], st.bold)]
         + [_p(h, st.right_bold) for h in head[2:]]
@@ -428,7 +449,7 @@ def _a4_lines_table(lines: tuple[DocLine, ...], st: Styles, width: float) -> Tab
             _p(format_money(line.amount), st.right),
         ])
         if line.restocking_fee:
-            rows.append([_p(_("Restocking fee"), st.small), "", "", "", "",
+            rows.append([_p(pgettext("document", "Restocking fee"), st.small), "", "", "", "",
                          _p(format_money(line.restocking_fee), st.right)])
     table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TableStyle([
@@ -464,13 +485,13 @@ def _a4_story(doc: TicketDocument) -> list[Flowable]:
         story += _offline(st)
     story += [Rule(dashed=False), _p(origin_text(doc), st.bold)]
     if doc.sale is not None and doc.sale.international:
-        story.append(_p(_("International order"), st.small))
-    for title, lines in ((_("Returned items"), doc.returned_lines),
-                         (_("Items taken in exchange"), doc.new_items)):
+        story.append(_p(pgettext("document", "International order"), st.small))
+    for title, lines in ((pgettext("document", "Returned items"), doc.returned_lines),
+                         (pgettext("document", "Items taken in exchange"), doc.new_items)):
         if lines:
             story += [_p(title, st.section), _a4_lines_table(lines, st, width)]
     # VAT and totals side by side, settlement below
-    left_w, gap = width * 0.56, width * 0.06
+    left_w, gap = width * 0.52, width * 0.04
     right_w = width - left_w - gap
     summary = Table([[[_vat_table(doc, st, left_w)], "",
                       [_totals(doc, st, right_w), *_settlement(doc, st, right_w)]]],
@@ -514,7 +535,7 @@ def _a4_footer(doc: TicketDocument):  # type: ignore[no-untyped-def]
             canvas.setFillColorRGB(0.88, 0.88, 0.88)
             canvas.translate(A4[0] / 2, A4[1] / 2)
             canvas.rotate(45)
-            canvas.drawCentredString(0, 0, printable(_("DUPLICATE")))
+            canvas.drawCentredString(0, 0, printable(pgettext("document", "DUPLICATE")))
         canvas.restoreState()
 
     return draw
