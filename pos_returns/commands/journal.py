@@ -1,0 +1,163 @@
+"""``pos-returns journal``: the fiscal journal from the command line.
+
+    pos-returns journal verify [--full] [--db PATH]
+    pos-returns journal export --year YYYY --out DIR [--db PATH]
+    pos-returns journal close (--day YYYY-MM-DD | --month YYYY-MM | --year YYYY)
+                              [--manager CODE] [--db PATH]
+    pos-returns journal head [--db PATH]
+
+``verify`` exits 0 when every chain holds and 1 when one does not, naming the
+first broken record. ``export`` writes the yearly archive (CSV, JSON schema,
+detached signature, public key) and journals it. ``close`` closes a day, a month
+or a year (period totals and the perpetual grand total).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from ..i18n import _, ngettext
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..cli import add_common
+
+    parser = sub.add_parser("journal", help=_("verify, close and archive the fiscal journal"))
+    jsub = parser.add_subparsers(dest="journal_command", metavar="ACTION")
+
+    verify = jsub.add_parser(
+        "verify", help=_("verify the signed chain; name the first broken record")
+    )
+    add_common(verify)
+    verify.add_argument(
+        "--full", action="store_true",
+        help=_("check every record's signature, not only the chain's links and head"),
+    )
+    verify.set_defaults(func=run_verify)
+
+    export = jsub.add_parser("export", help=_("write the yearly archive (CSV, schema, signature)"))
+    add_common(export)
+    export.add_argument("--year", type=int, required=True, metavar="YYYY")
+    export.add_argument("--out", required=True, metavar="DIR",
+                        help=_("the folder to write the archive into"))
+    export.set_defaults(func=run_export)
+
+    close = jsub.add_parser("close", help=_("close a day, a month or a year"))
+    add_common(close)
+    group = close.add_mutually_exclusive_group(required=True)
+    group.add_argument("--day", metavar="YYYY-MM-DD")
+    group.add_argument("--month", metavar="YYYY-MM")
+    group.add_argument("--year", type=int, metavar="YYYY")
+    close.add_argument("--manager", metavar="CODE",
+                       help=_("the manager who closes (staff code)"))
+    close.set_defaults(func=run_close)
+
+    head = jsub.add_parser("head", help=_("print each chain's head (sequence and signature)"))
+    add_common(head)
+    head.set_defaults(func=run_head)
+
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from ..cli import config_from
+    from ..store import connect
+
+    cfg = config_from(args)
+    db = connect(cfg.cache_path, create=False)
+    if not db["journal"].exists():
+        from ..errors import NotFound
+
+        raise NotFound(
+            _("The cache {path} has no fiscal journal.").format(path=cfg.cache_path),
+            code="journal",
+        )
+    return cfg, db
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from ..journal import verify
+
+    _cfg, db = _open(args)
+    try:
+        report = verify(db, full=bool(args.full))
+    finally:
+        db.close()
+    if report.ok:
+        print(report.summary())
+        print(_("{rate} records/s").format(rate=round(report.records_per_second)))
+        return 0
+    print(report.summary(), file=sys.stderr)
+    return 1
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..journal import Journal, export_year
+
+    cfg, db = _open(args)
+    try:
+        journal = Journal.for_config(db, cfg)
+        result = export_year(db, args.year, args.out, signer=journal.signer, journal=journal)
+    finally:
+        db.close()
+    for path in (result.csv_path, result.schema_path, result.signature_path,
+                 result.public_key_path):
+        print(path)
+    print(
+        _("{count} records archived for {year}.").format(count=result.records, year=args.year)
+    )
+    return 0
+
+
+def run_close(args: argparse.Namespace) -> int:
+    from ..errors import InvalidInput
+    from ..i18n import format_money
+    from ..journal import Journal
+    from .report import command_manager
+
+    cfg, db = _open(args)
+    try:
+        manager = command_manager(db, cfg.store_id, args.manager)
+        journal = Journal.for_config(db, cfg)
+        try:
+            if args.day:
+                closure = journal.close_day(date.fromisoformat(args.day), staff_id=manager.id)
+            elif args.month:
+                year, month = (int(x) for x in args.month.split("-"))
+                closure = journal.close_month(year, month, staff_id=manager.id)
+            else:
+                closure = journal.close_year(int(args.year), staff_id=manager.id)
+        except ValueError as exc:
+            raise InvalidInput(
+                _("Invalid period: {error}").format(error=exc), code="period"
+            ) from exc
+    finally:
+        db.close()
+    print(
+        ngettext(
+            "Closed {period}: {count} ticket, net {net}, grand total {grand_total} "
+            "(record no. {seq}).",
+            "Closed {period}: {count} tickets, net {net}, grand total {grand_total} "
+            "(record no. {seq}).",
+            closure.ticket_count,
+        ).format(
+            period=closure.period, count=closure.ticket_count, net=format_money(closure.net),
+            grand_total=format_money(closure.grand_total), seq=closure.journal_seq,
+        )
+    )
+    return 0
+
+
+def run_head(args: argparse.Namespace) -> int:
+    _cfg, db = _open(args)
+    try:
+        rows = db.execute(
+            "SELECT store_id, till_no, seq, signature FROM journal_heads ORDER BY 1, 2"
+        ).fetchall()
+    finally:
+        db.close()
+    for store_id, till_no, seq, signature in rows:
+        print(f"{store_id}\t{till_no}\t{seq}\t{signature}")
+    return 0
