@@ -104,6 +104,8 @@ class PlannedRefund:
     sale_tender_id: int | None = None  # the sale's tender it goes back to
     card_last4: str = ""
     new_gift_card: bool = False  # issue a new Alamara Gift Card for this amount
+    # (policy engine, H2: a ticket may hold several new_gift_card refunds, one per gift
+    # card / Notes tender they come from; the writer may issue them as one card.)
     beyond_original: bool = False  # R05: the card gets more than it was charged
     reasons: tuple[Reason, ...] = ()
     needs_manager: bool = False  # e.g. cash above the ceiling
