@@ -22,14 +22,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
 from .auth import require_role
-from .config import PolicyConfig
+from .config import PolicyConfig, TillConfig
 from .domain import Role, Staff
 from .errors import InvalidInput
-from .i18n import N_, STORE_TZ, _, current_language
+from .i18n import N_, STORE_TZ, _, babel_locale, current_language, format_money
 
 FLAG_NO_RECEIPT = "no_receipt"
 FLAG_OVERRIDE = "override"
@@ -66,6 +69,30 @@ KIND_LABELS = {
 }
 NO_REASON = ""  # return lines without a reason code are grouped under this key
 
+
+
+@cache
+def _money_parts(locale: str) -> tuple[str, str, str, str, str, str]:
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    dec, grp = get_decimal_symbol(locale), get_group_symbol(locale)
+    pre, _sep, post = format_money(0, locale=locale).partition(f"0{dec}00")
+    npre, _sep, npost = format_money(-1, locale=locale).partition(f"0{dec}01")
+    return pre, post, npre, npost, dec, grp
+
+
+def money_text(cents: int, *, locale: str | None = None) -> str:
+    """Exactly :func:`pos_returns.i18n.format_money`, about 30 times faster.
+
+    The review formats thousands of amounts at once (a busy day's list and its
+    PDF); babel's general formatter is the slow part, so the locale's pattern
+    (sign, currency place, separators, babel's own no-break spaces) is read from
+    babel once per locale. Tests check both give the same text.
+    """
+    pre, post, npre, npost, dec, grp = _money_parts(locale or babel_locale())
+    value = abs(int(cents))
+    body = f"{value // 100:,}".replace(",", grp) + f"{dec}{value % 100:02d}"
+    return f"{npre}{body}{npost}" if cents < 0 else f"{pre}{body}{post}"
 
 
 def flag_label(flag: str) -> str:
@@ -278,27 +305,25 @@ def department_label(db: Database, code: str) -> str:
 
 
 def _conflict_ticket_ids(db: Database, ticket_ids: Sequence[int]) -> set[int]:
-    """Tickets with an offline conflict recorded at push (``sync_conflicts``, if present)."""
+    """Tickets HQ answered "conflict" at push (``sync_conflicts`` of :mod:`pos_returns.sync`).
+
+    A conflict stays flagged once reviewed: it happened on that day's ticket.
+    """
     cols = _table_columns(db, "sync_conflicts")
     if not cols:
         return set()
-    # a resolved conflict stays flagged: it happened on that day's ticket
     found: set[int] = set()
-    if "ticket_id" in cols:
-        for chunk in _chunks(ticket_ids):
-            sql = (f"SELECT DISTINCT ticket_id FROM sync_conflicts WHERE ticket_id IN "
-                   f"({_placeholders(len(chunk))})")
-            found.update(r[0] for r in db.execute(sql, list(chunk)))
-        return found
-    for col in ("ticket_uuid", "document_uuid", "uuid", "doc_uuid"):
-        if col in cols:
-            for chunk in _chunks(ticket_ids):
-                sql = (
-                    f"SELECT DISTINCT t.id FROM return_tickets t JOIN sync_conflicts c "
-                    f"ON c.{col} = t.uuid WHERE t.id IN ({_placeholders(len(chunk))})"
-                )
-                found.update(r[0] for r in db.execute(sql, list(chunk)))
-            return found
+    for chunk in _chunks(ticket_ids):
+        ph = _placeholders(len(chunk))
+        if "ticket_uuid" in cols:
+            found.update(r[0] for r in db.execute(
+                "SELECT t.id FROM return_tickets t WHERE t.id IN "
+                f"({ph}) AND EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.ticket_uuid = t.uuid)",
+                list(chunk)))
+        if "ticket_id" in cols:
+            found.update(r[0] for r in db.execute(
+                f"SELECT DISTINCT ticket_id FROM sync_conflicts WHERE ticket_id IN ({ph})",
+                list(chunk)))
     return found
 
 
@@ -551,3 +576,95 @@ def ticket_detail(db: Database, manager: Staff, ticket_id: int,
         if r.ticket_id == ticket_id:
             return r
     raise NotFound(_("Return ticket not found."), code="ticket")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- journal
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureState:
+    """Whether this till's day is closed (Z), and a sentence for the manager."""
+
+    closed: bool
+    text: str
+    closure: dict | None = None
+
+
+def day_closure(db: Database, day: date, cfg: TillConfig) -> ClosureState:
+    """The Z closure of ``day`` for the till of ``cfg``, from the fiscal journal."""
+    from . import journal
+    from .i18n import format_datetime, format_money
+
+    found = [
+        c for c in journal.closures(db, store_id=cfg.store_id, till_no=cfg.till_no,
+                                    period_kind="day")
+        if c["period"] == day.isoformat()
+    ]
+    if not found:
+        return ClosureState(False, _("Day not closed yet (till {till}).").format(
+            till=cfg.till_no))
+    c = found[-1]
+    return ClosureState(
+        True,
+        _("Day closed (Z) on {moment}: {count} tickets, net {net}, perpetual grand total "
+          "{grand}.").format(moment=format_datetime(c["created_at"], fmt="short"),
+                             count=c["ticket_count"], net=format_money(c["net"]),
+                             grand=format_money(c["grand_total"])),
+        c,
+    )
+
+
+def close_day(db: Database, manager: Staff, day: date, cfg: TillConfig, *,
+              now: datetime | None = None) -> Any:
+    """Close ``day`` (Z) in this till's fiscal journal; a manager only.
+
+    The journal refuses a second closure of the same day (:class:`Conflict`).
+    """
+    from .journal import Journal
+
+    require_role(manager, Role.MANAGER)
+    return Journal.for_config(db, cfg).close_day(day, staff_id=manager.id, now=now)
+
+
+def close_month(db: Database, manager: Staff, year: int, month: int, cfg: TillConfig, *,
+                now: datetime | None = None) -> Any:
+    from .journal import Journal
+
+    require_role(manager, Role.MANAGER)
+    return Journal.for_config(db, cfg).close_month(year, month, staff_id=manager.id, now=now)
+
+
+def close_year(db: Database, manager: Staff, year: int, cfg: TillConfig, *,
+               now: datetime | None = None) -> Any:
+    from .journal import Journal
+
+    require_role(manager, Role.MANAGER)
+    return Journal.for_config(db, cfg).close_year(year, staff_id=manager.id, now=now)
+
+
+def reprint_duplicate(db: Database, manager: Staff, ticket_id: int, cfg: TillConfig) -> Path:
+    """Reprint a ticket as a DUPLICATA: journaled first, then rendered and saved
+    (and sent to the printer queue when one is configured). Returns the PDF path."""
+    require_role(manager, Role.MANAGER)
+    tickets = _optional("pos_returns.tickets")
+    reprint = getattr(tickets, "reprint", None) if tickets is not None else None
+    if reprint is not None:
+        result = reprint(db, cfg, ticket_id, staff_id=manager.id)
+        path = getattr(result, "ticket_pdf", None) or getattr(result, "path", None) or result
+        return Path(path)
+    from .documents import print_ticket
+    from .journal import Journal
+
+    Journal.for_config(db, cfg).record_duplicate(ticket_id, manager.id)
+    return print_ticket(db, ticket_id, cfg, duplicate=True).ticket_pdf
+
+
+def _optional(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise

@@ -205,21 +205,19 @@ def test_R14_high_value_jewelry_flag_above_the_threshold(db, manager):
 def test_offline_conflict_flag_from_sync_conflicts(db, manager):
     ids = standard_day(db)
     rows = day_review(db, manager, DAY).rows
-    assert not any(FLAG_CONFLICT in r.flags for r in rows)  # no table or no row yet
+    assert not any(FLAG_CONFLICT in r.flags for r in rows)
     uuid = db.execute("SELECT uuid FROM return_tickets WHERE id = ?", [ids["card"]]).fetchone()[0]
-    cols = {c[1] for c in db.execute("PRAGMA table_info(sync_conflicts)")}
-    if not cols:  # the sync module is not there: the table as it records conflicts
-        db.execute("CREATE TABLE sync_conflicts (id INTEGER PRIMARY KEY, ticket_uuid TEXT, "
-                   "detail TEXT, found_at TEXT)")
-        db.execute("INSERT INTO sync_conflicts(ticket_uuid, detail, found_at) VALUES (?, ?, ?)",
-                   [uuid, "over-return", "2025-03-16T08:00:00Z"])
-    else:
-        from tests.core.test_review_conflicts import insert_conflict
-
-        insert_conflict(db, ids["card"], uuid)
+    # as pos_returns.sync records HQ's "conflict" answer at push (ticket_id may be unknown)
+    db.execute(
+        "INSERT INTO sync_conflicts(ticket_uuid, ticket_id, outbox_id, kind, answer, detected_at) "
+        "VALUES (?, NULL, NULL, 'return_ticket', ?, ?)",
+        [uuid, '{"result":"conflict"}', "2025-03-16T08:00:00Z"],
+    )
     rows = {r.ticket_id: r for r in day_review(db, manager, DAY).rows}
     assert FLAG_CONFLICT in rows[ids["card"]].flags
     assert sum(FLAG_CONFLICT in r.flags for r in rows.values()) == 1
+    got = day_review(db, manager, DAY, filters=ReviewFilters(flag=FLAG_CONFLICT)).rows
+    assert [r.ticket_id for r in got] == [ids["card"]]
 
 
 def _no_receipt_with_id(db, number: str, at: datetime, amount: int = 9500) -> int:

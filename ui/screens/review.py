@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from pos_returns import review as core
 from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
+from pos_returns.review import money_text
 
 from ..ops import error_message
 from ..widgets.common import Banner, action_button, card, label
@@ -91,7 +92,7 @@ class ReturnsModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: tuple[core.ReviewRow, ...] = ()
         self._dept_names: dict[str, str] = {}
-        self._cache: list[tuple[str, ...]] = []
+        self._cache: dict[int, tuple[str, ...]] = {}  # row -> texts, filled as rows show
         self._headers = [_("Time"), _("Ticket"), _("Staff"), _("Type"), _("Departments"),
                          _("Flags"), _("Refunded on"), _("Net")]
 
@@ -99,12 +100,12 @@ class ReturnsModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = tuple(rows)
         self._dept_names = dept_names
-        self._cache = [self._texts(r) for r in self.rows]
+        self._cache = {}
         self.endResetModel()
 
     def _texts(self, r: core.ReviewRow) -> tuple[str, ...]:
         tenders = ", ".join(
-            f"{core.tender_label(k, short=True)} {format_money(v)}"
+            f"{core.tender_label(k, short=True)} {money_text(v)}"
             for k, v in r.tenders.items() if v
         )
         return (
@@ -115,7 +116,7 @@ class ReturnsModel(QAbstractTableModel):
             ", ".join(self._dept_names.get(d, d) for d in r.departments),
             ", ".join(core.flag_label(f) for f in r.flags),
             tenders,
-            format_money(r.net),
+            money_text(r.net),
         )
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -129,7 +130,10 @@ class ReturnsModel(QAbstractTableModel):
             return None
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._cache[index.row()][col]
+            texts = self._cache.get(index.row())
+            if texts is None:
+                texts = self._cache[index.row()] = self._texts(self.rows[index.row()])
+            return texts[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 7:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and col == 5 and self.rows[index.row()].flags:
