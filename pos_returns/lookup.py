@@ -297,10 +297,12 @@ def search_by_sku(
     if row is None:
         raise NotFound(_("Unknown article “{sku}”.").format(sku=text), code="sku")
     start, end = _utc_bounds(date_from, date_to)
+    # One range of the (sku, sold_at, sale_id) index, newest first; a sale with the
+    # article on two lines appears twice, hence the margin before de-duplicating.
     rows = conn.execute(
-        "SELECT s.id FROM sale_lines l JOIN sales s ON s.id = l.sale_id "
-        "WHERE l.sku = ? AND s.sold_at >= ? AND s.sold_at < ? "
-        "ORDER BY s.sold_at DESC, s.id DESC LIMIT ?",
-        [row[0], start, end, limit],
+        "SELECT sale_id FROM sale_lines "
+        "WHERE sku = ? AND sold_at >= ? AND sold_at < ? "
+        "ORDER BY sold_at DESC, sale_id DESC LIMIT ?",
+        [row[0], start, end, limit * 2],
     ).fetchall()
-    return load_sales(db, [r[0] for r in rows])
+    return load_sales(db, list(dict.fromkeys(r[0] for r in rows))[:limit])
