@@ -99,7 +99,7 @@ def render_giftcard_pdf(card: GiftCardDocument) -> bytes:
     c.drawString(pad, y, printable(issued))
 
     # barcode bottom, full width, on white
-    png, bar_w, bar_h = barcode_png(card.number, module_width_mm=0.3, bar_height_mm=7,
+    png, bar_w, bar_h = barcode_png(card.number, module_width_mm=0.3, bar_height_mm=9,
                                     max_width=w - 2 * pad)
     bar_y = 4.6 * mm
     c.drawImage(ImageReader(BytesIO(png)), (w - bar_w) / 2, bar_y, bar_w, bar_h)

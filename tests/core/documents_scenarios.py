@@ -213,3 +213,17 @@ def cash_return(db: Database) -> Made:
         lines=[RL("SKU-LIVR-01", 1, 3500, vat_bp=550, sale_line_id=ids[0])],
         refunds=[RF("cash", 3500)],
     )
+
+
+def gift_return_r06(db: Database) -> Made:
+    """A pearl necklace bought on a gift receipt, returned by the person who got it:
+    a new gift card only (R06), serial number read off the piece (R14)."""
+    sale = add_sale(db, [L("SKU-COLL-01", 1, 65000, serial="SN-PERL-0042")], gift_receipt=True)
+    ids = _line_ids(db, sale)
+    card = gift_card_number(next(_numbers))
+    return add_ticket(
+        db, sale_id=sale, kind="receipt", gift=True, staff_id=2,
+        lines=[RL("SKU-COLL-01", 1, 65000, reason="gift", sale_line_id=ids[0],
+                  serial="SN-PERL-0042")],
+        refunds=[RF("gift_card", 65000, gift_card_number=card)],
+    )

@@ -494,3 +494,15 @@ def test_print_ticket_prints_card_refunds_always_and_others_on_request(db, tmp_p
     dup = print_ticket(db, cash.ticket_id, cfg, duplicate=True)
     assert dup.printed and "duplicata" in dup.ticket_pdf.name
     assert "DUPLICATA" in pdf_text(dup.ticket_pdf.read_bytes())
+
+
+def test_R06_gift_return_says_gift_card_only_and_prints_the_serial(db):
+    made = sc.gift_return_r06(db)
+    doc = ticket_document_from_db(db, made.ticket_id)
+    assert doc.gift and doc.is_credit_note and not must_print(doc)
+    for pdf in both(doc).values():
+        text = pdf_text(pdf)
+        assert has(text, "AVOIR") and has(text, "Retour de cadeau")
+        assert has(text, "(R06)") and has(text, "N° de série SN-PERL-0042")
+        assert has(text, "Inès Laurent") and has(text, format_money(65000))
+        assert sorted(embedded_codes(pdf)) == sorted([doc.code, *made.gift_cards])
