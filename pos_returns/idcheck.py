@@ -449,6 +449,21 @@ def link_ticket(
     return get_check(db, check_uuid)
 
 
+def link_committed(db: Database, ticket: Any, *, now: datetime | None = None) -> IdCheck | None:
+    """Link the ID check named by a committed ticket's request (``id_check_uuid``).
+
+    For the ticket writer (inside its transaction) or, failing that, the till
+    right after the commit; idempotent. Returns None for a ticket without ID check.
+    """
+    request = ticket.plan.request
+    check_uuid = getattr(request, "id_check_uuid", "")
+    if not check_uuid:
+        return None
+    return link_ticket(
+        db, check_uuid, ticket_uuid=ticket.uuid, amount=ticket.plan.refund_total, now=now
+    )
+
+
 def mark_refused(db: Database, check_uuid: str, *, now: datetime | None = None) -> IdCheck:
     """The manager refused the no-receipt return: keep the check (evidence of the
     decision, until the purge), not counted as a refund."""

@@ -265,7 +265,7 @@ def test_R19_chain_wide_history_includes_hq_ledger_rows(db, cfg):
     key_hash = idcheck.id_hash(idcheck.load_secret(cfg), NUMBER)
     rows = [
         {"uuid": f"hq-{i}", "id_hash": key_hash, "amount": 30_000, "store_id": 2,
-         "till_no": 1, "created_at": "2026-10-0{}T09:00:00Z".format(i + 1)}
+         "till_no": 1, "created_at": f"2026-10-0{i + 1}T09:00:00Z"}
         for i in range(5)
     ]
     assert idcheck.insert_ledger_rows(db, rows) == 5
@@ -416,3 +416,66 @@ def test_cli_privacy_purge_rejects_a_bad_date(tmp_cache, tmp_path):
     )
     assert proc.returncode == 1
     assert "n’est pas une date" in proc.stderr or "n'est pas une date" in proc.stderr
+
+
+# ------------------------------------------------------------------ with the fiscal journal
+
+
+def _no_receipt_ticket(db, cfg, number=NUMBER, *, name="Marie Dupont", at=NOW):
+    """A committed no-receipt return (R07) through the engine and the ticket writer."""
+    policy = pytest.importorskip("pos_returns.policy")
+    tickets = pytest.importorskip("pos_returns.tickets")
+    from pos_returns.plan import Approval, LineRequest, ReturnRequest
+
+    check = _capture(db, cfg, number, name=name, now=at)
+    count, amount = idcheck.history(db, check.id_hash, now=at)
+    request = ReturnRequest(
+        store_id=1, till_no=1, staff_id=1, sale_id=None,
+        lines=(LineRequest(quantity=1, sku="SKU-ROBE-01"),),
+        approvals=(Approval(rule="R07", manager_id=3, decision="approved",
+                            reason="Cliente connue", line_no=1),),
+        no_receipt_history_count=count, no_receipt_history_amount=amount,
+        other_ways_searched=True, id_checked=True, id_check_uuid=check.uuid,
+    )
+    plan = policy.plan_return(db, cfg, request)
+    assert not plan.blocked
+    return check, tickets.commit_plan(db, cfg, plan, now=at)
+
+
+def test_R07_committed_ticket_links_the_check_and_counts_it(db, cfg):
+    check, ticket = _no_receipt_ticket(db, cfg, at=NOW - timedelta(days=3))
+    row = idcheck.get_check(db, check.uuid)
+    assert (row.status, row.ticket_uuid, row.amount) == ("refunded", ticket.uuid, 18900)
+    assert idcheck.history(db, check.id_hash, now=NOW) == (1, 18900)
+    assert idcheck.link_committed(db, ticket).status == "refunded"  # idempotent
+    assert idcheck.history(db, check.id_hash, now=NOW) == (1, 18900)
+
+
+def test_R07_id_data_stays_out_of_the_fiscal_journal_and_the_outbox(db, cfg, tmp_cache):
+    _no_receipt_ticket(db, cfg, name="Hortense Quillebeuf")
+    for table in ("journal", "outbox", "return_tickets", "return_lines", "approvals"):
+        cur = db.execute(f"SELECT * FROM {table}")
+        text = "\n".join(str(v) for row in cur.fetchall() for v in row)
+        assert "Quillebeuf" not in text, table
+        assert "K4L2" not in text, table
+    for form in _raw_forms(NUMBER):
+        assert form not in _file_bytes(tmp_cache)
+
+
+def test_R19_journal_verifies_after_a_purge_and_records_it(db, cfg):
+    journal = pytest.importorskip("pos_returns.journal")
+    _old_check, old_ticket = _no_receipt_ticket(db, cfg, at=NOW - timedelta(days=420))
+    new_check, _new = _no_receipt_ticket(db, cfg, "AB1234567", at=NOW - timedelta(days=10))
+    assert journal.verify(db).ok
+    deleted = idcheck.purge(db, cfg, now=NOW)
+    assert deleted == 2  # the old check and its ledger row
+    assert db.execute("SELECT uuid FROM id_checks").fetchall() == [(new_check.uuid,)]
+    # The fiscal record of the old return is untouched; the journal still verifies.
+    assert db.execute("SELECT COUNT(*) FROM return_tickets WHERE uuid = ?",
+                      [old_ticket.uuid]).fetchone()[0] == 1
+    report = journal.verify(db)
+    assert report.ok, report.summary()
+    events = list(journal.iter_records(db, 1, 1, kind="privacy_purge"))
+    assert len(events) == 1
+    payload = str(events[0])
+    assert "Marie" not in payload and "K4L2" not in payload

@@ -62,7 +62,7 @@ class IdCaptureDialog(QDialog):
         self.history: History | None = None
         self.setWindowTitle(_("Return without receipt — identity document"))
         self.setModal(True)
-        self.setMinimumWidth(860)
+        self.setMinimumSize(860, 620)
 
         box = QVBoxLayout(self)
         box.setContentsMargins(28, 24, 28, 24)

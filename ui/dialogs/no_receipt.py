@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -45,7 +46,7 @@ from ..format import money
 from ..ops import error_message
 from ..services import Services
 from ..tasks import optional_module, product_by_code
-from ..widgets.common import Banner, action_button, card, label
+from ..widgets.common import Banner, action_button, card, label, shortcut_text
 from ..widgets.verdict import verdict_text
 from .id_capture import IdCaptureDialog
 from .id_notice import IdNoticeDialog
@@ -57,6 +58,16 @@ _BANNER_LEVELS = {
     HistoryLevel.MANAGER: "warning",
     HistoryLevel.REFUSE: "error",
 }
+
+
+def keyed_button(parent: QWidget, text: str, key: str, *, role: str = "",
+                 icon_name: str = "") -> QPushButton:
+    """A touch-sized button whose key clicks it at once (a button's own shortcut
+    "animates" the click and fires it a moment later)."""
+    button = action_button(f"{text}   {shortcut_text(key)}", role=role, icon_name=icon_name)
+    button.setToolTip(f"{text} ({shortcut_text(key)})")
+    QShortcut(QKeySequence(key), parent, activated=lambda: button.isEnabled() and button.click())
+    return button
 
 
 def history_message(history: History, cfg: TillConfig) -> str:
@@ -201,14 +212,14 @@ class NoReceiptDialog(QDialog):
         row = QHBoxLayout()
         self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
         self.cancel_button.clicked.connect(self.reject)
-        self.remove_button = action_button(_("Remove the item"), shortcut="Del",
+        self.remove_button = action_button(_("Remove the item") + "   " + shortcut_text("Del"),
                                            role="danger")
         self.remove_button.clicked.connect(self.remove_item)
-        self.manager_button = action_button(_("Manager's decision"), shortcut="F6",
-                                            role="warning", icon_name="manager")
+        self.manager_button = keyed_button(self, _("Manager's decision"), "F6",
+                                           role="warning", icon_name="manager")
         self.manager_button.clicked.connect(self.ask_manager)
-        self.continue_button = action_button(_("Continue to the refund"), shortcut="F10",
-                                             role="primary", icon_name="giftcard")
+        self.continue_button = keyed_button(self, _("Continue to the refund"), "F10",
+                                            role="primary", icon_name="giftcard")
         self.continue_button.clicked.connect(self.go_on)
         row.addWidget(self.cancel_button)
         row.addWidget(self.remove_button)
@@ -546,7 +557,10 @@ def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
     panel = NoReceiptDialog(services, check, history)
     panel.resize(1100, 780)
     panel.show()
-    for code in ("3000000000017", "3000000000024", "3000000000024"):
+    eans = dict(db.execute("SELECT sku, ean FROM products WHERE sku IN (?, ?)",
+                           ["SKU-ROBE-01", "SKU-CHEM-01"]).fetchall())
+    for code in (eans.get("SKU-ROBE-01", "SKU-ROBE-01"), eans.get("SKU-CHEM-01", "SKU-CHEM-01"),
+                 "SKU-CHEM-01"):
         panel.scan.setText(code)
         panel.add_item()
         _settle(panel, lambda: panel.plan is not None and not panel._replan.isActive())
