@@ -646,25 +646,8 @@ def reprint_duplicate(db: Database, manager: Staff, ticket_id: int, cfg: TillCon
     """Reprint a ticket as a DUPLICATA: journaled first, then rendered and saved
     (and sent to the printer queue when one is configured). Returns the PDF path."""
     require_role(manager, Role.MANAGER)
-    tickets = _optional("pos_returns.tickets")
-    reprint = getattr(tickets, "reprint", None) if tickets is not None else None
-    if reprint is not None:
-        result = reprint(db, cfg, ticket_id, staff_id=manager.id)
-        path = getattr(result, "ticket_pdf", None) or getattr(result, "path", None) or result
-        return Path(path)
     from .documents import print_ticket
-    from .journal import Journal
+    from .tickets import reprint
 
-    Journal.for_config(db, cfg).record_duplicate(ticket_id, manager.id)
+    reprint(db, cfg, ticket_id, manager.id)  # the DUPLICATA record, on this till's chain
     return print_ticket(db, ticket_id, cfg, duplicate=True).ticket_pdf
-
-
-def _optional(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise

@@ -306,3 +306,123 @@ def test_ticket_detail_gives_lines_and_flags(db, manager):
     assert [ln.direction for ln in row.lines] == ["return", "sale"]
     assert row.tenders == {"cash": -3000}
     assert row.kind == "exchange"
+
+
+# --------------------------------------------------------------------------- journal
+
+
+@pytest.fixture
+def till(tmp_path):
+    return TillConfig(key_path=tmp_path / "keys" / "journal.pem",
+                      documents_dir=tmp_path / "documents")
+
+
+def _commit_day(db, cfg, day: date) -> list[int]:
+    """Real tickets through the ticket writer (H3): card, cash, split, exchange,
+    gift (R06), no-receipt with an override (R07), exchange (R16), on ``day`` from 10:00 UTC."""
+    from pos_returns.demo_returns import direct_plan
+    from pos_returns.plan import Approval
+    from pos_returns.tickets import commit_plan
+    from tests.factories import L, T, add_sale
+
+    def lines_of(sale_id):
+        return [r[0] for r in db.execute(
+            "SELECT id FROM sale_lines WHERE sale_id = ? ORDER BY line_no", [sale_id])]
+
+    card = add_sale(db, [L("SKU-ROBE-01", 1, 18900)], sold_on=day)
+    cash = add_sale(db, [L("SKU-CHEM-01", 2, 7900)], [T("cash", 15800)], sold_on=day)
+    split = add_sale(db, [L("SKU-ESCA-01", 1, 22000)],
+                     [T("card", 12000, "1111", "fp-1"), T("cash", 10000)], sold_on=day)
+    gift = add_sale(db, [L("SKU-PARF-01", 1, 9500)], sold_on=day, gift_receipt=True)
+    swap = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("cash", 7900)], sold_on=day)
+    plans = [
+        direct_plan(db, sale_id=card, picks=[(lines_of(card)[0], 1)]),
+        direct_plan(db, sale_id=cash, picks=[(lines_of(cash)[0], 2)], staff_id=2),
+        direct_plan(db, sale_id=split, picks=[(lines_of(split)[0], 1)]),
+        direct_plan(db, sale_id=gift, picks=[(lines_of(gift)[0], 1)], gift=True),
+        direct_plan(db, sale_id=None, no_receipt_skus=[("SKU-LIVR-01", 1)],
+                    approvals=[Approval("R07", 3, "approved", "Livre neuf, client connu")]),
+        # an exchange for dearer shoes: the customer pays the difference (R16)
+        direct_plan(db, sale_id=swap, picks=[(lines_of(swap)[0], 1)],
+                    new_items=[("SKU-ESCA-01", 1)]),
+    ]
+    ids = []
+    for hour, plan in enumerate(plans):
+        moment = datetime(day.year, day.month, day.day, 10 + hour, tzinfo=UTC)
+        ids.append(commit_plan(db, cfg, plan, now=moment).ticket_id)
+    return ids
+
+
+def test_totals_equal_the_journal_Z_closure(db, manager, till):
+    from pos_returns.review import close_day
+
+    ids = _commit_day(db, till, DAY)
+    review = day_review(db, manager, DAY, filters=ReviewFilters(till_no=till.till_no))
+    assert {r.ticket_id for r in review.rows} == set(ids)
+    t = review.totals
+    closure = close_day(db, manager, DAY, till, now=datetime(2025, 3, 15, 20, tzinfo=UTC))
+    assert closure.ticket_count == t.tickets == len(ids)
+    assert closure.net == t.net
+    assert closure.totals["merchandise_returned"] == t.refund_total
+    assert closure.totals["merchandise_sold"] == t.charge_total
+    assert closure.totals["restocking_fees"] == t.restocking_fees
+    assert closure.totals["refunds_by_tender"] == {k: v for k, v in t.by_tender.items() if v}
+    assert t.by_tender["cash"] > 0 and t.by_tender["card"] > 0 and t.by_tender["gift_card"] > 0
+    assert t.charge_total == 22000  # the exchange's new shoes
+    assert closure.grand_total == t.net  # the chain's first closure
+
+
+def test_closing_a_day_twice_is_refused(db, manager, till):
+    from pos_returns.errors import Conflict
+    from pos_returns.review import close_day, day_closure
+
+    _commit_day(db, till, DAY)
+    assert not day_closure(db, DAY, till).closed
+    evening = datetime(2025, 3, 15, 20, tzinfo=UTC)
+    close_day(db, manager, DAY, till, now=evening)
+    state = day_closure(db, DAY, till)
+    assert state.closed and state.closure["ticket_count"] == 6
+    with pytest.raises(Conflict):
+        close_day(db, manager, DAY, till, now=evening)
+    assert db.execute("SELECT COUNT(*) FROM closures WHERE period = ?",
+                      [DAY.isoformat()]).fetchone()[0] == 1
+
+
+def test_R01_only_a_manager_closes_the_day(db, till):
+    from pos_returns.review import close_day
+
+    with pytest.raises(PermissionDenied):
+        close_day(db, get_staff(db, 1), DAY, till, now=datetime(2025, 3, 15, 20, tzinfo=UTC))
+    assert db.execute("SELECT COUNT(*) FROM closures").fetchone()[0] == 0
+
+
+def test_perpetual_grand_total_and_month_closure_follow_the_days(db, manager, till):
+    from pos_returns.review import close_day, close_month
+
+    _commit_day(db, till, DAY)
+    next_day = date(2025, 3, 16)
+    _commit_day(db, till, next_day)
+    net = {d: day_review(db, manager, d).totals.net for d in (DAY, next_day)}
+    first = close_day(db, manager, DAY, till, now=datetime(2025, 3, 15, 20, tzinfo=UTC))
+    second = close_day(db, manager, next_day, till, now=datetime(2025, 3, 16, 20, tzinfo=UTC))
+    assert (first.net, second.net) == (net[DAY], net[next_day])
+    assert second.grand_total == net[DAY] + net[next_day]
+    month = close_month(db, manager, 2025, 3, till, now=datetime(2025, 4, 1, 8, tzinfo=UTC))
+    assert month.net == net[DAY] + net[next_day]
+    assert month.ticket_count == 12
+
+
+def test_reprint_is_a_journaled_duplicata(db, manager, till):
+    from pypdf import PdfReader
+
+    from pos_returns.review import reprint_duplicate
+
+    ids = _commit_day(db, till, DAY)
+    path = reprint_duplicate(db, manager, ids[0], till)
+    text = "".join(page.extract_text() for page in PdfReader(str(path)).pages)
+    assert "DUPLICATA" in text
+    uuid = db.execute("SELECT uuid FROM return_tickets WHERE id = ?", [ids[0]]).fetchone()[0]
+    assert db.execute("SELECT COUNT(*) FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ?",
+                      [uuid]).fetchone()[0] == 1
+    with pytest.raises(PermissionDenied):
+        reprint_duplicate(db, get_staff(db, 1), ids[0], till)
