@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -83,8 +83,20 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def authenticate(db: Database, code: str, pin: str, *, now: datetime | None = None) -> Staff:
+def _journal(journal: Any, kind: str, payload: dict[str, Any], now: datetime) -> None:
+    # Optional fiscal journal hook (pos_returns.journal.Journal): login, login_failed,
+    # lockout and unlock events, inside the transaction that changes the lockout state.
+    if journal is not None:
+        journal.append(kind, payload, now=now)
+
+
+def authenticate(
+    db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None
+) -> Staff:
     """Check a staff code and PIN; count wrong PINs and lock out after five.
+
+    With ``journal`` (a :class:`pos_returns.journal.Journal`), the login, the wrong
+    PIN or the lockout is recorded in the fiscal journal (never the PIN).
 
     Raises :class:`NotFound` for an unknown code and :class:`PermissionDenied`
     for a wrong PIN or a locked-out account (the message says how many tries
@@ -110,6 +122,7 @@ def authenticate(db: Database, code: str, pin: str, *, now: datetime | None = No
                 "failed_attempts = 0, locked_until = ''",
                 [staff.id],
             )
+            _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value}, now)
         return staff
     failed += 1
     until = _iso(now + timedelta(minutes=LOCKOUT_MINUTES)) if failed >= MAX_FAILED_ATTEMPTS else ""
@@ -119,6 +132,12 @@ def authenticate(db: Database, code: str, pin: str, *, now: datetime | None = No
             "ON CONFLICT(staff_id) DO UPDATE SET failed_attempts = excluded.failed_attempts, "
             "locked_until = excluded.locked_until",
             [staff.id, 0 if until else failed, until],
+        )
+        _journal(
+            journal,
+            "lockout" if until else "login_failed",
+            {"staff_id": staff.id, "failed_attempts": failed, "locked_until": until},
+            now,
         )
     if until:
         raise PermissionDenied(
@@ -136,10 +155,11 @@ def authenticate(db: Database, code: str, pin: str, *, now: datetime | None = No
     )
 
 
-def unlock(db: Database, manager: Staff, staff_id: int) -> None:
+def unlock(db: Database, manager: Staff, staff_id: int, *, journal: Any = None) -> None:
     require_role(manager, Role.MANAGER)
     with atomic(db):
         db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [staff_id])
+        _journal(journal, "unlock", {"staff_id": staff_id, "manager_id": manager.id}, _utcnow())
 
 
 def require_role(staff: Staff, *roles: Role) -> None:

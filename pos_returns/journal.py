@@ -819,6 +819,8 @@ def _verify_chain(
     row = fetch(lo)
     if row is None or row[_SEQ] != lo:
         return count, prev, (lo, "missing", None)
+    if break_at and break_at[0] == lo and break_at[1] == "key":
+        return count, prev, (lo, "key", row[_ID])
     if not _signature_ok(row, keys):
         return count, prev, (lo, "signature", row[_ID])
     reason = break_at[1] if break_at and break_at[0] == lo else "link"
