@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sqlite3
@@ -79,7 +80,7 @@ def test_records_are_canonical_json_chained_by_signatures(db, cfg, journal):
     ).fetchall()
     assert [r[0] for r in rows] == [1, 2, 3, 4]
     assert rows[0][6] == rows[0][7] == ""
-    for prev, row in zip(rows, rows[1:], strict=False):
+    for prev, row in itertools.pairwise(rows):
         assert row[7] == prev[8]  # each signature covers the previous one
     data = record_bytes(store_id=1, till_no=1, seq=rows[3][0], kind=rows[3][1],
                         created_at=rows[3][2], ticket_uuid=rows[3][3], key_id=rows[3][4],
@@ -216,7 +217,8 @@ def test_an_altered_record_is_named_even_when_the_links_after_it_were_rewritten(
     cols = ("id, store_id, till_no, seq, kind, created_at, ticket_uuid, key_id, payload, "
             "prev_hash, prev_signature, signature")
     rows = db.execute(f"SELECT {cols} FROM journal ORDER BY seq").fetchall()
-    for prev, row in zip(rows, rows[1:], strict=False):
+    # zip over the list itself (not pairwise): ``prev`` must see the row rewritten just before
+    for prev, row in zip(rows, rows[1:], strict=False):  # noqa: RUF007
         if row[3] > victim:
             db.execute("UPDATE journal SET prev_hash = ? WHERE seq = ?",
                        [record_hash(_row_bytes(prev)), row[3]])
