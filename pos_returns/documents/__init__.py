@@ -36,6 +36,7 @@ from .model import (
     parse_ticket_code,
     ticket_code,
     ticket_document_from_db,
+    vat_by_rate,
 )
 from .printing import PrintFailed, must_print, save_and_print, save_document, send_to_printer
 from .ticket import Paper, render_ticket_pdf
@@ -65,6 +66,7 @@ __all__ = [
     "send_to_printer",
     "ticket_code",
     "ticket_document_from_db",
+    "vat_by_rate",
 ]
 
 

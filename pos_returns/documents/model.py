@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -148,6 +149,23 @@ class VatRow:
     ttc: int
 
 
+def vat_by_rate(amounts: Iterable[tuple[int, int]]) -> tuple[VatRow, ...]:
+    """(signed TTC cents, VAT rate bp) pairs -> one row per rate, highest rate first.
+
+    The TTC of a rate is summed first and split once (``vat_included_split``), so
+    HT + VAT == TTC on every row and no cent is lost to per-line rounding.
+    """
+    by_rate: dict[int, int] = defaultdict(int)
+    for amount, rate in amounts:
+        by_rate[int(rate)] += int(amount)
+    rows = []
+    for rate in sorted(by_rate, reverse=True):
+        ttc = by_rate[rate]
+        ht, vat = vat_included_split(ttc, rate)
+        rows.append(VatRow(rate, ht, vat, ttc))
+    return tuple(rows)
+
+
 @dataclass(frozen=True, slots=True)
 class TicketDocument:
     """A printable return ticket: everything the PDF shows, nothing else."""
@@ -220,15 +238,9 @@ class TicketDocument:
     @property
     def vat_rows(self) -> tuple[VatRow, ...]:
         """VAT per rate, split from the TTC amounts (fees at their line's rate)."""
-        by_rate: dict[int, int] = defaultdict(int)
-        for line in self.lines:
-            by_rate[line.vat_rate_bp] += line.amount + line.restocking_fee
-        rows = []
-        for rate in sorted(by_rate, reverse=True):
-            ttc = by_rate[rate]
-            ht, vat = vat_included_split(ttc, rate)
-            rows.append(VatRow(rate, ht, vat, ttc))
-        return tuple(rows)
+        return vat_by_rate(
+            (line.amount + line.restocking_fee, line.vat_rate_bp) for line in self.lines
+        )
 
     @property
     def total_ht(self) -> int:
@@ -291,7 +303,7 @@ def journal_excerpt(db: Database, ticket_id: int, uuid: str) -> JournalExcerpt |
         params.append(f"%{uuid}%")
     if not where:
         return None
-    kind_filter, order = "", seq_col
+    kind_filter, order = "", str(seq_col)
     kind_col = next((c for c in ("kind", "type", "event") if c in cols), None)
     if kind_col:
         # the ticket's own record first, never the DUPLICATA records that also name it

@@ -170,7 +170,7 @@ def _p(text: str, style: object) -> Paragraph:
 def _pair_table(rows: list[tuple[Flowable, Flowable]], widths: list[float],
                 *, lines_above: tuple[int, ...] = ()) -> Table:
     table = Table([list(r) for r in rows], colWidths=widths, hAlign="LEFT")
-    style = [
+    style: list[tuple[object, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("RIGHTPADDING", (0, 0), (-1, -1), 0),

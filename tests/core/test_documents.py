@@ -50,7 +50,7 @@ from tests.factories import L, add_sale
 MM = 72 / 25.4
 
 
-# -- reading PDFs back -----------------------------------------------------------------------
+# -- reading PDFs back
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -112,7 +112,7 @@ def assert_totals_add_up(doc: TicketDocument) -> None:
     assert doc.refunds_total == doc.net_to_customer == -doc.total_ttc
 
 
-# -- the return ticket ---------------------------------------------------------------------------
+# -- the return ticket
 
 
 def test_R03_receipt_return_to_card_prints_every_french_mention(db, tmp_path):
@@ -339,7 +339,7 @@ def test_vat_split_always_adds_up_on_mixed_tickets():
     check()
 
 
-# -- the gift card ---------------------------------------------------------------------------------
+# -- the gift card
 
 
 def test_R09_R17_gift_card_pdf_is_card_sized_and_its_barcode_reads_back(db, tmp_path):
@@ -366,7 +366,7 @@ def test_R09_R17_gift_card_pdf_is_card_sized_and_its_barcode_reads_back(db, tmp_
         gift_card_document_from_db(db, sc.gift_card_number(999))
 
 
-# -- printing --------------------------------------------------------------------------------------
+# -- printing
 
 
 def _plan(refunds: list[PlannedRefund]) -> ReturnPlan:
@@ -506,3 +506,56 @@ def test_R06_gift_return_says_gift_card_only_and_prints_the_serial(db):
         assert has(text, "(R06)") and has(text, "N° de série SN-PERL-0042")
         assert has(text, "Inès Laurent") and has(text, format_money(65000))
         assert sorted(embedded_codes(pdf)) == sorted([doc.code, *made.gift_cards])
+
+
+# -- with the real engine and ticket writer
+
+
+def test_R03_R06_committed_tickets_print_with_their_journal_signature_and_cards(db, tmp_path,
+                                                                                fake_lp):
+    """policy.plan_return -> tickets.commit_plan -> print_ticket, end to end."""
+    from pos_returns import policy, tickets
+    from pos_returns.plan import LineRequest
+
+    cfg = TillConfig(cache_path=tmp_path / "cache.sqlite", key_path=tmp_path / "k" / "j.pem",
+                     documents_dir=tmp_path / "docs", printer_queue="CAISSE-1")
+    sale = add_sale(db, [L("SKU-CHEM-01", 2, 7900)])
+    (line_id,) = [r[0] for r in db.execute("SELECT id FROM sale_lines WHERE sale_id = ?",
+                                           [sale])]
+    request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=sale,
+                            lines=(LineRequest(quantity=1, sale_line_id=line_id),),
+                            presented_card_last4="4242")
+    committed = tickets.commit_plan(db, cfg, policy.plan_return(db, cfg, request))
+    assert must_print(committed)
+    result = print_ticket(db, committed.ticket_id, cfg)
+    assert result.printed
+    pdf = result.ticket_pdf.read_bytes()
+    doc = ticket_document_from_db(db, committed.ticket_id)
+    assert doc.journal is not None and doc.journal.signature == committed.signature
+    assert doc.journal.excerpt in flat(pdf_text(pdf))
+    assert has(pdf, format_money(-7900)) and has(pdf, "Remboursement carte **** 4242")
+    assert embedded_codes(pdf) == [ticket_code(1, 1, committed.number)]
+
+    gift_sale = add_sale(db, [L("SKU-ROBE-01", 1, 18900)], gift_receipt=True)
+    (gift_line,) = [r[0] for r in db.execute("SELECT id FROM sale_lines WHERE sale_id = ?",
+                                             [gift_sale])]
+    request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=gift_sale, gift=True,
+                            lines=(LineRequest(quantity=1, sale_line_id=gift_line),))
+    gift = tickets.commit_plan(db, cfg, policy.plan_return(db, cfg, request))
+    ((number, code, amount),) = gift.gift_cards
+    assert not must_print(gift)
+    codes = {n: c for n, c, _a in gift.gift_cards}
+    result = print_ticket(db, gift.ticket_id, cfg, requested=True, security_codes=codes)
+    text = pdf_text(result.ticket_pdf.read_bytes())
+    assert has(text, "AVOIR") and code in text and has(text, format_money(amount))
+    card_pdf = result.gift_card_pdfs[0].read_bytes()
+    assert code in pdf_text(card_pdf) and embedded_codes(card_pdf) == [number]
+
+    tickets.reprint(db, cfg, gift.ticket_id, staff_id=3)
+    dup = print_ticket(db, gift.ticket_id, cfg, duplicate=True)
+    dup_text = pdf_text(dup.ticket_pdf.read_bytes())
+    assert "DUPLICATA" in dup_text and has(dup_text, "non réimprimé")
+    dup_doc = ticket_document_from_db(db, gift.ticket_id, duplicate=True,
+                                      security_codes=codes)
+    assert [c.security_code for c in dup_doc.gift_cards] == [""]
+    assert dup_doc.journal is not None and dup_doc.journal.signature == gift.signature
