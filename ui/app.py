@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QLibraryInfo, QLocale, QTranslator
+from PySide6.QtCore import QDir, QLibraryInfo, QLocale, QTranslator
 from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -42,6 +42,8 @@ def install_translations(app: QApplication, language: str) -> list[QTranslator]:
 
 
 def style_sheet() -> str:
+    # Images in the style sheet are named "alamara:icons/…" (a Qt search path).
+    QDir.addSearchPath("alamara", str(RESOURCES))
     return (RESOURCES / "style.qss").read_text(encoding="utf-8")
 
 

@@ -84,6 +84,9 @@ class ResultsTable(QTableWidget):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setWordWrap(False)
         self.sales: list[Sale] = []
         self.doubleClicked.connect(lambda _i: self.open_current())
 
@@ -98,8 +101,10 @@ class ResultsTable(QTableWidget):
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
                 if col == 5:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(row, col, item)
         if self.sales:
             self.selectRow(0)
@@ -235,7 +240,8 @@ class LookupScreen(QWidget):
         for n in range(3):
             QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self,
                       activated=lambda n=n: self.choose_tab(n))
-        QShortcut(QKeySequence("F3"), self, activated=lambda: self.choose_tab(self.tabs.currentIndex()))
+        QShortcut(QKeySequence("F3"), self,
+                  activated=lambda: self.choose_tab(self.tabs.currentIndex()))
         QShortcut(QKeySequence("F2"), self, activated=self.focus_input)
 
     # -- focus ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ..format import money, sale_reference, tender_name
 from ..ops import error_message
 from ..services import Services
 from ..tasks import commit_return, optional_module
-from ..widgets.common import Banner, action_button, card, icon, label
+from ..widgets.common import Banner, action_button, card, icon, label, repolish
 
 _ICONS = {TenderKind.CARD: "card", TenderKind.CASH: "cash", TenderKind.GIFT_CARD: "giftcard",
           TenderKind.NOTES: "giftcard"}
@@ -215,7 +215,8 @@ class RefundScreen(QWidget):
             row = RefundRow(refund)
             self.rows_host.addWidget(row)
             self.rows.append(row)
-        notices = [n.message for n in plan.notices]
+        shown = {r.message for refund in plan.refunds for r in refund.reasons}
+        notices = [n.message for n in plan.notices if n.message not in shown]
         self.notices.setText("\n".join(dict.fromkeys(notices)))
         self.notices.setVisible(bool(notices))
         if plan.net >= 0:
@@ -235,7 +236,10 @@ class RefundScreen(QWidget):
         plan = self.plan
         ready = plan is not None and not plan.blocked and not self._planning and not self._busy
         self.confirm_button.setEnabled(ready)
-        self.manager_button.setEnabled(bool(plan and any(r.needs_manager for r in plan.refunds)))
+        needs = bool(plan and any(r.needs_manager for r in plan.refunds))
+        self.manager_button.setEnabled(needs)
+        self.manager_button.setProperty("role", "warning" if needs else "")
+        repolish(self.manager_button)
 
     # -- the card presented, manager decisions: ask the engine again -----------------------
     def _card_changed(self, text: str) -> None:

@@ -37,7 +37,7 @@ from ..format import money, sale_datetime, sale_reference, tender_text
 from ..ops import error_message
 from ..services import Services
 from ..tasks import optional_module, product_by_code
-from ..widgets.common import Banner, action_button, card, label
+from ..widgets.common import Banner, action_button, card, label, repolish
 from ..widgets.verdict import VerdictLabel
 
 
@@ -75,31 +75,36 @@ class LineCard(QFrame):
         self.facts = label(" · ".join(facts), muted=True, wrap=True)
         box.addWidget(self.facts)
 
-        choices = QHBoxLayout()
-        choices.setSpacing(10)
-        choices.addWidget(label(_("Return")))
+        choices = QGridLayout()
+        choices.setHorizontalSpacing(10)
+        choices.setVerticalSpacing(8)
+        choices.addWidget(label(_("Take back")), 0, 0)
         self.qty = QSpinBox()
         self.qty.setRange(0, line.refundable_qty)
-        self.qty.setMinimumWidth(96)
+        self.qty.setMinimumWidth(110)
         self.qty.setMinimumHeight(48)
         self.qty.setAccessibleName(_("Quantity to return, line {n}").format(n=index))
         self.qty.valueChanged.connect(self._qty_changed)
-        choices.addWidget(self.qty)
-        choices.addSpacing(12)
-        choices.addWidget(label(_("Condition")))
+        choices.addWidget(self.qty, 0, 1)
+        choices.addWidget(label(_("Condition")), 0, 2, Qt.AlignmentFlag.AlignRight)
         self.condition = QComboBox()
         for cond, text in CONDITIONS.items():
             self.condition.addItem(_(text), str(cond))
         self.condition.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        choices.addWidget(self.condition, 1)
-        choices.addSpacing(12)
-        choices.addWidget(label(_("Reason")))
+        choices.addWidget(self.condition, 0, 3)
+        choices.addWidget(label(_("Reason")), 1, 2, Qt.AlignmentFlag.AlignRight)
         self.reason = QComboBox()
         self.reason.addItem(_("— choose —"), "")
         for code, text in RETURN_REASONS.items():
             self.reason.addItem(_(text), code)
         self.reason.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        choices.addWidget(self.reason, 1)
+        choices.addWidget(self.reason, 1, 3)
+        for combo in (self.condition, self.reason):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
+            combo.setMinimumHeight(48)
+        choices.setColumnStretch(3, 1)
+        choices.setColumnMinimumWidth(2, 90)
         box.addLayout(choices)
 
         self.verdict = VerdictLabel()
@@ -181,6 +186,10 @@ class SaleScreen(QWidget):
         left.addWidget(self.banner)
 
         tools = QHBoxLayout()
+        self.back_button = action_button(_("Back"), shortcut="Esc", icon_name="back")
+        self.back_button.clicked.connect(self.back_requested)
+        tools.addWidget(self.back_button)
+        tools.addSpacing(12)
         tools.addWidget(label(_("What comes back?"), name="sectionTitle"))
         tools.addStretch(1)
         self.all_button = action_button(_("Return everything"), shortcut="Ctrl+T")
@@ -189,13 +198,16 @@ class SaleScreen(QWidget):
         left.addLayout(tools)
 
         self.lines_host = QWidget()
+        self.lines_host.setObjectName("linesHost")
         self.lines_layout = QVBoxLayout(self.lines_host)
         self.lines_layout.setContentsMargins(0, 0, 6, 0)
         self.lines_layout.setSpacing(10)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.lines_host)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.viewport().setAutoFillBackground(False)
         left.addWidget(scroll, 1)
 
         self.gift = QCheckBox(_("It was a gift (refund on an Alamara Gift Card)   Ctrl+G"))
@@ -206,8 +218,7 @@ class SaleScreen(QWidget):
 
         # -- right: sale facts, exchange, net ------------------------------------------------
         right_box = QWidget()
-        right_box.setMinimumWidth(430)
-        right_box.setMaximumWidth(520)
+        right_box.setFixedWidth(440)
         right = QVBoxLayout(right_box)
         right.setContentsMargins(0, 0, 0, 0)
         right.setSpacing(12)
@@ -235,9 +246,11 @@ class SaleScreen(QWidget):
         self.exchange_scan.returnPressed.connect(self.add_new_item)
         el.addWidget(self.exchange_scan)
         self.new_list = QListWidget()
-        self.new_list.setMinimumHeight(90)
-        self.new_list.setMaximumHeight(170)
+        self.new_list.setMaximumHeight(150)
+        self.new_list.hide()
         el.addWidget(self.new_list)
+        self.new_empty = label(_("No new item: a plain return."), name="emptyHint", wrap=True)
+        el.addWidget(self.new_empty)
         self.remove_item_button = action_button(_("Remove the item"), shortcut="Ctrl+Del")
         self.remove_item_button.clicked.connect(self.remove_new_item)
         el.addWidget(self.remove_item_button)
@@ -261,20 +274,15 @@ class SaleScreen(QWidget):
         nl.addWidget(self.net_detail)
         right.addWidget(net)
 
-        buttons = QGridLayout()
-        buttons.setSpacing(10)
-        self.back_button = action_button(_("Back"), shortcut="Esc", icon_name="back")
-        self.back_button.clicked.connect(self.back_requested)
         self.manager_button = action_button(_("Manager"), shortcut="F6", role="warning",
                                             icon_name="manager")
         self.manager_button.clicked.connect(self.ask_manager)
         self.continue_button = action_button(_("Continue to refund"), shortcut="F10",
                                              role="primary")
+        self.continue_button.setMinimumHeight(60)
         self.continue_button.clicked.connect(self.go_on)
-        buttons.addWidget(self.back_button, 0, 0)
-        buttons.addWidget(self.manager_button, 0, 1)
-        buttons.addWidget(self.continue_button, 1, 0, 1, 2)
-        right.addLayout(buttons)
+        right.addWidget(self.manager_button)
+        right.addWidget(self.continue_button)
         outer.addWidget(right_box, 2)
 
         QShortcut(QKeySequence("F7"), self, activated=self.exchange_scan.setFocus)
@@ -337,6 +345,8 @@ class SaleScreen(QWidget):
         for i, line in enumerate(sale.lines, 1):
             line_card = LineCard(line, i)
             line_card.changed.connect(self.schedule_plan)
+            line_card.changed.connect(
+                lambda c=line_card: self.scroll.ensureWidgetVisible(c, 0, 0))
             self.lines_layout.addWidget(line_card)
             self.cards.append(line_card)
         self.lines_layout.addStretch(1)
@@ -519,6 +529,10 @@ class SaleScreen(QWidget):
         self.manager_button.setEnabled(plan is not None)
         self.manager_button.setProperty("role", "warning" if needs else "")
         self.remove_item_button.setEnabled(bool(self.new_items))
+        self.remove_item_button.setVisible(bool(self.new_items))
+        self.new_list.setVisible(bool(self.new_items))
+        self.new_empty.setVisible(not self.new_items)
+        repolish(self.manager_button)
 
     # -- manager ------------------------------------------------------------------------------
     def ask_manager(self) -> None:
