@@ -326,27 +326,19 @@ def report_basename(day: date) -> str:
 
 
 def _closure_lines(db: Database, review: DayReview) -> list[tuple[str, str]]:
-    """What the journal says about this day (its Z closure), when the journal is there."""
-    try:
-        from . import journal  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    finder = getattr(journal, "find_closure", None) or getattr(journal, "get_closure", None)
-    if finder is None:
-        return []
-    try:
-        closure = finder(db, "day", review.day.isoformat())
-    except Exception:  # the report prints without the closure part
-        return []
-    if closure is None:
+    """What the fiscal journal says about this day: each till's Z closure, or none yet."""
+    from .journal import closures
+
+    found = [c for c in closures(db, store_id=review.store_id, period_kind="day")
+             if c["period"] == review.day.isoformat()]
+    if not found:
         return [(_("Day closure (Z)"), _("not closed yet"))]
-    get = closure.get if isinstance(closure, dict) else lambda k, d=None: getattr(closure, k, d)
-    lines = [(_("Day closure (Z)"), str(get("closed_at", "") or _("closed")))]
-    for key, label in (("period_total", _("Period total")),
-                       ("grand_total", _("Perpetual grand total"))):
-        value = get(key)
-        if isinstance(value, int):
-            lines.append((label, format_money(value)))
+    lines = []
+    for c in sorted(found, key=lambda c: c["till_no"]):
+        lines.append((_("Z closure, till {till}").format(till=c["till_no"]),
+                      format_money(c["net"])))
+        lines.append((_("Perpetual grand total, till {till}").format(till=c["till_no"]),
+                      format_money(c["grand_total"])))
     return lines
 
 

@@ -144,3 +144,22 @@ def test_report_command_refuses_a_salesperson_and_a_bad_date(db, tmp_cache, tmp_
     code = main(["report", "--date", "15/03/2025", "--db", str(tmp_cache), "--out", str(out)])
     assert code == 1
     assert "15/03/2025" in capsys.readouterr().err
+
+
+def test_pdf_shows_the_z_closure_and_grand_total_of_the_journal(db, manager, tmp_path):
+    from datetime import UTC, datetime
+
+    from pos_returns.config import TillConfig
+    from pos_returns.review import close_day
+    from tests.core.test_review import _commit_day
+
+    till = TillConfig(key_path=tmp_path / "keys" / "j.pem", documents_dir=tmp_path / "docs")
+    _commit_day(db, till, DAY)
+    before = pdf_lines(write_daily_report(db, manager, DAY, tmp_path / "a").pdf)
+    assert value_after(before, _("Day closure (Z)")) == _("not closed yet")
+    closure = close_day(db, manager, DAY, till, now=datetime(2025, 3, 15, 20, tzinfo=UTC))
+    lines = pdf_lines(write_daily_report(db, manager, DAY, tmp_path / "b").pdf)
+    assert value_after(lines, _("Z closure, till {till}").format(till=1)) == money(closure.net)
+    assert value_after(lines, _("Perpetual grand total, till {till}").format(till=1)) == money(
+        closure.grand_total)
+    assert value_after(lines, _("Net to customers")) == money(closure.net)

@@ -533,8 +533,8 @@ class ReviewScreen(QWidget):
             count_text = ngettext("{count} return ticket", "{count} return tickets",
                                   shown).format(count=shown)
         else:
-            count_text = ngettext("{shown} ticket shown out of {count}",
-                                  "{shown} tickets shown out of {count}",
+            count_text = ngettext("{shown} of {count} ticket (filtered)",
+                                  "{shown} of {count} tickets (filtered)",
                                   review.day_count).format(shown=shown, count=review.day_count)
         self.subtitle.setText(_("{store} — {day} — {count}").format(
             store=review.store_name, day=format_date(review.day, fmt="full"), count=count_text))
