@@ -40,7 +40,7 @@ class IdNoticeDialog(QDialog):
         self.declined = False
         self.setWindowTitle(_("Return without receipt — customer information"))
         self.setModal(True)
-        self.setMinimumSize(860, 640)
+        self.setMinimumSize(900, 700)
 
         box = QVBoxLayout(self)
         box.setContentsMargins(28, 24, 28, 24)
@@ -81,7 +81,7 @@ class IdNoticeDialog(QDialog):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         body.setStyleSheet(
             "QWidget#noticeBody { background: #ffffff; border: 1px solid #dde1e8; "
-            "border-radius: 12px; } QWidget#noticeBody QLabel { font-size: 14pt; }"
+            "border-radius: 12px; } QWidget#noticeBody QLabel { font-size: 13pt; }"
         )
         box.addWidget(scroll, 1)
 
@@ -97,7 +97,7 @@ class IdNoticeDialog(QDialog):
         )
         self.decline_button.clicked.connect(self.decline)
         self.continue_button = action_button(
-            _("Continue to the ID"), shortcut="F10", role="primary", icon_name="check"
+            _("Continue"), shortcut="F10", role="primary", icon_name="check"
         )
         self.continue_button.clicked.connect(self.go_on)
         row.addWidget(self.cancel_button)

@@ -38,7 +38,7 @@ from pos_returns import idcheck
 from pos_returns.config import TillConfig
 from pos_returns.domain import Product
 from pos_returns.errors import ConfigError
-from pos_returns.i18n import _, ngettext
+from pos_returns.i18n import _, ngettext, pgettext
 from pos_returns.idcheck import History, HistoryLevel, IdCheck
 from pos_returns.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
 
@@ -61,13 +61,20 @@ _BANNER_LEVELS = {
 
 
 def keyed_button(parent: QWidget, text: str, key: str, *, role: str = "",
-                 icon_name: str = "") -> QPushButton:
+                 icon_name: str = "", tooltip: str = "") -> QPushButton:
     """A touch-sized button whose key clicks it at once (a button's own shortcut
     "animates" the click and fires it a moment later)."""
     button = action_button(f"{text}   {shortcut_text(key)}", role=role, icon_name=icon_name)
-    button.setToolTip(f"{text} ({shortcut_text(key)})")
+    button.setToolTip(f"{tooltip or text} ({shortcut_text(key)})")
     QShortcut(QKeySequence(key), parent, activated=lambda: button.isEnabled() and button.click())
     return button
+
+
+def short_verdict(line: Any) -> str:
+    """One line per item: the verdict and its rules ("… (F6) — R07, R19"); the full
+    explanation is the cell's tooltip (the R07 terms are the same for every item)."""
+    title = verdict_text(line).split("\n", 1)[0]
+    return f"{title} — {line.rule_codes}" if line.rule_codes else title
 
 
 def history_message(history: History, cfg: TillConfig) -> str:
@@ -139,7 +146,7 @@ class NoReceiptDialog(QDialog):
         self._planning = False
         self.setWindowTitle(_("Return without receipt"))
         self.setModal(True)
-        self.setMinimumSize(1040, 720)
+        self.setMinimumSize(1040, 700)
 
         box = QVBoxLayout(self)
         box.setContentsMargins(28, 24, 28, 24)
@@ -164,7 +171,7 @@ class NoReceiptDialog(QDialog):
         scan_row = QHBoxLayout()
         self.scan = QLineEdit()
         self.scan.setObjectName("scanField")
-        self.scan.setPlaceholderText(_("Scan the item or type its EAN or reference"))
+        self.scan.setPlaceholderText(_("Scan or type the item (EAN, reference)"))
         self.scan.setMaxLength(32)
         self.scan.returnPressed.connect(self.add_item)
         self.add_button = action_button(_("Add"), shortcut="", icon_name="scan")
@@ -212,13 +219,15 @@ class NoReceiptDialog(QDialog):
         row = QHBoxLayout()
         self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
         self.cancel_button.clicked.connect(self.reject)
-        self.remove_button = action_button(_("Remove the item") + "   " + shortcut_text("Del"),
-                                           role="danger")
+        self.remove_button = action_button(
+            _("Remove") + "   " + pgettext("keyboard key", "Del"), role="danger"
+        )
+        self.remove_button.setToolTip(_("Remove the selected item"))
         self.remove_button.clicked.connect(self.remove_item)
-        self.manager_button = keyed_button(self, _("Manager's decision"), "F6",
-                                           role="warning", icon_name="manager")
+        self.manager_button = keyed_button(self, _("Manager"), "F6", role="warning",
+                                           icon_name="manager", tooltip=_("Manager's decision"))
         self.manager_button.clicked.connect(self.ask_manager)
-        self.continue_button = keyed_button(self, _("Continue to the refund"), "F10",
+        self.continue_button = keyed_button(self, _("Continue"), "F10",
                                             role="primary", icon_name="giftcard")
         self.continue_button.clicked.connect(self.go_on)
         row.addWidget(self.cancel_button)
@@ -353,10 +362,12 @@ class NoReceiptDialog(QDialog):
                 str(qty),
                 money(product.current_price),
                 money(qty * product.current_price),
-                verdict_text(pl) if pl is not None else "",
+                short_verdict(pl) if pl is not None else "",
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                if col == 4 and pl is not None:
+                    item.setToolTip(verdict_text(pl))
                 if col in (1, 2, 3):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -407,11 +418,20 @@ class NoReceiptDialog(QDialog):
     def _refused(self, approvals: list[Approval]) -> None:
         reason = next((a.reason for a in approvals if a.decision == "refused"), "")
         self.banner.show_message(
-            _("Return refused by the manager: {reason}. Nothing is refunded; give the "
-              "items back to the customer.").format(reason=reason),
+            _("Return refused by the manager: {reason}. Give the items back to the "
+              "customer.").format(reason=reason),
             "error",
         )
-        self.cancel_button.setText(_("Close") + "   Esc")
+        self.cancel_button.setText(_("Close") + "   " + shortcut_text("Esc"))
+        for row in range(self.table.rowCount()):
+            self.table.setItem(row, 4, QTableWidgetItem(_("Refused by a manager")))
+        self.total_caption.setText(_("Nothing is refunded"))
+        self.total_detail.setText(_("The manager refused this return without receipt (R07)."))
+        self.total_amount.setText(money(0))
+        for button in (self.remove_button, self.manager_button, self.continue_button):
+            button.hide()
+        self.scan.hide()
+        self.add_button.hide()
         self._refresh()
         self.refused.emit(self.plan)
 
@@ -514,7 +534,6 @@ def _settle(widget: QWidget, until: Any = None, rounds: int = 200) -> None:
         QApplication.processEvents()
         if until is None or until():
             break
-    widget.adjustSize()
     QApplication.processEvents()
 
 
@@ -538,7 +557,7 @@ def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
         paths.append(path)
 
     notice = IdNoticeDialog(services.cfg)
-    notice.resize(900, 760)
+    notice.resize(960, 760)
     notice.acknowledged.setChecked(True)
     grab(notice, "no-receipt-1-notice.png")
     notice.close()
@@ -555,7 +574,7 @@ def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
     capture.number.clear()
     history = History(count=2, amount=31_900, level=HistoryLevel.WARN)
     panel = NoReceiptDialog(services, check, history)
-    panel.resize(1100, 780)
+    panel.resize(1100, 760)
     panel.show()
     eans = dict(db.execute("SELECT sku, ean FROM products WHERE sku IN (?, ?)",
                            ["SKU-ROBE-01", "SKU-CHEM-01"]).fetchall())
