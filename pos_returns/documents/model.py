@@ -189,6 +189,7 @@ class TicketDocument:
     offline: bool = False
     gift: bool = False
     staff_code: str = ""
+    copy: int = 0  # on a DUPLICATA: which reprint this is (journal DUPLICATA records)
 
     # -- what the ticket is -------------------------------------------------------
 
@@ -320,6 +321,19 @@ def journal_excerpt(db: Database, ticket_id: int, uuid: str) -> JournalExcerpt |
     return JournalExcerpt(seq=int(row[0]), signature=signature)
 
 
+def duplicate_count(db: Database, uuid: str) -> int:
+    """How many DUPLICATA records the journal holds for the ticket ``uuid``."""
+    if not _table_exists(db, "journal"):
+        return 0
+    cols = set(_columns(db, "journal"))
+    if not {"kind", "ticket_uuid"} <= cols:
+        return 0
+    row = db.execute(
+        "SELECT COUNT(*) FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ?", [uuid]
+    ).fetchone()
+    return int(row[0])
+
+
 def ticket_document_from_db(
     db: Database,
     ticket_id: int,
@@ -422,6 +436,7 @@ def ticket_document_from_db(
         approvals=approvals, gift_cards=tuple(cards.values()),
         journal=journal_excerpt(db, int(tid), uuid), duplicate=duplicate,
         offline=bool(offline), gift=bool(gift),
+        copy=duplicate_count(db, uuid) if duplicate else 0,
     )
 
 

@@ -344,10 +344,14 @@ def _offline(st: Styles) -> list[Flowable]:
     ]
 
 
-def _duplicate(st: Styles) -> list[Flowable]:
+def _duplicate(doc: TicketDocument, st: Styles) -> list[Flowable]:
+    if doc.copy:
+        note = _("Reprint no. {copy} of the original ticket").format(copy=doc.copy)
+    else:
+        note = _("Reprint of the original ticket")
     return [
         Banner(pgettext("document", "DUPLICATE"), size=st.size * 3),
-        _p(_("Reprint of the original ticket"), st.center_small),
+        _p(note, st.center_small),
         Spacer(1, 1.5 * mm),
     ]
 
@@ -380,7 +384,7 @@ def _roll_story(doc: TicketDocument) -> list[Flowable]:
     amount_w = 21 * mm
     story: list[Flowable] = []
     if doc.duplicate:
-        story += _duplicate(st)
+        story += _duplicate(doc, st)
     story += [_p("ALAMARA", st.brand)]
     story += _store_header(doc, st, center=True)
     story += [Rule(), _p(title_of(doc).upper(), st.title)]
@@ -469,7 +473,7 @@ def _a4_story(doc: TicketDocument) -> list[Flowable]:
     width = A4[0] - 2 * A4_MARGIN_X
     story: list[Flowable] = []
     if doc.duplicate:
-        story += _duplicate(st)
+        story += _duplicate(doc, st)
     left = [_p("ALAMARA", st.brand.clone("brand_left", alignment=0))]
     left += _store_header(doc, st, center=False)
     right: list[Flowable] = [_p(title_of(doc).upper(), st.title.clone("t_r", alignment=2))]

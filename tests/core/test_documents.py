@@ -551,10 +551,12 @@ def test_R03_R06_committed_tickets_print_with_their_journal_signature_and_cards(
     card_pdf = result.gift_card_pdfs[0].read_bytes()
     assert code in pdf_text(card_pdf) and embedded_codes(card_pdf) == [number]
 
-    tickets.reprint(db, cfg, gift.ticket_id, staff_id=3)
-    dup = print_ticket(db, gift.ticket_id, cfg, duplicate=True)
-    dup_text = pdf_text(dup.ticket_pdf.read_bytes())
-    assert "DUPLICATA" in dup_text and has(dup_text, "non réimprimé")
+    for copy in (1, 2):
+        tickets.reprint(db, cfg, gift.ticket_id, staff_id=3)
+        dup = print_ticket(db, gift.ticket_id, cfg, duplicate=True)
+        dup_text = pdf_text(dup.ticket_pdf.read_bytes())
+        assert "DUPLICATA" in dup_text and has(dup_text, "non réimprimé")
+        assert has(dup_text, f"Réimpression n° {copy} du ticket original")
     dup_doc = ticket_document_from_db(db, gift.ticket_id, duplicate=True,
                                       security_codes=codes)
     assert [c.security_code for c in dup_doc.gift_cards] == [""]
