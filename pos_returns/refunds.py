@@ -111,6 +111,17 @@ def _payment(net: int, kind: TenderKind, last4: str) -> PlannedRefund:
 def _split(net: int, sale: Sale, presented: str) -> list[PlannedRefund]:
     tenders: Sequence[Tender] = sale.tenders
     caps = [tender_capacity(t) for t in tenders]
+    r05 = is_r05_sale(sale)
+    if r05:
+        # What earlier returns credited a card beyond its charge stood in for the gift
+        # card / Notes: it uses up their capacity, in tender order, so that the split
+        # stays proportional to what each way of paying can still take back.
+        excess = sum(max(0, t.refunded - t.amount) for t in tenders if t.kind == TenderKind.CARD)
+        for i, tender in enumerate(tenders):
+            if tender.kind in _STORED_VALUE and excess > 0:
+                take = min(caps[i], excess)
+                caps[i] -= take
+                excess -= take
     room = sum(caps)
     if room > 0 and net <= room:
         shares = apportion(net, caps)
@@ -118,7 +129,6 @@ def _split(net: int, sale: Sale, presented: str) -> list[PlannedRefund]:
     else:
         shares = list(caps)
         overflow = net - room
-    r05 = is_r05_sale(sale)
     card = main_card(sale)
     # destination key -> amount; the card of R05 collects the stored-value shares.
     to_tender: dict[int, int] = {}

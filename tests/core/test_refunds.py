@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pos_returns.domain import (
@@ -153,3 +155,20 @@ def test_cash_ceiling_counts_every_cash_tender_of_the_ticket():
     sale = sale_with(("cash", 60000, 0), ("cash", 60000, 0))
     refunds = route_refund(120000, sale=sale, cash_ceiling=100000)
     assert all(r.needs_manager for r in refunds)
+
+
+def test_R05_cash_gets_exactly_its_share_over_successive_returns():
+    # Card 100 €, gift card 150 €, cash 50 €; three returns of 100 €: cash gets back its
+    # 50 € in cash, the card the other 250 € (150 € beyond its charge, R05).
+    sale = sale_with(("card", 10000, 0), ("gift_card", 15000, 0), ("cash", 5000, 0))
+    got: dict[str, int] = {"card": 0, "cash": 0}
+    for _step in range(3):
+        refunds = route_refund(10000, sale=sale, presented_card_last4="4242")
+        assert sum(r.amount for r in refunds) == 10000
+        paid = {r.sale_tender_id: r.amount for r in refunds}
+        for r in refunds:
+            got[str(r.kind)] += r.amount
+        sale = replace(sale, tenders=tuple(
+            replace(t, refunded=t.refunded + paid.get(t.id, 0)) for t in sale.tenders
+        ))
+    assert got == {"card": 25000, "cash": 5000}
