@@ -259,7 +259,8 @@ def _round_price(cents: int) -> int:
     return (cents // 1_000) * 1_000
 
 
-def _price_history(rng: random.Random, base: int, quarters: int) -> list[int]:
+def _price_history(rng: random.Random, base: int, quarters: int, lo: int, hi: int) -> list[int]:
+    """A list price per quarter: mostly stable, some rises, some markdowns, within lo..hi."""
     prices = [base]
     price = base
     for _q in range(quarters - 1):
@@ -268,10 +269,12 @@ def _price_history(rng: random.Random, base: int, quarters: int) -> list[int]:
             price = _round_price(price * (103 + rng.randrange(10)) // 100)
         elif r < 0.20:  # permanent markdown
             price = _round_price(price * (70 + rng.randrange(21)) // 100)
+        if not lo <= price <= hi:  # back to where it started
+            price = base
         prices.append(price)
     if prices[-1] == prices[0]:  # most of the catalogue changed price at least once
         if rng.random() < 0.7:
-            prices[-1] = _round_price(prices[-1] * (105 + rng.randrange(10)) // 100)
+            prices[-1] = min(hi, _round_price(prices[-1] * (105 + rng.randrange(10)) // 100))
     return prices
 
 
@@ -279,10 +282,12 @@ def _catalogue(rng: random.Random, quarters: int) -> list[_Product]:
     products: list[_Product] = []
     ean_counter = iter(range(100_000, 999_999))
 
-    def add(prefix: str, n: int, name: str, dept: str, vat: int, base: int, **flags: int) -> None:
+    def add(prefix: str, n: int, name: str, dept: str, vat: int, base: int,
+            bounds: tuple[int, int] = (490, 10_000_000), **flags: int) -> None:
         body = "376" + f"{next(ean_counter):09d}"
         prices = (
-            [base] * quarters if flags.get("gift") else _price_history(rng, base, quarters)
+            [base] * quarters if flags.get("gift")
+            else _price_history(rng, base, quarters, *bounds)
         )
         products.append(_Product(f"{prefix}-{n:05d}", body + ean13_check_digit(body), name,
                                  dept, vat, prices, **flags))
@@ -309,7 +314,8 @@ def _catalogue(rng: random.Random, quarters: int) -> list[_Product]:
     for n in range(1, 101):
         name = " ".join(p for p in (rng.choice(_JEWELS), rng.choice(_METALS),
                                     rng.choice(_STONES)) if p)
-        add("JOA", n, name, "jewelry", 2000, price_in(30_000, 1_500_000), jewel=1)
+        add("JOA", n, name, "jewelry", 2000, price_in(30_000, 1_400_000),
+            bounds=(30_000, 1_500_000), jewel=1)
     for n, value in enumerate(GIFT_CARD_VALUES, 1):
         add("CAD", n, f"Carte cadeau Alamara {value // 100} €", "gift_cards", 2000, value,
             gift=1)

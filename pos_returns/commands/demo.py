@@ -90,7 +90,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         def progress(done: int, total: int) -> None:
             pct = 100 * done // total if total else 100
-            print(f"\r{_('Generating sales…')} {pct} %", end="", file=sys.stderr, flush=True)
+            text = _("Generating sales… {percent} %").format(percent=pct)
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
     db = open_cache(path)
     try:
