@@ -215,7 +215,7 @@ def search_by_card(
 ) -> list[Sale]:
     """Sales paid with a card ending in ``last4`` between two local dates, newest first."""
     last4 = (last4 or "").strip()
-    if len(last4) != 4 or not last4.isdigit():
+    if len(last4) != 4 or not (last4.isascii() and last4.isdigit()):
         raise InvalidInput(_("Type the last 4 digits of the card."), code="last4")
     start, end = _utc_bounds(date_from, date_to)
     rows = db.conn.execute(
