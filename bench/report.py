@@ -183,9 +183,13 @@ def screenshots(out: Path, workdir: Path) -> list[Path]:
     from ui.screens.review import ReviewScreen
 
     app = QApplication.instance() or QApplication([])
-    style = ROOT / "resources" / "style.qss"
-    if style.exists():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    try:  # the till's own look and Qt's French buttons (ui.app, when it is there)
+        from ui.app import install_translations, style_sheet
+
+        install_translations(app, "fr")
+        app.setStyleSheet(style_sheet())
+    except ImportError:
+        pass
     db = new_cache(workdir / "shots.sqlite")
     populate_day(db, BENCH_DAY, 60, seed=7)
     cfg = TillConfig(key_path=workdir / "keys" / "journal.pem", documents_dir=workdir / "docs")

@@ -409,7 +409,8 @@ def build_pdf(db: Database, review: DayReview, path: Path, *,
         [_("Net to customers"), money(t.net)],
     ]
     key_rows += [[label, value] for label, value in _closure_lines(db, review)]
-    kt = Table([[esc(a), esc(b)] for a, b in key_rows], colWidths=[70 * mm, 40 * mm])
+    kt = Table([[esc(a), esc(b)] for a, b in key_rows], colWidths=[80 * mm, 40 * mm],
+               hAlign="LEFT")
     kt.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), regular, 9),
         ("FONT", (0, 5), (-1, 5), bold, 9),
@@ -429,7 +430,7 @@ def build_pdf(db: Database, review: DayReview, path: Path, *,
     pie_items = [(printable(tender_label(k, short=True)), t.by_tender.get(k, 0))
                  for k in TENDERS if t.by_tender.get(k, 0) > 0]
     pie = _pie(pie_items, regular, width - 85 * mm, 32 * mm) if pie_items else Spacer(1, 1)
-    block = Table([[tt, pie]], colWidths=[85 * mm, width - 85 * mm])
+    block = Table([[tt, pie]], colWidths=[85 * mm, width - 85 * mm], hAlign="LEFT")
     block.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     story.append(KeepTogether([Paragraph(esc(_("By tender")), h2), block]))
@@ -456,7 +457,7 @@ def build_pdf(db: Database, review: DayReview, path: Path, *,
     flag_rows = [[esc(_("Flag")), esc(_("Tickets"))]] + [
         [esc(flag_label(f)), str(t.by_flag.get(f, 0))] for f in FLAGS
     ]
-    ft = Table(flag_rows, colWidths=[70 * mm, 25 * mm])
+    ft = Table(flag_rows, colWidths=[80 * mm, 25 * mm], hAlign="LEFT")
     ft.setStyle(grid)
     story.append(KeepTogether([Paragraph(esc(_("Tickets to check")), h2), ft]))
 

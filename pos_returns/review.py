@@ -32,7 +32,7 @@ from .auth import require_role
 from .config import PolicyConfig, TillConfig
 from .domain import Role, Staff
 from .errors import InvalidInput
-from .i18n import N_, STORE_TZ, _, babel_locale, current_language, format_money
+from .i18n import N_, STORE_TZ, _, babel_locale, current_language, format_money, ngettext
 
 FLAG_NO_RECEIPT = "no_receipt"
 FLAG_OVERRIDE = "override"
@@ -606,10 +606,15 @@ def day_closure(db: Database, day: date, cfg: TillConfig) -> ClosureState:
     c = found[-1]
     return ClosureState(
         True,
-        _("Day closed (Z) on {moment}: {count} tickets, net {net}, perpetual grand total "
-          "{grand}.").format(moment=format_datetime(c["created_at"], fmt="short"),
-                             count=c["ticket_count"], net=format_money(c["net"]),
-                             grand=format_money(c["grand_total"])),
+        ngettext(
+            "Day closed (Z) on {moment}: {count} ticket, net {net}, perpetual grand total "
+            "{grand}.",
+            "Day closed (Z) on {moment}: {count} tickets, net {net}, perpetual grand total "
+            "{grand}.",
+            c["ticket_count"],
+        ).format(moment=format_datetime(c["created_at"], fmt="short"),
+                 count=c["ticket_count"], net=format_money(c["net"]),
+                 grand=format_money(c["grand_total"])),
         c,
     )
 

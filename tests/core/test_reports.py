@@ -64,8 +64,13 @@ def test_pdf_shows_the_totals_formatted_in_french(db, manager, tmp_path):
         assert value_after(lines, tender_label(kind)) == money(totals.by_tender[kind])
     assert value_after(lines, _("Cash out of the drawer")) == money(15900)
     assert value_after(lines, _("Card credits")) == money(669900)
-    # every ticket is listed, with its number
-    assert sum(line.startswith("001-01-") for line in lines) == 5
+    # every ticket is listed on one line: time, number, ..., net
+    review = day_review(db, manager, DAY)
+    listed = [line for line in lines if " 001-01-" in line]
+    assert len(listed) == 5
+    for row, line in zip(review.rows, listed, strict=True):
+        assert row.display_number in line
+        assert line.endswith(money(row.net))
 
 
 def test_pdf_of_an_empty_day_says_so(db, manager, tmp_path):

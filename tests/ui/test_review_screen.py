@@ -8,7 +8,7 @@ from pypdf import PdfReader
 
 from pos_returns.auth import get_staff
 from pos_returns.i18n import _, format_money, ngettext
-from pos_returns.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_review
+from pos_returns.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_closure, day_review
 from tests.core.test_review import DAY, RL, Ticket, _commit_day, add_return
 from ui.ops import InlineExecutor, Ops, ThreadExecutor
 from ui.screens.review import ReviewScreen, TicketDialog, open_review
@@ -60,7 +60,7 @@ def test_the_day_is_listed_with_its_totals(qtbot, db, till_cfg, day_data):
     assert tender_items[_("Card credits")] == totals.by_tender["card"]
     assert screen.dept_chart.items[0][0] == "Joaillerie"  # biggest first
     # the flags column says why a ticket is to be checked
-    flags = [screen.model.index(r, 5).data() for r in range(7)]
+    flags = [screen.model.index(r, screen.model.FLAGS_COLUMN).data() for r in range(7)]
     assert any(_("No receipt") in f for f in flags)
     assert any(_("High-value jewelry") in f for f in flags)
 
@@ -167,7 +167,9 @@ def test_close_the_day_asks_first_and_only_once(qtbot, db, till_cfg, day_data):
     till1 = day_review(db, get_staff(db, 3), DAY).rows
     assert closure.net == sum(r.net for r in till1 if r.till_no == 1)
     assert not screen.close_button.isEnabled()
-    assert _("Day closed (Z)").split(" ")[0] in screen.closure_label.text()
+    state = day_closure(db, DAY, till_cfg)
+    assert state.closed and screen.closure_label.text() == state.text
+    assert format_money(closure.grand_total) in state.text
     screen.close_day()  # a second time, from the keyboard shortcut: refused by the journal
     assert screen.banner.level == "error"
     assert "2025-03-15" in screen.banner.text()

@@ -86,15 +86,16 @@ def closure_state(db: Any, day: date, cfg: Any) -> Any:
 class ReturnsModel(QAbstractTableModel):
     """The day's tickets (a tuple of ReviewRow); read only."""
 
-    COLUMNS = ("time", "ticket", "staff", "kind", "departments", "flags", "tenders", "net")
+    COLUMNS = ("time", "ticket", "staff", "kind", "flags", "net", "tenders", "departments")
+    FLAGS_COLUMN, NET_COLUMN = 4, 5
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: tuple[core.ReviewRow, ...] = ()
         self._dept_names: dict[str, str] = {}
         self._cache: dict[int, tuple[str, ...]] = {}  # row -> texts, filled as rows show
-        self._headers = [_("Time"), _("Ticket"), _("Staff"), _("Type"), _("Departments"),
-                         _("Flags"), _("Refunded on"), _("Net")]
+        self._headers = [_("Time"), _("Ticket"), _("Staff"), _("Type"), _("Flags"), _("Net"),
+                         _("Refunded on"), _("Departments")]
 
     def set_rows(self, rows: Sequence[core.ReviewRow], dept_names: dict[str, str]) -> None:
         self.beginResetModel()
@@ -113,10 +114,10 @@ class ReturnsModel(QAbstractTableModel):
             r.display_number,
             r.staff_name,
             core.kind_label(r.kind),
-            ", ".join(self._dept_names.get(d, d) for d in r.departments),
             ", ".join(core.flag_label(f) for f in r.flags),
-            tenders,
             money_text(r.net),
+            tenders,
+            ", ".join(self._dept_names.get(d, d) for d in r.departments),
         )
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -134,9 +135,10 @@ class ReturnsModel(QAbstractTableModel):
             if texts is None:
                 texts = self._cache[index.row()] = self._texts(self.rows[index.row()])
             return texts[col]
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == 7:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == self.NET_COLUMN:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and col == 5 and self.rows[index.row()].flags:
+        if (role == Qt.ItemDataRole.ForegroundRole and col == self.FLAGS_COLUMN
+                and self.rows[index.row()].flags):
             return FLAG_COLOUR
         if role == Qt.ItemDataRole.UserRole:
             return self.rows[index.row()].ticket_id
@@ -152,9 +154,11 @@ class ReturnsModel(QAbstractTableModel):
 class BarChart(QWidget):
     """Small horizontal bars drawn with QPainter: label, bar, amount."""
 
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None, *,
+                 counts: bool = False) -> None:
         super().__init__(parent)
         self.title = title
+        self.counts = counts  # values are counts, not cents
         self.items: list[tuple[str, int]] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._font = QFont(self.font())
@@ -191,9 +195,9 @@ class BarChart(QWidget):
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                        _("Nothing to show."))
             return
-        label_w = min(int(self.width() * 0.38), max(fm.horizontalAdvance(t) for t, _v in
+        label_w = min(int(self.width() * 0.5), max(fm.horizontalAdvance(t) for t, _v in
                                                      self.items) + 8)
-        amounts = [format_money(v) for _t, v in self.items]
+        amounts = [str(v) if self.counts else money_text(v) for _t, v in self.items]
         amount_w = max(fm.horizontalAdvance(a) for a in amounts) + 8
         bar_w = max(10, self.width() - label_w - amount_w - 4)
         top = max([v for _t, v in self.items if v > 0] + [1])
@@ -219,6 +223,8 @@ class TicketDialog(QDialog):
         self.row = row
         self.setWindowTitle(_("Return ticket {number}").format(number=row.display_number))
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 20, 24, 24)
+        layout.setSpacing(8)
         layout.addWidget(label(_("Return ticket {number}").format(number=row.display_number),
                                name="sectionTitle"))
         when = to_local(row.created_at)
@@ -237,33 +243,56 @@ class TicketDialog(QDialog):
                 "This identity had {count} earlier no-receipt return (R19).",
                 "This identity had {count} earlier no-receipt returns (R19).",
                 row.earlier_no_receipt).format(count=row.earlier_no_receipt), wrap=True))
-        grid = QGridLayout()
+
+        def section(title: str) -> QGridLayout:
+            layout.addSpacing(6)
+            layout.addWidget(label(title, name="sectionTitle"))
+            box = card()
+            grid = QGridLayout(box)
+            grid.setContentsMargins(14, 8, 14, 8)
+            grid.setHorizontalSpacing(18)
+            grid.setColumnStretch(0, 1)
+            layout.addWidget(box)
+            return grid
+
+        def amount_label(cents: int, *, bold: bool = False) -> QLabel:
+            widget = label(format_money(cents))
+            widget.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if bold:
+                widget.setStyleSheet("font-weight: bold;")
+            return widget
+
+        grid = section(_("Items"))
         for i, ln in enumerate(row.lines):
-            sign = _("returned") if ln.direction == "return" else _("taken in exchange")
-            what = f"{ln.quantity} × {ln.name} ({dept_names.get(ln.department, ln.department)})"
-            grid.addWidget(label(what, wrap=True), i, 0)
-            detail = sign
+            what = f"{ln.quantity} × {ln.name}"
+            grid.addWidget(label(what, wrap=True), 2 * i, 0)
+            grid.addWidget(amount_label(ln.amount), 2 * i, 1)
+            detail = [dept_names.get(ln.department, ln.department),
+                      _("returned") if ln.direction == "return" else _("taken in exchange")]
             if ln.reason:
-                detail = f"{sign} — {core.reason_label(ln.reason)}"
-            grid.addWidget(label(detail, muted=True), i, 1)
-            amount = label(format_money(ln.amount))
-            amount.setAlignment(Qt.AlignmentFlag.AlignRight)
-            grid.addWidget(amount, i, 2)
-        layout.addLayout(grid)
-        for kind, amount in row.tenders.items():
-            layout.addWidget(label(_("{tender}: {amount}").format(
-                tender=core.tender_label(kind), amount=format_money(amount))))
-        layout.addWidget(label(_("Net to the customer: {amount}").format(
-            amount=format_money(row.net)), name="sectionTitle"))
-        for a in row.approvals:
-            decision = _("approved") if a.decision == "approved" else _("refused")
-            layout.addWidget(label(_("{rule} {decision} by {manager}: “{reason}”").format(
-                rule=a.rule, decision=decision, manager=a.manager_name, reason=a.reason),
-                wrap=True))
+                detail.append(core.reason_label(ln.reason))
+            grid.addWidget(label(" — ".join(detail), muted=True, wrap=True), 2 * i + 1, 0, 1, 2)
+        grid = section(_("Refunded on"))
+        n = 0
+        for n, (kind, amount) in enumerate(row.tenders.items()):
+            grid.addWidget(label(core.tender_label(kind, short=True)), n, 0)
+            grid.addWidget(amount_label(amount), n, 1)
+        net = label(_("Net"))
+        net.setStyleSheet("font-weight: bold;")
+        grid.addWidget(net, n + 1, 0)
+        grid.addWidget(amount_label(row.net, bold=True), n + 1, 1)
+        if row.approvals:
+            grid = section(_("Manager decisions"))
+            for i, a in enumerate(row.approvals):
+                decision = _("approved") if a.decision == "approved" else _("refused")
+                grid.addWidget(label(_("{rule} {decision} by {manager}: “{reason}”").format(
+                    rule=a.rule, decision=decision, manager=a.manager_name, reason=a.reason),
+                    wrap=True), i, 0)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        layout.addSpacing(6)
         layout.addWidget(buttons)
-        self.setMinimumWidth(640)
+        self.setMinimumWidth(760)
 
 
 # --------------------------------------------------------------------------- the screen
@@ -321,8 +350,9 @@ class ReviewScreen(QWidget):
         self.flag_box = QComboBox()
         for box in (self.staff_box, self.dept_box, self.reason_box, self.tender_box,
                     self.flag_box):
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            box.setMinimumWidth(150)
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(12)
             filters.addWidget(box)
         self.tender_box.addItem(_("All tenders"), None)
         for kind in core.TENDERS:
@@ -351,7 +381,7 @@ class ReviewScreen(QWidget):
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         head.setStretchLastSection(False)
-        for col, width in enumerate((80, 170, 180, 150, 170, 220, 230, 130)):
+        for col, width in enumerate((70, 160, 170, 135, 260, 130, 220, 220)):
             self.table.setColumnWidth(col, width)
         self.table.verticalHeader().setDefaultSectionSize(34)
         self.table.doubleClicked.connect(lambda _i: self.open_ticket())
@@ -378,6 +408,8 @@ class ReviewScreen(QWidget):
             self.figure_labels[key] = value
         self.figure_labels["net"].setStyleSheet("font-weight: bold;")
         pv.addWidget(figures)
+        self.flag_chart = BarChart(_("Tickets to check"), counts=True)
+        pv.addWidget(self.flag_chart)
         self.tender_chart = BarChart(_("By tender"))
         self.reason_chart = BarChart(_("By reason"))
         self.dept_chart = BarChart(_("By department"))
@@ -395,10 +427,11 @@ class ReviewScreen(QWidget):
         split.addWidget(scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([1000, 520])
         outer.addWidget(split, 1)
 
         actions = QHBoxLayout()
-        self.open_button = action_button(_("Open ticket"), shortcut="Return")
+        self.open_button = action_button(_("Open ticket"), shortcut="Enter")
         self.reprint_button = action_button(_("Reprint (DUPLICATA)"), shortcut="F6")
         self.export_button = action_button(_("Export the report"), shortcut="F8")
         self.close_button = action_button(_("Close the day"), shortcut="F10", role="primary")
@@ -421,6 +454,8 @@ class ReviewScreen(QWidget):
                     self.flag_box):
             box.currentIndexChanged.connect(self._filter_changed)
         self.reset_button.clicked.connect(self.clear_filters)
+        QShortcut(QKeySequence("Return"), self.table, activated=self.open_ticket,
+                  context=Qt.ShortcutContext.WidgetShortcut)
         QShortcut(QKeySequence("Ctrl+Left"), self, activated=lambda: self.shift_day(-1))
         QShortcut(QKeySequence("Ctrl+Right"), self, activated=lambda: self.shift_day(1))
         self._fill_choice_boxes(None)
@@ -542,6 +577,8 @@ class ReviewScreen(QWidget):
         self.figure_labels["refund_total"].setText(format_money(t.refund_total))
         self.figure_labels["charge_total"].setText(format_money(t.charge_total))
         self.figure_labels["net"].setText(format_money(t.net))
+        self.flag_chart.set_items(
+            [(core.flag_label(f), t.by_flag.get(f, 0)) for f in core.FLAGS])
         self.tender_chart.set_items(
             [(core.tender_label(k), t.by_tender.get(k, 0)) for k in core.TENDERS
              if k != "notes" or t.by_tender.get(k, 0)])
@@ -557,7 +594,8 @@ class ReviewScreen(QWidget):
         self.model.set_rows((), self._dept_names)
         for value in self.figure_labels.values():
             value.setText("")
-        for chart in (self.tender_chart, self.reason_chart, self.dept_chart, self.staff_chart):
+        for chart in (self.flag_chart, self.tender_chart, self.reason_chart, self.dept_chart,
+                      self.staff_chart):
             chart.set_items([])
         self.banner.show_message(error_message(exc), "error")
 
