@@ -129,7 +129,7 @@ def commit_return(db: Database, cfg: Any, plan: Any) -> Any:
 
 
 def print_ticket(db: Database, cfg: Any, ticket: Any, requested: bool,
-                 duplicate: bool = False) -> Any:
+                 duplicate: bool = False, staff_id: int | None = None) -> Any:
     """Save the return ticket (80 mm roll) in the documents folder and print it when
     asked or when the core says it must (card refunds). A reprint is a DUPLICATA,
     recorded in the journal by the ticket writer first."""
@@ -144,7 +144,7 @@ def print_ticket(db: Database, cfg: Any, ticket: Any, requested: bool,
         tickets = optional_module("pos_returns.tickets")
         reprint = getattr(tickets, "reprint", None) if tickets is not None else None
         if reprint is not None:
-            reprint(db, cfg, ticket.ticket_id)
+            reprint(db, cfg, ticket.ticket_id, staff_id)
     codes = {number: code for number, code, _amount in ticket.gift_cards}
     return fn(db, ticket.ticket_id, cfg, duplicate=duplicate, requested=requested,
               security_codes=codes or None)

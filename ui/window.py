@@ -182,8 +182,16 @@ class MainWindow(QMainWindow):
         self.manager_dialog = dialog
         target = self.sale if scope == "lines" else self.refund
         dialog.decided.connect(target.add_approvals)
-        dialog.finished.connect(lambda _r: setattr(self, "manager_dialog", None))
+        dialog.finished.connect(lambda _r: self._manager_closed(scope))
         dialog.open()
+
+    def _manager_closed(self, scope: str) -> None:
+        self.manager_dialog = None
+        self.activateWindow()
+        if self.current == "sale" and scope == "lines":
+            self.sale.focus_first_line()
+        elif self.current == "refund":
+            self.refund.confirm_button.setFocus()
 
     def to_refund(self, plan: ReturnPlan) -> None:
         self.refund.show_plan(plan, self.sale.sale)

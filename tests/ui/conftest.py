@@ -79,4 +79,5 @@ def press(qtbot, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     from PySide6.QtWidgets import QApplication
 
     target = QApplication.focusWidget() or QApplication.activeWindow()
+    assert target is not None, "no window has the keyboard"
     qtbot.keyClick(target, key, modifier)

@@ -122,10 +122,12 @@ class DoneScreen(QWidget):
         self._print(requested=True, duplicate=self.print_count > 0)
 
     def _print(self, *, requested: bool, duplicate: bool) -> None:
+        staff = self.services.staff
+        staff_id = int(staff.id) if staff is not None else None
         self.print_button.setEnabled(False)
         (
             self.services.ops.op(print_ticket, self.services.cfg, self.ticket, requested,
-                                 duplicate)
+                                 duplicate, staff_id)
             .success(lambda result, paper=requested or duplicate: self._printed(result, paper))
             .failure(self._print_failed)
             .run()

@@ -174,6 +174,9 @@ class RefundScreen(QWidget):
                                             role="success", icon_name="check")
         self.confirm_button.setMinimumHeight(64)
         self.confirm_button.clicked.connect(self.confirm)
+        # F10 always answers: it confirms, or says what is still missing.
+        self.confirm_button.setShortcut(QKeySequence())
+        QShortcut(QKeySequence("F10"), self, activated=self.confirm)
         right.addWidget(self.confirm_button)
         body.addLayout(right, 2)
         outer.addLayout(body, 1)
@@ -293,6 +296,9 @@ class RefundScreen(QWidget):
         self.banner.show_message(error_message(exc), "error")
         self._refresh_buttons()
 
+    def is_settled(self) -> bool:
+        return not self._planning and not self._busy
+
     def ask_manager(self) -> None:
         if self.plan is not None and self.manager_button.isEnabled():
             self.approval_requested.emit(self.plan)
@@ -309,7 +315,11 @@ class RefundScreen(QWidget):
                 "error",
             )
             return
-        if not self.confirm_button.isEnabled():
+        if self._planning:
+            if self.card_box.isVisible() and len(self.card_field.text().strip()) != 4:
+                self.banner.show_message(
+                    _("Ask for the card and type its last 4 digits."), "error")
+                self.card_field.setFocus()
             return
         self._busy = True
         self._refresh_buttons()

@@ -281,6 +281,8 @@ class SaleScreen(QWidget):
                                              role="primary")
         self.continue_button.setMinimumHeight(60)
         self.continue_button.clicked.connect(self.go_on)
+        self.continue_button.setShortcut(QKeySequence())
+        QShortcut(QKeySequence("F10"), self, activated=self.go_on)
         right.addWidget(self.manager_button)
         right.addWidget(self.continue_button)
         outer.addWidget(right_box, 2)
@@ -534,6 +536,10 @@ class SaleScreen(QWidget):
         self.new_empty.setVisible(not self.new_items)
         repolish(self.manager_button)
 
+    def is_settled(self) -> bool:
+        """No plan request waiting or running: what is shown is the engine's last word."""
+        return not self._replan.isActive() and not self._planning
+
     # -- manager ------------------------------------------------------------------------------
     def ask_manager(self) -> None:
         if self.plan is not None:
@@ -546,7 +552,20 @@ class SaleScreen(QWidget):
         self.schedule_plan()
 
     def go_on(self) -> None:
+        """F10: on to the refund, or say what still stands in the way."""
         if self.plan is not None and self.continue_button.isEnabled():
             self.proceed.emit(self.plan)
+            return
+        if not self.is_settled():
+            return
+        if self.plan is None:
+            self.banner.show_message(
+                _("Choose what comes back: the quantity on each line, or scan a new item."),
+                "info")
+            self.focus_first_line()
+        elif any(pl.verdict != Verdict.ACCEPTED for pl in self.plan.lines):
+            self.banner.show_message(
+                _("Some lines wait for a manager or are refused: press F6 for a manager, "
+                  "or set their quantity to 0."), "error")
 
 

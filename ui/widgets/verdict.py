@@ -21,10 +21,12 @@ _SHOWN_LEVELS = ("warning", "manager", "refused", "override")
 def verdict_text(line: PlannedLine) -> str:
     title = _(VERDICT_TITLES[Verdict(line.verdict)])
     overrides = [r for r in line.reasons if getattr(r, "level", "") == "override"]
-    if overrides and line.verdict == Verdict.ACCEPTED:
-        title = _("Accepted by a manager")
-    elif overrides and line.verdict == Verdict.REFUSED:
+    manager_no = [r for r in line.reasons
+                  if r.rule == "R01" and getattr(r, "level", "") == "refused"]
+    if manager_no and line.verdict == Verdict.REFUSED:
         title = _("Refused by a manager")
+    elif overrides and line.verdict == Verdict.ACCEPTED:
+        title = _("Accepted by a manager")
     messages = [r.message for r in line.reasons if getattr(r, "level", "info") in _SHOWN_LEVELS]
     if not messages:
         messages = [r.message for r in line.reasons][:1]

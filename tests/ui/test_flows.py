@@ -1,0 +1,378 @@
+"""The whole till flow, driven with key events as a scanner and a salesperson would
+(issue 4, item 10): scan, choose what comes back, F10, present the card, F10."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pypdf import PdfReader
+from PySide6.QtCore import Qt
+
+from pos_returns.domain import Condition
+from pos_returns.lookup import get_sale
+from tests.factories import L, T, add_sale, ean_of
+from tests.ui.conftest import log_in, press, scan
+from tests.ui.test_lookup import _receipt
+
+pytest.importorskip("pos_returns.policy")
+pytest.importorskip("pos_returns.tickets")
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+# -- helpers: what the salesperson's hands do ----------------------------------------------
+
+def open_sale(qtbot, db, window, sale_id: int, *, login: bool = True) -> None:
+    if login:
+        log_in(qtbot, window)
+    sale = get_sale(db, sale_id)
+    code = _receipt(db, sale_id).barcode_content if sale.receipt_number else sale.order_number
+    window.lookup.scan.selectAll()
+    scan(qtbot, window.lookup.scan, code)
+    assert window.current == "sale"
+
+
+def take_back(qtbot, window, index: int, qty: int, *, condition: Condition | None = None,
+              reason: str = "size") -> None:
+    card = window.sale.cards[index]
+    card.qty.setFocus()
+    card.qty.selectAll()
+    qtbot.keyClicks(card.qty, str(qty))
+    if condition is not None:
+        pick(qtbot, card.condition, str(condition))
+    pick(qtbot, card.reason, reason)
+    qtbot.wait_until(window.sale.is_settled)
+
+
+def pick(qtbot, combo, data: str) -> None:
+    """Choose an entry of a list with the arrow keys."""
+    combo.setFocus()
+    target = combo.findData(data)
+    assert target >= 0
+    while combo.currentIndex() < target:
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    while combo.currentIndex() > target:
+        qtbot.keyClick(combo, Qt.Key.Key_Up)
+
+
+def verdict(window, index: int) -> str:
+    return window.sale.cards[index].verdict.text()
+
+
+def to_refund(qtbot, window) -> None:
+    assert window.sale.continue_button.isEnabled()
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "refund")
+
+
+def present_card(qtbot, window, last4: str) -> None:
+    field = window.refund.card_field
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, last4)
+    qtbot.wait_until(window.refund.is_settled)
+
+
+def confirm(qtbot, window) -> None:
+    assert window.refund.confirm_button.isEnabled()
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "done")
+
+
+def tickets(db) -> list[dict]:
+    return list(db.query("SELECT * FROM return_tickets ORDER BY id"))
+
+
+def refunds(db, ticket_id: int) -> list[tuple]:
+    return [tuple(r) for r in db.execute(
+        "SELECT kind, amount, card_last4, gift_card_number != '' FROM refunds "
+        "WHERE ticket_id = ? ORDER BY id", [ticket_id]).fetchall()]
+
+
+def row_text(row) -> str:
+    from PySide6.QtWidgets import QLabel
+
+    return "\n".join(lab.text() for lab in row.findChildren(QLabel))
+
+
+def pdf_text(path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
+
+
+# -- the flows -----------------------------------------------------------------------------
+
+def test_receipt_return_to_the_card(qtbot, db, window, till_cfg):
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 15000), L("SKU-CHEM-01", 2, 7900)],
+                       [T("card", 30800, "4242", "fp-4242")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 1, 1)
+    assert verdict(window, 1).startswith("Accepté")
+    assert window.sale.net_caption.text() == "À rembourser au client"
+    assert window.sale.plan.net == 7900
+    to_refund(qtbot, window)
+    assert window.refund.card_box.isVisible()
+    # A card refund always prints: the choice is made and cannot be undone.
+    assert window.refund.print_box.isChecked() and not window.refund.print_box.isEnabled()
+    assert not window.refund.confirm_button.isEnabled()  # no card presented yet
+    present_card(qtbot, window, "4242")
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert ticket["sale_id"] == sale_id and ticket["net"] == 7900 and ticket["kind"] == "receipt"
+    assert refunds(db, ticket["id"]) == [("card", 7900, "4242", 0)]
+    assert "4242" in window.done.hand_over.text()
+    qtbot.wait_until(lambda: window.done.print_count == 1)
+    pdf = window.done.last_result.ticket_pdf
+    assert pdf.exists() and "4242" in pdf_text(pdf)
+
+
+def test_card_that_does_not_match_is_refused_and_the_input_kept(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    to_refund(qtbot, window)
+    present_card(qtbot, window, "1111")
+    assert not window.refund.confirm_button.isEnabled()
+    assert "n’est pas la carte utilisée" in row_text(window.refund.rows[0])
+    press(qtbot, Qt.Key.Key_F10)  # refused: says why, keeps the digits
+    qtbot.wait_until(lambda: window.refund.banner.isVisible())
+    assert "n’est pas la carte utilisée" in window.refund.banner.text()
+    assert window.refund.card_field.text() == "1111"
+    assert tickets(db) == []
+    present_card(qtbot, window, "4242")
+    confirm(qtbot, window)
+    assert len(tickets(db)) == 1
+
+
+def test_R05_card_and_gift_card_sale_refunds_everything_to_the_card(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 18900)],
+                       [T("gift_card", 5000, gift_card_number="6000000000000000001"),
+                        T("card", 13900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    to_refund(qtbot, window)
+    [refund] = window.refund.plan.refunds
+    assert refund.kind == "card" and refund.amount == 18900 and refund.beyond_original
+    present_card(qtbot, window, "4242")
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert refunds(db, ticket["id"]) == [("card", 18900, "4242", 0)]
+
+
+def test_R06_gift_receipt_refunds_on_a_new_gift_card(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-PARF-01", 1, 9500)], [T("card", 9500, "4242", "fp")],
+                       gift_receipt=True)
+    open_sale(qtbot, db, window, sale_id)
+    assert window.sale.gift.isChecked() and not window.sale.gift.isEnabled()
+    assert "R06" in window.sale.badges.text()
+    take_back(qtbot, window, 0, 1, reason="gift")
+    to_refund(qtbot, window)
+    assert not window.refund.card_box.isVisible()  # nothing goes to the buyer's card
+    assert not window.refund.print_box.isChecked()  # paper on request only
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert refunds(db, ticket["id"]) == [("gift_card", 9500, "", 1)]
+    assert window.done.gift_box.isVisible()
+    number = db.execute("SELECT number FROM gift_cards").fetchone()[0]
+    assert number[:4] in window.done.gift_text.text()
+    assert "Code de sécurité" in window.done.gift_text.text()
+
+
+def test_gift_said_by_the_customer_goes_to_a_gift_card(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-PARF-01", 1, 9500)], [T("card", 9500, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    press(qtbot, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(lambda: window.sale.gift.isChecked() and window.sale.is_settled())
+    assert [r.kind for r in window.sale.plan.refunds] == ["gift_card"]
+
+
+def test_partial_return_then_a_second_return_of_the_rest(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 3, 7900)], [T("cash", 23700)])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    to_refund(qtbot, window)
+    assert "tiroir-caisse" in row_text(window.refund.rows[0])
+    confirm(qtbot, window)
+    assert "espèces" in window.done.hand_over.text()
+    press(qtbot, Qt.Key.Key_F2)
+    qtbot.wait_until(lambda: window.current == "lookup")
+    # The same receipt again: one already returned, two left.
+    open_sale(qtbot, db, window, sale_id, login=False)
+    card = window.sale.cards[0]
+    assert card.line.returned_qty == 1 and card.qty.maximum() == 2
+    assert "déjà repris\u00a0: 1" in card.facts.text()
+    press(qtbot, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)  # return everything left
+    qtbot.wait_until(lambda: card.qty.value() == 2 and window.sale.is_settled())
+    to_refund(qtbot, window)
+    confirm(qtbot, window)
+    assert [t["net"] for t in tickets(db)] == [7900, 15800]
+    press(qtbot, Qt.Key.Key_F2)
+    qtbot.wait_until(lambda: window.current == "lookup")
+    open_sale(qtbot, db, window, sale_id, login=False)
+    assert "déjà été repris" in window.sale.banner.text()
+    assert not window.sale.cards[0].qty.isEnabled()
+
+
+def test_R16_exchange_with_a_difference_to_pay(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    press(qtbot, Qt.Key.Key_F7)
+    qtbot.wait_until(window.sale.exchange_scan.hasFocus)
+    scan(qtbot, window.sale.exchange_scan, ean_of(db, "SKU-ROBE-01"))  # 189 € today
+    qtbot.wait_until(window.sale.is_settled)
+    assert window.sale.net_caption.text() == "À payer par le client"
+    assert window.sale.plan.net == 7900 - 18900
+    assert "Robe portefeuille" in window.sale.new_list.item(0).text()
+    to_refund(qtbot, window)
+    assert not window.refund.card_box.isVisible()
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert ticket["kind"] == "exchange" and ticket["net"] == -11000
+    assert refunds(db, ticket["id"]) == [("card", -11000, "", 0)]
+    assert window.done.net_caption.text() == "Payé par le client"
+
+
+def test_R16_exchange_with_a_difference_to_refund(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 18900)], [T("card", 18900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    window.sale.exchange_scan.setFocus()
+    scan(qtbot, window.sale.exchange_scan, ean_of(db, "SKU-CHEM-01"))  # 79 €
+    qtbot.wait_until(window.sale.is_settled)
+    assert window.sale.net_caption.text() == "À rembourser au client"
+    assert window.sale.plan.net == 11000
+    to_refund(qtbot, window)
+    present_card(qtbot, window, "4242")
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert ticket["kind"] == "exchange"
+    assert refunds(db, ticket["id"]) == [("card", 11000, "4242", 0)]
+
+
+def test_unknown_item_in_an_exchange_keeps_the_input(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 18900)])
+    open_sale(qtbot, db, window, sale_id)
+    window.sale.exchange_scan.setFocus()
+    scan(qtbot, window.sale.exchange_scan, "SKU-NOPE")
+    assert "SKU-NOPE" in window.sale.banner.text()
+    assert window.sale.exchange_scan.text() == "SKU-NOPE"
+    assert window.sale.new_items == []
+
+
+def _manager(qtbot, window, decision_key, reason="Étiquette retrouvée dans le sac"):
+    press(qtbot, Qt.Key.Key_F6)
+    qtbot.wait_until(lambda: window.manager_dialog is not None
+                     and window.manager_dialog.isVisible())
+    dialog = window.manager_dialog
+    dialog.activateWindow()
+    qtbot.wait_until(dialog.isActiveWindow)
+    assert "R13" in dialog.findChildren(type(dialog.banner))[0].text() or any(
+        rule == "R13" for _n, rule, _w in dialog.items)
+    scan(qtbot, dialog.code, "M001")
+    assert dialog.pin.hasFocus()
+    scan(qtbot, dialog.pin, "9999")
+    # (QTest cannot synthesise accented letters as key presses: the text is set.)
+    dialog.reason.setText(reason)
+    qtbot.keyClick(dialog.reason, decision_key)
+    qtbot.wait_until(lambda: window.manager_dialog is None)
+    qtbot.wait_until(window.isActiveWindow)
+    qtbot.wait_until(window.sale.is_settled)
+
+
+def test_R13_tag_removed_is_blocked_then_a_manager_overrides(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CERE-01", 1, 89000)], [T("card", 89000, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    assert window.sale.cards[0].verdict.verdict == "refused"
+    assert "Bloqué" in verdict(window, 0) and "(F6)" in verdict(window, 0)
+    assert not window.sale.continue_button.isEnabled()
+    _manager(qtbot, window, Qt.Key.Key_F9)
+    assert window.sale.cards[0].verdict.verdict == "accepted"
+    assert "Sophie Bernard" in verdict(window, 0)
+    to_refund(qtbot, window)
+    present_card(qtbot, window, "4242")
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    approvals = list(db.query("SELECT rule, decision, manager_id, reason FROM approvals"))
+    assert approvals == [{"rule": "R13", "decision": "approved", "manager_id": 3,
+                          "reason": "Étiquette retrouvée dans le sac"}]
+    assert ticket["net"] == 89000
+
+
+def test_R13_tag_removed_and_the_manager_refuses(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CERE-01", 1, 89000)], [T("card", 89000, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    _manager(qtbot, window, Qt.Key.Key_F8, reason="Robe portée, étiquette coupée")
+    assert window.sale.cards[0].verdict.verdict == "refused"
+    assert "Refusé par un responsable" in verdict(window, 0)
+    assert not window.sale.continue_button.isEnabled()
+    assert tickets(db) == []
+
+
+def test_manager_wrong_pin_keeps_the_dialog_and_the_reason(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CERE-01", 1, 89000)])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    press(qtbot, Qt.Key.Key_F6)
+    qtbot.wait_until(lambda: window.manager_dialog is not None)
+    dialog = window.manager_dialog
+    dialog.code.setText("M001")
+    dialog.pin.setText("0000")
+    dialog.reason.setText("Cliente fidèle")
+    dialog.decide("approved")
+    assert dialog.isVisible() and "Code PIN erroné" in dialog.banner.text()
+    assert dialog.reason.text() == "Cliente fidèle"
+    # A salesperson's PIN is no manager's approval.
+    dialog.code.setText("V001")
+    dialog.pin.setText("1111")
+    dialog.decide("approved")
+    assert dialog.isVisible() and "responsable" in dialog.banner.text()
+    dialog.reject()
+
+
+def test_R15_international_order_refunds_the_merchandise_not_the_duties(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-ESCA-01", 1, 22000)], [T("card", 22000 + 1500 + 4400,
+                                                              "4242", "fp")],
+                       channel="online", order_number="W123456789", international=True,
+                       shipping=1500, duties=4400, sold_on=date(2025, 2, 1))
+    open_sale(qtbot, db, window, sale_id)
+    assert "R15" in window.sale.badges.text() and "R10" in window.sale.badges.text()
+    take_back(qtbot, window, 0, 1)
+    assert window.sale.plan.net == 22000
+    to_refund(qtbot, window)
+    assert "R15" in " ".join(n.rule for n in window.refund.plan.notices)
+    assert "douane" in window.refund.notices.text()
+    present_card(qtbot, window, "4242")
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert refunds(db, ticket["id"]) == [("card", 22000, "4242", 0)]
+
+
+def test_R09_gift_card_line_is_refused(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-GIFT-50", 1, 5000, vat_bp=0)])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    assert window.sale.cards[0].verdict.verdict == "refused"
+    assert "R09" in " ".join(r.rule for r in window.sale.plan.lines[0].reasons)
+
+
+def test_a_crash_of_the_database_work_gives_a_french_message_and_keeps_the_input(
+    qtbot, db, window, monkeypatch
+):
+    from pos_returns import policy
+
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 2, 7900)])
+    open_sale(qtbot, db, window, sale_id)
+
+    def broken(*_args):
+        raise RuntimeError("database disk image is malformed")
+
+    monkeypatch.setattr(policy, "plan_return", broken)
+    take_back(qtbot, window, 0, 2)
+    assert "problème technique" in window.sale.banner.text()
+    assert "malformed" not in window.sale.banner.text()
+    assert window.sale.cards[0].qty.value() == 2
+    assert not window.sale.continue_button.isEnabled()
+    assert tickets(db) == []
