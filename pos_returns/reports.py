@@ -255,10 +255,11 @@ def _rows_flowable_class() -> Any:
                 return []
             if fit >= len(self.rows):
                 return [self]
-            args = (self.widths, self.right, self.font, self.bold)
-            kw = {"size": self.size, "leading": self.leading, "highlight": self.highlight}
-            return [RowsTable(self.header, self.rows[:fit], *args, **kw),
-                    RowsTable(self.header, self.rows[fit:], *args, **kw)]
+            return [self._part(self.rows[:fit]), self._part(self.rows[fit:])]
+
+        def _part(self, rows: Sequence[Sequence[str]]) -> RowsTable:
+            return RowsTable(self.header, rows, self.widths, self.right, self.font, self.bold,
+                             size=self.size, leading=self.leading, highlight=self.highlight)
 
         def _clip(self, text: str, width: float, font: str) -> tuple[str, float]:
             """``text`` cut to ``width`` (with "…"), and its drawn width."""

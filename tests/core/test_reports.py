@@ -168,3 +168,19 @@ def test_pdf_shows_the_z_closure_and_grand_total_of_the_journal(db, manager, tmp
     assert value_after(lines, _("Perpetual grand total, till {till}").format(till=1)) == money(
         closure.grand_total)
     assert value_after(lines, _("Net to customers")) == money(closure.net)
+
+
+def test_a_busy_day_spreads_over_pages_with_every_ticket_once(db, manager, tmp_path):
+    from bench.report import populate_day
+
+    populate_day(db, DAY, 300, seed=3)
+    review = day_review(db, manager, DAY)
+    files = write_daily_report(db, manager, DAY, tmp_path)
+    reader = PdfReader(str(files.pdf))
+    assert len(reader.pages) >= 4
+    lines = pdf_lines(files.pdf)
+    listed = [line for line in lines if " 001-01-" in line]
+    assert [line.split()[1] for line in listed] == [r.display_number for r in review.rows]
+    assert value_after(lines, _("Net to customers")) == money(review.totals.net)
+    # the header is repeated on each page of the list
+    assert sum(line.startswith(_("Time")) for line in lines) >= 3

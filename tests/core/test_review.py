@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pos_returns import idcheck, reasons
 from pos_returns.auth import get_staff
@@ -426,3 +428,11 @@ def test_reprint_is_a_journaled_duplicata(db, manager, till):
                       [uuid]).fetchone()[0] == 1
     with pytest.raises(PermissionDenied):
         reprint_duplicate(db, get_staff(db, 1), ids[0], till)
+
+
+@given(st.integers(min_value=-10**13, max_value=10**13), st.sampled_from(["fr_FR", "en_GB"]))
+def test_money_text_is_exactly_format_money(cents, locale):
+    from pos_returns.i18n import format_money
+    from pos_returns.review import money_text
+
+    assert money_text(cents, locale=locale) == format_money(cents, locale=locale)
