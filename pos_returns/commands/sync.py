@@ -1,0 +1,137 @@
+"""``pos-returns hq ...`` (the HQ database) and ``pos-returns sync`` (one round, headless).
+
+    pos-returns hq init --dsn DSN [--demo [--sales N] [--seed S]]
+    pos-returns hq feed --dsn DSN --sales N [--seed S]
+    pos-returns sync [--dsn DSN] [--db PATH] [--store ID --till N] [--batch-size N]
+
+``sync`` pushes the outbox, raises the journal's chain head at HQ and pulls
+what changed, printing its progress and a summary in French. ``--dsn``
+defaults to the till's configuration (``hq_dsn``). Exit code 0 when the round
+went through, 3 when HQ was unreachable (the till stays offline), 1 on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..i18n import _
+
+EXIT_OFFLINE = 3
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..cli import add_common
+
+    hq_parser = sub.add_parser("hq", help=_("create or feed the HQ database (PostgreSQL)"))
+    hq_sub = hq_parser.add_subparsers(dest="hq_command", metavar="ACTION")
+    init = hq_sub.add_parser("init", help=_("create the HQ schema, optionally with the demo chain"))
+    init.add_argument("--dsn", required=True, help=_("PostgreSQL connection string of HQ"))
+    init.add_argument("--demo", action="store_true", help=_("load the demo chain into HQ"))
+    init.add_argument("--sales", type=int, default=2000, metavar="N",
+                      help=_("number of demo sales (with --demo)"))
+    init.add_argument("--seed", type=int, default=1, help=_("random seed of the demo data"))
+    init.set_defaults(func=run_hq_init)
+    feed = hq_sub.add_parser("feed", help=_("add new sales at HQ, as the other tills would"))
+    feed.add_argument("--dsn", required=True, help=_("PostgreSQL connection string of HQ"))
+    feed.add_argument("--sales", type=int, required=True, metavar="N",
+                      help=_("number of new sales"))
+    feed.add_argument("--seed", type=int, default=None, help=_("random seed"))
+    feed.set_defaults(func=run_hq_feed)
+    hq_parser.set_defaults(func=lambda args: (hq_parser.print_help(), 2)[1])
+
+    sync = sub.add_parser("sync", help=_("sync with HQ now: send the returns, receive the sales"))
+    add_common(sync)
+    sync.add_argument("--dsn", help=_("PostgreSQL connection string of HQ (default: hq_dsn)"))
+    sync.add_argument("--store", type=int, metavar="ID", help=_("this till's store"))
+    sync.add_argument("--till", type=int, metavar="N", help=_("this till's number"))
+    sync.add_argument("--batch-size", type=int, default=None, metavar="N",
+                      help=_("rows per batch (each batch is committed with its cursor)"))
+    sync.set_defaults(func=run_sync_command)
+
+
+def run_hq_init(args: argparse.Namespace) -> int:
+    from ..hq import init_hq
+
+    counts = init_hq(args.dsn, demo=args.demo, sales=args.sales, seed=args.seed)
+    print(_("HQ schema ready."))
+    if counts:
+        print(
+            _("Demo chain loaded: {sales} sales, {lines} lines, {products} products.").format(
+                sales=counts.get("sales", 0), lines=counts.get("sale_lines", 0),
+                products=counts.get("products", 0),
+            )
+        )
+    return 0
+
+
+def run_hq_feed(args: argparse.Namespace) -> int:
+    from ..hq import connect, feed_sales
+
+    with connect(args.dsn, autocommit=True) as conn:
+        result = feed_sales(conn, args.sales, seed=args.seed)
+    print(
+        _("{sales} new sales added at HQ ({lines} lines).").format(
+            sales=result.sales, lines=result.lines
+        )
+    )
+    return 0
+
+
+class _Printer:
+    """Progress on stderr, one line per table (rewritten in place on a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
+        from ..sync import table_label
+
+        if p.phase == "push":
+            text = _("Sending: {done}/{total}").format(done=p.done, total=p.total)
+        else:
+            text = _("Receiving {table}: {percent} %").format(
+                table=table_label(p.table), percent=int(p.fraction * 100)
+            )
+        if self.tty:
+            print("\r" + text.ljust(60), end="", file=sys.stderr, flush=True)
+        elif text != self.last and (p.phase == "push" or p.done == p.total or
+                                    int(p.fraction * 10) != int(self._prev_fraction * 10)):
+            print(text, file=sys.stderr, flush=True)
+        self._prev_fraction = p.fraction
+        self.last = text
+
+    _prev_fraction = 0.0
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            print(file=sys.stderr)
+
+
+def run_sync_command(args: argparse.Namespace) -> int:
+    from ..cli import config_from
+    from ..errors import ConfigError
+    from ..store import open_cache
+    from ..sync import DEFAULT_BATCH, run_sync
+
+    cfg = config_from(args)
+    dsn = args.dsn or cfg.hq_dsn
+    if not dsn:
+        raise ConfigError(
+            _("No HQ to sync with: give --dsn or set hq_dsn in the configuration."),
+            code="hq_dsn",
+        )
+    db = open_cache(cfg.cache_path)
+    printer = _Printer()
+    try:
+        summary = run_sync(
+            db, dsn, store_id=args.store or cfg.store_id, till_no=args.till or cfg.till_no,
+            progress=printer, batch_size=args.batch_size or DEFAULT_BATCH,
+        )
+    finally:
+        printer.close()
+        db.close()
+    for line in summary.french_lines():
+        print(line)
+    return 0 if summary.online else EXIT_OFFLINE
