@@ -186,6 +186,7 @@ class DemoReturns:
 def _moments(rng: random.Random, n: int, days: int, today: date) -> list[datetime]:
     """``n`` shop-hour moments over the last ``days`` days (local time), oldest first."""
     now = datetime.now(UTC) - timedelta(minutes=1)
+    days = max(days, 2)  # today may not have opened yet: yesterday always has
     out: list[datetime] = []
     while len(out) < n:
         day = today - timedelta(days=rng.randint(0, max(0, days - 1)))
