@@ -239,11 +239,12 @@ def search_customers(db: Database, query: str, *, limit: int = 20) -> list[Custo
     if "@" in q:
         rows = conn.execute(
             "SELECT id, account_number, first_name, last_name, phone, email FROM customers "
-            "WHERE email = ? LIMIT ?", [email_key(q), limit]).fetchall()
+            # "!= ''" lets SQLite use the partial index (it cannot prove it of a parameter)
+            "WHERE email = ? AND email != '' LIMIT ?", [email_key(q), limit]).fetchall()
     elif sum(c.isdigit() for c in q) >= 6 and not any(c.isalpha() for c in q):
         rows = conn.execute(
             "SELECT id, account_number, first_name, last_name, phone, email FROM customers "
-            "WHERE phone = ? LIMIT ?", [phone_digits(q), limit]).fetchall()
+            "WHERE phone = ? AND phone != '' LIMIT ?", [phone_digits(q), limit]).fetchall()
     else:
         key = fold(q)
         words = key.split(" ")
