@@ -173,8 +173,8 @@ def m001_journal(db: Database) -> None:
 # --------------------------------------------------------------------------- records
 
 
-def _js(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+# json.dumps(text, ensure_ascii=False) for a str, without json.dumps' overhead (the C encoder)
+_js: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def record_bytes(
@@ -193,19 +193,11 @@ def record_bytes(
     """The exact bytes a record's signature covers: the canonical JSON of the
     record (``payload_json`` must itself be canonical JSON)."""
     return (
-        '{"at":' + _js(created_at)
-        + ',"key":' + _js(key_id)
-        + ',"kind":' + _js(kind)
-        + ',"payload":' + payload_json
-        + ',"prev_hash":' + _js(prev_hash)
-        + ',"prev_sig":' + _js(prev_signature)
-        + ',"seq":' + str(int(seq))
-        + ',"store":' + str(int(store_id))
-        + ',"ticket":' + _js(ticket_uuid)
-        + ',"till":' + str(int(till_no))
-        + ',"v":' + str(FORMAT_VERSION)
-        + "}"
-    ).encode("utf-8")
+        f'{{"at":{_js(created_at)},"key":{_js(key_id)},"kind":{_js(kind)},'
+        f'"payload":{payload_json},"prev_hash":{_js(prev_hash)},'
+        f'"prev_sig":{_js(prev_signature)},"seq":{int(seq)},"store":{int(store_id)},'
+        f'"ticket":{_js(ticket_uuid)},"till":{int(till_no)},"v":{FORMAT_VERSION}}}'
+    ).encode()
 
 
 def record_hash(data: bytes) -> str:
