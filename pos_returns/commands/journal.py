@@ -106,7 +106,11 @@ def run_export(args: argparse.Namespace) -> int:
                  result.public_key_path):
         print(path)
     print(
-        _("{count} records archived for {year}.").format(count=result.records, year=args.year)
+        ngettext(
+            "{count} record archived for {year}.",
+            "{count} records archived for {year}.",
+            result.records,
+        ).format(count=result.records, year=args.year)
     )
     return 0
 
