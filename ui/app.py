@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QDir, QLibraryInfo, QLocale, QTranslator
+from PySide6.QtCore import QDir, QEventLoop, QLibraryInfo, QLocale, QTranslator
 from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -74,3 +74,18 @@ def run(cfg: TillConfig) -> int:
     window = build_window(cfg)
     window.showMaximized()
     return app.exec()
+
+
+_PUMP: list[QEventLoop] = []
+
+
+def process_events() -> None:
+    """Handle pending events now (screenshots, bench).
+
+    Goes through a ``QEventLoop``: PySide6 6.12's static
+    ``QCoreApplication.processEvents()`` drops a reference to ``None`` at every call,
+    which crashes the interpreter after some thousands of calls.
+    """
+    if not _PUMP:
+        _PUMP.append(QEventLoop())
+    _PUMP[0].processEvents()

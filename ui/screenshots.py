@@ -21,15 +21,15 @@ from pos_returns import store
 from pos_returns.config import TillConfig
 from pos_returns.domain import Condition
 
-from .app import build_window, create_application
+from .app import build_window, create_application, process_events
 from .ops import InlineExecutor
 
 SIZE = (1366, 860)
 
 
-def _settle(app: QApplication) -> None:
+def _settle(_app: QApplication | None = None) -> None:
     for _ in range(5):
-        app.processEvents()
+        process_events()
 
 
 def _demo_cache(folder: Path) -> Path:

@@ -11,7 +11,7 @@ net to pay or to refund stays visible at the bottom right.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,28 +41,83 @@ from ..widgets.common import Banner, action_button, card, label, repolish
 from ..widgets.verdict import VerdictLabel
 
 
+def _list_model(entries: list[tuple[str, str]]) -> QStandardItemModel:
+    model = QStandardItemModel()
+    for text, data in entries:
+        item = QStandardItem(text)
+        item.setData(data, Qt.ItemDataRole.UserRole)
+        model.appendRow(item)
+    return model
+
+
 class LineCard(QFrame):
-    """One sale line: facts on top, the salesperson's choices, the engine's verdict."""
+    """One sale line: facts on top, the salesperson's choices, the engine's verdict.
+
+    Cards are pooled by the sale screen and re-bound to the next sale's lines
+    (:meth:`bind`): building widgets is what costs time when a sale opens.
+    """
 
     changed = Signal()
 
-    def __init__(self, line: SaleLine, index: int, parent: QWidget | None = None) -> None:
+    def __init__(self, conditions: QStandardItemModel, reasons: QStandardItemModel,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.line = line
+        self.line: SaleLine | None = None
+        self.index = 0
         self.setProperty("card", True)
         box = QVBoxLayout(self)
         box.setContentsMargins(16, 12, 16, 12)
         box.setSpacing(6)
 
         top = QHBoxLayout()
-        name = f"{index}. {line.name}"
-        title = label(name, name="sectionTitle", wrap=True)
-        top.addWidget(title, 1)
-        price = label(_("{price} each (paid)").format(price=money(line.unit_price)))
-        price.setAlignment(Qt.AlignmentFlag.AlignRight)
-        top.addWidget(price)
+        self.title = label("", name="sectionTitle", wrap=True)
+        top.addWidget(self.title, 1)
+        self.price = label("")
+        self.price.setAlignment(Qt.AlignmentFlag.AlignRight)
+        top.addWidget(self.price)
         box.addLayout(top)
+        self.facts = label("", muted=True, wrap=True)
+        box.addWidget(self.facts)
 
+        choices = QGridLayout()
+        choices.setHorizontalSpacing(10)
+        choices.setVerticalSpacing(8)
+        choices.addWidget(label(_("Take back")), 0, 0)
+        self.qty = QSpinBox()
+        self.qty.setMinimumWidth(110)
+        self.qty.setMinimumHeight(48)
+        self.qty.valueChanged.connect(self._qty_changed)
+        choices.addWidget(self.qty, 0, 1)
+        choices.addWidget(label(_("Condition")), 0, 2, Qt.AlignmentFlag.AlignRight)
+        self.condition = QComboBox()
+        self.condition.setModel(conditions)
+        self.condition.currentIndexChanged.connect(self._choice_changed)
+        choices.addWidget(self.condition, 0, 3)
+        choices.addWidget(label(_("Reason")), 1, 2, Qt.AlignmentFlag.AlignRight)
+        self.reason = QComboBox()
+        self.reason.setModel(reasons)
+        self.reason.currentIndexChanged.connect(self._choice_changed)
+        choices.addWidget(self.reason, 1, 3)
+        for combo in (self.condition, self.reason):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
+            combo.setMinimumHeight(48)
+        choices.setColumnStretch(3, 1)
+        choices.setColumnMinimumWidth(2, 90)
+        box.addLayout(choices)
+
+        self.verdict = VerdictLabel()
+        box.addWidget(self.verdict)
+        self._binding = False
+
+    def bind(self, line: SaleLine, index: int) -> None:
+        """Show ``line`` (number ``index``) with nothing chosen yet."""
+        self._binding = True
+        self.line = line
+        self.index = index
+        self.title.setText(f"{index}. {line.name}")
+        self.price.setText(_("{price} each (paid)").format(price=money(line.unit_price)))
         facts = [line.sku]
         if line.serial_number:
             facts.append(_("serial {serial}").format(serial=line.serial_number))
@@ -72,63 +127,39 @@ class LineCard(QFrame):
         facts.append(_("still returnable: {n}").format(n=line.refundable_qty))
         if line.list_price > line.unit_price:
             facts.append(_("list price {price}").format(price=money(line.list_price)))
-        self.facts = label(" · ".join(facts), muted=True, wrap=True)
-        box.addWidget(self.facts)
-
-        choices = QGridLayout()
-        choices.setHorizontalSpacing(10)
-        choices.setVerticalSpacing(8)
-        choices.addWidget(label(_("Take back")), 0, 0)
-        self.qty = QSpinBox()
+        self.facts.setText(" · ".join(facts))
         self.qty.setRange(0, line.refundable_qty)
-        self.qty.setMinimumWidth(110)
-        self.qty.setMinimumHeight(48)
+        self.qty.setValue(0)
         self.qty.setAccessibleName(_("Quantity to return, line {n}").format(n=index))
-        self.qty.valueChanged.connect(self._qty_changed)
-        choices.addWidget(self.qty, 0, 1)
-        choices.addWidget(label(_("Condition")), 0, 2, Qt.AlignmentFlag.AlignRight)
-        self.condition = QComboBox()
-        for cond, text in CONDITIONS.items():
-            self.condition.addItem(_(text), str(cond))
-        self.condition.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        choices.addWidget(self.condition, 0, 3)
-        choices.addWidget(label(_("Reason")), 1, 2, Qt.AlignmentFlag.AlignRight)
-        self.reason = QComboBox()
-        self.reason.addItem(_("— choose —"), "")
-        for code, text in RETURN_REASONS.items():
-            self.reason.addItem(_(text), code)
-        self.reason.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        choices.addWidget(self.reason, 1, 3)
-        for combo in (self.condition, self.reason):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(14)
-            combo.setMinimumHeight(48)
-        choices.setColumnStretch(3, 1)
-        choices.setColumnMinimumWidth(2, 90)
-        box.addLayout(choices)
-
-        self.verdict = VerdictLabel()
-        box.addWidget(self.verdict)
-        if line.refundable_qty == 0:
-            self.qty.setEnabled(False)
-            self.condition.setEnabled(False)
-            self.reason.setEnabled(False)
+        self.condition.setCurrentIndex(0)
+        self.reason.setCurrentIndex(0)
+        enabled = line.refundable_qty > 0
+        self.qty.setEnabled(enabled)
+        if enabled:
+            self.verdict.show_none("")
+        else:
             self.verdict.show_none(_("Already fully returned."))
         self._sync_enabled()
+        self._binding = False
 
     def _qty_changed(self, _value: int) -> None:
         self._sync_enabled()
-        self.changed.emit()
+        if not self._binding:
+            self.changed.emit()
+
+    def _choice_changed(self, _index: int) -> None:
+        if not self._binding:
+            self.changed.emit()
 
     def _sync_enabled(self) -> None:
         active = self.qty.value() > 0
         self.condition.setEnabled(active)
         self.reason.setEnabled(active)
-        if not active and self.line.refundable_qty > 0:
+        if not active and self.line is not None and self.line.refundable_qty > 0:
             self.verdict.show_none("")
 
     def request(self) -> LineRequest | None:
-        if self.qty.value() <= 0:
+        if self.line is None or self.qty.value() <= 0:
             return None
         return LineRequest(
             quantity=self.qty.value(),
@@ -202,6 +233,11 @@ class SaleScreen(QWidget):
         self.lines_layout = QVBoxLayout(self.lines_host)
         self.lines_layout.setContentsMargins(0, 0, 6, 0)
         self.lines_layout.setSpacing(10)
+        self.lines_layout.addStretch(1)
+        self._pool: list[LineCard] = []
+        self._conditions = _list_model([(_(text), str(c)) for c, text in CONDITIONS.items()])
+        self._reasons = _list_model(
+            [(_("— choose —"), "")] + [(_(text), code) for code, text in RETURN_REASONS.items()])
         self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.lines_host)
@@ -338,20 +374,22 @@ class SaleScreen(QWidget):
         else:
             self.customer.setText(_("No customer account on this sale."))
 
-        for old in self.cards:
-            old.setParent(None)
-            old.deleteLater()
         self.cards = []
-        while self.lines_layout.count():
-            self.lines_layout.takeAt(0)
         for i, line in enumerate(sale.lines, 1):
-            line_card = LineCard(line, i)
-            line_card.changed.connect(self.schedule_plan)
-            line_card.changed.connect(
-                lambda c=line_card: self.scroll.ensureWidgetVisible(c, 0, 0))
-            self.lines_layout.addWidget(line_card)
+            if i > len(self._pool):
+                line_card = LineCard(self._conditions, self._reasons)
+                line_card.changed.connect(self.schedule_plan)
+                line_card.changed.connect(
+                    lambda c=line_card: self.scroll.ensureWidgetVisible(c, 0, 0))
+                self.lines_layout.insertWidget(len(self._pool), line_card)
+                self._pool.append(line_card)
+            line_card = self._pool[i - 1]
+            line_card.bind(line, i)
+            line_card.show()
             self.cards.append(line_card)
-        self.lines_layout.addStretch(1)
+        for spare in self._pool[len(sale.lines):]:
+            spare.hide()
+        self.scroll.verticalScrollBar().setValue(0)
         self.new_list.clear()
         self.exchange_scan.clear()
         if sale.fully_returned:
