@@ -106,7 +106,7 @@ def scan_to_sale(path: Path, scans: int, seed: int) -> tuple[list[float], int]:
     with tempfile.TemporaryDirectory() as docs:
         cfg = TillConfig(store_id=1, till_no=1, cache_path=path, documents_dir=Path(docs),
                          idle_lock_seconds=0)
-        app = create_application(cfg, ["bench"])
+        _app = create_application(cfg, ["bench"])  # kept alive for the run
         window = build_window(cfg)
         window.resize(1366, 860)
         window.show()
