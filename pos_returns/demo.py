@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import sqlite3
 import threading
 import time
 from bisect import bisect_right
@@ -780,6 +781,14 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -262144")
+    # Write straight into the file rather than through the WAL (which would be copied
+    # into it again at the checkpoint); back to WAL at the end.
+    journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if journal == "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = MEMORY")
+        except sqlite3.OperationalError:  # another connection is open: stay in WAL
+            pass
     # Secondary indexes and triggers of the big tables are dropped during the load
     # (the loader fills sale_lines.sold_at itself) and recreated from their own SQL.
     indexes = conn.execute(
@@ -834,6 +843,8 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         conn.execute("ROLLBACK")
         raise
     finally:
+        if journal == "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
