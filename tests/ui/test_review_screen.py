@@ -121,8 +121,7 @@ def test_open_a_ticket_shows_its_lines_refunds_and_override(qtbot, db, till_cfg,
     choose(screen.flag_box, FLAG_NO_RECEIPT)
     with qtbot.wait_signal(screen.ticket_shown) as blocker:
         screen.open_button.click()
-    dialog = blocker.args[0]
-    qtbot.add_widget(dialog)
+    dialog = blocker.args[0]  # a child of the screen (deleted on close)
     assert isinstance(dialog, TicketDialog)
     texts = " ".join(w.text() for w in dialog.findChildren(type(screen.subtitle)))
     assert "Livre de mode" in texts
@@ -195,3 +194,42 @@ def test_open_review_entry_point(qtbot, db, till_cfg, day_data):
     assert screen.isVisible()
     assert screen.model.rowCount() == 7
     assert screen.windowTitle() == _("Daily review of returns")
+
+
+def test_keyboard_only_open_a_ticket_and_change_day(qtbot, db, till_cfg, day_data):
+    from PySide6.QtCore import Qt
+
+    screen = make_screen(qtbot, db, till_cfg)
+    screen.show()
+    qtbot.wait_exposed(screen)
+    screen.set_day(DAY)
+    screen.table.setFocus()
+    screen.table.selectRow(2)
+    with qtbot.wait_signal(screen.ticket_shown) as blocker:
+        qtbot.keyClick(screen.table, Qt.Key.Key_Return)
+    dialog = blocker.args[0]  # a child of the screen (deleted on close)
+    assert dialog.row.ticket_id == screen.model.rows[2].ticket_id
+    dialog.close()
+    screen.activateWindow()
+    qtbot.wait_until(screen.isActiveWindow)
+    with qtbot.wait_signal(screen.loaded):
+        qtbot.keyClick(screen.table, Qt.Key.Key_Left, Qt.KeyboardModifier.ControlModifier)
+    assert screen.day.isoformat() == "2025-03-14"
+
+
+def test_a_double_click_opens_the_ticket_once(qtbot, db, till_cfg, day_data):
+    from PySide6.QtCore import Qt
+
+    screen = make_screen(qtbot, db, till_cfg)
+    screen.show()
+    qtbot.wait_exposed(screen)
+    screen.set_day(DAY)
+    opened = []
+    screen.ticket_shown.connect(opened.append)
+    rect = screen.table.visualRect(screen.model.index(1, 0))
+    viewport = screen.table.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.wait_until(lambda: len(opened) >= 1)
+    assert len(opened) == 1
+    opened[0].close()  # deleted on close; its parent, the screen, is qtbot's

@@ -384,7 +384,9 @@ class ReviewScreen(QWidget):
         for col, width in enumerate((70, 160, 170, 135, 260, 130, 220, 220)):
             self.table.setColumnWidth(col, width)
         self.table.verticalHeader().setDefaultSectionSize(34)
-        self.table.doubleClicked.connect(lambda _i: self.open_ticket())
+        # Return on a row, or a double click (activated covers both; not doubleClicked too,
+        # which would open the ticket twice)
+        self.table.activated.connect(lambda _i: self.open_ticket())
         split.addWidget(self.table)
 
         panel = QWidget()
@@ -454,8 +456,6 @@ class ReviewScreen(QWidget):
                     self.flag_box):
             box.currentIndexChanged.connect(self._filter_changed)
         self.reset_button.clicked.connect(self.clear_filters)
-        QShortcut(QKeySequence("Return"), self.table, activated=self.open_ticket,
-                  context=Qt.ShortcutContext.WidgetShortcut)
         QShortcut(QKeySequence("Ctrl+Left"), self, activated=lambda: self.shift_day(-1))
         QShortcut(QKeySequence("Ctrl+Right"), self, activated=lambda: self.shift_day(1))
         self._fill_choice_boxes(None)
