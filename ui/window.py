@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pos_returns.domain import Sale, Staff
 from pos_returns.i18n import _
@@ -89,8 +96,10 @@ class MainWindow(QMainWindow):
             "login": self.login, "lookup": self.lookup, "sale": self.sale,
             "refund": self.refund, "done": self.done,
         }
+        self.review: QWidget | None = None  # built the first time a manager opens it
         for screen in self.screens.values():
             self.stack.addWidget(screen)
+        self.no_receipt_flow = None
 
         self.manager_dialog: ManagerDialog | None = None
         self._resume: str = "lookup"
@@ -99,12 +108,14 @@ class MainWindow(QMainWindow):
 
         services.ops.set_error_handler(self.show_error)
         self.header.lock_requested.connect(self.lock)
+        self.header.review_requested.connect(self.toggle_review)
+        self.lookup.no_receipt_requested.connect(self.start_no_receipt)
         self.login.logged_in.connect(self._logged_in)
         self.lookup.sale_opened.connect(self.open_sale)
         self.sale.back_requested.connect(self.back_to_lookup)
         self.sale.approval_requested.connect(self.ask_manager)
         self.sale.proceed.connect(self.to_refund)
-        self.refund.back_requested.connect(lambda: self.show_screen("sale"))
+        self.refund.back_requested.connect(self._refund_back)
         self.refund.committed.connect(self.completed)
         self.refund.approval_requested.connect(
             lambda plan: self.ask_manager(plan, scope="refunds"))
@@ -124,6 +135,7 @@ class MainWindow(QMainWindow):
 
     def show_screen(self, name: str) -> None:
         self.banner.clear_message()
+        self.header.set_review_mode(name == "review")
         self.stack.setCurrentWidget(self.screens[name])
         self.screen_changed.emit(name)
 
@@ -156,13 +168,53 @@ class MainWindow(QMainWindow):
         staff = self.services.staff
         if staff is None or self.current == "login":
             return
-        if self.manager_dialog is not None:
-            self.manager_dialog.reject()
+        for dialog in self.findChildren(QDialog):  # nothing stays open over the lock
+            if dialog.isVisible():
+                dialog.reject()
         self._resume = self.current
         self.idle.arm(False)
         self.login.show_locked(staff)
         self.show_screen("login")
         self.locked.emit(staff)
+
+    # -- manager's review, no-receipt returns (other modules' screens) ----------------------
+    def toggle_review(self) -> None:
+        staff = self.services.staff
+        if staff is None or not staff.is_manager or self.current == "login":
+            return
+        if self.current == "review":
+            self.back_to_lookup()
+            return
+        if self.review is None:
+            from .screens.review import ReviewScreen
+
+            self.review = ReviewScreen(self.services)
+            self.screens["review"] = self.review
+            self.stack.addWidget(self.review)
+        self.show_screen("review")
+        self.review.reload()
+
+    def start_no_receipt(self) -> None:
+        from .dialogs.no_receipt import NoReceiptFlow
+
+        flow = NoReceiptFlow(self.services, self)
+        self.no_receipt_flow = flow
+        flow.proceed.connect(self._no_receipt_plan)
+        flow.ended.connect(self._no_receipt_ended)
+        flow.start()
+
+    def _no_receipt_plan(self, plan: ReturnPlan) -> None:
+        self.refund.show_plan(plan, None)
+        self.show_screen("refund")
+
+    def _no_receipt_ended(self, outcome: str) -> None:
+        self.no_receipt_flow = None
+        self.activateWindow()
+        if outcome == "refused":
+            self.lookup.banner.show_message(
+                _("Return without receipt refused by the manager: nothing is refunded."),
+                "info")
+        self.lookup.focus_input()
 
     # -- the return flow --------------------------------------------------------------------
     def open_sale(self, sale: Sale) -> None:
@@ -185,6 +237,12 @@ class MainWindow(QMainWindow):
         dialog.finished.connect(lambda _r: self._manager_closed(scope))
         dialog.open()
 
+    def _refund_back(self) -> None:
+        if self.refund.sale is not None:
+            self.show_screen("sale")
+        else:  # a no-receipt return: its items were chosen in the dialog
+            self.back_to_lookup()
+
     def _manager_closed(self, scope: str) -> None:
         self.manager_dialog = None
         self.activateWindow()
@@ -193,7 +251,7 @@ class MainWindow(QMainWindow):
         elif self.current == "refund":
             self.refund.confirm_button.setFocus()
 
-    def to_refund(self, plan: ReturnPlan) -> None:
+    def to_refund(self, plan: ReturnPlan) -> None:  # a sale found: receipt return
         self.refund.show_plan(plan, self.sale.sale)
         self.show_screen("refund")
 

@@ -123,6 +123,13 @@ def test_receipt_return_to_the_card(qtbot, db, window, till_cfg):
     qtbot.wait_until(lambda: window.done.print_count == 1)
     pdf = window.done.last_result.ticket_pdf
     assert pdf.exists() and "4242" in pdf_text(pdf)
+    assert "DUPLICATA" not in pdf_text(pdf)
+    # F9 reprints: a DUPLICATA, recorded.
+    window.done.new_button.setFocus()
+    press(qtbot, Qt.Key.Key_F9)
+    qtbot.wait_until(lambda: window.done.print_count == 2)
+    copy = window.done.last_result.ticket_pdf
+    assert copy != pdf and "DUPLICATA" in pdf_text(copy)
 
 
 def test_card_that_does_not_match_is_refused_and_the_input_kept(qtbot, db, window):

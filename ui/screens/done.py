@@ -13,7 +13,7 @@ from ..format import money
 from ..ops import error_message
 from ..services import Services
 from ..tasks import print_ticket
-from ..widgets.common import Banner, action_button, card, label
+from ..widgets.common import Banner, action_button, card, label, relabel
 
 
 def group(number: str, size: int = 4) -> str:
@@ -78,7 +78,7 @@ class DoneScreen(QWidget):
         self.ticket = ticket
         self.print_count = 0
         self.banner.clear_message()
-        self.print_button.setText(_("Print the ticket") + "   F9")
+        relabel(self.print_button, _("Print the ticket"), "F9")
         plan = ticket.plan
         self.subtitle.setText(
             _("Return ticket no. {number} · till {till}").format(number=ticket.number,
@@ -138,7 +138,7 @@ class DoneScreen(QWidget):
         self.last_result = result
         if on_paper:
             self.print_count += 1
-            self.print_button.setText(_("Reprint (duplicate)") + "   F9")
+            relabel(self.print_button, _("Reprint (duplicate)"), "F9")
             self.banner.show_message(_("Ticket printed."), "success")
         else:
             self.banner.show_message(_("Ticket saved. Press F9 to print it."), "info")

@@ -123,6 +123,7 @@ class ResultsTable(QTableWidget):
 
 class LookupScreen(QWidget):
     sale_opened = Signal(object)  # Sale
+    no_receipt_requested = Signal()
     searching = Signal(bool)
     results_shown = Signal(int)
 
@@ -222,6 +223,14 @@ class LookupScreen(QWidget):
                   name="hint")
         )
         search_row.addStretch(1)
+        # R08: a return without receipt only once the other ways found nothing.
+        self.no_receipt_button = action_button(_("Return without receipt"), shortcut="F8",
+                                               role="warning")
+        self.no_receipt_button.setEnabled(False)
+        self.no_receipt_button.setToolTip(
+            _("Search the sale another way first (card, customer, article)."))
+        self.no_receipt_button.clicked.connect(self.no_receipt_requested)
+        search_row.addWidget(self.no_receipt_button)
         self.search_button = action_button(_("Search"), shortcut="F5", icon_name="search")
         self.search_button.clicked.connect(self.search_other)
         search_row.addWidget(self.search_button)
@@ -266,6 +275,7 @@ class LookupScreen(QWidget):
         self.results.show_sales([], self.services.context.store_name)
         self.results.hide()
         self.results_title.hide()
+        self.no_receipt_button.setEnabled(False)
         self.focus_input()
 
     def _mark_invalid(self, invalid: bool) -> None:
@@ -339,6 +349,7 @@ class LookupScreen(QWidget):
                   "be found, it is a return without receipt (manager)."),
                 "info",
             )
+        self.no_receipt_button.setEnabled(True)  # searched another way (R08)
         self.results_shown.emit(len(sales))
 
     def _search_failed(self, exc: BaseException) -> None:

@@ -52,6 +52,14 @@ def action_button(
     return button
 
 
+def relabel(button: QPushButton, text: str, shortcut: str = "") -> None:
+    """Change a button's text and keep its shortcut (``setText`` resets it to the
+    text's mnemonic)."""
+    button.setText(f"{text}   {shortcut_text(shortcut)}" if shortcut else text)
+    if shortcut:
+        button.setShortcut(QKeySequence(shortcut))
+
+
 class Banner(QLabel):
     """A message strip: error, info, success or warning. Hidden when empty."""
 

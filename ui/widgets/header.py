@@ -13,7 +13,7 @@ from pos_returns.domain import Role, Staff
 from pos_returns.i18n import N_, _, format_datetime
 
 from ..services import Services, TillContext
-from .common import RESOURCES, action_button
+from .common import RESOURCES, action_button, relabel
 
 ROLE_NAMES = {
     Role.SALESPERSON: N_("Salesperson"),
@@ -28,6 +28,7 @@ def role_name(role: Role) -> str:
 
 class Header(QFrame):
     lock_requested = Signal()
+    review_requested = Signal()
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +69,10 @@ class Header(QFrame):
         who.addWidget(self.role_label)
         row.addLayout(who)
 
+        self.review_button = action_button(_("Daily review"), shortcut="Ctrl+R")
+        self.review_button.clicked.connect(self.review_requested)
+        row.addWidget(self.review_button)
+
         self.lock_button = action_button(_("Lock"), shortcut="Ctrl+L", icon_name="lock")
         self.lock_button.clicked.connect(self.lock_requested)
         row.addWidget(self.lock_button)
@@ -95,6 +100,11 @@ class Header(QFrame):
         except Exception:
             return None
 
+    def set_review_mode(self, on: bool) -> None:
+        """On the review screen the button leads back to the till."""
+        relabel(self.review_button, _("Back to the till") if on else _("Daily review"),
+                "Ctrl+R")
+
     def show_context(self, context: TillContext) -> None:
         store = context.store
         self.store_label.setText(store.name if store else _("Unknown store"))
@@ -108,6 +118,7 @@ class Header(QFrame):
 
     def show_staff(self, staff: Staff | None) -> None:
         self.lock_button.setVisible(staff is not None)
+        self.review_button.setVisible(staff is not None and staff.is_manager)
         if staff is None:
             self.user_label.setText(_("Nobody logged in"))
             self.role_label.setText("")

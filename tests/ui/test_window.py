@@ -1,0 +1,47 @@
+"""The main window's doors to the other modules' screens: the no-receipt flow (R07,
+only after R08's search) and the manager's daily review."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.ui.conftest import log_in, press, scan
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def test_R08_return_without_receipt_only_after_searching_another_way(qtbot, db, window):
+    log_in(qtbot, window)
+    lookup = window.lookup
+    assert not lookup.no_receipt_button.isEnabled()
+    press(qtbot, Qt.Key.Key_F8)  # nothing happens before a search
+    assert window.no_receipt_flow is None
+    lookup.choose_tab(0)
+    scan(qtbot, lookup.card_last4, "9876")
+    assert lookup.results.sales == [] and lookup.no_receipt_button.isEnabled()
+    lookup.no_receipt_button.click()
+    qtbot.wait_until(lambda: window.no_receipt_flow is not None
+                     and window.no_receipt_flow.step == "notice")
+    notice = window.no_receipt_flow.notice
+    assert notice.isVisible()
+    # Locking the till closes what was open over it; the flow is cancelled.
+    window.lock()
+    assert not notice.isVisible() and window.current == "login"
+
+
+def test_daily_review_is_for_managers_only(qtbot, db, window):
+    log_in(qtbot, window, "V001", "1111")
+    assert not window.header.review_button.isVisible()
+    window.toggle_review()
+    assert window.current == "lookup"
+    window.lock()
+    press(qtbot, Qt.Key.Key_F4)
+    qtbot.wait_until(lambda: window.login.code.text() == "")
+    log_in(qtbot, window, "M001", "9999")
+    assert window.header.review_button.isVisible()
+    press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(lambda: window.current == "review")
+    assert "Ctrl+R" in window.header.review_button.text()
+    press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(lambda: window.current == "lookup")
