@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import accumulate
+from itertools import accumulate, chain
 
 from sqlite_utils import Database
 
@@ -471,7 +471,7 @@ class _Builder:
     def generate(self, products: list[_Product], n_customers: int,
                  staff: list[tuple[int, str, str, str, int]]) -> Iterator[tuple]:
         """("customers", rows), then ("sales", sales, lines, tenders, done) chunks."""
-        yield ("customers", self.make_customers(n_customers))
+        yield ("customers", _pack(self.make_customers(n_customers)))
         rng = self.rng
         rand = rng.random
         choices = rng.choices
@@ -693,9 +693,9 @@ class _Builder:
                         tender_rows.append((tender_id, sale_id, kind, amount, "", "", "", ""))
             done += n
             if len(sales_rows) >= CHUNK_SALES:
-                yield ("sales", sales_rows, line_rows, tender_rows, done)
+                yield ("sales", _pack(sales_rows), _pack(line_rows), _pack(tender_rows), done)
                 sales_rows, line_rows, tender_rows = [], [], []
-        yield ("sales", sales_rows, line_rows, tender_rows, done)
+        yield ("sales", _pack(sales_rows), _pack(line_rows), _pack(tender_rows), done)
 
 
 def _hash_staff(staff: list[tuple[int, str, str, str, int]]) -> list[tuple]:
@@ -755,7 +755,35 @@ _CUSTOMERS_SQL = (
     "INSERT INTO customers(id, account_number, first_name, last_name, name_key, phone, email) "
     "VALUES (?,?,?,?,?,?,?)"
 )
+ROWS_PER_INSERT = 50  # rows per INSERT … VALUES (…), (…): half the cost of one row a statement
 PARALLEL_FROM = 100_000  # below this many sales, a second process is not worth it
+
+
+Packed = tuple[list[tuple], list[tuple], int]
+
+
+def _pack(rows: list[tuple], k: int = ROWS_PER_INSERT) -> Packed:
+    """Rows -> (flat tuples of k rows each, the rows left over, how many rows)."""
+    n = len(rows)
+    full = n - n % k
+    flat = [tuple(chain.from_iterable(rows[i:i + k])) for i in range(0, full, k)]
+    return flat, rows[full:], n
+
+
+_MULTI: dict[str, str] = {}
+
+
+def _write(conn: sqlite3.Connection, sql: str, packed: Packed) -> int:
+    flat, rest, n = packed
+    if flat:
+        multi = _MULTI.get(sql)
+        if multi is None:
+            values = sql[sql.rindex("("):]
+            multi = _MULTI[sql] = sql + ("," + values) * (ROWS_PER_INSERT - 1)
+        conn.executemany(multi, flat)
+    if rest:
+        conn.executemany(sql, rest)
+    return n
 
 
 def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None = None,
@@ -816,18 +844,15 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         hasher.start()
         for chunk in chunks:
             if chunk[0] == "customers":
-                conn.executemany(_CUSTOMERS_SQL, chunk[1])
-                b.rows += len(chunk[1])
+                b.rows += _write(conn, _CUSTOMERS_SQL, chunk[1])
                 continue
             _kind, sales_rows, line_rows, tender_rows, done = chunk
-            conn.executemany(_SALES_SQL, sales_rows)
-            conn.executemany(_LINES_SQL, line_rows)
-            conn.executemany(_TENDERS_SQL, tender_rows)
-            n_lines += len(line_rows)
-            n_tenders += len(tender_rows)
-            b.rows += len(sales_rows) + len(line_rows) + len(tender_rows)
+            b.rows += _write(conn, _SALES_SQL, sales_rows)
+            n_lines += _write(conn, _LINES_SQL, line_rows)
+            n_tenders += _write(conn, _TENDERS_SQL, tender_rows)
             if progress:
                 progress(done, sales)
+        b.rows += n_lines + n_tenders
         hasher.join()
         conn.executemany(
             "INSERT INTO staff(id, code, name, role, store_id, pin_hash, active) "
