@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pos_returns import journal as journal_mod
 from pos_returns import tickets
@@ -391,3 +393,98 @@ def test_R02_two_processes_returning_the_same_line_never_exceed_the_quantity_sol
     numbers = [r[0] for r in db.execute("SELECT number FROM return_tickets ORDER BY number")]
     assert numbers == [1, 2]
     assert verify(db).ok
+
+
+# --------------------------------------------------------------------------- property
+
+
+_SKUS = ["SKU-ROBE-01", "SKU-CHEM-01", "SKU-ESCA-01", "SKU-PARF-01", "SKU-LIVR-01"]
+_MIXES = [("card",), ("cash",), ("card", "gift_card"), ("cash", "card"), ("gift_card",),
+          ("notes", "card"), ("cash", "notes"), ("card", "card")]
+
+
+def _invariants(db, sale_id: int) -> None:
+    over_qty = db.execute(
+        "SELECT COUNT(*) FROM sale_lines l WHERE l.sale_id = ? AND (l.quantity < "
+        "(SELECT COALESCE(SUM(r.quantity), 0) FROM return_lines r WHERE r.sale_line_id = l.id "
+        "AND r.direction = 'return') OR l.quantity * l.unit_price < (SELECT "
+        "COALESCE(-SUM(r.amount), 0) FROM return_lines r WHERE r.sale_line_id = l.id AND "
+        "r.direction = 'return'))", [sale_id]).fetchone()[0]
+    assert over_qty == 0  # R02: never more than sold, never more than paid, per line
+    tenders = db.execute(
+        "SELECT t.id, t.kind, t.amount, COALESCE(SUM(f.amount), 0), "
+        "COALESCE(MAX(f.beyond_original), 0) FROM tenders t LEFT JOIN refunds f "
+        "ON f.sale_tender_id = t.id WHERE t.sale_id = ? GROUP BY t.id", [sale_id]).fetchall()
+    kinds = {t[1] for t in tenders}
+    r05 = "card" in kinds and bool(kinds & {"gift_card", "notes"})
+    for _tid, kind, paid, refunded, beyond in tenders:
+        if beyond:
+            assert r05 and kind == "card"  # R05's card is the only exception
+        else:
+            assert refunded <= paid  # R03: a tender never gets back more than it paid
+    assert sum(t[3] for t in tenders) <= sum(t[2] for t in tenders)
+    assert verify(db).ok
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_R02_R03_R05_whatever_plans_come_the_cache_never_over_returns(tmp_path_factory, data):
+    """Engine plans, exchanges, stale plans and forged plans, in any order: the writer
+    commits or refuses, and the derived quantities always stay within the sale."""
+    from pos_returns.lookup import get_sale
+    from pos_returns.plan import LineRequest, NewItem, ReturnRequest
+    from pos_returns.policy import plan_return
+    from tests.factories import new_cache
+
+    base = tmp_path_factory.mktemp("prop")
+    db = new_cache(base / "cache.sqlite")
+    cfg = TillConfig(cache_path=base / "cache.sqlite", key_path=base / "k" / "journal.pem")
+    try:
+        lines = [L(data.draw(st.sampled_from(_SKUS)), data.draw(st.integers(1, 3)),
+                   data.draw(st.integers(100, 30000))) for _ in range(data.draw(st.integers(1, 3)))]
+        total = sum(x.qty * x.price for x in lines)
+        mix = data.draw(st.sampled_from(_MIXES))
+        cut = data.draw(st.integers(1, max(1, total - 1))) if len(mix) == 2 and total > 1 else total
+        amounts = [total] if len(mix) == 1 or total == 1 else [cut, total - cut]
+        tenders = [T(k, a, "4242" if k == "card" else "") for k, a in zip(mix, amounts,
+                                                                         strict=False)]
+        sale_id = add_sale(db, lines, tenders)
+        saved = []
+        for _step in range(data.draw(st.integers(1, 6))):
+            sale = get_sale(db, sale_id)
+            open_lines = [x for x in sale.lines if x.refundable_qty > 0]
+            if not open_lines:
+                break
+            chosen = data.draw(st.lists(st.sampled_from(open_lines), min_size=1, max_size=2,
+                                        unique_by=lambda x: x.id))
+            picks = [(x.id, data.draw(st.integers(1, x.refundable_qty))) for x in chosen]
+            action = data.draw(st.sampled_from(["engine", "exchange", "stale", "forged"]))
+            if action in ("engine", "exchange"):
+                request = ReturnRequest(
+                    store_id=1, till_no=1, staff_id=1, sale_id=sale_id,
+                    lines=tuple(LineRequest(quantity=q, sale_line_id=i) for i, q in picks),
+                    new_items=(NewItem(data.draw(st.sampled_from(_SKUS))),)
+                    if action == "exchange" else (),
+                    presented_card_last4="4242",
+                )
+                plan = plan_return(db, cfg, request)
+                if plan.blocked:
+                    continue
+            elif action == "stale" and saved:
+                plan = data.draw(st.sampled_from(saved))
+            else:
+                plan = direct_plan(db, sale_id=sale_id, picks=picks)
+                if plan.net > 0 and data.draw(st.booleans()):
+                    tender = data.draw(st.sampled_from(sale.tenders))
+                    plan = replace(plan, refunds=(PlannedRefund(
+                        TenderKind(tender.kind), plan.net, sale_tender_id=tender.id,
+                        beyond_original=data.draw(st.booleans())),))
+            saved.append(plan)
+            try:
+                tickets.commit_plan(db, cfg, plan)
+            except (Conflict, InvalidInput):
+                pass
+            _invariants(db, sale_id)
+    finally:
+        db.close()
