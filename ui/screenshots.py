@@ -90,7 +90,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
     def shot(name: str, widget: QWidget | None = None) -> None:
         _settle(app)
         target = widget or window
-        path = out / f"{name}.png"
+        path = out / f"till-{name}.png"
         target.grab().save(str(path))
         paths.append(path)
 
@@ -127,7 +127,9 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
         window.lookup.search_other()
         shot("05-lookup-other-ways-card")
         window.lookup.choose_tab(1)
-        shot("06-lookup-other-ways-customer")
+        window.lookup.customer_query.setText("Zzyzx")
+        window.lookup.search_other()
+        shot("06-lookup-nothing-found-no-receipt")
 
         from pos_returns.lookup import get_sale
 
@@ -223,10 +225,32 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
         window.sale.return_everything()
         shot("18-sale-international-order")
 
-    # -- lock ----------------------------------------------------------------------------------
+    # -- manager's header and daily review ----------------------------------------------------
     window.back_to_lookup_fresh()
     window.lock()
     shot("19-locked")
+    window.login.switch_user()
+    window.login.code.setText("M001")
+    window.login.pin.setText("9999")
+    window.login.submit()
+    _settle(app)
+    window.toggle_review()
+    shot("20-manager-daily-review")
     window.close()
+
+    # -- the other modules' dialogs (no-receipt flow), when they offer their pictures -------
+    try:
+        from .dialogs.no_receipt import save_screenshots
+    except ImportError:
+        save_screenshots = None
+    if save_screenshots is not None:
+        from pos_returns.auth import find_staff
+
+        from .ops import Ops
+        from .services import Services
+
+        services = Services(cfg, Ops(InlineExecutor(db)))
+        services.set_staff(find_staff(db, "V001"))
+        paths.extend(save_screenshots(out, services, db))
     db.close()
     return paths

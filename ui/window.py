@@ -136,6 +136,7 @@ class MainWindow(QMainWindow):
     def show_screen(self, name: str) -> None:
         self.banner.clear_message()
         self.header.set_review_mode(name == "review")
+        self.header.set_buttons_visible(name != "login")
         self.stack.setCurrentWidget(self.screens[name])
         self.screen_changed.emit(name)
 

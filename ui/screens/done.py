@@ -49,6 +49,8 @@ class DoneScreen(QWidget):
         bl.addWidget(self.net_caption)
         bl.addWidget(self.net_amount)
         bl.addWidget(self.hand_over)
+        self.lines_summary = label("", muted=True, wrap=True)
+        bl.addWidget(self.lines_summary)
         outer.addWidget(box)
 
         self.gift_box = card()
@@ -101,6 +103,11 @@ class DoneScreen(QWidget):
                     amount=amount, last4=refund.card_last4))
         self.hand_over.setText("\n".join(lines))
         self.hand_over.setVisible(bool(lines))
+        summary = [f"− {pl.quantity} × {pl.name} ({money(-pl.amount)})"
+                   for pl in plan.lines if pl.direction == "return"]
+        summary += [f"+ {pl.quantity} × {pl.name} ({money(pl.amount)})"
+                    for pl in plan.lines if pl.direction == "sale"]
+        self.lines_summary.setText("\n".join(summary))
         if ticket.gift_cards:
             self.gift_text.setText("\n\n".join(
                 _("Number: {number}\nSecurity code: {code}\nAmount: {amount}").format(

@@ -151,6 +151,7 @@ class LookupScreen(QWidget):
         self.scan.setPlaceholderText(_("Scan or type the receipt or order number"))
         self.scan.setMaxLength(200)
         self.scan.returnPressed.connect(self.submit_code)
+        self.scan.textChanged.connect(lambda text: text or self._mark_invalid(False))
         self.scan.textEdited.connect(lambda _t: self._mark_invalid(False))
         scan_row.addWidget(self.scan, 1)
         self.find_button = action_button(_("Find"), role="primary", icon_name="search")

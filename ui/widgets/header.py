@@ -6,6 +6,7 @@ import importlib
 from datetime import UTC, datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -13,7 +14,7 @@ from pos_returns.domain import Role, Staff
 from pos_returns.i18n import N_, _, format_datetime
 
 from ..services import Services, TillContext
-from .common import RESOURCES, action_button, relabel
+from .common import RESOURCES, action_button
 
 ROLE_NAMES = {
     Role.SALESPERSON: N_("Salesperson"),
@@ -36,10 +37,10 @@ class Header(QFrame):
         self.setObjectName("header")
         row = QHBoxLayout(self)
         row.setContentsMargins(20, 8, 20, 8)
-        row.setSpacing(24)
+        row.setSpacing(18)
 
         logo = QSvgWidget(str(RESOURCES / "logo.svg"))
-        logo.setFixedSize(195, 42)
+        logo.setFixedSize(176, 38)
         row.addWidget(logo)
 
         where = QVBoxLayout()
@@ -49,13 +50,17 @@ class Header(QFrame):
         self.till_label = QLabel("")
         self.till_label.setObjectName("headerTill")
         where.addWidget(self.store_label)
-        where.addWidget(self.till_label)
-        row.addLayout(where)
-        row.addStretch(1)
-
+        second = QHBoxLayout()
+        second.setSpacing(12)
+        second.addWidget(self.till_label)
+        # HQ sync state (its own widget), on the till's line to leave room for the buttons.
         self.sync_widget = self._sync_widget()
         if self.sync_widget is not None:
-            row.addWidget(self.sync_widget)
+            second.addWidget(self.sync_widget)
+        second.addStretch(1)
+        where.addLayout(second)
+        row.addLayout(where)
+        row.addStretch(1)
 
         who = QVBoxLayout()
         who.setSpacing(0)
@@ -69,11 +74,18 @@ class Header(QFrame):
         who.addWidget(self.role_label)
         row.addLayout(who)
 
-        self.review_button = action_button(_("Daily review"), shortcut="Ctrl+R")
+        # Header buttons keep their shortcut in the tooltip: the band is narrow.
+        self.review_button = action_button(_("Daily review"))
+        self.review_button.setShortcut(QKeySequence("Ctrl+R"))
+        self.review_button.setToolTip(_("Daily review") + " (Ctrl+R)")
         self.review_button.clicked.connect(self.review_requested)
         row.addWidget(self.review_button)
 
-        self.lock_button = action_button(_("Lock"), shortcut="Ctrl+L", icon_name="lock")
+        self.lock_button = action_button("", icon_name="lock")
+        self.lock_button.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_button.setToolTip(_("Lock") + " (Ctrl+L)")
+        self.lock_button.setAccessibleName(_("Lock"))
+        self.lock_button.setFixedWidth(60)
         self.lock_button.clicked.connect(self.lock_requested)
         row.addWidget(self.lock_button)
 
@@ -100,10 +112,16 @@ class Header(QFrame):
         except Exception:
             return None
 
+    def set_buttons_visible(self, on: bool) -> None:
+        """No lock or review button on the login / lock screen."""
+        staff = self.services.staff
+        self.lock_button.setVisible(on and staff is not None)
+        self.review_button.setVisible(on and staff is not None and staff.is_manager)
+
     def set_review_mode(self, on: bool) -> None:
         """On the review screen the button leads back to the till."""
-        relabel(self.review_button, _("Back to the till") if on else _("Daily review"),
-                "Ctrl+R")
+        self.review_button.setText(_("Back to the till") if on else _("Daily review"))
+        self.review_button.setShortcut(QKeySequence("Ctrl+R"))  # setText resets it
 
     def show_context(self, context: TillContext) -> None:
         store = context.store
