@@ -417,10 +417,12 @@ def _prefetched(batches: Iterator[list[tuple]], *, depth: int = 2) -> Iterator[l
         worker.join()
 
 
-def _upsert_sql(plan: _Plan, table: str) -> str:
+def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False) -> str:
     cols = [*plan.cols, *plan.local_extra]
     placeholders = ", ".join(["?"] * len(cols))
     conflict = ", ".join(plan.spec.conflict_cols)
+    if plain:  # the table was empty when this pull began: no row can exist yet
+        return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})"
     if plan.spec.mode == "upsert":
         sets = ", ".join(f"{c} = excluded.{c}" for c in plan.cols if c not in plan.spec.key)
         tail = f"ON CONFLICT({conflict}) DO UPDATE SET {sets}" if sets else "ON CONFLICT DO NOTHING"
@@ -429,14 +431,15 @@ def _upsert_sql(plan: _Plan, table: str) -> str:
     return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders}) {tail}"
 
 
-def _write_rows(db: Database, plan: _Plan, rows: list[tuple], own: tuple[int, int]) -> int:
+def _write_rows(db: Database, plan: _Plan, rows: list[tuple], own: tuple[int, int],
+                *, plain: bool = False) -> int:
     nk = 1 + len(plan.spec.key)
     extra = tuple(plan.local_extra.values())
     data: Iterable[tuple] = (r[nk:] + extra for r in rows)
     if plan.spec.skip_own_till:
         si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
         data = (d for d in data if (d[si], d[ti]) != own)
-    cur = db.conn.executemany(_upsert_sql(plan, plan.spec.name), data)
+    cur = db.conn.executemany(_upsert_sql(plan, plan.spec.name, plain=plain), data)
     return max(cur.rowcount, 0)
 
 
@@ -551,7 +554,11 @@ def pull(
     saved = conn.isolation_level
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     cache_kib = db.execute("PRAGMA cache_size").fetchone()[0]
+    synchronous = db.execute("PRAGMA synchronous").fetchone()[0]
     db.execute("PRAGMA cache_size = -262144")  # 256 MiB while B-trees grow by the million
+    # Pulled rows can always be pulled again, and each batch commits with its own cursor:
+    # a power cut may lose the last batches, never mix a batch with another cursor (WAL).
+    db.execute("PRAGMA synchronous = NORMAL")
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
@@ -572,6 +579,9 @@ def pull(
                     continue
                 if plan.spec.mode != "returns" and _should_defer(db, name, totals[name]):
                     _defer_indexes(db, name)
+                # One snapshot holds each key once: into an empty table, plain INSERTs.
+                plain = plan.spec.mode == "upsert" and not db.execute(
+                    f"SELECT 1 FROM {name} LIMIT 1").fetchone()
                 batches = _batches(conn, plan, get_cursor(db, name), fence, own, batch_size)
                 if plan.spec.mode != "returns":  # returns read their children on conn
                     batches = _prefetched(batches)
@@ -582,7 +592,7 @@ def pull(
                             if plan.spec.mode == "returns":
                                 n = _write_returns(conn, db, plan, rows, own)
                             else:
-                                n = _write_rows(db, plan, rows, own)
+                                n = _write_rows(db, plan, rows, own, plain=plain)
                             _save_cursor(db, name, int(last[0]),
                                          list(last[1 : 1 + len(plan.spec.key)]), len(rows))
                         pulled[name] += n
@@ -595,6 +605,7 @@ def pull(
     finally:
         conn.isolation_level = saved
         db.execute(f"PRAGMA cache_size = {int(cache_kib)}")
+        db.execute(f"PRAGMA synchronous = {int(synchronous)}")
     return pulled
 
 
