@@ -166,7 +166,8 @@ class LineCard(QFrame):
             condition=Condition(self.condition.currentData()),
             reason=self.reason.currentData() or "",
             sale_line_id=int(self.line.id),
-            serial_number=self.line.serial_number,
+            # The serial read off a jewel is the specialist's to type (R14): never the
+            # sale's own serial copied in.
         )
 
     def set_condition(self, condition: Condition) -> None:
@@ -470,7 +471,7 @@ class SaleScreen(QWidget):
             new_items=tuple(NewItem(sku, qty) for sku, qty in counts.items()),
             gift=self.gift.isChecked(),
             approvals=tuple(self.approvals),
-            jewelry_mode=staff.may_handle_jewelry,
+            jewelry_mode=False,  # fine jewelry has its own mode and screen (docs/jewelry.md)
             packing_slip=self.sale.packing_slip,
         )
 
