@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate, chain
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -49,6 +50,7 @@ from .normalize import fold, name_key
 from .store import set_meta
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 YEARS = 5
 CHUNK_SALES = 25_000
@@ -328,7 +330,7 @@ def _catalogue(rng: random.Random, quarters: int) -> list[_Product]:
     return products
 
 
-def _weighted(items: list[tuple[object, int]]) -> tuple[list, list[int]]:
+def _weighted(items: list[tuple[T, int]]) -> tuple[list[T], list[int]]:
     return [i for i, _w in items], list(accumulate(w for _i, w in items))
 
 
@@ -375,7 +377,10 @@ class _Builder:
         self.db = db
         self.conn = db.conn
         self.n_sales = sales
+        self.seed = seed
         self.rng = random.Random(seed)
+        self.n_customers = 0
+        self.ctx: dict[str, Any] = {}
         self.today = today
         self.progress = progress
         self.rows = 0
@@ -431,8 +436,7 @@ class _Builder:
         self.rows += len(products)
         self.counts["products"] = len(products)
 
-    def make_customers(self, n: int) -> list[tuple]:
-        rng = self.rng
+    def make_customers(self, n: int, rng: random.Random) -> list[tuple]:
         ln_w = list(accumulate(1000 // (i + 8) for i in range(len(LAST_NAMES))))
         wf_w = list(accumulate(1000 // (i + 6) for i in range(len(WOMEN_FIRST))))
         mf_w = list(accumulate(1000 // (i + 6) for i in range(len(MEN_FIRST))))
@@ -468,21 +472,32 @@ class _Builder:
 
     # -- sales ------------------------------------------------------------------------
 
-    def generate(self, products: list[_Product], n_customers: int,
-                 staff: list[tuple[int, str, str, str, int]]) -> Iterator[tuple]:
-        """("customers", rows), then ("sales", sales, lines, tenders, done) chunks."""
-        yield ("customers", _pack(self.make_customers(n_customers)))
+    def prepare(self, products: list[_Product], n_customers: int,
+                staff: list[tuple[int, str, str, str, int]]) -> list[object]:
+        """Everything the chunks share (drawn from the main random stream), and the tasks:
+        "customers", then chunk 0, 1, 2… — each task with its own random stream, so that
+        the tasks can run in any process and still give the same rows."""
         rng = self.rng
         rand = rng.random
         choices = rng.choices
+        self.n_customers = n_customers
         start = self.today - timedelta(days=365 * YEARS + 1)
         days = [start + timedelta(days=i) for i in range((self.today - start).days)]
         per_day = _apportion(self.n_sales, _daily_weights(days))
+        # Chunks of whole days, about CHUNK_SALES sales each: (first day, end day,
+        # first sale id, sales done at its end).
+        chunks: list[tuple[int, int, int, int]] = []
+        first_day, first_id, done = 0, 1, 0
+        for day_index, n in enumerate(per_day):
+            done += n
+            if done - first_id + 1 >= CHUNK_SALES or day_index == len(per_day) - 1:
+                chunks.append((first_day, day_index + 1, first_id, done))
+                first_day, first_id = day_index + 1, done + 1
 
         # Product pools by department, with a skew: some articles sell far more.
         by_dept: dict[str, list[int]] = {}
-        for i, p in enumerate(products):
-            dept = "books" if p.sku.startswith("LIV") else p.department
+        for i, prod in enumerate(products):
+            dept = "books" if prod.sku.startswith("LIV") else prod.department
             by_dept.setdefault(dept, []).append(i)
         pool: list[int] = []
         pool_w: list[int] = []
@@ -534,21 +549,60 @@ class _Builder:
         card_fp = [f"{getrandbits(64):016x}" for _i in range(n_cards)]
         cust_cards = n_customers * 3 // 2
         anon_cards = n_cards - cust_cards
+        hms = [f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86_400)]
+        self.ctx = dict(
+            days=days, per_day=per_day, chunks=chunks, pool=pool, pool_cum=pool_cum,
+            non_jewel=non_jewel, nj_cum=nj_cum, p_sku=p_sku, p_vat=p_vat, p_prices=p_prices,
+            p_jewel=p_jewel, p_gift=p_gift, p_beauty=p_beauty, store_ids=store_ids,
+            store_cum=store_cum, store_tills=store_tills, jewel_stores=jewel_stores,
+            jewel_store_list=jewel_store_list, sellers=sellers, jewel_staff=jewel_staff,
+            n_lines_vals=n_lines_vals, n_lines_cum=n_lines_cum, st_vals=st_vals, st_cum=st_cum,
+            on_vals=on_vals, on_cum=on_cum, disc_vals=disc_vals, disc_cum=disc_cum,
+            card_brand=card_brand, card_last4=card_last4, card_fp=card_fp,
+            cust_cards=cust_cards, anon_cards=anon_cards, hms=hms,
+        )
+        return ["customers", *range(len(chunks))]
+
+    def run_task(self, task: object) -> tuple:
+        if task == "customers":
+            rng = random.Random(f"{self.seed}/customers")
+            return ("customers", _pack(self.make_customers(self.n_customers, rng)))
+        assert isinstance(task, int)
+        return self.sales_chunk(task)
+
+    def sales_chunk(self, index: int) -> tuple:
+        """("sales", sales, lines, tenders, done) for the days of chunk ``index``."""
+        c = self.ctx
+        rng = random.Random(f"{self.seed}/{index}")
+        rand = rng.random
+        choices = rng.choices
+        getrandbits = rng.getrandbits
+        first_day, end_day, first_id, done = c["chunks"][index]
+        days: list[date] = c["days"]
+        per_day: list[int] = c["per_day"]
+        pool, pool_cum = c["pool"], c["pool_cum"]
+        non_jewel, nj_cum = c["non_jewel"], c["nj_cum"]
+        p_sku, p_vat, p_prices = c["p_sku"], c["p_vat"], c["p_prices"]
+        p_jewel, p_gift, p_beauty = c["p_jewel"], c["p_gift"], c["p_beauty"]
+        store_ids, store_cum, store_tills = c["store_ids"], c["store_cum"], c["store_tills"]
+        jewel_stores, jewel_store_list = c["jewel_stores"], c["jewel_store_list"]
+        sellers, jewel_staff = c["sellers"], c["jewel_staff"]
+        n_lines_vals, n_lines_cum = c["n_lines_vals"], c["n_lines_cum"]
+        st_vals, st_cum, on_vals, on_cum = c["st_vals"], c["st_cum"], c["on_vals"], c["on_cum"]
+        disc_vals, disc_cum = c["disc_vals"], c["disc_cum"]
+        card_brand, card_last4, card_fp = c["card_brand"], c["card_last4"], c["card_fp"]
+        cust_cards, anon_cards, hms = c["cust_cards"], c["anon_cards"], c["hms"]
+        n_customers = self.n_customers
 
         quarter = -1
         prices_now: list[int] = []
-        hms = [f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86_400)]
-        sale_id = 0
-        line_id = 0
-        tender_id = 0
-        order_no = 204_000_000
-        serial_no = 0
+        sale_id = first_id - 1
         sales_rows: list[tuple] = []
         line_rows: list[tuple] = []
         tender_rows: list[tuple] = []
-        done = 0
 
-        for day_index, day in enumerate(days):
+        for day_index in range(first_day, end_day):
+            day = days[day_index]
             n = per_day[day_index]
             if not n:
                 continue
@@ -585,6 +639,7 @@ class _Builder:
                 # lines
                 merch = 0
                 has_jewel = False
+                customer: int | None
                 for line_no in range(1, nlines_pick[i] + 1):
                     p = prod_pick[k]
                     k += 1
@@ -596,8 +651,7 @@ class _Builder:
                     unit = list_price
                     if p_jewel[p]:
                         has_jewel = True
-                        serial_no += 1
-                        serial = f"AJ{day:%y}{serial_no:08d}"
+                        serial = f"AJ{day:%y}{sale_id:08d}{line_no}"  # unique
                         if rand() < 0.03:
                             unit = list_price * 9 // 10 // 100 * 100
                     elif not p_gift[p]:
@@ -606,10 +660,9 @@ class _Builder:
                         if rand() < disc_p:
                             pct = disc_vals[bisect_right(disc_cum, rand() * disc_cum[-1])]
                             unit = list_price * (100 - pct) // 100 // 10 * 10
-                    line_id += 1
                     merch += qty * unit
-                    line_rows.append((line_id, sale_id, line_no, p_sku[p], qty, unit,
-                                      list_price, p_vat[p], serial, sold_at))
+                    line_rows.append((sale_id, line_no, p_sku[p], qty, unit, list_price,
+                                      p_vat[p], serial, sold_at))
                 # the sale
                 shipping = duties = 0
                 international = 0
@@ -625,7 +678,7 @@ class _Builder:
                         shipping = 590
                     elif rand() < 0.10:
                         shipping = 1290  # express
-                    order_no += 1 + int(rand() * 30)
+                    order_no = 200_000_000 + 7 * sale_id + int(rand() * 7)  # unique, growing
                     receipt = None
                     order = f"W{order_no}"
                     packing = f"BL{order_no}"
@@ -676,26 +729,22 @@ class _Builder:
                 else:
                     parts = [(mix, total)]
                 for kind, amount in parts:
-                    tender_id += 1
                     if kind == "card":
                         if customer is not None and rand() < 0.8:
-                            c = (customer - 1) * 3 // 2 + (1 if rand() < 0.3 else 0)
-                            c = min(c, cust_cards - 1)
+                            ci = (customer - 1) * 3 // 2 + (1 if rand() < 0.3 else 0)
+                            ci = min(ci, cust_cards - 1)
                         else:
-                            c = cust_cards + int(rand() * anon_cards)
-                        tender_rows.append((tender_id, sale_id, "card", amount, card_last4[c],
-                                            card_fp[c], card_brand[c], ""))
+                            ci = cust_cards + int(rand() * anon_cards)
+                        tender_rows.append((sale_id, "card", amount, card_last4[ci],
+                                            card_fp[ci], card_brand[ci], ""))
                     elif kind == "gift_card":
                         gbody = f"63{getrandbits(50) % 10**16:016d}"
-                        tender_rows.append((tender_id, sale_id, "gift_card", amount, "", "",
-                                            "", gbody + luhn_check_digit(gbody)))
+                        tender_rows.append((sale_id, "gift_card", amount, "", "", "",
+                                            gbody + luhn_check_digit(gbody)))
                     else:
-                        tender_rows.append((tender_id, sale_id, kind, amount, "", "", "", ""))
-            done += n
-            if len(sales_rows) >= CHUNK_SALES:
-                yield ("sales", _pack(sales_rows), _pack(line_rows), _pack(tender_rows), done)
-                sales_rows, line_rows, tender_rows = [], [], []
-        yield ("sales", _pack(sales_rows), _pack(line_rows), _pack(tender_rows), done)
+                        tender_rows.append((sale_id, kind, amount, "", "", "", ""))
+        assert sale_id == done
+        return ("sales", _pack(sales_rows), _pack(line_rows), _pack(tender_rows), done)
 
 
 def _hash_staff(staff: list[tuple[int, str, str, str, int]]) -> list[tuple]:
@@ -708,34 +757,39 @@ def _hash_staff(staff: list[tuple[int, str, str, str, int]]) -> list[tuple]:
         return list(pool.map(one, staff))
 
 
-def _chunks_in_child(gen: Iterator[tuple]) -> Iterator[tuple]:
-    """Run the generator in a forked process (pickled chunks through a queue), so that
-    generating the next chunk overlaps writing this one. Same chunks, same order."""
+def _tasks_inline(b: _Builder, tasks: list[object]) -> Iterator[tuple]:
+    for task in tasks:
+        yield b.run_task(task)
+
+
+def _tasks_in_children(b: _Builder, tasks: list[object], workers: int) -> Iterator[tuple]:
+    """Run the tasks in ``workers`` forked processes (task i in worker i % workers), and
+    yield their results in task order: the same rows as inline, generated while the
+    previous chunk is being written."""
     ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue(maxsize=4)
+    queues = [ctx.Queue(maxsize=2) for _w in range(workers)]
 
-    def produce() -> None:
+    def work(w: int) -> None:
         try:
-            for chunk in gen:
-                queue.put(chunk)
-            queue.put(None)
+            for task in tasks[w::workers]:
+                queues[w].put(b.run_task(task))
         except BaseException as exc:  # pragma: no cover - reported to the parent
-            queue.put(("error", repr(exc)))
+            queues[w].put(("error", repr(exc)))
 
-    proc = ctx.Process(target=produce, daemon=True)
-    proc.start()
+    procs = [ctx.Process(target=work, args=(w,), daemon=True) for w in range(workers)]
+    for proc in procs:
+        proc.start()
     try:
-        while True:
-            chunk = queue.get()
-            if chunk is None:
-                break
-            if chunk[0] == "error":  # pragma: no cover
-                raise RuntimeError(f"demo generator failed: {chunk[1]}")
-            yield chunk
+        for i in range(len(tasks)):
+            result = queues[i % workers].get()
+            if result[0] == "error":  # pragma: no cover
+                raise RuntimeError(f"demo generator failed: {result[1]}")
+            yield result
     finally:
-        proc.join(timeout=5)
-        if proc.is_alive():  # pragma: no cover
-            proc.terminate()
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():  # pragma: no cover
+                proc.terminate()
 
 
 _SALES_SQL = (
@@ -744,19 +798,20 @@ _SALES_SQL = (
     "packing_slip) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _LINES_SQL = (
-    "INSERT INTO sale_lines(id, sale_id, line_no, sku, quantity, unit_price, list_price, "
-    "vat_rate_bp, serial_number, sold_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO sale_lines(sale_id, line_no, sku, quantity, unit_price, list_price, "
+    "vat_rate_bp, serial_number, sold_at) VALUES (?,?,?,?,?,?,?,?,?)"
 )
 _TENDERS_SQL = (
-    "INSERT INTO tenders(id, sale_id, kind, amount, card_last4, card_fingerprint, card_brand, "
-    "gift_card_number) VALUES (?,?,?,?,?,?,?,?)"
+    "INSERT INTO tenders(sale_id, kind, amount, card_last4, card_fingerprint, card_brand, "
+    "gift_card_number) VALUES (?,?,?,?,?,?,?)"
 )
 _CUSTOMERS_SQL = (
     "INSERT INTO customers(id, account_number, first_name, last_name, name_key, phone, email) "
     "VALUES (?,?,?,?,?,?,?)"
 )
 ROWS_PER_INSERT = 50  # rows per INSERT … VALUES (…), (…): half the cost of one row a statement
-PARALLEL_FROM = 100_000  # below this many sales, a second process is not worth it
+PARALLEL_FROM = 100_000  # below this many sales, other processes are not worth it
+GENERATORS = 2  # processes generating chunks while this one writes
 
 
 Packed = tuple[list[tuple], list[tuple], int]
@@ -837,9 +892,10 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         products = _catalogue(b.rng, quarters)
         b.write_products(products)
         staff = b.plan_staff()
-        chunks = b.generate(products, n_customers, staff)
-        if parallel:
-            chunks = _chunks_in_child(chunks)  # forked before the hashing threads start
+        tasks = b.prepare(products, n_customers, staff)
+        # forked before the hashing threads start
+        chunks = (_tasks_in_children(b, tasks, GENERATORS) if parallel
+                  else _tasks_inline(b, tasks))
         hasher = threading.Thread(target=lambda: hashed.extend(_hash_staff(staff)), daemon=True)
         hasher.start()
         for chunk in chunks:

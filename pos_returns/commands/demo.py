@@ -86,12 +86,12 @@ def run_demo(args: argparse.Namespace) -> int:
     elif args.force:
         _remove_cache(path)
 
-    progress = None
-    if sys.stderr.isatty():
-        def progress(done: int, total: int) -> None:
-            pct = 100 * done // total if total else 100
-            text = _("Generating sales… {percent} %").format(percent=pct)
-            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    def show_progress(done: int, total: int) -> None:
+        pct = 100 * done // total if total else 100
+        text = _("Generating sales… {percent} %").format(percent=pct)
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+
+    progress = show_progress if sys.stderr.isatty() else None
 
     db = open_cache(path)
     try:
