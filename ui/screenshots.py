@@ -138,19 +138,29 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
         window.lookup.submit_code()
         _settle(app)
         shot("07-sale")
-        window.sale.cards[0].qty.setValue(1)
-        window.sale.cards[0].set_reason("size")
+        plain = next(
+            (c for c in window.sale.cards if db.conn.execute(
+                "SELECT gift_card = 0 AND fine_jewelry = 0 AND return_tag_required = 0 "
+                "FROM products WHERE sku = ?", [c.line.sku]).fetchone()[0]),
+            window.sale.cards[0])
+        plain.qty.setValue(1)
+        plain.set_reason("size")
         _settle(app)
         shot("08-sale-line-accepted")
         # -- exchange ---------------------------------------------------------------------
         ean = db.conn.execute(
             "SELECT ean FROM products WHERE gift_card = 0 AND fine_jewelry = 0 "
             "AND current_price > ? ORDER BY current_price LIMIT 1",
-            [sale.lines[0].unit_price],
+            [plain.line.unit_price],
         ).fetchone()
         if ean:
             type_in(window.sale.exchange_scan, ean[0])
             shot("09-sale-exchange-to-pay")
+            if window.sale.continue_button.isEnabled():
+                window.sale.go_on()
+                shot("09b-refund-exchange-customer-pays")
+                window.refund.back_requested.emit()
+                _settle(app)
             window.sale.remove_new_item()
             _settle(app)
         if window.sale.continue_button.isEnabled():

@@ -240,6 +240,41 @@ def test_R16_exchange_with_a_difference_to_pay(qtbot, db, window):
     assert window.done.net_caption.text() == "Payé par le client"
 
 
+def test_R16_exchange_difference_paid_in_cash(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("cash", 7900)])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    window.sale.exchange_scan.setFocus()
+    scan(qtbot, window.sale.exchange_scan, ean_of(db, "SKU-PARF-01"))  # 95 €
+    qtbot.wait_until(window.sale.is_settled)
+    to_refund(qtbot, window)
+    assert window.refund.pay_card.isChecked() and window.refund.pay_cash.isVisible()
+    window.refund.pay_cash.click()
+    qtbot.wait_until(window.refund.is_settled)
+    assert [(r.kind, r.amount) for r in window.refund.plan.refunds] == [("cash", -1600)]
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert refunds(db, ticket["id"]) == [("cash", -1600, "", 0)]
+    assert "Encaissez" in window.done.hand_over.text()
+
+
+def test_customer_prefers_a_gift_card_instead_of_the_card(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    to_refund(qtbot, window)
+    assert window.refund.print_box.isChecked() and not window.refund.print_box.isEnabled()
+    press(qtbot, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(lambda: window.refund.prefer_gift.isChecked()
+                     and window.refund.is_settled())
+    assert [r.kind for r in window.refund.plan.refunds] == ["gift_card"]
+    assert not window.refund.card_box.isVisible()
+    assert window.refund.print_box.isEnabled() and not window.refund.print_box.isChecked()
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert refunds(db, ticket["id"]) == [("gift_card", 7900, "", 1)]
+
+
 def test_R16_exchange_with_a_difference_to_refund(qtbot, db, window):
     sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 18900)], [T("card", 18900, "4242", "fp")])
     open_sale(qtbot, db, window, sale_id)

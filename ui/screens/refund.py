@@ -14,6 +14,7 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QFrame,
     QHBoxLayout,
@@ -131,6 +132,31 @@ class RefundScreen(QWidget):
         cl.addWidget(self.card_field)
         left.addWidget(self.card_box)
 
+        # How the customer pays a difference (R16), or asks for a gift card instead.
+        self.options_box = card()
+        ol = QHBoxLayout(self.options_box)
+        ol.setContentsMargins(18, 10, 18, 10)
+        ol.setSpacing(10)
+        self.pay_caption = label(_("The customer pays by:"))
+        ol.addWidget(self.pay_caption)
+        self.pay_buttons = QButtonGroup(self)
+        self.pay_card = action_button(_("Card"), icon_name="card")
+        self.pay_cash = action_button(_("Cash"), icon_name="cash")
+        for button, kind in ((self.pay_card, TenderKind.CARD), (self.pay_cash, TenderKind.CASH)):
+            button.setCheckable(True)
+            button.setProperty("kind", str(kind))
+            self.pay_buttons.addButton(button)
+            ol.addWidget(button)
+        self.pay_card.setChecked(True)
+        self.pay_buttons.buttonClicked.connect(
+            lambda b: self._replan(exchange_payment_kind=TenderKind(b.property("kind"))))
+        self.prefer_gift = QCheckBox(_("The customer prefers an Alamara Gift Card   Ctrl+K"))
+        self.prefer_gift.toggled.connect(lambda on: self._replan(prefer_gift_card=on))
+        QShortcut(QKeySequence("Ctrl+K"), self, activated=self._toggle_prefer_gift)
+        ol.addWidget(self.prefer_gift)
+        ol.addStretch(1)
+        left.addWidget(self.options_box)
+
         self.rows_host = QVBoxLayout()
         self.rows_host.setSpacing(10)
         left.addLayout(self.rows_host)
@@ -181,6 +207,10 @@ class RefundScreen(QWidget):
         body.addLayout(right, 2)
         outer.addLayout(body, 1)
 
+    def _toggle_prefer_gift(self) -> None:
+        if self.prefer_gift.isVisible() and self.prefer_gift.isEnabled():
+            self.prefer_gift.toggle()
+
     def _toggle_print(self) -> None:
         if self.print_box.isEnabled():
             self.print_box.toggle()
@@ -193,15 +223,24 @@ class RefundScreen(QWidget):
         self.subtitle.setText(sale_reference(sale) if sale else _("Return without receipt"))
         card_refund = any(is_card_refund(r) for r in plan.refunds)
         self.card_box.setVisible(card_refund)
+        request = plan.request
+        pays = plan.net < 0
+        for widget in (self.pay_caption, self.pay_card, self.pay_cash):
+            widget.setVisible(pays)
+        (self.pay_cash if request.exchange_payment_kind == TenderKind.CASH
+         else self.pay_card).setChecked(True)
+        # A gift card instead: only where the money would go back to card or cash.
+        offer_gift = plan.net > 0 and not (request.gift or (sale and sale.gift_receipt))
+        self.prefer_gift.blockSignals(True)
+        self.prefer_gift.setChecked(request.prefer_gift_card)
+        self.prefer_gift.blockSignals(False)
+        self.prefer_gift.setVisible(offer_gift)
+        self.options_box.setVisible(pays or offer_gift)
         self.card_field.blockSignals(True)
         self.card_field.setText(plan.request.presented_card_last4)
         self.card_field.blockSignals(False)
-        self.print_box.setChecked(card_refund)
-        self.print_box.setEnabled(not card_refund)
-        self.print_note.setText(
-            _("A card refund always prints its ticket.") if card_refund
-            else _("Paper tickets are printed on request.")
-        )
+        self.print_box.setEnabled(True)
+        self.print_box.setChecked(False)
         self._render(plan)
         if card_refund:
             self.card_field.setFocus()
@@ -232,8 +271,22 @@ class RefundScreen(QWidget):
         summary = [f"− {pl.quantity} × {pl.name} ({money(-pl.amount)})" for pl in returned]
         summary += [f"+ {pl.quantity} × {pl.name} ({money(pl.amount)})" for pl in new]
         self.lines_summary.setText("\n".join(summary))
+        self._sync_print(plan)
         self._refresh_buttons()
         self.plan_changed.emit(plan)
+
+    def _sync_print(self, plan: ReturnPlan) -> None:
+        """A card refund always prints (locked); otherwise paper is on request."""
+        card_refund = any(is_card_refund(r) for r in plan.refunds)
+        if card_refund:
+            self.print_box.setChecked(True)
+        elif not self.print_box.isEnabled():
+            self.print_box.setChecked(False)  # it was only forced by a card refund
+        self.print_box.setEnabled(not card_refund)
+        self.print_note.setText(
+            _("A card refund always prints its ticket.") if card_refund
+            else _("Paper tickets are printed on request.")
+        )
 
     def _refresh_buttons(self) -> None:
         plan = self.plan
@@ -258,7 +311,9 @@ class RefundScreen(QWidget):
         self._replan(approvals=approvals)
 
     def _replan(self, *, presented: str | None = None,
-                approvals: list[Approval] | None = None) -> None:
+                approvals: list[Approval] | None = None, **changes: object) -> None:
+        """Ask the engine again with what changed (card presented, a manager's decision,
+        how the customer pays, a gift card asked for)."""
         if self.plan is None:
             return
         request = self.plan.request
@@ -268,6 +323,8 @@ class RefundScreen(QWidget):
             keys = {(a.line_no, a.rule) for a in approvals}
             kept = tuple(a for a in request.approvals if (a.line_no, a.rule) not in keys)
             request = replace(request, approvals=kept + tuple(approvals))
+        if changes:
+            request = replace(request, **changes)
         policy = optional_module("pos_returns.policy")
         if policy is None:
             return
@@ -287,6 +344,7 @@ class RefundScreen(QWidget):
             return
         self._planning = False
         self.banner.clear_message()
+        self.card_box.setVisible(any(is_card_refund(r) for r in plan.refunds))
         self._render(plan)
 
     def _plan_failed(self, seq: int, exc: BaseException) -> None:
