@@ -381,6 +381,13 @@ def init_hq(dsn: str, *, demo: bool = False, sales: int = 2000, seed: int = 1) -
         create_schema(conn)
         if not demo:
             return {}
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM stores)").fetchone() == (True,):
+            from .errors import Conflict
+
+            raise Conflict(
+                _("HQ already holds a chain: the demo chain goes into an empty database."),
+                code="hq_not_empty",
+            )
         from .demo import build_demo  # the demo generator (pos_returns/demo.py)
         from .store import open_cache
 

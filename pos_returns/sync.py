@@ -417,9 +417,16 @@ def _prefetched(batches: Iterator[list[tuple]], *, depth: int = 2) -> Iterator[l
         worker.join()
 
 
-def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False) -> str:
+def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False, whole_row: bool = False) -> str:
+    """The INSERT for a batch. With ``whole_row`` the fetched rows are bound as they
+    are (``txid, key..., cols...``): numbered parameters ``?N`` skip the leading
+    txid and key, so no tuple is rebuilt per row."""
     cols = [*plan.cols, *plan.local_extra]
-    placeholders = ", ".join(["?"] * len(cols))
+    if whole_row:
+        first = 2 + len(plan.spec.key)
+        placeholders = ", ".join(f"?{first + i}" for i in range(len(cols)))
+    else:
+        placeholders = ", ".join(["?"] * len(cols))
     conflict = ", ".join(plan.spec.conflict_cols)
     if plain:  # the table was empty when this pull began: no row can exist yet
         return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})"
@@ -433,6 +440,9 @@ def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False) -> str:
 
 def _write_rows(db: Database, plan: _Plan, rows: list[tuple], own: tuple[int, int],
                 *, plain: bool = False) -> int:
+    if not plan.local_extra and not plan.spec.skip_own_till:
+        sql = _upsert_sql(plan, plan.spec.name, plain=plain, whole_row=True)
+        return max(db.conn.executemany(sql, rows).rowcount, 0)
     nk = 1 + len(plan.spec.key)
     extra = tuple(plan.local_extra.values())
     data: Iterable[tuple] = (r[nk:] + extra for r in rows)

@@ -111,14 +111,16 @@ class SyncRunner(QObject):
 
     def read_status(self) -> core_sync.SyncStatus | None:
         """The cache's sync state now (small queries; the UI calls it once at start)."""
-        from pos_returns.store import open_cache
+        from pos_returns.store import connect
 
         try:
-            db = open_cache(self.cfg.cache_path)
+            db = connect(self.cfg.cache_path, create=False)
         except Exception:
             return None
         try:
             return core_sync.sync_status(db)
+        except Exception:  # a cache not migrated yet: the first round will tell
+            return None
         finally:
             db.close()
 
