@@ -36,7 +36,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate, chain
 from typing import Any, TypeVar
 
@@ -372,8 +372,7 @@ def _discount_chance(d: date) -> float:
 
 
 class _Builder:
-    def __init__(self, db: Database, *, sales: int, seed: int, today: date,
-                 progress: Progress | None) -> None:
+    def __init__(self, db: Database, *, sales: int, seed: int, today: date) -> None:
         self.db = db
         self.conn = db.conn
         self.n_sales = sales
@@ -382,7 +381,6 @@ class _Builder:
         self.n_customers = 0
         self.ctx: dict[str, Any] = {}
         self.today = today
-        self.progress = progress
         self.rows = 0
         self.counts: dict[str, int] = {}
 
@@ -859,7 +857,7 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         parallel = sales >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods()
     started = time.perf_counter()
     today = today or datetime.now(STORE_TZ).date()
-    b = _Builder(db, sales=sales, seed=seed, today=today, progress=progress)
+    b = _Builder(db, sales=sales, seed=seed, today=today)
     conn = db.conn
     quarters = ((365 * YEARS + 1) // 91) + 2
 
@@ -938,9 +936,3 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         products=b.counts["products"], customers=n_customers, sales=sales,
         sale_lines=n_lines, tenders=n_tenders, rows=b.rows, seconds=seconds,
     )
-
-
-def demo_started_utc(today: date) -> str:
-    """First instant (UTC text) a demo built on ``today`` may hold."""
-    start = today - timedelta(days=365 * YEARS + 1)
-    return datetime(start.year, start.month, start.day, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
