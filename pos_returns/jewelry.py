@@ -1,8 +1,8 @@
-"""Fine jewelry (R14): the counter mode and the checks a piece needs before it
-comes back.
+"""Fine jewelry (R14): the counter mode, the checks a piece needs before it comes
+back, and what is kept with the ticket (inspection, customer signature).
 
-Pure functions: the policy engine calls :func:`check_line` for every fine-jewelry
-line and the UI shows the reasons. What is checked (docs/jewelry.md):
+The policy engine (:func:`pos_returns.policy.decide`) calls :func:`check_line` for
+every fine-jewelry line and shows its reasons. What is checked (docs/jewelry.md):
 
 * the store has a Fine Jewelry department, else the till names the nearest
   stores that have one;
@@ -16,63 +16,59 @@ line and the UI shows the reasons. What is checked (docs/jewelry.md):
 * the inspection checklist (condition, hallmark, clasp, stones) is complete; a
   failed item sends the line to a manager (R12);
 * above the configured value (default 1 000 €) a manager approves;
-* the customer signs on screen (:func:`signature_required`).
+* the customer signs on screen: the ticket writer refuses a fine-jewelry ticket
+  without a signature (:func:`ticket_record`).
+
+The mode itself is a state of the till's session (the UI holds it); entering and
+leaving are technical events of the fiscal journal (:func:`enter_mode`,
+:func:`leave_mode`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .domain import Role, Sale, SaleLine, Staff, Store, TenderKind
-from .i18n import N_, _
-from .plan import Reason, Verdict
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 
-INSPECTION_ITEMS: tuple[tuple[str, str], ...] = (
-    ("condition", N_("General condition (no scratches, no deformation)")),
-    ("hallmark", N_("Hallmark present and legible")),
-    ("clasp", N_("Clasp and setting work")),
-    ("stones", N_("Stones present, set and undamaged")),
-)
+from .domain import Department, Role, Sale, SaleLine, Staff, Store, TenderKind
+from .errors import InvalidInput, PermissionDenied, PolicyRefused
+from .i18n import _, format_money
+from .plan import INSPECTION_ITEMS, Inspection, Proof, Reason, ReturnPlan, Verdict
 
+if TYPE_CHECKING:
+    from .config import TillConfig
+    from .journal import JournalRecord
 
-@dataclass(frozen=True, slots=True)
-class Inspection:
-    """The jewelry specialist's checklist for one piece; None = not checked yet."""
+__all__ = [
+    "INSPECTION_ITEMS",
+    "MIGRATIONS",
+    "Inspection",
+    "JewelryCheck",
+    "Proof",
+    "TicketJewelry",
+    "check_line",
+    "enter_mode",
+    "is_jewelry_department",
+    "leave_mode",
+    "load_ticket_record",
+    "may_enter_mode",
+    "mode_state",
+    "nearest_jewelry_stores",
+    "nearest_text",
+    "ticket_record",
+]
 
-    condition: bool | None = None
-    hallmark: bool | None = None
-    clasp: bool | None = None
-    stones: bool | None = None
-    notes: str = ""
-
-    def results(self) -> dict[str, bool | None]:
-        return {key: getattr(self, key) for key, _label in INSPECTION_ITEMS}
-
-    @property
-    def complete(self) -> bool:
-        return all(v is not None for v in self.results().values())
-
-    @property
-    def passed(self) -> bool:
-        return all(v is True for v in self.results().values())
-
-    def failed_labels(self) -> list[str]:
-        return [_(label) for key, label in INSPECTION_ITEMS if getattr(self, key) is False]
-
-    def as_record(self) -> dict[str, object]:
-        """What goes on the ticket and into the journal."""
-        return {**self.results(), "notes": self.notes.strip()}
-
-
-@dataclass(frozen=True, slots=True)
-class Proof:
-    """What the customer shows for a fine-jewelry return."""
-
-    packing_slip: str = ""
-    card_last4: str = ""
-    card_fingerprint: str = ""  # read by the card terminal, never typed
+MODE_ON, MODE_OFF = "jewelry_mode_on", "jewelry_mode_off"
+LEAVE_REASONS = ("leave", "lock", "logout", "close", "restart")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_SIGNATURE_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +79,24 @@ class JewelryCheck:
 
 def _norm(text: str) -> str:
     """Engravings and slips read aloud or typed: only letters and digits count."""
-    return "".join(c for c in text.upper() if c.isalnum())
+    return "".join(c for c in (text or "").upper() if c.isalnum())
+
+
+def is_jewelry_department(department: str) -> bool:
+    return str(department) == Department.JEWELRY.value
+
+
+# --------------------------------------------------------------------------- stores
 
 
 def may_enter_mode(store: Store, staff: Staff) -> Reason | None:
     """None when ``staff`` may switch this till to fine-jewelry mode, else why not."""
     if not store.has_fine_jewelry:
-        return Reason("R14", _("This store has no Fine Jewelry department."))
+        return Reason("R14", _("This store has no Fine Jewelry department."), "refused")
     if staff.role not in (Role.JEWELRY, Role.MANAGER):
         return Reason(
-            "R14", _("Only jewelry specialists and managers can use the fine-jewelry mode.")
+            "R14", _("Only jewelry specialists and managers can use the fine-jewelry mode."),
+            "refused",
         )
     return None
 
@@ -116,93 +120,336 @@ def nearest_jewelry_stores(
     return found[:limit]
 
 
+def nearest_text(nearest: Sequence[Store]) -> str:
+    """"Alamara Paris Haussmann (Paris), …" or "" when the chain has none."""
+    return ", ".join(f"{s.name} ({s.city})" for s in nearest)
+
+
+def no_department_message(nearest: Sequence[Store]) -> str:
+    msg = _("Fine jewelry can only be returned in a store with a Fine Jewelry department.")
+    names = nearest_text(nearest)
+    if names:
+        msg += " " + _("Nearest: {stores}.").format(stores=names)
+    return msg
+
+
+# --------------------------------------------------------------------------- checks
+
+
 def proof_reason(sale: Sale, proof: Proof) -> Reason | None:
     """None when the proof matches the sale, else the reason it does not (R14)."""
     cards = [t for t in sale.tenders if t.kind == TenderKind.CARD]
     slip_ok = bool(sale.packing_slip) and _norm(proof.packing_slip) == _norm(sale.packing_slip)
-    card_given = bool(proof.card_last4 or proof.card_fingerprint)
-    card_ok = any(
-        t.card_last4 == proof.card_last4.strip()
-        and bool(proof.card_fingerprint)
-        and t.card_fingerprint == proof.card_fingerprint
-        for t in cards
+    last4 = proof.card_last4.strip()
+    fingerprint = proof.card_fingerprint.strip()
+    card_ok = bool(fingerprint) and any(
+        t.card_last4 == last4 and t.card_fingerprint == fingerprint for t in cards
     )
     if slip_ok or card_ok:
         return None
-    if proof.packing_slip and sale.packing_slip and not slip_ok:
-        return Reason("R14", _("The packing slip number does not match this order."))
-    if card_given and not card_ok:
-        return Reason("R14", _("The card presented is not the card used for this purchase."))
+    if proof.packing_slip.strip() and sale.packing_slip:
+        return Reason(
+            "R14", _("The packing slip number does not match this order."), "refused"
+        )
+    if last4 and not fingerprint and any(t.card_last4 == last4 for t in cards):
+        return Reason("R14", _(
+            "Read the card on the payment terminal: its fingerprint must match the card "
+            "used for the purchase."
+        ), "refused")
+    if last4 or fingerprint:
+        return Reason(
+            "R14", _("The card presented is not the card used for this purchase."), "refused"
+        )
     if not cards and not sale.packing_slip:
         return None  # a store sale paid without a card: its receipt is the proof
     if sale.packing_slip:
         return Reason(
-            "R14", _("Ask for the packing slip or the card used for the order.")
+            "R14", _("Ask for the packing slip or the card used for the order."), "refused"
         )
-    return Reason("R14", _("Ask for the card used for the purchase."))
+    return Reason("R14", _("Ask for the card used for the purchase."), "refused")
 
 
 def check_line(
     *,
-    sale: Sale,
-    line: SaleLine,
+    sale: Sale | None,
+    line: SaleLine | None,
     store: Store,
     staff: Staff,
     jewelry_mode: bool,
     proof: Proof,
     serial_number: str,
-    inspection: Inspection,
+    inspection: Inspection | None,
     amount: int,
     threshold: int,
     nearest: Sequence[Store] = (),
 ) -> JewelryCheck:
-    """Every R14 check for one fine-jewelry line; the worst verdict wins."""
+    """Every R14 check for one fine-jewelry line; the worst level wins.
+
+    Each reason carries its level: ``refused`` (the till cannot go on; only a
+    manager's R01 override), ``manager`` (a manager approves: inspection not OK,
+    value above ``threshold``) or ``info``. ``sale`` / ``line`` are None for a
+    return without a record of sale, which fine jewelry never is.
+    """
     refused: list[Reason] = []
     manager: list[Reason] = []
     if not store.has_fine_jewelry:
-        names = ", ".join(f"{s.name} ({s.city})" for s in nearest)
-        msg = _("Fine jewelry can only be returned in a store with a Fine Jewelry department.")
-        if names:
-            msg += " " + _("Nearest: {stores}.").format(stores=names)
-        refused.append(Reason("R14", msg))
+        refused.append(Reason("R14", no_department_message(nearest), "refused"))
     else:
         if staff.role not in (Role.JEWELRY, Role.MANAGER):
             refused.append(Reason(
-                "R14", _("Fine jewelry is returned by a jewelry specialist or a manager.")
+                "R14", _("Fine jewelry is returned by a jewelry specialist or a manager."),
+                "refused",
             ))
         if not jewelry_mode:
             refused.append(Reason(
-                "R14", _("Switch the till to fine-jewelry mode to return this piece.")
+                "R14", _("Switch the till to fine-jewelry mode to return this piece."),
+                "refused",
             ))
+    if sale is None or line is None:
+        refused.append(Reason("R14", _(
+            "Fine jewelry needs its packing slip or the card used: it cannot be returned "
+            "without a record of sale."
+        ), "refused"))
+        return JewelryCheck(Verdict.REFUSED, tuple(refused))
     why = proof_reason(sale, proof)
     if why is not None:
         refused.append(why)
     if line.serial_number:
         if not serial_number.strip():
-            refused.append(Reason("R14", _("Read the serial number engraved on the piece.")))
+            refused.append(Reason(
+                "R14", _("Read the serial number engraved on the piece."), "refused"
+            ))
         elif _norm(serial_number) != _norm(line.serial_number):
             refused.append(Reason(
                 "R14", _("The serial number {serial} does not match the piece sold.").format(
                     serial=serial_number.strip()
                 ),
+                "refused",
             ))
-    if not inspection.complete:
-        refused.append(Reason("R14", _("Complete the inspection checklist.")))
+    if inspection is None or not inspection.complete:
+        refused.append(Reason(
+            "R14", _("Complete the inspection checklist (condition, hallmark, clasp, stones)."),
+            "refused",
+        ))
     elif not inspection.passed:
         manager.append(Reason(
             "R12", _("Inspection found: {items}. A manager decides.").format(
                 items=", ".join(inspection.failed_labels())
             ),
+            "manager",
         ))
     if amount > threshold:
-        manager.append(Reason("R14", _("High-value piece: a manager approves the return.")))
+        manager.append(Reason("R14", _(
+            "Fine jewelry above {threshold}: a manager approves the return."
+        ).format(threshold=format_money(threshold)), "manager"))
     if refused:
         return JewelryCheck(Verdict.REFUSED, tuple(refused + manager))
     if manager:
         return JewelryCheck(Verdict.NEEDS_MANAGER, tuple(manager))
-    return JewelryCheck(Verdict.ACCEPTED, (Reason("R14", _("Fine-jewelry checks passed.")),))
+    return JewelryCheck(
+        Verdict.ACCEPTED, (Reason("R14", _("Fine-jewelry checks passed."), "info"),)
+    )
 
 
-def signature_required(has_jewelry_lines: bool) -> bool:
+def signature_required(plan: ReturnPlan) -> bool:
     """The customer signs on screen for every ticket that returns fine jewelry."""
-    return has_jewelry_lines
+    return any(
+        pl.direction == "return" and is_jewelry_department(pl.department) for pl in plan.lines
+    )
+
+
+# --------------------------------------------------------------------------- the mode
+
+
+@dataclass(frozen=True, slots=True)
+class ModeState:
+    on: bool
+    staff_id: int | None = None
+    since: str = ""
+
+
+def _mode_payload(store: Store, staff: Staff, reason: str = "") -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "store_id": int(store.id), "staff_id": int(staff.id), "staff_code": staff.code,
+        "role": str(staff.role),
+    }
+    if reason:
+        payload["reason"] = reason
+    return payload
+
+
+def enter_mode(db: Database, cfg: TillConfig, staff_id: int) -> JournalRecord:
+    """Switch the till of ``cfg`` to fine-jewelry mode for ``staff_id``: checked
+    (:func:`may_enter_mode`, staff of this store) and journaled (``jewelry_mode_on``).
+    Raises :class:`PermissionDenied` with the reason when it may not."""
+    from .auth import get_staff
+    from .journal import record_event
+    from .reference import get_store
+
+    store = get_store(db, cfg.store_id)
+    staff = get_staff(db, staff_id)
+    if staff.store_id != store.id:
+        raise PermissionDenied(
+            _("{name} does not belong to this store.").format(name=staff.name), code="R14"
+        )
+    why = may_enter_mode(store, staff)
+    if why is not None:
+        raise PermissionDenied(why.message, code="R14")
+    return record_event(db, cfg, MODE_ON, _mode_payload(store, staff))
+
+
+def leave_mode(db: Database, cfg: TillConfig, staff_id: int, *, reason: str = "leave"
+               ) -> JournalRecord | None:
+    """Leave fine-jewelry mode (``jewelry_mode_off`` in the journal, with why: the
+    specialist left it, the session was locked or closed, the till restarted).
+    Does nothing (None) when the journal says the mode is already off."""
+    from .auth import get_staff
+    from .journal import record_event
+    from .reference import get_store
+
+    if reason not in LEAVE_REASONS:
+        raise InvalidInput(_("Unknown reason for leaving the fine-jewelry mode."), code="reason")
+    if not mode_state(db, cfg.store_id, cfg.till_no).on:
+        return None
+    store = get_store(db, cfg.store_id)
+    staff = get_staff(db, staff_id)
+    return record_event(db, cfg, MODE_OFF, _mode_payload(store, staff, reason))
+
+
+def mode_state(db: Database, store_id: int, till_no: int) -> ModeState:
+    """What the journal says: is the till in fine-jewelry mode, since when, for whom."""
+    if not db["journal"].exists():
+        return ModeState(False)
+    row = db.execute(
+        "SELECT kind, payload, created_at FROM journal WHERE store_id = ? AND till_no = ? "
+        "AND kind IN (?, ?) ORDER BY seq DESC LIMIT 1",
+        [store_id, till_no, MODE_ON, MODE_OFF],
+    ).fetchone()
+    if row is None or row[0] == MODE_OFF:
+        return ModeState(False)
+    return ModeState(True, json.loads(row[1]).get("staff_id"), row[2])
+
+
+def close_left_open(db: Database, cfg: TillConfig) -> JournalRecord | None:
+    """At start: a mode left on by a crash is closed (``reason: restart``)."""
+    state = mode_state(db, cfg.store_id, cfg.till_no)
+    if not state.on or state.staff_id is None:
+        return None
+    return leave_mode(db, cfg, int(state.staff_id), reason="restart")
+
+
+# --------------------------------------------------------------------------- the ticket
+
+MIGRATIONS = Migrations("pos_returns.jewelry")
+
+
+@MIGRATIONS()
+def m001_ticket_signatures(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE ticket_signatures (
+            ticket_uuid TEXT PRIMARY KEY,   -- the return ticket (return_tickets.uuid)
+            png BLOB NOT NULL,              -- the customer's signature, as drawn on screen
+            sha256 TEXT NOT NULL,           -- also in the ticket's signed journal record
+            inspections TEXT NOT NULL,      -- JSON: per jewelry line, serial + checklist
+            created_at TEXT NOT NULL
+        );
+        CREATE TRIGGER ticket_signatures_no_update BEFORE UPDATE ON ticket_signatures
+        BEGIN SELECT RAISE(ABORT, 'fiscal table ticket_signatures is append-only: UPDATE refused');
+        END;
+        CREATE TRIGGER ticket_signatures_no_delete BEFORE DELETE ON ticket_signatures
+        BEGIN SELECT RAISE(ABORT, 'fiscal table ticket_signatures is append-only: DELETE refused');
+        END;
+        """
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketJewelry:
+    """What a fine-jewelry ticket keeps: the signature and each piece's inspection."""
+
+    png: bytes
+    sha256: str
+    inspections: tuple[dict[str, Any], ...]  # line_no, sku, serial_number, items, notes
+
+    def journal_payload(self) -> dict[str, Any]:
+        """Signed with the ticket: the signature's hash and the inspections."""
+        return {"signature_sha256": self.sha256, "inspections": list(self.inspections)}
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, or InvalidInput when it is not one."""
+    if len(png) < 24 or not png.startswith(PNG_MAGIC) or png[12:16] != b"IHDR":
+        raise InvalidInput(_("The signature is not a PNG image."), code="signature")
+    width, height = struct.unpack(">II", png[16:24])
+    if width == 0 or height == 0:
+        raise InvalidInput(_("The signature is not a PNG image."), code="signature")
+    return int(width), int(height)
+
+
+def ticket_record(plan: ReturnPlan, signature_png: bytes | None) -> TicketJewelry | None:
+    """What to keep for a plan's fine-jewelry lines (None when it has none).
+
+    Raises :class:`PolicyRefused` when the customer has not signed: a fine-jewelry
+    ticket cannot be completed without the signature."""
+    if not signature_required(plan):
+        return None
+    png = signature_png or b""
+    if not png:
+        raise PolicyRefused(
+            _("The customer signs on screen before a fine-jewelry return is recorded."),
+            code="signature",
+        )
+    if len(png) > MAX_SIGNATURE_BYTES:
+        raise InvalidInput(_("The signature image is too large."), code="signature")
+    png_size(png)
+    requests = {n: lr for n, lr in enumerate(plan.request.lines, 1)}
+    inspections = []
+    for pl in plan.lines:
+        if pl.direction != "return" or not is_jewelry_department(pl.department):
+            continue
+        lr = requests.get(pl.line_no)
+        record: dict[str, Any] = {"line_no": pl.line_no, "sku": pl.sku,
+                                  "serial_number": pl.serial_number}
+        if lr is not None and lr.inspection is not None:
+            record.update(lr.inspection.as_record())
+        inspections.append(record)
+    return TicketJewelry(png, hashlib.sha256(png).hexdigest(), tuple(inspections))
+
+
+def store_ticket_record(db: Database, ticket_uuid: str, record: TicketJewelry,
+                        created_at: str) -> None:
+    """Keep the signature and inspections with the ticket (inside the ticket's transaction)."""
+    db.execute(
+        "INSERT INTO ticket_signatures(ticket_uuid, png, sha256, inspections, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [ticket_uuid, record.png, record.sha256,
+         json.dumps(list(record.inspections), ensure_ascii=False, sort_keys=True), created_at],
+    )
+
+
+def load_ticket_record(db: Database, ticket_uuid: str) -> TicketJewelry | None:
+    """The signature and inspections kept with a ticket, for printing (None: none)."""
+    if not db["ticket_signatures"].exists():
+        return None
+    row = db.execute(
+        "SELECT png, sha256, inspections FROM ticket_signatures WHERE ticket_uuid = ?",
+        [ticket_uuid],
+    ).fetchone()
+    if row is None:
+        return None
+    return TicketJewelry(bytes(row[0]), str(row[1]), tuple(json.loads(row[2])))
+
+
+def inspection_summary(record: dict[str, Any]) -> str:
+    """"Condition OK · Hallmark OK · Clasp not OK · Stones OK" for one piece."""
+    short = {
+        "condition": _("Condition"), "hallmark": _("Hallmark"), "clasp": _("Clasp"),
+        "stones": _("Stones"),
+    }
+    parts = []
+    for key, _label in INSPECTION_ITEMS:
+        value = record.get(key)
+        state = _("OK") if value is True else _("not OK") if value is False else "?"
+        parts.append(f"{short[key]} {state}")
+    return " · ".join(parts)

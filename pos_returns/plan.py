@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .domain import Condition, TenderKind
+from .i18n import N_, _
 
 
 class Verdict(StrEnum):
@@ -39,6 +40,54 @@ class Reason:
     level: str = "info"
 
 
+# Fine jewelry (R14, pos_returns.jewelry): what the specialist records for a piece and what
+# the customer shows. Defined here so that requests can carry them; re-exported by jewelry.
+INSPECTION_ITEMS: tuple[tuple[str, str], ...] = (
+    ("condition", N_("General condition (no scratches, no deformation)")),
+    ("hallmark", N_("Hallmark present and legible")),
+    ("clasp", N_("Clasp and setting work")),
+    ("stones", N_("Stones present, set and undamaged")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """The jewelry specialist's checklist for one piece; None = not checked yet."""
+
+    condition: bool | None = None
+    hallmark: bool | None = None
+    clasp: bool | None = None
+    stones: bool | None = None
+    notes: str = ""
+
+    def results(self) -> dict[str, bool | None]:
+        return {key: getattr(self, key) for key, _label in INSPECTION_ITEMS}
+
+    @property
+    def complete(self) -> bool:
+        return all(v is not None for v in self.results().values())
+
+    @property
+    def passed(self) -> bool:
+        return all(v is True for v in self.results().values())
+
+    def failed_labels(self) -> list[str]:
+        return [_(label) for key, label in INSPECTION_ITEMS if getattr(self, key) is False]
+
+    def as_record(self) -> dict[str, object]:
+        """What goes on the ticket and into the journal."""
+        return {**self.results(), "notes": self.notes.strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What the customer shows for a fine-jewelry return."""
+
+    packing_slip: str = ""
+    card_last4: str = ""
+    card_fingerprint: str = ""  # read by the card terminal, never typed
+
+
 @dataclass(frozen=True, slots=True)
 class LineRequest:
     """A line the customer brings back: a sale line (with a record of sale) or a
@@ -50,6 +99,7 @@ class LineRequest:
     sale_line_id: int | None = None
     sku: str = ""  # no-receipt returns only
     serial_number: str = ""  # fine jewelry: the serial read off the piece (R14)
+    inspection: Inspection | None = None  # fine jewelry: the checklist (R14, H9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +187,11 @@ class ReturnRequest:
     # Added by the ID capture (H8): the id_checks row of a no-receipt return (R07/R19), to
     # link with pos_returns.idcheck.link_ticket() in the ticket's transaction. Never ID data.
     id_check_uuid: str = ""
+    # Added by the fine-jewelry mode (H9, R14): the fingerprint of the presented card as
+    # read by the payment terminal, and the customer's on-screen signature (PNG bytes,
+    # stored with the ticket, its SHA-256 in the journal record).
+    presented_card_fingerprint: str = ""
+    signature_png: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,13 @@ written down in ``docs/policy.md``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from sqlite_utils import Database
 
+from . import jewelry, reference
 from .config import PolicyConfig, TillConfig
 from .domain import (
     Channel,
@@ -36,14 +37,15 @@ from .domain import (
     SaleLine,
     Staff,
     Store,
-    StoreId,
 )
 from .errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from .i18n import _, format_date, format_money, format_percent, ngettext
 from .plan import (
     Approval,
+    LineRequest,
     PlannedLine,
     PlannedRefund,
+    Proof,
     Reason,
     ReturnPlan,
     ReturnRequest,
@@ -204,10 +206,6 @@ def _product_for(line: SaleLine, products: Mapping[str, Product]) -> Product:
     )
 
 
-def _norm(text: str) -> str:
-    return "".join((text or "").split()).upper()
-
-
 # --------------------------------------------------------------------------- rules
 
 
@@ -239,54 +237,29 @@ def _jewelry_rules(
     d: _Draft,
     *,
     request: ReturnRequest,
+    line_request: LineRequest,
     sale: Sale | None,
     sale_line: SaleLine | None,
     store: Store,
     staff: Staff,
     config: PolicyConfig,
-    serial: str,
+    nearest: Sequence[Store],
 ) -> None:
-    """R14's base checks (the inspection and signature live in pos_returns.jewelry)."""
-    if not store.has_fine_jewelry:
-        d.reasons.append(_refuse("R14", _(
-            "Fine jewelry can only be returned in a store with a Fine Jewelry department."
-        )))
-    else:
-        if not staff.may_handle_jewelry:
-            d.reasons.append(_refuse("R14", _(
-                "Fine jewelry is returned by a jewelry specialist or a manager."
-            )))
-        if not request.jewelry_mode:
-            d.reasons.append(_refuse("R14", _(
-                "Switch the till to fine-jewelry mode to return this piece."
-            )))
-    if sale is None or sale_line is None:
-        d.reasons.append(_refuse("R14", _(
-            "Fine jewelry needs its packing slip or the card used: it cannot be returned "
-            "without a record of sale."
-        )))
-        return
-    cards = [t for t in sale.tenders if t.kind == "card"]
-    presented = request.presented_card_last4.strip()
-    slip_ok = bool(sale.packing_slip) and _norm(request.packing_slip) == _norm(sale.packing_slip)
-    card_ok = bool(presented) and any(t.card_last4 == presented for t in cards)
-    receipt_is_proof = not cards and not sale.packing_slip  # a store sale paid without card
-    if not (slip_ok or card_ok or receipt_is_proof):
-        if request.packing_slip.strip() and sale.packing_slip and not slip_ok:
-            msg = _("The packing slip number does not match this order.")
-        elif presented and not card_ok:
-            msg = _("The card presented is not the card used for this purchase.")
-        else:
-            msg = _("Ask for the packing slip or the card used for the order.")
-        d.reasons.append(_refuse("R14", msg))
-    if serial and sale_line.serial_number and _norm(serial) != _norm(sale_line.serial_number):
-        d.reasons.append(_refuse("R14", _(
-            "The serial number {serial} does not match the piece sold."
-        ).format(serial=serial)))
-    if d.amount > config.jewelry_manager_threshold:
-        d.reasons.append(_manager("R14", _(
-            "Fine jewelry above {threshold}: a manager approves the return."
-        ).format(threshold=format_money(config.jewelry_manager_threshold))))
+    """R14 through :func:`pos_returns.jewelry.check_line` (store, staff, mode, proof,
+    serial, inspection, value); its reasons carry their level (refused / manager / info)."""
+    check = jewelry.check_line(
+        sale=sale, line=sale_line, store=store, staff=staff, jewelry_mode=request.jewelry_mode,
+        proof=Proof(packing_slip=request.packing_slip,
+                    card_last4=request.presented_card_last4,
+                    card_fingerprint=request.presented_card_fingerprint),
+        serial_number=line_request.serial_number, inspection=line_request.inspection,
+        amount=d.amount, threshold=config.jewelry_manager_threshold, nearest=nearest,
+    )
+    d.reasons.extend(check.reasons)
+    if check.verdict != Verdict.REFUSED and not request.signature_png:
+        d.reasons.append(Reason("R14", _(
+            "The customer signs on screen before the ticket is recorded."
+        ), "warning"))
 
 
 def _receipt_lines(
@@ -296,6 +269,7 @@ def _receipt_lines(
     staff: Staff,
     products: Mapping[str, Product],
     config: PolicyConfig,
+    nearest: Sequence[Store] = (),
 ) -> list[_Draft]:
     drafts: list[_Draft] = []
     taken_qty: dict[int, int] = {}
@@ -349,8 +323,8 @@ def _receipt_lines(
             ).format(amount=format_money(amount)), "warning"))
         _common_rules(d, product, condition, config)
         if product.fine_jewelry or product.department == Department.JEWELRY:
-            _jewelry_rules(d, request=request, sale=sale, sale_line=sl, store=store,
-                           staff=staff, config=config, serial=serial)
+            _jewelry_rules(d, request=request, line_request=lr, sale=sale, sale_line=sl,
+                           store=store, staff=staff, config=config, nearest=nearest)
         drafts.append(d)
     return drafts
 
@@ -361,6 +335,7 @@ def _no_receipt_lines(
     staff: Staff,
     products: Mapping[str, Product],
     config: PolicyConfig,
+    nearest: Sequence[Store] = (),
 ) -> list[_Draft]:
     if not request.other_ways_searched:
         raise PolicyRefused(
@@ -398,8 +373,8 @@ def _no_receipt_lines(
         ).format(price=format_money(product.current_price))))
         _common_rules(d, product, condition, config)
         if product.fine_jewelry or product.department == Department.JEWELRY:
-            _jewelry_rules(d, request=request, sale=None, sale_line=None, store=store,
-                           staff=staff, config=config, serial=d.serial_number)
+            _jewelry_rules(d, request=request, line_request=lr, sale=None, sale_line=None,
+                           store=store, staff=staff, config=config, nearest=nearest)
         drafts.append(d)
     return drafts
 
@@ -557,6 +532,7 @@ def decide(
     config: PolicyConfig,
     today: date | None = None,
     approvers: Mapping[int, Staff] | None = None,
+    stores: Sequence[Store] = (),
 ) -> ReturnPlan:
     """Decide a return: every line's verdict with its reasons, and where the money goes.
 
@@ -565,20 +541,24 @@ def decide(
     impossible request (absurd quantity, more than is left to return),
     :class:`PermissionDenied` when someone may not do what is asked, and
     :class:`PolicyRefused` when a required step is missing (R07 ID, R08 search).
+    ``stores`` (the chain's stores) lets a fine-jewelry refusal in a store without
+    the department name the nearest stores that have one (R14).
     """
     _check_context(request, sale, store, staff)
     approvers = dict(approvers) if approvers is not None else {staff.id: staff}
     n_total = len(request.lines) + len(request.new_items)
     _validate_approvals(request.approvals, approvers, store, n_total)
 
+    nearest = ([s for s, _km in jewelry.nearest_jewelry_stores(stores, store)]
+               if not store.has_fine_jewelry else [])
     notices: list[Reason] = []
     if sale is None:
-        drafts = _no_receipt_lines(request, store, staff, products, config)
+        drafts = _no_receipt_lines(request, store, staff, products, config, nearest)
         warning = _r19(request, drafts, config)
         if warning is not None:
             notices.append(warning)
     else:
-        drafts = _receipt_lines(request, sale, store, staff, products, config)
+        drafts = _receipt_lines(request, sale, store, staff, products, config, nearest)
         notices.extend(_sale_notices(sale, request, today))
     new = _new_items(request, products, config, len(drafts) + 1)
     if new:
@@ -636,40 +616,6 @@ def decide(
 # --------------------------------------------------------------------------- loader
 
 
-def _load_store(db: Database, store_id: int) -> Store:
-    row = db.execute(
-        "SELECT id, code, name, address, postcode, city, siret, vat_number, has_fine_jewelry, "
-        "latitude, longitude FROM stores WHERE id = ?",
-        [store_id],
-    ).fetchone()
-    if row is None:
-        raise NotFound(_("Unknown store {store}.").format(store=store_id), code="store")
-    return Store(
-        id=StoreId(row[0]), code=row[1], name=row[2], address=row[3], postcode=row[4],
-        city=row[5], siret=row[6], vat_number=row[7], has_fine_jewelry=bool(row[8]),
-        latitude=row[9], longitude=row[10],
-    )
-
-
-def _load_products(db: Database, skus: set[str]) -> dict[str, Product]:
-    wanted = sorted(s for s in skus if s)
-    if not wanted:
-        return {}
-    rows = db.execute(
-        "SELECT sku, ean, name, department, vat_rate_bp, current_price, return_tag_required, "
-        f"fine_jewelry, gift_card FROM products WHERE sku IN ({','.join('?' * len(wanted))})",
-        wanted,
-    ).fetchall()
-    return {
-        r[0]: Product(
-            sku=r[0], ean=r[1], name=r[2], department=Department(r[3]), vat_rate_bp=r[4],
-            current_price=r[5], return_tag_required=bool(r[6]), fine_jewelry=bool(r[7]),
-            gift_card=bool(r[8]),
-        )
-        for r in rows
-    }
-
-
 def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
     """Load what :func:`decide` needs from the cache and decide (reads only)."""
     from .auth import get_staff
@@ -677,13 +623,13 @@ def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> Return
 
     if request.store_id != cfg.store_id or request.till_no != cfg.till_no:
         raise InvalidInput(_("This return is not for this till."), code="till")
-    store = _load_store(db, request.store_id)
+    store = reference.get_store(db, request.store_id)
     staff = get_staff(db, request.staff_id)
     sale = get_sale(db, request.sale_id) if request.sale_id is not None else None
     skus = {lr.sku for lr in request.lines if lr.sku} | {i.sku for i in request.new_items}
     if sale is not None:
         skus |= {line.sku for line in sale.lines}
-    products = _load_products(db, skus)
+    products = reference.get_products(db, {s for s in skus if s})
     approvers: dict[int, Staff] = {staff.id: staff}
     for a in request.approvals:
         if a.manager_id not in approvers:
@@ -693,5 +639,6 @@ def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> Return
                 raise PermissionDenied(
                     _("Only a manager can approve or refuse a return."), code="approval"
                 ) from None
+    stores = [] if store.has_fine_jewelry else reference.all_stores(db)
     return decide(request, sale=sale, store=store, staff=staff, products=products,
-                  config=cfg.policy, approvers=approvers)
+                  config=cfg.policy, approvers=approvers, stores=stores)

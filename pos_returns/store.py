@@ -279,6 +279,9 @@ def migration_sets() -> list[Migrations]:
     from .sync import MIGRATIONS as SYNC  # HQ sync: pull cursors, runs, conflicts
 
     sets.append(SYNC)
+    from .jewelry import MIGRATIONS as JEWELRY  # fine jewelry: signatures + inspections (R14)
+
+    sets.append(JEWELRY)
     return sets
 
 

@@ -265,8 +265,14 @@ def commit_plan(
     *,
     journal: Journal | None = None,
     now: datetime | None = None,
+    signature_png: bytes | None = None,
 ) -> CommittedTicket:
     """Commit ``plan`` as a return ticket, all or nothing; return what was written.
+
+    A ticket that returns fine jewelry needs the customer's signature (PNG bytes,
+    ``signature_png`` or else ``plan.request.signature_png``): it is kept in
+    ``ticket_signatures`` with each piece's inspection, and its SHA-256 and the
+    inspections go into the ticket's signed journal record (R14, pos_returns.jewelry).
 
     Raises :class:`PolicyRefused` for a plan still waiting for a manager or
     refused, :class:`Conflict` when the cache (e.g. another till's return, or a
@@ -283,6 +289,11 @@ def commit_plan(
         )
     _validate(plan)
     req = plan.request
+    from . import jewelry
+
+    jewel = jewelry.ticket_record(
+        plan, signature_png if signature_png is not None else req.signature_png
+    )
     if journal is None:
         journal = Journal.for_config(db, cfg, store_id=req.store_id, till_no=req.till_no)
     if (journal.store_id, journal.till_no) != (req.store_id, req.till_no):
@@ -439,6 +450,9 @@ def commit_plan(
                 "vat_by_rate": vat_breakdown(lines),
             },
         }
+        if jewel is not None:
+            payload["jewelry"] = jewel.journal_payload()
+            jewelry.store_ticket_record(db, ticket_uuid, jewel, created_at)
         record = journal.append(TICKET, payload, ticket_uuid=ticket_uuid, now=moment)
         for a in approvals:
             journal.append(

@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
@@ -22,6 +23,9 @@ from ..codes import luhn_valid
 from ..errors import InvalidInput, NotFound
 from ..i18n import _
 from ..money import vat_included_split
+
+if TYPE_CHECKING:
+    from ..jewelry import TicketJewelry
 
 TICKET_CODE_PREFIX = "T"
 _TICKET_CODE = re.compile(r"^T(\d{3})(\d{2})(\d{6})$")
@@ -190,6 +194,8 @@ class TicketDocument:
     gift: bool = False
     staff_code: str = ""
     copy: int = 0  # on a DUPLICATA: which reprint this is (journal DUPLICATA records)
+    # fine jewelry (H9, R14): the customer's signature and each piece's inspection
+    jewelry: TicketJewelry | None = None
 
     # -- what the ticket is -------------------------------------------------------
 
@@ -437,7 +443,15 @@ def ticket_document_from_db(
         journal=journal_excerpt(db, int(tid), uuid), duplicate=duplicate,
         offline=bool(offline), gift=bool(gift),
         copy=duplicate_count(db, uuid) if duplicate else 0,
+        jewelry=_jewelry_record(db, uuid),
     )
+
+
+def _jewelry_record(db: Database, uuid: str) -> TicketJewelry | None:
+    """The signature and inspections kept with a fine-jewelry ticket (pos_returns.jewelry)."""
+    from ..jewelry import load_ticket_record
+
+    return load_ticket_record(db, uuid)
 
 
 @dataclass(frozen=True, slots=True)

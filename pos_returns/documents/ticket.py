@@ -304,6 +304,38 @@ def _journal(doc: TicketDocument, st: Styles) -> list[Flowable]:
         excerpt=doc.journal.excerpt, seq=doc.journal.seq), st.small)]
 
 
+def _jewelry(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
+    """Fine jewelry (R14): each piece's inspection and the customer's signature."""
+    record = doc.jewelry
+    if record is None:
+        return []
+    from io import BytesIO
+
+    from reportlab.platypus import Image
+
+    from ..jewelry import inspection_summary, png_size
+
+    out: list[Flowable] = [_p(pgettext("document", "Fine jewelry: inspection"), st.section)]
+    for item in record.inspections:
+        head = _("Line {line}").format(line=item.get("line_no", "?"))
+        if item.get("serial_number"):
+            head += " · " + _("Serial no. {serial}").format(serial=item["serial_number"])
+        out.append(_p(head, st.bold))
+        out.append(_p(inspection_summary(item), st.small))
+        if item.get("notes"):
+            out.append(_p(_("“{reason}”").format(reason=item["notes"]), st.small))
+    px_w, px_h = png_size(record.png)
+    sig_w = min(width, 60 * mm)
+    sig = Image(BytesIO(record.png), width=sig_w, height=sig_w * px_h / px_w)
+    sig.hAlign = "LEFT"
+    out += [
+        _p(pgettext("document", "Customer signature"), st.bold),
+        sig,
+        _p(_("Signature SHA-256: {digest}…").format(digest=record.sha256[:16]), st.small),
+    ]
+    return [KeepTogether(out)]
+
+
 def _store_header(doc: TicketDocument, st: Styles, *, center: bool) -> list[Flowable]:
     s = doc.store
     body = st.center if center else st.body
@@ -411,6 +443,7 @@ def _roll_story(doc: TicketDocument) -> list[Flowable]:
         story.append(Spacer(1, 1.5 * mm))
         story += [_p(n, st.small) for n in note_list]
     story += _approvals(doc, st)
+    story += _jewelry(doc, st, width)
     story += _gift_card_blocks(doc, st, width)
     story += [Rule()]
     story += _journal(doc, st)
@@ -511,6 +544,7 @@ def _a4_story(doc: TicketDocument) -> list[Flowable]:
         story.append(Spacer(1, 2 * mm))
         story += [_p(n, st.body) for n in note_list]
     story += _approvals(doc, st)
+    story += _jewelry(doc, st, width)
     cards = _gift_card_blocks(doc, make_styles(9), 95 * mm)
     for block in cards:
         if isinstance(block, KeepTogether):

@@ -17,6 +17,7 @@ from pos_returns.errors import InvalidInput, NotFound, PermissionDenied, PolicyR
 from pos_returns.lookup import get_sale
 from pos_returns.plan import (
     Approval,
+    Inspection,
     LineRequest,
     NewItem,
     ReturnPlan,
@@ -537,10 +538,17 @@ def jewel_sale(db, **kw) -> int:
     return add_sale(db, [L("SKU-COLL-01", 1, 65000, serial="PRL-0042")], **kw)
 
 
+# H9 (fine-jewelry mode): the engine now runs pos_returns.jewelry.check_line, so a
+# jewelry line also needs the serial read off the piece, the inspection checklist and,
+# for the card, the fingerprint read by the terminal (tests/core/test_jewelry.py).
+INSPECTED = Inspection(condition=True, hallmark=True, clasp=True, stones=True)
+CARD_READ = {"presented_card_fingerprint": "fp-4242"}
+
+
 def test_R14_jewelry_specialist_with_proof_in_jewelry_mode_accepted(db):
     sale = jewel_sale(db)
-    p = plan(db, request(db, sale, ret(db, sale, serial_number="prl-0042"), staff_id=JEWELER,
-                         jewelry_mode=True))
+    p = plan(db, request(db, sale, ret(db, sale, serial_number="prl-0042", inspection=INSPECTED),
+                         staff_id=JEWELER, jewelry_mode=True, **CARD_READ))
     assert p.lines[0].verdict == Verdict.ACCEPTED and p.net == 65000
 
 
@@ -569,14 +577,22 @@ def test_R14_needs_the_packing_slip_or_the_card_used(db):
     sale = add_sale(db, [L("SKU-COLL-01", 1, 65000)], channel="online",
                     order_number="W000000777", packing_slip="PS-777")
     base = dict(staff_id=JEWELER, jewelry_mode=True)
-    assert plan(db, request(db, sale, ret(db, sale), presented_card_last4="",
+
+    def line():
+        return ret(db, sale, inspection=INSPECTED)
+
+    assert plan(db, request(db, sale, line(), presented_card_last4="",
                             **base)).lines[0].verdict == Verdict.REFUSED
-    assert plan(db, request(db, sale, ret(db, sale), presented_card_last4="9999",
+    assert plan(db, request(db, sale, line(), presented_card_last4="9999",
                             **base)).lines[0].verdict == Verdict.REFUSED
-    by_slip = plan(db, request(db, sale, ret(db, sale), presented_card_last4="",
+    by_slip = plan(db, request(db, sale, line(), presented_card_last4="",
                                packing_slip="ps-777", prefer_gift_card=True, **base))
     assert by_slip.lines[0].verdict == Verdict.ACCEPTED
-    by_card = plan(db, request(db, sale, ret(db, sale), presented_card_last4="4242", **base))
+    # The last 4 digits alone no longer prove the card: the terminal's fingerprint must match.
+    last4_only = plan(db, request(db, sale, line(), presented_card_last4="4242", **base))
+    assert last4_only.lines[0].verdict == Verdict.REFUSED
+    by_card = plan(db, request(db, sale, line(), presented_card_last4="4242", **base,
+                               **CARD_READ))
     assert by_card.lines[0].verdict == Verdict.ACCEPTED
 
 
@@ -590,10 +606,11 @@ def test_R14_serial_number_mismatch_refused(db):
 
 def test_R14_jewelry_above_threshold_needs_manager(db):
     sale = add_sale(db, [L("SKU-BAGU-01", 1, 640000)])
-    p = plan(db, request(db, sale, ret(db, sale), staff_id=JEWELER, jewelry_mode=True))
+    p = plan(db, request(db, sale, ret(db, sale, inspection=INSPECTED), staff_id=JEWELER,
+                         jewelry_mode=True, **CARD_READ))
     assert p.lines[0].verdict == Verdict.NEEDS_MANAGER and "R14" in rules(p.lines[0])
-    p = plan(db, request(db, sale, ret(db, sale), staff_id=JEWELER, jewelry_mode=True,
-                         approvals=(ok("R14", 1),)))
+    p = plan(db, request(db, sale, ret(db, sale, inspection=INSPECTED), staff_id=JEWELER,
+                         jewelry_mode=True, approvals=(ok("R14", 1),), **CARD_READ))
     assert p.lines[0].verdict == Verdict.ACCEPTED
 
 
@@ -754,6 +771,6 @@ def test_cash_at_the_ceiling_needs_no_manager(db):
 
 
 def _store(db):
-    from pos_returns.policy import _load_store
+    from pos_returns.reference import get_store
 
-    return _load_store(db, 1)
+    return get_store(db, 1)
