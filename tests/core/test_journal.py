@@ -465,3 +465,28 @@ def test_cli_journal_export_and_close(db, cfg, journal, tmp_path, capsys):
     assert verify_archive(out, today.year).ok
     assert main(["journal", "head", "--config", str(toml)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1\t1\t")
+
+
+def test_record_event_journals_in_the_callers_transaction(db, cfg):
+    from pos_returns.journal import record_event
+
+    with atomic(db):
+        record_event(db, cfg, "privacy_purge", {"id_checks": 3, "id_ledger": 1})
+        db.execute("INSERT INTO meta(key, value) VALUES ('x', 'y')")
+    row = db.execute("SELECT kind, payload FROM journal").fetchone()
+    assert row[0] == "privacy_purge" and json.loads(row[1]) == {"id_checks": 3, "id_ledger": 1}
+    with pytest.raises(InvalidInput):
+        record_event(db, cfg, "ticket", {})  # documents are not events
+
+
+def test_cli_journal_close_is_for_managers_only(db, cfg, journal, tmp_path, capsys):
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
+    today = datetime.now(UTC).date().isoformat()
+    assert main(["journal", "close", "--config", str(toml), "--day", today,
+                 "--manager", "V001"]) == 1
+    assert db.execute("SELECT COUNT(*) FROM closures").fetchone()[0] == 0
+    assert main(["journal", "close", "--config", str(toml), "--day", today,
+                 "--manager", "M001"]) == 0
+    row = db.execute("SELECT staff_id FROM closures").fetchone()
+    assert row[0] == 3
