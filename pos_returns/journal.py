@@ -803,20 +803,20 @@ def _verify_chain(
     lo = first_expected
     while lo < hi:
         mid = (lo + hi) // 2
-        row = fetch(mid)
-        if row is not None and row[_SEQ] == mid and _signature_ok(row, keys):
+        probe = fetch(mid)
+        if probe is not None and probe[_SEQ] == mid and _signature_ok(probe, keys):
             lo = mid + 1
         else:
             hi = mid
-    row = fetch(lo)
-    if row is None or row[_SEQ] != lo:
+    found = fetch(lo)
+    if found is None or found[_SEQ] != lo:
         return count, prev, (lo, "missing", None)
     if break_at and break_at[0] == lo and break_at[1] == "key":
-        return count, prev, (lo, "key", row[_ID])
-    if not _signature_ok(row, keys):
-        return count, prev, (lo, "signature", row[_ID])
+        return count, prev, (lo, "key", found[_ID])
+    if not _signature_ok(found, keys):
+        return count, prev, (lo, "signature", found[_ID])
     reason = break_at[1] if break_at and break_at[0] == lo else "link"
-    return count, prev, (lo, reason, row[_ID])
+    return count, prev, (lo, reason, found[_ID])
 
 
 def chain_keys(db: Database, store_id: int, till_no: int) -> dict[str, Any]:

@@ -393,7 +393,7 @@ def commit_plan(
             ],
         )
         issued: list[giftcards.IssuedGiftCard] = []
-        refunds = []
+        refunds: list[dict[str, Any]] = []
         for r in plan.refunds:
             card_number = ""
             if r.new_gift_card:
