@@ -57,7 +57,8 @@ class Report:
         return ok
 
     def info(self, name: str, value: float, unit: str, *, digits: int = 2) -> None:
-        print(f"{name:<40} {value:>12,.{digits}f} {unit}".replace(",", " "), flush=True)
+        figure = f"{value:,.{digits}f}".replace(",", " ")
+        print(f"{name:<40} {figure:>12} {unit}", flush=True)
 
     def _line(self, name: str, value: float, target: str, unit: str, ok: bool,
               digits: int) -> None:
