@@ -205,7 +205,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
             dialog = window.manager_dialog
             if dialog is not None:
                 dialog.code.setText("M001")
-                dialog.reason.setText("Étiquette retrouvée dans le sac, robe jamais portée")
+                dialog.reason.setText("Étiquette retrouvée dans le sac, article jamais porté")
                 shot("14-manager-dialog", dialog)
                 dialog.pin.setText("9999")
                 dialog.decide("approved")

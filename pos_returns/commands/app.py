@@ -37,6 +37,9 @@ def _check_cache(path: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     _check_cache(Path(cfg.cache_path))
+    from ..store import open_cache
+
+    open_cache(cfg.cache_path).close()  # apply any migration a newer version brings
     from ui.app import run
 
     return run(cfg)

@@ -59,7 +59,7 @@ class ManagerDialog(QDialog):
         self.approvals: list[Approval] = []
         self.setWindowTitle(_("Manager approval"))
         self.setModal(True)
-        self.setMinimumWidth(760)
+        self.setMinimumWidth(880)
 
         box = QVBoxLayout(self)
         box.setContentsMargins(28, 24, 28, 24)
