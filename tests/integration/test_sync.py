@@ -181,6 +181,9 @@ def test_first_sync_killed_mid_batch_with_kill_9_then_resumed(hq_conn, hq_dsn, t
     assert summary.online and summary.error == ""
     _assert_same_as_hq(db, hq_conn)
     assert db.execute("SELECT count(*) FROM sync_deferred_indexes").fetchone()[0] == 0
+    indexes = {r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sale_lines'")}
+    assert {"sale_lines_sale", "sale_lines_sku"} <= indexes  # rebuilt after the bulk load
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -472,9 +475,11 @@ def test_cli_hq_init_feed_and_sync_print_a_french_summary(pg_server, till, tmp_p
         conn.execute("CREATE DATABASE hq_cli")
     dsn = pg_server.dsn("hq_cli")
     assert main(["hq", "init", "--dsn", dsn, "--demo", "--sales", "40", "--seed", "4"]) == 0
+    assert "Schéma du siège prêt" in capsys.readouterr().out
+    assert main(["hq", "init", "--dsn", dsn, "--demo"]) == 1  # never twice into one HQ
+    assert "déjà une chaîne" in capsys.readouterr().err
     assert main(["hq", "feed", "--dsn", dsn, "--sales", "25", "--seed", "4"]) == 0
-    out = capsys.readouterr().out
-    assert "Schéma" in out and "25 nouvelles ventes" in out
+    assert "25 nouvelles ventes" in capsys.readouterr().out
     with hq.connect(dsn, autocommit=True) as conn:
         hq_sales = hq_count(conn, "SELECT count(*) FROM sales")
         assert hq_sales >= 65
