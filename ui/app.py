@@ -65,6 +65,9 @@ def build_window(cfg: TillConfig, *, executor: Executor | None = None):
     from .window import MainWindow
 
     ops = Ops(executor or ThreadExecutor(Path(cfg.cache_path)))
+    app = QApplication.instance()
+    if executor is None and app is not None:  # the worker thread must end before Qt does
+        app.aboutToQuit.connect(ops.shutdown)
     services = Services(cfg, ops)
     return MainWindow(services)
 
@@ -73,7 +76,10 @@ def run(cfg: TillConfig) -> int:
     app = create_application(cfg)
     window = build_window(cfg)
     window.showMaximized()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        window.services.ops.shutdown()
 
 
 _PUMP: list[QEventLoop] = []
