@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -18,6 +19,7 @@ from pos_returns.plan import CommittedTicket, ReturnPlan
 
 from .dialogs.manager import ManagerDialog
 from .screens.done import DoneScreen
+from .screens.jewelry_banner import JewelryBanner, JewelryMode
 from .screens.login import LoginScreen
 from .screens.lookup import LookupScreen
 from .screens.refund import RefundScreen
@@ -80,6 +82,12 @@ class MainWindow(QMainWindow):
         box.setSpacing(0)
         self.header = Header(services)
         box.addWidget(self.header)
+        # Fine-jewelry mode (R14, docs/jewelry.md): its state, read by the sale screen, and
+        # the coloured banner that says it is on.
+        self.jewelry = JewelryMode(services, self)
+        services.jewelry = self.jewelry  # type: ignore[attr-defined]
+        self.jewelry_banner = JewelryBanner(self.jewelry)
+        box.addWidget(self.jewelry_banner)
         self.banner = Banner()
         self.banner.setContentsMargins(24, 8, 24, 8)
         box.addWidget(self.banner)
@@ -120,6 +128,15 @@ class MainWindow(QMainWindow):
         self.refund.approval_requested.connect(
             lambda plan: self.ask_manager(plan, scope="refunds"))
         self.done.new_return.connect(self.back_to_lookup_fresh)
+        # Fine jewelry: Ctrl+J enters / leaves the mode, F4 on the sale opens the checks;
+        # locking the till (idle or Ctrl+L) or another person logging in leaves the mode.
+        QShortcut(QKeySequence("Ctrl+J"), self, activated=self.toggle_jewelry_mode)
+        self.jewelry.refused.connect(lambda message: self.show_error(message, None))
+        self.jewelry.changed.connect(lambda _on: self.sale.jewelry_changed())
+        self.jewelry.recorded.connect(self.sale.jewelry_changed)
+        self.locked.connect(lambda _staff: self.jewelry.leave("lock"))
+        self.sale.jewelry_requested.connect(self.open_jewelry_checks)
+        self.jewelry.close_left_open()
 
         self.show_screen("login")
         self.login.show_login()
@@ -261,7 +278,28 @@ class MainWindow(QMainWindow):
         self.show_screen("done")
         self.done.show_ticket(ticket, print_now=print_now)
 
+    def toggle_jewelry_mode(self) -> None:
+        if self.services.staff is not None and self.current != "login":
+            self.jewelry.toggle()
+
+    def open_jewelry_checks(self) -> None:
+        from .dialogs.jewelry_proof import JewelryChecksDialog
+
+        if self.sale.sale is None:
+            return
+        dialog = JewelryChecksDialog(self.services, self.jewelry, self.sale.sale, self)
+        self.jewelry_dialog = dialog
+        dialog.finished.connect(lambda _r: self._jewelry_closed())
+        dialog.open()
+
+    def _jewelry_closed(self) -> None:
+        self.jewelry_dialog = None
+        self.activateWindow()
+        if self.current == "sale":
+            self.sale.focus_first_line()
+
     def closeEvent(self, event) -> None:
+        self.jewelry.leave("close")
         self.idle.arm(False)
         self.services.ops.shutdown()
         super().closeEvent(event)

@@ -249,8 +249,8 @@ def test_R16_exchange_difference_paid_in_cash(qtbot, db, window):
     qtbot.wait_until(window.sale.is_settled)
     to_refund(qtbot, window)
     assert window.refund.pay_card.isChecked() and window.refund.pay_cash.isVisible()
-    window.refund.pay_cash.click()
-    qtbot.wait_until(window.refund.is_settled)
+    press(qtbot, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(lambda: window.refund.pay_cash.isChecked() and window.refund.is_settled())
     assert [(r.kind, r.amount) for r in window.refund.plan.refunds] == [("cash", -1600)]
     confirm(qtbot, window)
     [ticket] = tickets(db)
@@ -418,3 +418,28 @@ def test_a_crash_of_the_database_work_gives_a_french_message_and_keeps_the_input
     assert window.sale.cards[0].qty.value() == 2
     assert not window.sale.continue_button.isEnabled()
     assert tickets(db) == []
+
+
+def test_a_crash_while_committing_writes_nothing_and_keeps_the_card(
+    qtbot, db, window, monkeypatch
+):
+    from pos_returns import tickets as writer
+
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    to_refund(qtbot, window)
+    present_card(qtbot, window, "4242")
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer, "commit_plan", broken)
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.refund.banner.isVisible())
+    assert "problème technique" in window.refund.banner.text()
+    assert window.current == "refund" and window.refund.card_field.text() == "4242"
+    assert tickets(db) == []
+    monkeypatch.undo()
+    confirm(qtbot, window)  # the same screen, once the disk has room again
+    assert len(tickets(db)) == 1

@@ -140,8 +140,8 @@ class RefundScreen(QWidget):
         self.pay_caption = label(_("The customer pays by:"))
         ol.addWidget(self.pay_caption)
         self.pay_buttons = QButtonGroup(self)
-        self.pay_card = action_button(_("Card"), icon_name="card")
-        self.pay_cash = action_button(_("Cash"), icon_name="cash")
+        self.pay_card = action_button(_("Card"), shortcut="Ctrl+1", icon_name="card")
+        self.pay_cash = action_button(_("Cash"), shortcut="Ctrl+2", icon_name="cash")
         for button, kind in ((self.pay_card, TenderKind.CARD), (self.pay_cash, TenderKind.CASH)):
             button.setCheckable(True)
             button.setProperty("kind", str(kind))
