@@ -145,3 +145,23 @@ def test_other_ways_bad_input_is_explained(qtbot, db, window):
     scan(qtbot, window.lookup.card_last4, "12a")
     assert window.lookup.banner.text() == "Saisissez les 4 derniers chiffres de la carte."
     assert window.lookup.card_last4.text() == "12a"
+
+
+def test_a_scan_while_the_results_have_the_focus_still_opens_the_sale(qtbot, db, window):
+    from PySide6.QtWidgets import QApplication
+
+    add_sale(db, [L("SKU-ROBE-01", 1, 15000)], [T("card", 15000, "1234", "fp")])
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("cash", 7900)])
+    log_in(qtbot, window)
+    lookup = window.lookup
+    lookup.choose_tab(0)
+    lookup.card_dates.set_bounds(date(2020, 1, 1), date(2025, 12, 31))
+    scan(qtbot, lookup.card_last4, "1234")
+    assert lookup.results.hasFocus() and len(lookup.results.sales) == 1
+    # The customer finds another receipt after all: the scanner types into whatever
+    # has the focus, here the results list.
+    for char in _receipt(db, sale_id).barcode_content:
+        qtbot.keyClicks(QApplication.focusWidget(), char)
+    assert lookup.scan.hasFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert window.current == "sale" and window.sale.sale.id == sale_id

@@ -67,6 +67,7 @@ class DateRange(QWidget):
 
 class ResultsTable(QTableWidget):
     activated_sale = Signal(object)
+    typed = Signal(str)  # a character that belongs in the scan field (a scanner burst)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, 6, parent)
@@ -117,6 +118,12 @@ class ResultsTable(QTableWidget):
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.open_current()
+            return
+        text = event.text()
+        plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                      Qt.KeyboardModifier.ShiftModifier)
+        if text and text.isprintable() and not text.isspace() and plain:
+            self.typed.emit(text)  # the scanner fires while the list has the focus
             return
         super().keyPressEvent(event)
 
@@ -242,6 +249,7 @@ class LookupScreen(QWidget):
         outer.addWidget(self.results_title)
         self.results = ResultsTable()
         self.results.activated_sale.connect(self._open)
+        self.results.typed.connect(self._typed_elsewhere)
         outer.addWidget(self.results, 1)
         self.results_title.hide()
         self.results.hide()
@@ -262,6 +270,12 @@ class LookupScreen(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         QTimer.singleShot(0, self.focus_input)
+
+    def _typed_elsewhere(self, text: str) -> None:
+        """A scan arriving while the results list has the focus goes to the scan field."""
+        self.scan.setFocus()
+        self.scan.setText(text)
+        self._mark_invalid(False)
 
     def choose_tab(self, index: int) -> None:
         self.tabs.setCurrentIndex(index)

@@ -182,6 +182,7 @@ class SaleScreen(QWidget):
     proceed = Signal(object)  # ReturnPlan
     plan_changed = Signal(object)  # ReturnPlan | None
     approval_requested = Signal(object)  # ReturnPlan
+    jewelry_requested = Signal()  # F4: the fine-jewelry checks (ui/dialogs/jewelry_proof.py)
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -214,6 +215,12 @@ class SaleScreen(QWidget):
         self.badges.setObjectName("banner")
         self.badges.setProperty("level", "warning")
         left.addWidget(self.badges)
+        # Fine jewelry (R14): what the sale's jewelry lines need, in the mode's words.
+        self.jewelry_notice = label("", wrap=True)
+        self.jewelry_notice.setObjectName("banner")
+        self.jewelry_notice.setProperty("level", "warning")
+        self.jewelry_notice.hide()
+        left.addWidget(self.jewelry_notice)
         self.banner = Banner()
         left.addWidget(self.banner)
 
@@ -227,6 +234,13 @@ class SaleScreen(QWidget):
         self.all_button = action_button(_("Return everything"), shortcut="Ctrl+T")
         self.all_button.clicked.connect(self.return_everything)
         tools.addWidget(self.all_button)
+        self.jewelry_button = action_button(_("Fine-jewelry checks"), shortcut="F4",
+                                            role="warning")
+        self.jewelry_button.clicked.connect(self.ask_jewelry_checks)
+        self.jewelry_button.setShortcut(QKeySequence())
+        QShortcut(QKeySequence("F4"), self, activated=self.ask_jewelry_checks)
+        self.jewelry_button.hide()
+        tools.addWidget(self.jewelry_button)
         left.addLayout(tools)
 
         self.lines_host = QWidget()
@@ -363,6 +377,10 @@ class SaleScreen(QWidget):
             )
         self.badges.setText("\n".join(badges))
         self.badges.setVisible(bool(badges))
+        jewel = getattr(self.services, "jewelry", None)
+        if jewel is not None:
+            jewel.reset_sale(sale)
+        self._show_jewelry()
         self.tenders.setText(
             "\n".join(f"{tender_text(t)} : {money(t.amount)}" for t in sale.tenders)
         )
@@ -457,7 +475,11 @@ class SaleScreen(QWidget):
     def build_request(self) -> ReturnRequest | None:
         if self.sale is None or self.services.staff is None:
             return None
-        lines = tuple(r for r in (c.request() for c in self.cards) if r is not None)
+        jewel = getattr(self.services, "jewelry", None)
+        lines = tuple(
+            jewel.line_request(c.line, r) if jewel is not None else r
+            for c, r in ((c, c.request()) for c in self.cards) if r is not None
+        )
         counts: dict[str, int] = {}
         for product in self.new_items:
             counts[product.sku] = counts.get(product.sku, 0) + 1
@@ -471,8 +493,8 @@ class SaleScreen(QWidget):
             new_items=tuple(NewItem(sku, qty) for sku, qty in counts.items()),
             gift=self.gift.isChecked(),
             approvals=tuple(self.approvals),
-            jewelry_mode=False,  # fine jewelry has its own mode and screen (docs/jewelry.md)
-            packing_slip=self.sale.packing_slip,
+            # fine jewelry: mode, proof, serials, inspections, signature (docs/jewelry.md)
+            **(jewel.request_fields() if jewel is not None else {}),  # type: ignore[arg-type]
         )
 
     def schedule_plan(self) -> None:
@@ -574,6 +596,25 @@ class SaleScreen(QWidget):
         self.new_list.setVisible(bool(self.new_items))
         self.new_empty.setVisible(not self.new_items)
         repolish(self.manager_button)
+
+    # -- fine jewelry (R14) -------------------------------------------------------------------
+    def _show_jewelry(self) -> None:
+        jewel = getattr(self.services, "jewelry", None)
+        notice = jewel.sale_notice(self.sale) if jewel is not None else ""
+        self.jewelry_notice.setText(notice)
+        self.jewelry_notice.setVisible(bool(notice))
+        self.jewelry_button.setVisible(bool(jewel is not None and jewel.on
+                                            and jewel.has_jewelry(self.sale)))
+
+    def jewelry_changed(self) -> None:
+        """The mode went on or off, or the checks were recorded: ask the engine again."""
+        self._show_jewelry()
+        if self.sale is not None:
+            self.schedule_plan()
+
+    def ask_jewelry_checks(self) -> None:
+        if self.sale is not None and self.jewelry_button.isVisible():
+            self.jewelry_requested.emit()
 
     def is_settled(self) -> bool:
         """No plan request waiting or running: what is shown is the engine's last word."""
