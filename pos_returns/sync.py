@@ -526,6 +526,9 @@ def restore_indexes(db: Database, table: str | None = None) -> int:
         return 0
     where, params = ("WHERE tbl = ?", [table]) if table else ("", [])
     rows = db.execute(f"SELECT name, sql FROM sync_deferred_indexes {where}", params).fetchall()
+    if not rows:
+        return 0
+    db.execute("PRAGMA threads = 2")  # SQLite's sorter may use a helper thread
     with atomic(db):
         for name, sql in rows:
             exists = db.execute(

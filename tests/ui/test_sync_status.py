@@ -65,7 +65,9 @@ def test_first_full_sync_shows_a_progress_bar_then_online_and_last_sync(qtbot, d
     with qtbot.wait_signal(runner.finished):
         runner.run_now()
     assert seen == [250, 1]  # 25 % shown while the round ran
-    assert "Première synchronisation" in widget.progress_bar.format()
+    bar_text = widget.progress_bar.format()
+    assert bar_text.startswith("Première synchro") and "25" in bar_text
+    assert "ventes" in widget.progress_bar.toolTip()
     assert not widget.progress_bar.isVisible()
     assert "En ligne" in widget.state_label.text()
     assert widget.waiting_label.text() == "0 document en attente"

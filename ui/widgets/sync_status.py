@@ -151,7 +151,7 @@ class SyncStatusWidget(QWidget):
         self.waiting_label = QLabel(self)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setFixedWidth(160)
+        self.progress_bar.setFixedWidth(220)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.hide()
         self.sync_button = QToolButton(self)
@@ -216,9 +216,11 @@ class SyncStatusWidget(QWidget):
             return
         self.progress_bar.show()
         self.progress_bar.setValue(int(p.fraction * 1000))
-        self.progress_bar.setFormat(
+        percent = int(p.fraction * 100)
+        self.progress_bar.setFormat(_("First sync: {percent} %").format(percent=percent))
+        self.progress_bar.setToolTip(
             _("First sync: {table} {percent} %").format(
-                table=core_sync.table_label(p.table), percent=int(p.fraction * 100)
+                table=core_sync.table_label(p.table), percent=percent
             )
         )
 
