@@ -1,0 +1,264 @@
+"""Fine-jewelry checks for a sale (R14): the proof the customer shows (packing slip
+and/or the card: last 4 digits + the fingerprint read by the card terminal), the
+serial number read off each piece, the inspection checklist, and the customer's
+signature on screen.
+
+The dialog only gathers; the policy engine compares everything with the sale and
+answers on the sale screen. The card terminal is simulated: its reading is typed
+(or pasted) in the "fingerprint read by the terminal" field, and on a demo till
+(no HQ configured) a button reads the card of the demo sale (docs/jewelry.md).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns.domain import Sale, SaleLine, TenderKind
+from pos_returns.i18n import N_, _
+from pos_returns.plan import INSPECTION_ITEMS, Inspection, Proof
+
+from ..screens.jewelry_banner import JewelryMode, jewelry_lines
+from ..services import Services
+from ..widgets.common import Banner, action_button, card, label
+from ..widgets.signature_pad import SignaturePad
+
+_STATES = ((None, N_("— to check —")), (True, N_("OK")), (False, N_("Not OK")))
+
+
+class PieceBox(QFrame):
+    """One piece: the serial read off it and the four inspection items."""
+
+    def __init__(self, line: SaleLine, index: int, serial: str,
+                 inspection: Inspection | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.line = line
+        self.setProperty("card", True)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(16, 10, 16, 12)
+        box.setSpacing(6)
+        box.addWidget(label(f"{index}. {line.name}", name="sectionTitle", wrap=True))
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(6)
+        grid.addWidget(label(_("Serial number read on the piece")), 0, 0)
+        self.serial = QLineEdit(serial)
+        self.serial.setObjectName("jewelrySerial")
+        self.serial.setMaxLength(40)
+        self.serial.setPlaceholderText(_("as engraved, e.g. BG-2025-000417"))
+        self.serial.setMinimumHeight(44)
+        grid.addWidget(self.serial, 0, 1)
+        self.items: dict[str, QComboBox] = {}
+        for row, (key, text) in enumerate(INSPECTION_ITEMS, 1):
+            grid.addWidget(label(_(text), wrap=True), row, 0)
+            combo = QComboBox()
+            combo.setObjectName(f"inspect_{key}")
+            for value, state in _STATES:
+                combo.addItem(_(state), value)
+            current = getattr(inspection, key) if inspection is not None else None
+            combo.setCurrentIndex([v for v, _s in _STATES].index(current))
+            combo.setMinimumHeight(40)
+            combo.setMinimumWidth(190)
+            grid.addWidget(combo, row, 1)
+            self.items[key] = combo
+        grid.addWidget(label(_("Notes")), len(INSPECTION_ITEMS) + 1, 0)
+        self.notes = QLineEdit(inspection.notes if inspection is not None else "")
+        self.notes.setMaxLength(200)
+        self.notes.setPlaceholderText(_("e.g. loose clasp, light scratch on the band"))
+        self.notes.setMinimumHeight(40)
+        grid.addWidget(self.notes, len(INSPECTION_ITEMS) + 1, 1)
+        grid.setColumnStretch(1, 1)
+        box.addLayout(grid)
+
+    def set_all_ok(self) -> None:
+        for combo in self.items.values():
+            combo.setCurrentIndex(1)
+
+    def inspection(self) -> Inspection:
+        values = {key: combo.currentData() for key, combo in self.items.items()}
+        return Inspection(**values, notes=self.notes.text().strip())
+
+
+class JewelryChecksDialog(QDialog):
+    """Proof, serial numbers, inspections and signature for the open sale."""
+
+    saved = Signal()
+
+    def __init__(self, services: Services, mode: JewelryMode, sale: Sale,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.mode = mode
+        self.sale = sale
+        self.setWindowTitle(_("Fine-jewelry checks"))
+        self.setModal(True)
+        self.setMinimumWidth(900)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 20, 24, 20)
+        outer.setSpacing(10)
+        outer.addWidget(label(_("Fine-jewelry checks"), name="title"))
+        outer.addWidget(label(
+            _("Compare what the customer shows and the piece itself; the till checks them "
+              "against the sale."), muted=True, wrap=True))
+
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        bl.setContentsMargins(0, 0, 8, 0)
+        bl.setSpacing(10)
+
+        # -- proof ---------------------------------------------------------------------------
+        proof_box = card()
+        pl = QGridLayout(proof_box)
+        pl.setContentsMargins(16, 10, 16, 12)
+        pl.setHorizontalSpacing(12)
+        pl.setVerticalSpacing(6)
+        pl.addWidget(label(_("Proof of purchase"), name="sectionTitle"), 0, 0, 1, 3)
+        pl.addWidget(label(_("The packing slip and/or the card used for the order."),
+                           muted=True, wrap=True), 1, 0, 1, 3)
+        proof = mode.proof
+        self.slip = QLineEdit(proof.packing_slip)
+        self.slip.setObjectName("jewelrySlip")
+        self.slip.setMaxLength(40)
+        self.slip.setPlaceholderText(_("e.g. PS-778812"))
+        self.card_last4 = QLineEdit(proof.card_last4)
+        self.card_last4.setObjectName("jewelryCard")
+        self.card_last4.setMaxLength(4)
+        self.card_last4.setPlaceholderText("0000")
+        self.card_last4.setFixedWidth(130)
+        self.fingerprint = QLineEdit(proof.card_fingerprint)
+        self.fingerprint.setObjectName("jewelryFingerprint")
+        self.fingerprint.setMaxLength(128)
+        self.fingerprint.setPlaceholderText(_("read by the card terminal"))
+        for field in (self.slip, self.card_last4, self.fingerprint):
+            field.setMinimumHeight(44)
+        pl.addWidget(label(_("Packing slip no.")), 2, 0)
+        pl.addWidget(self.slip, 2, 1, 1, 2)
+        pl.addWidget(label(_("Card: last 4 digits")), 3, 0)
+        pl.addWidget(self.card_last4, 3, 1)
+        pl.addWidget(label(_("Fingerprint read by the card terminal")), 4, 0)
+        pl.addWidget(self.fingerprint, 4, 1, 1, 2)
+        self.read_button = action_button(_("Read the card (demo terminal)"), shortcut="F3")
+        self.read_button.setMinimumHeight(44)
+        self.read_button.clicked.connect(self.read_demo_card)
+        self.read_button.setShortcut(QKeySequence())
+        QShortcut(QKeySequence("F3"), self, activated=self.read_demo_card)
+        self.read_button.setVisible(not services.cfg.hq_dsn)
+        pl.addWidget(self.read_button, 3, 2)
+        pl.setColumnStretch(2, 1)
+        bl.addWidget(proof_box)
+
+        # -- the pieces ----------------------------------------------------------------------
+        self.pieces: list[PieceBox] = []
+        for index, line in enumerate(jewelry_lines(sale), 1):
+            serial, inspection = mode.inputs.get(int(line.id), ("", None))
+            piece = PieceBox(line, index, serial, inspection)
+            bl.addWidget(piece)
+            self.pieces.append(piece)
+        all_ok = action_button(_("All items OK"), shortcut="Ctrl+K")
+        all_ok.setMinimumHeight(40)
+        all_ok.clicked.connect(self.set_all_ok)
+        all_ok.setShortcut(QKeySequence())  # the dialog's shortcut acts at once
+        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.set_all_ok)
+        bl.addWidget(all_ok, 0, Qt.AlignmentFlag.AlignLeft)
+
+        # -- signature -----------------------------------------------------------------------
+        sig_box = card()
+        sl = QVBoxLayout(sig_box)
+        sl.setContentsMargins(16, 10, 16, 12)
+        sl.addWidget(label(_("Customer signature"), name="sectionTitle"))
+        self.pad = SignaturePad()
+        self.had_signature = bool(mode.signature)
+        if self.had_signature:
+            self.pad.caption.setText(_("Already signed. Clear and sign again to replace it."))
+        self.pad.changed.connect(self._signature_changed)
+        sl.addWidget(self.pad)
+        bl.addWidget(sig_box)
+        bl.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        scroll.setMinimumHeight(560)
+        outer.addWidget(scroll, 1)
+
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        row = QHBoxLayout()
+        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
+        self.cancel_button.clicked.connect(self.reject)
+        self.save_button = action_button(_("Save the checks"), shortcut="F10", role="primary",
+                                         icon_name="check")
+        self.save_button.clicked.connect(self.save)
+        self.save_button.setShortcut(QKeySequence())
+        QShortcut(QKeySequence("F10"), self, activated=self.save)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        row.addWidget(self.save_button)
+        outer.addLayout(row)
+        self.resize(960, 820)
+        (self.slip if sale.packing_slip or sale.order_number else self.card_last4).setFocus()
+
+    def _signature_changed(self) -> None:
+        if self.pad.is_empty():
+            self.had_signature = False
+
+    def set_all_ok(self) -> None:
+        for piece in self.pieces:
+            piece.set_all_ok()
+
+    def read_demo_card(self) -> None:
+        """Demo terminal: the customer's card is read. With the last 4 typed, the card of
+        the sale with those digits is "read"; another card gives another fingerprint."""
+        cards = [t for t in self.sale.tenders if t.kind == TenderKind.CARD]
+        last4 = self.card_last4.text().strip()
+        if not last4 and cards:
+            last4 = cards[0].card_last4
+            self.card_last4.setText(last4)
+        match = next((t for t in cards if t.card_last4 == last4), None)
+        if match is not None and match.card_fingerprint:
+            self.fingerprint.setText(match.card_fingerprint)
+        elif last4:
+            self.fingerprint.setText(f"tpe-demo-{last4}")
+        else:
+            self.banner.show_message(_("Type the last 4 digits of the card presented."))
+
+    def proof(self) -> Proof:
+        return Proof(packing_slip=self.slip.text().strip(),
+                     card_last4=self.card_last4.text().strip(),
+                     card_fingerprint=self.fingerprint.text().strip())
+
+    def save(self) -> None:
+        last4 = self.card_last4.text().strip()
+        if last4 and (len(last4) != 4 or not last4.isdigit()):
+            self.banner.show_message(_("The last 4 digits of the card: 4 digits."))
+            self.card_last4.setFocus()
+            return
+        inputs = {int(p.line.id): (p.serial.text().strip(), p.inspection()) for p in self.pieces}
+        if self.pad.is_empty():
+            signature = self.mode.signature if self.had_signature else b""
+        else:
+            signature = self.pad.to_png()
+        self.mode.record(self.proof(), inputs, signature)
+        self.saved.emit()
+        self.accept()
+
+    def keyPressEvent(self, event) -> None:
+        # Enter in a field must not close the dialog.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.focusNextChild()
+            return
+        super().keyPressEvent(event)
