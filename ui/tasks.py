@@ -58,6 +58,19 @@ def product_by_code(db: Database, code: str) -> Any:
     text = (code or "").strip().upper()
     if not text or len(text) > 32:
         raise InvalidInput(_("Scan the item or type its reference."), code="sku")
+    if text[:1] in ("R", "W") or (text.isdigit() and len(text) == 17):
+        from pos_returns.codes import CodeKind, classify
+
+        try:
+            kind, _code = classify(text)
+        except InvalidInput:
+            kind = None
+        if kind in (CodeKind.RECEIPT, CodeKind.ORDER):
+            raise InvalidInput(
+                _("This is a receipt, not an item. Finish this return first, then scan "
+                  "that receipt on the search screen."),
+                code="receipt",
+            )
     row = db.conn.execute(
         "SELECT sku, ean, name, department, vat_rate_bp, current_price, return_tag_required, "
         "fine_jewelry, gift_card FROM products WHERE ean = ? OR sku = ?", [text, text]

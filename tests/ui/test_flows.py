@@ -292,6 +292,16 @@ def test_R16_exchange_with_a_difference_to_refund(qtbot, db, window):
     assert refunds(db, ticket["id"]) == [("card", 11000, "4242", 0)]
 
 
+def test_a_receipt_scanned_as_an_exchange_item_is_explained(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 18900)])
+    other = add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
+    open_sale(qtbot, db, window, sale_id)
+    window.sale.exchange_scan.setFocus()
+    scan(qtbot, window.sale.exchange_scan, _receipt(db, other).barcode_content)
+    assert "C’est un ticket" in window.sale.banner.text()
+    assert window.sale.new_items == [] and window.sale.sale.id == sale_id
+
+
 def test_unknown_item_in_an_exchange_keeps_the_input(qtbot, db, window):
     sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 18900)])
     open_sale(qtbot, db, window, sale_id)
