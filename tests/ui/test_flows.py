@@ -453,3 +453,32 @@ def test_a_crash_while_committing_writes_nothing_and_keeps_the_card(
     monkeypatch.undo()
     confirm(qtbot, window)  # the same screen, once the disk has room again
     assert len(tickets(db)) == 1
+
+
+def test_receipt_return_through_the_real_database_worker(qtbot, db, threaded_window):
+    """The same story with the worker thread and its own connection, as in the shop."""
+    window = threaded_window
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 15000), L("SKU-CHEM-01", 1, 7900)],
+                       [T("card", 22900, "4242", "fp")])
+    log_in(qtbot, window)
+    qtbot.wait_until(lambda: window.current == "lookup", timeout=10_000)
+    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+    qtbot.wait_until(lambda: window.current == "sale", timeout=10_000)
+    card = window.sale.cards[0]
+    card.qty.setFocus()
+    card.qty.selectAll()
+    qtbot.keyClicks(card.qty, "1")
+    qtbot.wait_until(lambda: window.sale.is_settled() and window.sale.plan is not None,
+                     timeout=10_000)
+    assert window.sale.plan.net == 15000
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "refund", timeout=10_000)
+    window.refund.card_field.setFocus()
+    qtbot.keyClicks(window.refund.card_field, "4242")
+    qtbot.wait_until(lambda: window.refund.confirm_button.isEnabled(), timeout=10_000)
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "done", timeout=10_000)
+    qtbot.wait_until(lambda: window.done.print_count == 1, timeout=20_000)
+    [ticket] = tickets(db)
+    assert ticket["net"] == 15000
+    assert refunds(db, ticket["id"]) == [("card", 15000, "4242", 0)]

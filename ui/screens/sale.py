@@ -220,7 +220,17 @@ class SaleScreen(QWidget):
         self.jewelry_notice.setObjectName("banner")
         self.jewelry_notice.setProperty("level", "warning")
         self.jewelry_notice.hide()
-        left.addWidget(self.jewelry_notice)
+        jewelry_row = QHBoxLayout()
+        jewelry_row.setSpacing(10)
+        jewelry_row.addWidget(self.jewelry_notice, 1)
+        self.jewelry_button = action_button(_("Fine-jewelry checks"), shortcut="F4",
+                                            role="warning")
+        self.jewelry_button.clicked.connect(self.ask_jewelry_checks)
+        self.jewelry_button.setShortcut(QKeySequence())
+        QShortcut(QKeySequence("F4"), self, activated=self.ask_jewelry_checks)
+        self.jewelry_button.hide()
+        jewelry_row.addWidget(self.jewelry_button)
+        left.addLayout(jewelry_row)
         self.banner = Banner()
         left.addWidget(self.banner)
 
@@ -234,13 +244,6 @@ class SaleScreen(QWidget):
         self.all_button = action_button(_("Return everything"), shortcut="Ctrl+T")
         self.all_button.clicked.connect(self.return_everything)
         tools.addWidget(self.all_button)
-        self.jewelry_button = action_button(_("Fine-jewelry checks"), shortcut="F4",
-                                            role="warning")
-        self.jewelry_button.clicked.connect(self.ask_jewelry_checks)
-        self.jewelry_button.setShortcut(QKeySequence())
-        QShortcut(QKeySequence("F4"), self, activated=self.ask_jewelry_checks)
-        self.jewelry_button.hide()
-        tools.addWidget(self.jewelry_button)
         left.addLayout(tools)
 
         self.lines_host = QWidget()
