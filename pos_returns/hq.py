@@ -262,6 +262,8 @@ CREATE TABLE journal_heads (
     till_no integer NOT NULL,
     seq bigint NOT NULL,
     signature text NOT NULL,
+    key_id text NOT NULL DEFAULT '',      -- the till's journal key (to verify its records)
+    public_key text NOT NULL DEFAULT '',
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (store_id, till_no)
 );
@@ -769,6 +771,14 @@ def receive_document(
     """HQ's reception of one outbox document, idempotent by uuid."""
     if kind == "return_ticket":
         return receive_return(conn, {"uuid": uuid, **payload}, store_id=store_id, till_no=till_no)
+    if kind == "journal_head":  # pos_returns.journal.Journal.enqueue_head()
+        raise_journal_head(
+            conn, store_id=int(payload.get("store_id", store_id)),
+            till_no=int(payload.get("till_no", till_no)), seq=int(payload.get("seq", 0)),
+            signature=str(payload.get("signature", "")), key_id=str(payload.get("key_id", "")),
+            public_key=str(payload.get("public_key", "")),
+        )
+        return Answer("ok")
     if kind in ("id_check", "id_ledger"):
         row = {"store_id": store_id, "till_no": till_no, "created_at": _now(), **payload,
                "uuid": uuid}
@@ -791,7 +801,8 @@ def receive_document(
 
 
 def raise_journal_head(
-    conn: psycopg.Connection, *, store_id: int, till_no: int, seq: int, signature: str
+    conn: psycopg.Connection, *, store_id: int, till_no: int, seq: int, signature: str,
+    key_id: str = "", public_key: str = "",
 ) -> bool:
     """Record the till's journal chain head; False (and an alert at HQ) when the
     till reports a head below the one HQ already knows (a truncated cache)."""
@@ -808,9 +819,13 @@ def raise_journal_head(
             )
             return False
         conn.execute(
-            "INSERT INTO journal_heads (store_id, till_no, seq, signature) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (store_id, till_no) DO UPDATE "
-            "SET seq = excluded.seq, signature = excluded.signature, updated_at = now()",
-            [store_id, till_no, seq, signature],
+            "INSERT INTO journal_heads (store_id, till_no, seq, signature, key_id, public_key) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (store_id, till_no) DO UPDATE "
+            "SET seq = excluded.seq, signature = excluded.signature, "
+            "key_id = CASE WHEN excluded.key_id = '' THEN journal_heads.key_id "
+            "ELSE excluded.key_id END, "
+            "public_key = CASE WHEN excluded.public_key = '' THEN journal_heads.public_key "
+            "ELSE excluded.public_key END, updated_at = now()",
+            [store_id, till_no, seq, signature, key_id, public_key],
         )
     return True

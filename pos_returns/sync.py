@@ -756,8 +756,15 @@ def run_sync(
     batch_size: int = DEFAULT_BATCH,
     connect_timeout: float = CONNECT_TIMEOUT,
     tables: Sequence[PullTable] | None = None,
+    journal: Any = None,
 ) -> SyncSummary:
-    """Push then pull; HQ unreachable -> an offline summary (nothing raised)."""
+    """Push then pull; HQ unreachable -> an offline summary (nothing raised).
+
+    With ``journal`` (a :class:`pos_returns.journal.Journal` of this till), a round
+    that moved documents (sent some, found a conflict, or received other tills'
+    returns) is recorded as a ``sync`` technical event, and the head HQ keeps
+    includes that record. Quiet rounds (every minute) are not journaled.
+    """
     import psycopg
 
     started = time.perf_counter()
@@ -784,6 +791,10 @@ def run_sync(
                 conn, db, store_id=store_id, till_no=till_no, progress=progress,
                 batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
             )
+            if journal is not None and (
+                summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
+            ):
+                _journal_round(conn, db, journal, summary, store_id=store_id, till_no=till_no)
     except psycopg.OperationalError as exc:  # HQ went away during the round
         summary.online = False
         summary.error = _offline_reason(exc)
@@ -793,6 +804,33 @@ def run_sync(
         raise
     _finish_run(db, run_id, summary, started)
     return summary
+
+
+def _journal_round(conn: psycopg.Connection, db: Database, journal: Any, summary: SyncSummary,
+                   *, store_id: int, till_no: int) -> None:
+    journal.event(
+        "sync",
+        {"pushed": summary.pushed, "ok": summary.ok, "conflicts": summary.conflicts,
+         "pulled": summary.pulled_total,
+         "returns_pulled": summary.pulled.get("return_tickets", 0),
+         "full_sync": summary.full_sync},
+    )
+    head = journal_head(db, store_id, till_no)
+    if head is not None:
+        ok = hq.raise_journal_head(conn, store_id=store_id, till_no=till_no, seq=head[0],
+                                   signature=head[1])
+        summary.journal_head_ok = ok and summary.journal_head_ok is not False
+
+
+def till_journal(db: Database, cfg: Any) -> Any:
+    """The till's journal for ``run_sync`` when its key file exists (else None:
+    sync never creates the till's signing key)."""
+    key_path = getattr(cfg, "key_path", None)
+    if key_path is None or not key_path.exists():
+        return None
+    from .journal import Journal
+
+    return Journal.for_config(db, cfg)
 
 
 def _finish_run(db: Database, run_id: int | None, summary: SyncSummary, started: float) -> None:

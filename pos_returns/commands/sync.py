@@ -113,7 +113,7 @@ def run_sync_command(args: argparse.Namespace) -> int:
     from ..cli import config_from
     from ..errors import ConfigError
     from ..store import open_cache
-    from ..sync import DEFAULT_BATCH, run_sync
+    from ..sync import DEFAULT_BATCH, run_sync, till_journal
 
     cfg = config_from(args)
     dsn = args.dsn or cfg.hq_dsn
@@ -122,12 +122,16 @@ def run_sync_command(args: argparse.Namespace) -> int:
             _("No HQ to sync with: give --dsn or set hq_dsn in the configuration."),
             code="hq_dsn",
         )
+    store_id, till_no = args.store or cfg.store_id, args.till or cfg.till_no
     db = open_cache(cfg.cache_path)
     printer = _Printer()
     try:
+        journal = None
+        if (store_id, till_no) == (cfg.store_id, cfg.till_no):
+            journal = till_journal(db, cfg)
         summary = run_sync(
-            db, dsn, store_id=args.store or cfg.store_id, till_no=args.till or cfg.till_no,
-            progress=printer, batch_size=args.batch_size or DEFAULT_BATCH,
+            db, dsn, store_id=store_id, till_no=till_no, progress=printer,
+            batch_size=args.batch_size or DEFAULT_BATCH, journal=journal,
         )
     finally:
         printer.close()

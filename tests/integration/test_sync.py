@@ -508,3 +508,29 @@ def sync_mod_exit_offline() -> int:
     from pos_returns.commands.sync import EXIT_OFFLINE
 
     return EXIT_OFFLINE
+
+
+def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
+    hq_conn, hq_dsn, till, tmp_path
+):
+    from pos_returns.journal import Journal, verify
+
+    cfg = till_config(tmp_path, "a")
+    db = till("a")
+    sale, lines, _ = hq_sale(hq_conn, [("SKU-CHEM-01", 1, 7900)])
+    sync(db, hq_dsn, cfg)
+    commit_return(db, cfg, sale, [(lines[0], 1)])  # creates the till's key and chain
+    journal = Journal.for_config(db, cfg)
+    journal.enqueue_head()  # the journal's own head document goes up too
+    summary = sync(db, hq_dsn, cfg, journal=sync_mod.till_journal(db, cfg))
+    assert summary.pushed == 2 and summary.journal_head_ok is True
+    record = db.execute("SELECT seq, signature, payload FROM journal WHERE kind = 'sync'"
+                        ).fetchall()
+    assert len(record) == 1 and json.loads(record[0][2])["pushed"] == 2
+    head = hq_conn.execute("SELECT seq, signature, key_id, public_key FROM journal_heads"
+                           ).fetchone()
+    assert head[:2] == record[0][:2]  # HQ knows the chain up to the sync record
+    assert head[2] == journal.signer.key_id and head[3] == journal.signer.public_hex
+    assert verify(db).ok
+    sync(db, hq_dsn, cfg, journal=sync_mod.till_journal(db, cfg))  # a quiet round
+    assert db.execute("SELECT count(*) FROM journal WHERE kind = 'sync'").fetchone()[0] == 1

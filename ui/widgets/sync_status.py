@@ -93,9 +93,12 @@ class SyncRunner(QObject):
         try:
             db = open_cache(self.cfg.cache_path)
             try:
+                kwargs: dict[str, Any] = {}
+                if self.sync_fn is core_sync.run_sync:
+                    kwargs["journal"] = core_sync.till_journal(db, self.cfg)
                 summary = self.sync_fn(
                     db, self.cfg.hq_dsn, store_id=self.cfg.store_id, till_no=self.cfg.till_no,
-                    progress=self.progress.emit,
+                    progress=self.progress.emit, **kwargs,
                 )
                 status = core_sync.sync_status(db)
             finally:
