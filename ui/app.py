@@ -48,7 +48,9 @@ def style_sheet() -> str:
 
 
 def create_application(cfg: TillConfig, argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(
+        argv if argv is not None else sys.argv[:1])
     app.setApplicationName("Alamara Retours")
     app.setOrganizationName("Alamara")
     app.setWindowIcon(QIcon(str(RESOURCES / "logo.svg")))

@@ -6,6 +6,7 @@ Qt is imported only inside the command functions: the core never loads PySide6.
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 from ..cli import add_common, config_from
@@ -40,9 +41,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..store import open_cache
 
     open_cache(cfg.cache_path).close()  # apply any migration a newer version brings
-    from ui.app import run
-
-    return run(cfg)
+    # The Qt layer is loaded only here (and not followed by mypy, which checks the core).
+    app = importlib.import_module("ui.app")
+    return int(app.run(cfg))
 
 
 def cmd_screenshots(args: argparse.Namespace) -> int:
@@ -52,9 +53,8 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     if args.db:
         _check_cache(Path(cfg.cache_path))
-    from ui.screenshots import render_all
-
-    paths = render_all(cfg, Path(args.out), use_db=bool(args.db))
+    screenshots = importlib.import_module("ui.screenshots")
+    paths = screenshots.render_all(cfg, Path(args.out), use_db=bool(args.db))
     for path in paths:
         print(path)
     return 0

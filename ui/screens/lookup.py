@@ -58,7 +58,9 @@ class DateRange(QWidget):
         row.addStretch(1)
 
     def bounds(self) -> tuple[date, date]:
-        return self.start.date().toPython(), self.end.date().toPython()
+        start, end = self.start.date(), self.end.date()
+        return (date(start.year(), start.month(), start.day()),
+                date(end.year(), end.month(), end.day()))
 
     def set_bounds(self, start: date, end: date) -> None:
         self.start.setDate(_qdate(start))
@@ -158,7 +160,7 @@ class LookupScreen(QWidget):
         self.scan.setPlaceholderText(_("Scan or type the receipt or order number"))
         self.scan.setMaxLength(200)
         self.scan.returnPressed.connect(self.submit_code)
-        self.scan.textChanged.connect(lambda text: text or self._mark_invalid(False))
+        self.scan.textChanged.connect(self._text_changed)
         self.scan.textEdited.connect(lambda _t: self._mark_invalid(False))
         scan_row.addWidget(self.scan, 1)
         self.find_button = action_button(_("Find"), role="primary", icon_name="search")
@@ -256,11 +258,9 @@ class LookupScreen(QWidget):
         outer.addStretch(0)
 
         for n in range(3):
-            QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self,
-                      activated=lambda n=n: self.choose_tab(n))
-        QShortcut(QKeySequence("F3"), self,
-                  activated=lambda: self.choose_tab(self.tabs.currentIndex()))
-        QShortcut(QKeySequence("F2"), self, activated=self.focus_input)
+            QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self, lambda n=n: self.choose_tab(n))
+        QShortcut(QKeySequence("F3"), self, lambda: self.choose_tab(self.tabs.currentIndex()))
+        QShortcut(QKeySequence("F2"), self, self.focus_input)
 
     # -- focus ------------------------------------------------------------------------------
     def focus_input(self) -> None:
@@ -292,6 +292,10 @@ class LookupScreen(QWidget):
         self.results_title.hide()
         self.no_receipt_button.setEnabled(False)
         self.focus_input()
+
+    def _text_changed(self, text: str) -> None:
+        if not text:
+            self._mark_invalid(False)
 
     def _mark_invalid(self, invalid: bool) -> None:
         if bool(self.scan.property("invalid")) != invalid:

@@ -227,7 +227,7 @@ class SaleScreen(QWidget):
                                             role="warning")
         self.jewelry_button.clicked.connect(self.ask_jewelry_checks)
         self.jewelry_button.setShortcut(QKeySequence())
-        QShortcut(QKeySequence("F4"), self, activated=self.ask_jewelry_checks)
+        QShortcut(QKeySequence("F4"), self, self.ask_jewelry_checks)
         self.jewelry_button.hide()
         jewelry_row.addWidget(self.jewelry_button)
         left.addLayout(jewelry_row)
@@ -256,7 +256,7 @@ class SaleScreen(QWidget):
         self._conditions = _list_model([(_(text), str(c)) for c, text in CONDITIONS.items()])
         self._reasons = _list_model(
             [(_("— choose —"), "")] + [(_(text), code) for code, text in RETURN_REASONS.items()])
-        self.scroll = scroll = QScrollArea()
+        self.lines_scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.lines_host)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -266,7 +266,7 @@ class SaleScreen(QWidget):
 
         self.gift = QCheckBox(_("It was a gift (refund on an Alamara Gift Card)   Ctrl+G"))
         self.gift.toggled.connect(lambda _c: self.schedule_plan())
-        QShortcut(QKeySequence("Ctrl+G"), self, activated=self.gift.toggle)
+        QShortcut(QKeySequence("Ctrl+G"), self, self.gift.toggle)
         left.addWidget(self.gift)
         outer.addLayout(left, 3)
 
@@ -336,12 +336,12 @@ class SaleScreen(QWidget):
         self.continue_button.setMinimumHeight(60)
         self.continue_button.clicked.connect(self.go_on)
         self.continue_button.setShortcut(QKeySequence())
-        QShortcut(QKeySequence("F10"), self, activated=self.go_on)
+        QShortcut(QKeySequence("F10"), self, self.go_on)
         right.addWidget(self.manager_button)
         right.addWidget(self.continue_button)
         outer.addWidget(right_box, 2)
 
-        QShortcut(QKeySequence("F7"), self, activated=self.exchange_scan.setFocus)
+        QShortcut(QKeySequence("F7"), self, self.exchange_scan.setFocus)
         self._refresh_buttons()
 
     # -- loading ------------------------------------------------------------------------------
@@ -402,7 +402,7 @@ class SaleScreen(QWidget):
                 line_card = LineCard(self._conditions, self._reasons)
                 line_card.changed.connect(self.schedule_plan)
                 line_card.changed.connect(
-                    lambda c=line_card: self.scroll.ensureWidgetVisible(c, 0, 0))
+                    lambda c=line_card: self.lines_scroll.ensureWidgetVisible(c, 0, 0))
                 self.lines_layout.insertWidget(len(self._pool), line_card)
                 self._pool.append(line_card)
             line_card = self._pool[i - 1]
@@ -411,7 +411,7 @@ class SaleScreen(QWidget):
             self.cards.append(line_card)
         for spare in self._pool[len(sale.lines):]:
             spare.hide()
-        self.scroll.verticalScrollBar().setValue(0)
+        self.lines_scroll.verticalScrollBar().setValue(0)
         self.new_list.clear()
         self.exchange_scan.clear()
         if sale.fully_returned:
