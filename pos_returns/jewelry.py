@@ -193,7 +193,10 @@ def check_line(
     refused: list[Reason] = []
     manager: list[Reason] = []
     if not store.has_fine_jewelry:
-        refused.append(Reason("R14", no_department_message(nearest), "refused"))
+        # Nothing else can be done at this counter: the one thing to say is where to go.
+        return JewelryCheck(
+            Verdict.REFUSED, (Reason("R14", no_department_message(nearest), "refused"),)
+        )
     else:
         if staff.role not in (Role.JEWELRY, Role.MANAGER):
             refused.append(Reason(

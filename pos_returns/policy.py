@@ -571,6 +571,8 @@ def decide(
     lines: list[PlannedLine] = []
     for d in drafts:
         verdict = _apply_line_approvals(d, request.approvals, approvers, used)
+        if not store.has_fine_jewelry and jewelry.is_jewelry_department(d.department):
+            verdict = Verdict.REFUSED  # R14: no override brings a jewel back to this counter
         lines.append(PlannedLine(
             line_no=d.line_no, direction="return", sku=d.sku, name=d.name,
             department=d.department, quantity=d.quantity, unit_amount=d.unit_amount,

@@ -352,3 +352,16 @@ def test_R14_ticket_pdf_shows_the_inspection_and_draws_the_signature(db, cfg):
     pdf = render_ticket_pdf(ticket_document_from_db(db, t2.ticket_id))
     sizes = [img.image.size for page in PdfReader(BytesIO(pdf)).pages for img in page.images]
     assert (300, 100) not in sizes
+
+
+def test_R14_R01_no_manager_override_brings_a_jewel_back_in_a_store_without_department(db):
+    sale = _ring_sale(db)
+    req = _req(db, sale, store_id=2, staff="M201", approvals=(
+        Approval("R01", 5, "approved", "La cliente ne peut pas aller à Paris", 1),))
+    p = _plan(db, req, TillConfig(store_id=2, till_no=1))
+    assert p.lines[0].verdict == Verdict.REFUSED and p.blocked
+    assert [r.message.replace("\u00a0", " ") for r in p.lines[0].reasons
+            if r.rule == "R14"] == [
+        "La joaillerie ne peut être reprise que dans un magasin doté d’un rayon Joaillerie. "
+        "Les plus proches : Alamara Paris Haussmann (Paris)."
+    ]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
-from pypdf import PdfReader
 
 from pos_returns import jewelry, journal
 from pos_returns.config import TillConfig
@@ -224,6 +224,8 @@ def test_R14_R12_failed_inspection_and_high_value_go_to_the_manager(qtbot, db, w
     press(qtbot, Qt.Key.Key_F6)
     qtbot.wait_until(lambda: window.manager_dialog is not None)
     manager = window.manager_dialog
+    manager.activateWindow()
+    qtbot.wait_until(manager.isActiveWindow)
     qtbot.keyClicks(manager.code, "M001")
     qtbot.keyClicks(manager.pin, "9999")
     qtbot.keyClicks(manager.reason, "Fermoir a resserrer, cliente connue")
@@ -252,3 +254,22 @@ def test_R14_store_without_the_department_names_the_nearest_one(qtbot, db, tmp_p
     qtbot.wait_until(lambda: "rayon Joaillerie" in window.sale.banner.text())
     assert not window.jewelry.on and mode_records(db, 2, 1) == []
     shoot(window, "jewelry-no-department.png")
+
+
+def test_R14_till_says_when_the_checks_are_signed(qtbot, db, window):
+    sale_id = necklace_sale(db)
+    log_in(qtbot, window, "B001", "2222")
+    enter_mode(qtbot, window)
+    qtbot.wait_until(lambda: window.jewelry.on)
+    open_sale(qtbot, db, window, sale_id, login=False)
+    take_back(qtbot, window, 0, 1)
+    dialog = open_checks(qtbot, window)
+    fill_checks(qtbot, dialog, signed=False)
+    save_checks(qtbot, window, dialog)
+    assert "pas encore signé" in window.sale.jewelry_notice.text()
+    assert "signera" in verdict(window, 0)  # accepted, with the signature still to come
+    dialog = open_checks(qtbot, window)
+    sign(qtbot, dialog.pad.canvas)
+    save_checks(qtbot, window, dialog)
+    assert "signés par le client" in window.sale.jewelry_notice.text()
+    assert window.sale.continue_button.isEnabled()

@@ -69,13 +69,13 @@ class PieceBox(QFrame):
             current = getattr(inspection, key) if inspection is not None else None
             combo.setCurrentIndex([v for v, _s in _STATES].index(current))
             combo.setMinimumHeight(40)
-            combo.setMinimumWidth(190)
+            combo.setFixedWidth(210)
             grid.addWidget(combo, row, 1)
             self.items[key] = combo
         grid.addWidget(label(_("Notes")), len(INSPECTION_ITEMS) + 1, 0)
         self.notes = QLineEdit(inspection.notes if inspection is not None else "")
         self.notes.setMaxLength(200)
-        self.notes.setPlaceholderText(_("e.g. loose clasp, light scratch on the band"))
+        self.notes.setPlaceholderText(_("e.g. loose clasp"))
         self.notes.setMinimumHeight(40)
         grid.addWidget(self.notes, len(INSPECTION_ITEMS) + 1, 1)
         grid.setColumnStretch(1, 1)
@@ -103,7 +103,7 @@ class JewelryChecksDialog(QDialog):
         self.sale = sale
         self.setWindowTitle(_("Fine-jewelry checks"))
         self.setModal(True)
-        self.setMinimumWidth(900)
+        self.setMinimumWidth(1180)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 20, 24, 20)
@@ -123,10 +123,9 @@ class JewelryChecksDialog(QDialog):
         pl = QGridLayout(proof_box)
         pl.setContentsMargins(16, 10, 16, 12)
         pl.setHorizontalSpacing(12)
-        pl.setVerticalSpacing(6)
-        pl.addWidget(label(_("Proof of purchase"), name="sectionTitle"), 0, 0, 1, 3)
-        pl.addWidget(label(_("The packing slip and/or the card used for the order."),
-                           muted=True, wrap=True), 1, 0, 1, 3)
+        pl.setVerticalSpacing(4)
+        pl.addWidget(label(_("Proof of purchase"), name="sectionTitle"), 0, 0, 1, 2)
+        proof_box.setToolTip(_("The packing slip and/or the card used for the order."))
         proof = mode.proof
         self.slip = QLineEdit(proof.packing_slip)
         self.slip.setObjectName("jewelrySlip")
@@ -143,21 +142,21 @@ class JewelryChecksDialog(QDialog):
         self.fingerprint.setPlaceholderText(_("read by the card terminal"))
         for field in (self.slip, self.card_last4, self.fingerprint):
             field.setMinimumHeight(44)
-        pl.addWidget(label(_("Packing slip no.")), 2, 0)
-        pl.addWidget(self.slip, 2, 1, 1, 2)
-        pl.addWidget(label(_("Card: last 4 digits")), 3, 0)
-        pl.addWidget(self.card_last4, 3, 1)
-        pl.addWidget(label(_("Fingerprint read by the card terminal")), 4, 0)
-        pl.addWidget(self.fingerprint, 4, 1, 1, 2)
-        self.read_button = action_button(_("Read the card (demo terminal)"), shortcut="F3")
-        self.read_button.setMinimumHeight(44)
+        pl.addWidget(label(_("Packing slip no.")), 2, 0, 1, 2)
+        pl.addWidget(self.slip, 3, 0, 1, 2)
+        pl.addWidget(label(_("Card: last 4 digits")), 4, 0, 1, 2)
+        pl.addWidget(self.card_last4, 5, 0)
+        pl.addWidget(label(_("Fingerprint read by the card terminal")), 6, 0, 1, 2)
+        pl.addWidget(self.fingerprint, 7, 0, 1, 2)
+        self.read_button = action_button(_("Read the card (demo)"), shortcut="F3")
+        self.read_button.setMinimumHeight(52)
         self.read_button.clicked.connect(self.read_demo_card)
         self.read_button.setShortcut(QKeySequence())
         QShortcut(QKeySequence("F3"), self, activated=self.read_demo_card)
         self.read_button.setVisible(not services.cfg.hq_dsn)
-        pl.addWidget(self.read_button, 3, 2)
-        pl.setColumnStretch(2, 1)
-        bl.addWidget(proof_box)
+        pl.addWidget(self.read_button, 5, 1)
+        pl.setRowMinimumHeight(5, 60)
+        pl.setColumnStretch(1, 1)
 
         # -- the pieces ----------------------------------------------------------------------
         self.pieces: list[PieceBox] = []
@@ -173,18 +172,6 @@ class JewelryChecksDialog(QDialog):
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.set_all_ok)
         bl.addWidget(all_ok, 0, Qt.AlignmentFlag.AlignLeft)
 
-        # -- signature -----------------------------------------------------------------------
-        sig_box = card()
-        sl = QVBoxLayout(sig_box)
-        sl.setContentsMargins(16, 10, 16, 12)
-        sl.addWidget(label(_("Customer signature"), name="sectionTitle"))
-        self.pad = SignaturePad()
-        self.had_signature = bool(mode.signature)
-        if self.had_signature:
-            self.pad.caption.setText(_("Already signed. Clear and sign again to replace it."))
-        self.pad.changed.connect(self._signature_changed)
-        sl.addWidget(self.pad)
-        bl.addWidget(sig_box)
         bl.addStretch(1)
 
         scroll = QScrollArea()
@@ -192,8 +179,35 @@ class JewelryChecksDialog(QDialog):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
-        scroll.setMinimumHeight(560)
-        outer.addWidget(scroll, 1)
+        body.setObjectName("linesHost")
+        scroll.viewport().setAutoFillBackground(False)
+        scroll.setMinimumHeight(520)
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        columns.addWidget(scroll, 3)
+
+        # -- signature (right column) ------------------------------------------------------
+        sig_box = card()
+        sl = QVBoxLayout(sig_box)
+        sl.setContentsMargins(16, 10, 16, 12)
+        sl.setSpacing(8)
+        sl.addWidget(label(_("Customer signature"), name="sectionTitle"))
+        self.pad = SignaturePad()
+        self.had_signature = bool(mode.signature)
+        if self.had_signature:
+            self.pad.caption.setText(_("Already signed. Clear and sign again to replace it."))
+        self.pad.changed.connect(self._signature_changed)
+        sl.addWidget(self.pad)
+        sl.addStretch(1)
+        sig_column = QWidget()
+        sig_column.setFixedWidth(540)
+        scl = QVBoxLayout(sig_column)
+        scl.setContentsMargins(0, 0, 0, 0)
+        scl.setSpacing(12)
+        scl.addWidget(proof_box)
+        scl.addWidget(sig_box, 1)
+        columns.addWidget(sig_column)
+        outer.addLayout(columns, 1)
 
         self.banner = Banner()
         outer.addWidget(self.banner)
@@ -209,7 +223,7 @@ class JewelryChecksDialog(QDialog):
         row.addStretch(1)
         row.addWidget(self.save_button)
         outer.addLayout(row)
-        self.resize(960, 820)
+        self.resize(1240, 830)
         (self.slip if sale.packing_slip or sale.order_number else self.card_last4).setFocus()
 
     def _signature_changed(self) -> None:

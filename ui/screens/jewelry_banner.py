@@ -157,8 +157,13 @@ class JewelryMode(QObject):
         if not self.on:
             return _("This sale holds fine jewelry: it is returned in fine-jewelry mode "
                      "(Ctrl+J), by a jewelry specialist or a manager.")
-        return _("Fine jewelry: press F4 for the checks (proof, serial number, inspection, "
-                 "customer signature).")
+        if self.inputs and self.signature:
+            return _("Fine-jewelry checks recorded and signed by the customer (F4 to change "
+                     "them).")
+        if self.inputs:
+            return _("Fine-jewelry checks recorded: the customer has not signed yet (F4).")
+        return _("Fine jewelry: the proof of purchase, the serial number, the inspection "
+                 "and the customer's signature are needed.")
 
 
 class JewelryBanner(QFrame):

@@ -25,9 +25,9 @@ class SignatureCanvas(QWidget):
         super().__init__(parent)
         self.strokes: list[list[QPointF]] = []
         self._drawing = False
-        self.setMinimumSize(480, 160)
+        self.setMinimumSize(420, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(180)
+        self.setFixedHeight(170)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self.setAccessibleName(_("Customer signature"))
