@@ -198,6 +198,7 @@ class SyncSummary:
     pushed: int = 0
     ok: int = 0
     conflicts: int = 0
+    errors: int = 0
     journal_head_ok: bool | None = None
     seconds: float = 0.0
     error: str = ""
@@ -228,6 +229,14 @@ class SyncSummary:
                     "{n} conflicts for the manager's review",
                     self.conflicts,
                 ).format(n=self.conflicts)
+            )
+        if self.errors:
+            lines.append(
+                ngettext(
+                    "{n} document refused by HQ as malformed: it stays waiting, for review",
+                    "{n} documents refused by HQ as malformed: they stay waiting, for review",
+                    self.errors,
+                ).format(n=self.errors)
             )
         if self.journal_head_ok is False:
             lines.append(_("HQ knew a longer journal for this till: an alert was raised."))
@@ -647,7 +656,19 @@ class PushResult:
     pushed: int = 0
     ok: int = 0
     conflicts: int = 0
+    errors: int = 0  # documents HQ could not take (left waiting, flagged)
     journal_head_ok: bool | None = None
+
+
+def _flag(db: Database, uuid: str, outbox_id: int, kind: str, answer: str) -> None:
+    """Record a document for the manager's review (once per uuid)."""
+    with atomic(db):
+        ticket = db.execute("SELECT id FROM return_tickets WHERE uuid = ?", [uuid]).fetchone()
+        db.execute(
+            "INSERT INTO sync_conflicts (ticket_uuid, ticket_id, outbox_id, kind, answer, "
+            "detected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(ticket_uuid) DO NOTHING",
+            [uuid, ticket[0] if ticket else None, outbox_id, kind, answer, now_iso()],
+        )
 
 
 def _push_id_ledger(conn: psycopg.Connection, db: Database, *, store_id: int,
@@ -691,37 +712,44 @@ def push(
     The outbox row is marked sent (``ok`` / ``conflict``) only after HQ
     committed: a crash in between replays the document, and HQ answers the same.
     """
+    import psycopg
+
     result = PushResult()
     total = int(db.execute("SELECT count(*) FROM outbox WHERE sent_at = ''").fetchone()[0])
+    last_id = 0
     while True:
         rows = db.execute(
-            "SELECT id, uuid, kind, payload FROM outbox WHERE sent_at = '' ORDER BY id LIMIT 200"
+            "SELECT id, uuid, kind, payload FROM outbox WHERE sent_at = '' AND id > ? "
+            "ORDER BY id LIMIT 200",
+            [last_id],
         ).fetchall()
         if not rows:
             break
         for outbox_id, uuid, kind, payload in rows:
-            doc = json.loads(payload)
-            answer = hq.receive_document(
-                conn, kind, uuid, doc,
-                store_id=int(doc.get("store_id", store_id)),
-                till_no=int(doc.get("till_no", till_no)),
-            )
+            last_id = outbox_id
+            try:
+                doc = json.loads(payload)
+                answer = hq.receive_document(
+                    conn, kind, uuid, doc,
+                    store_id=int(doc.get("store_id", store_id)),
+                    till_no=int(doc.get("till_no", till_no)),
+                )
+            except psycopg.OperationalError:
+                raise  # HQ went away: the round ends offline, the document waits
+            except (psycopg.Error, ValueError, KeyError, TypeError) as exc:
+                # HQ cannot take this document (malformed): it stays waiting, flagged
+                # for the manager, and does not hold back the documents behind it.
+                _flag(db, uuid, outbox_id, kind,
+                      json.dumps({"result": "error", "message": _offline_reason(exc)}))
+                result.errors += 1
+                continue
             with atomic(db):
                 db.execute(
                     "UPDATE outbox SET sent_at = ?, result = ? WHERE id = ? AND sent_at = ''",
                     [now_iso(), answer.result, outbox_id],
                 )
                 if answer.result == "conflict":
-                    ticket = db.execute(
-                        "SELECT id FROM return_tickets WHERE uuid = ?", [uuid]
-                    ).fetchone()
-                    db.execute(
-                        "INSERT INTO sync_conflicts (ticket_uuid, ticket_id, outbox_id, kind, "
-                        "answer, detected_at) VALUES (?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT(ticket_uuid) DO NOTHING",
-                        [uuid, ticket[0] if ticket else None, outbox_id, kind,
-                         answer.as_json(), now_iso()],
-                    )
+                    _flag(db, uuid, outbox_id, kind, answer.as_json())
             result.pushed += 1
             if answer.result == "conflict":
                 result.conflicts += 1
@@ -785,7 +813,7 @@ def run_sync(
             summary.online = True
             pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
             summary.pushed, summary.ok = pushed.pushed, pushed.ok
-            summary.conflicts = pushed.conflicts
+            summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
             summary.journal_head_ok = pushed.journal_head_ok
             summary.pulled = pull(
                 conn, db, store_id=store_id, till_no=till_no, progress=progress,

@@ -534,3 +534,30 @@ def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
     assert verify(db).ok
     sync(db, hq_dsn, cfg, journal=sync_mod.till_journal(db, cfg))  # a quiet round
     assert db.execute("SELECT count(*) FROM journal WHERE kind = 'sync'").fetchone()[0] == 1
+
+
+def test_a_document_hq_cannot_take_waits_flagged_and_does_not_block_the_queue(
+    hq_conn, hq_dsn, till, tmp_path
+):
+    from pos_returns import outbox
+    from pos_returns.store import atomic
+
+    cfg = till_config(tmp_path, "a")
+    db = till("a")
+    sale, lines, _ = hq_sale(hq_conn, [("SKU-CHEM-01", 2, 7900)])
+    sync(db, hq_dsn, cfg)
+    with atomic(db):  # a document from a buggy version: its line has no SKU
+        outbox.enqueue(db, kind="return_ticket", uuid="broken-1", payload={
+            "number": 99, "staff_id": 1, "kind": "receipt", "sale_id": sale,
+            "lines": [{"direction": "return", "sale_line_id": lines[0], "quantity": 1,
+                       "unit_amount": 7900, "amount": -7900, "vat_rate_bp": 2000}]})
+    good = commit_return(db, cfg, sale, [(lines[0], 1)])
+    summary = sync(db, hq_dsn, cfg)
+    assert summary.online and summary.ok == 1 and summary.errors == 1
+    assert any("mal formé" in line for line in summary.french_lines())
+    assert hq_count(hq_conn, "SELECT count(*) FROM return_tickets WHERE uuid = %s",
+                    [good.uuid]) == 1
+    assert hq_count(hq_conn, "SELECT count(*) FROM return_tickets WHERE uuid = 'broken-1'") == 0
+    assert sync_mod.sync_status(db).waiting == 1
+    flagged = sync_mod.open_conflicts(db)
+    assert [(c["ticket_uuid"], c["answer"]["result"]) for c in flagged] == [("broken-1", "error")]
