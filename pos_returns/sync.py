@@ -25,6 +25,7 @@ psycopg is imported lazily: a till without HQ never needs it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -593,37 +594,40 @@ def pull(
                       for p in plans}
             grand = sum(totals.values())
             done = 0
-            for plan in plans:
-                name = plan.spec.name
-                pulled[name] = 0
-                if not totals[name]:
-                    restore_indexes(db, name)  # left deferred by a sync killed earlier
-                    continue
-                if plan.spec.mode != "returns" and _should_defer(db, name, totals[name]):
-                    _defer_indexes(db, name)
-                # One snapshot holds each key once: into an empty table, plain INSERTs.
-                plain = plan.spec.mode == "upsert" and not db.execute(
-                    f"SELECT 1 FROM {name} LIMIT 1").fetchone()
-                batches = _batches(conn, plan, get_cursor(db, name), fence, own, batch_size)
-                if plan.spec.mode != "returns":  # returns read their children on conn
-                    batches = _prefetched(batches)
-                try:
-                    for rows in batches:
-                        last = rows[-1]
-                        with atomic(db):
-                            if plan.spec.mode == "returns":
-                                n = _write_returns(conn, db, plan, rows, own)
-                            else:
-                                n = _write_rows(db, plan, rows, own, plain=plain)
-                            _save_cursor(db, name, int(last[0]),
-                                         list(last[1 : 1 + len(plan.spec.key)]), len(rows))
-                        pulled[name] += n
-                        done += len(rows)
-                        if progress:
-                            progress(Progress("pull", name, done, grand, full_sync))
-                finally:
-                    batches.close()  # type: ignore[attr-defined]  # stops the fetch thread
-                    restore_indexes(db, name)
+            # A small round (an incremental sync) lands in ONE SQLite transaction, so the
+            # till never sees a sale without its lines; a big one commits per batch.
+            with atomic(db) if grand <= batch_size else contextlib.nullcontext():
+                for plan in plans:
+                    name = plan.spec.name
+                    pulled[name] = 0
+                    if not totals[name]:
+                        restore_indexes(db, name)  # left deferred by a sync killed earlier
+                        continue
+                    if plan.spec.mode != "returns" and _should_defer(db, name, totals[name]):
+                        _defer_indexes(db, name)
+                    # One snapshot holds each key once: into an empty table, plain INSERTs.
+                    plain = plan.spec.mode == "upsert" and not db.execute(
+                        f"SELECT 1 FROM {name} LIMIT 1").fetchone()
+                    batches = _batches(conn, plan, get_cursor(db, name), fence, own, batch_size)
+                    if plan.spec.mode != "returns":  # returns read their children on conn
+                        batches = _prefetched(batches)
+                    try:
+                        for rows in batches:
+                            last = rows[-1]
+                            with atomic(db):
+                                if plan.spec.mode == "returns":
+                                    n = _write_returns(conn, db, plan, rows, own)
+                                else:
+                                    n = _write_rows(db, plan, rows, own, plain=plain)
+                                _save_cursor(db, name, int(last[0]),
+                                             list(last[1 : 1 + len(plan.spec.key)]), len(rows))
+                            pulled[name] += n
+                            done += len(rows)
+                            if progress:
+                                progress(Progress("pull", name, done, grand, full_sync))
+                    finally:
+                        batches.close()  # type: ignore[attr-defined]  # stops the fetch thread
+                        restore_indexes(db, name)
     finally:
         conn.isolation_level = saved
         db.execute(f"PRAGMA cache_size = {int(cache_kib)}")

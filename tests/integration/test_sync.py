@@ -561,3 +561,21 @@ def test_a_document_hq_cannot_take_waits_flagged_and_does_not_block_the_queue(
     assert sync_mod.sync_status(db).waiting == 1
     flagged = sync_mod.open_conflicts(db)
     assert [(c["ticket_uuid"], c["answer"]["result"]) for c in flagged] == [("broken-1", "error")]
+
+
+def test_a_small_round_lands_whole_never_a_sale_without_its_lines(hq_conn, hq_dsn, till,
+                                                                   tmp_path):
+    cfg = till_config(tmp_path, "a")
+    db = till("a")
+    sync(db, hq_dsn, cfg)
+    hq.feed_sales(hq_conn, 50, seed=5)
+
+    def stop_after_sales(p: sync_mod.Progress) -> None:
+        if p.table == "sale_lines":
+            raise KeyboardInterrupt  # the till is switched off between two tables
+
+    with pytest.raises(KeyboardInterrupt):
+        sync(db, hq_dsn, cfg, progress=stop_after_sales)
+    assert _ids(db, "sales") == [] and _ids(db, "sale_lines") == []  # all or nothing
+    sync(db, hq_dsn, cfg)
+    _assert_same_as_hq(db, hq_conn)
