@@ -561,3 +561,23 @@ def test_R03_R06_committed_tickets_print_with_their_journal_signature_and_cards(
                                       security_codes=codes)
     assert [c.security_code for c in dup_doc.gift_cards] == [""]
     assert dup_doc.journal is not None and dup_doc.journal.signature == gift.signature
+
+
+def test_without_dejavu_the_documents_fall_back_to_helvetica(db, monkeypatch):
+    from pos_returns.documents import fonts as fonts_mod
+    from pos_returns.documents import giftcard, layout, ticket
+
+    helvetica = fonts_mod.FontSet("Helvetica", "Helvetica-Bold", unicode=False)
+    for module in (fonts_mod, layout, ticket, giftcard):
+        monkeypatch.setattr(module, "fonts", lambda: helvetica)
+    assert fonts_mod.printable("1\u202f234,56\u00a0€") == "1\u00a0234,56\u00a0€"
+    made = sc.international_order(db)
+    doc = ticket_document_from_db(db, made.ticket_id)
+    pdf = render_ticket_pdf(doc, paper="80mm")
+    assert b"DejaVu" not in pdf and b"Helvetica" in pdf
+    text = pdf_text(pdf)
+    assert has(text, format_money(145000)) and has(text, "Inès Laurent") and doc.code in text
+    assert embedded_codes(pdf) == [doc.code]
+    card = sc.no_receipt_gift_card(db)
+    card_pdf = render_giftcard_pdf(gift_card_document_from_db(db, card.gift_cards[0]))
+    assert has(card_pdf, "Émise le") and embedded_codes(card_pdf) == card.gift_cards
