@@ -5,6 +5,8 @@ signature drawn on the ticket PDF, and the mode left when the till locks."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from io import BytesIO
 from pathlib import Path
 
@@ -90,6 +92,16 @@ def save_checks(qtbot, window, dialog) -> None:
 
 def flat(text: str) -> str:
     return " ".join(text.replace("\u202f", " ").replace("\u00a0", " ").split())
+
+
+def render_page(pdf: Path, target: Path) -> None:
+    """The ticket as printed, for docs/ (poppler's pdftoppm, as the documents tests)."""
+    if shutil.which("pdftoppm") is None:
+        pytest.fail("pdftoppm is missing: run tools/system-deps.sh (poppler-utils)")
+    stem = target.with_suffix("")
+    subprocess.run(["pdftoppm", "-png", "-r", "110", "-singlefile", str(pdf), str(stem)],
+                   check=True, timeout=60)
+    assert target.exists()
 
 
 def shoot(widget, name: str) -> None:
@@ -202,6 +214,7 @@ def test_R14_flow_wrong_card_then_wrong_serial_then_signed_ticket(qtbot, db, win
     assert "Signature du client" in text and "Poinçon OK" in text
     sizes = [img.image.size for page in reader.pages for img in page.images]
     assert (600, 200) in sizes  # the signature drawn on the ticket
+    render_page(window.done.last_result.ticket_pdf, SHOTS / "jewelry-ticket.png")
 
 
 def test_R14_R12_failed_inspection_and_high_value_go_to_the_manager(qtbot, db, window):
@@ -273,3 +286,24 @@ def test_R14_till_says_when_the_checks_are_signed(qtbot, db, window):
     save_checks(qtbot, window, dialog)
     assert "signés par le client" in window.sale.jewelry_notice.text()
     assert window.sale.continue_button.isEnabled()
+
+
+def test_R14_online_order_proven_by_its_packing_slip(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-COLL-01", 1, 65000, serial="PRL-0099")],
+                       [T("card", 65000, "5555", "fp-web")], channel="online",
+                       order_number="W100000001", packing_slip="PS-778812")
+    log_in(qtbot, window, "B001", "2222")
+    enter_mode(qtbot, window)
+    qtbot.wait_until(lambda: window.jewelry.on)
+    open_sale(qtbot, db, window, sale_id, login=False)
+    take_back(qtbot, window, 0, 1)
+    dialog = open_checks(qtbot, window)
+    assert dialog.slip.hasFocus()  # an online order: the packing slip first
+    type_into(qtbot, dialog.slip, "PS-778813")
+    fill_checks(qtbot, dialog, last4="", fingerprint="", serial="PRL-0099")
+    save_checks(qtbot, window, dialog)
+    assert "bordereau" in verdict(window, 0) and verdict(window, 0).startswith("Bloqué")
+    dialog = open_checks(qtbot, window)
+    type_into(qtbot, dialog.slip, "ps 778812")  # as read off the slip
+    save_checks(qtbot, window, dialog)
+    assert verdict(window, 0).startswith("Accepté")
