@@ -39,6 +39,22 @@ def load_context(db: Database, store_id: int, till_no: int) -> TillContext:
     )
 
 
+def start_till(db: Database, cfg: Any) -> Any:
+    """When the till opens: verify the fiscal journal, record a configuration
+    change if any, then the ``start`` event (pos_returns.journal.startup)."""
+    from pos_returns import journal
+
+    return journal.startup(db, cfg)
+
+
+def login(db: Database, cfg: Any, code: str, pin: str) -> Any:
+    """Check a staff code and PIN; the login, a wrong PIN or a lockout is journaled."""
+    from pos_returns import auth
+    from pos_returns.journal import Journal
+
+    return auth.authenticate(db, code, pin, journal=Journal.for_config(db, cfg))
+
+
 def optional_module(name: str) -> Any | None:
     """A core module another helper may not have written yet (policy, tickets...)."""
     try:

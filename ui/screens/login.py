@@ -10,11 +10,11 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
-from pos_returns import auth
 from pos_returns.domain import Staff
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
 
+from .. import tasks
 from ..ops import error_message
 from ..services import Services
 from ..widgets.common import Banner, action_button, card, label
@@ -144,7 +144,7 @@ class LoginScreen(QWidget):
         self._busy = True
         self.login_button.setEnabled(False)
         (
-            self.services.ops.op(auth.authenticate, code, pin)
+            self.services.ops.op(tasks.login, self.services.cfg, code, pin)
             .success(self._on_success)
             .failure(self._on_failure)
             .run()
