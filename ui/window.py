@@ -25,7 +25,7 @@ from .screens.lookup import LookupScreen
 from .screens.refund import RefundScreen
 from .screens.sale import SaleScreen
 from .services import Services
-from .tasks import load_context
+from .tasks import load_context, start_till
 from .widgets.common import Banner
 from .widgets.header import Header
 
@@ -143,6 +143,16 @@ class MainWindow(QMainWindow):
         services.ops.op(load_context, services.cfg.store_id, services.cfg.till_no).success(
             services.set_context
         ).run()
+        # The fiscal journal is verified and the start recorded off the UI thread.
+        services.ops.op(start_till, services.cfg).success(self._journal_checked).run()
+
+    def _journal_checked(self, report) -> None:
+        if not report.ok:
+            self.banner.show_message(
+                _("The fiscal journal does not verify: {details} Call support before any "
+                  "return.").format(details=report.summary()),
+                "error",
+            )
 
     # -- navigation -----------------------------------------------------------------------
     @property
