@@ -7,11 +7,11 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TZ", "Europe/Paris")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from pos_returns import i18n  # noqa: E402
+from pos_returns import i18n
 
 
 @pytest.fixture(autouse=True)
