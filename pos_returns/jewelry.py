@@ -420,6 +420,21 @@ def ticket_record(plan: ReturnPlan, signature_png: bytes | None) -> TicketJewelr
     return TicketJewelry(png, hashlib.sha256(png).hexdigest(), tuple(inspections))
 
 
+def require_mode(db: Database, plan: ReturnPlan) -> None:
+    """A fine-jewelry ticket is recorded only while the journal says this till is in
+    fine-jewelry mode (entered by a specialist or a manager): a request that merely
+    claims ``jewelry_mode`` is not enough. Call inside the ticket's transaction."""
+    if not signature_required(plan):
+        return
+    req = plan.request
+    if not mode_state(db, req.store_id, req.till_no).on:
+        raise PolicyRefused(
+            _("This till is not in fine-jewelry mode: the fine-jewelry return cannot be "
+              "recorded."),
+            code="R14",
+        )
+
+
 def store_ticket_record(db: Database, ticket_uuid: str, record: TicketJewelry,
                         created_at: str) -> None:
     """Keep the signature and inspections with the ticket (inside the ticket's transaction)."""

@@ -451,6 +451,7 @@ def commit_plan(
             },
         }
         if jewel is not None:
+            jewelry.require_mode(db, plan)
             payload["jewelry"] = jewel.journal_payload()
             jewelry.store_ticket_record(db, ticket_uuid, jewel, created_at)
         record = journal.append(TICKET, payload, ticket_uuid=ticket_uuid, now=moment)

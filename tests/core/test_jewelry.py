@@ -286,7 +286,9 @@ def signature_png(width=300, height=100) -> bytes:
     return out.getvalue()
 
 
-def _accepted_ring(db):
+def _accepted_ring(db, cfg, *, mode=True):
+    if mode:
+        jewelry.enter_mode(db, cfg, find_staff(db, "B001").id)
     sale = _ring_sale(db)
     png = signature_png()
     loose = Inspection(condition=True, hallmark=True, clasp=False, stones=True,
@@ -297,7 +299,7 @@ def _accepted_ring(db):
 
 
 def test_R14_ticket_keeps_the_signature_and_inspection_signed_in_the_journal(db, cfg):
-    plan, png = _accepted_ring(db)
+    plan, png = _accepted_ring(db, cfg)
     assert not plan.blocked
     ticket = commit_plan(db, cfg, plan)
     record = jewelry.load_ticket_record(db, ticket.uuid)
@@ -316,7 +318,7 @@ def test_R14_ticket_keeps_the_signature_and_inspection_signed_in_the_journal(db,
 
 
 def test_R14_ticket_cannot_complete_without_the_signature(db, cfg):
-    plan, _png = _accepted_ring(db)
+    plan, _png = _accepted_ring(db, cfg)
     unsigned = replace(plan, request=replace(plan.request, signature_png=b""))
     with pytest.raises(PolicyRefused) as err:
         commit_plan(db, cfg, unsigned)
@@ -328,7 +330,7 @@ def test_R14_ticket_cannot_complete_without_the_signature(db, cfg):
 
 
 def test_R14_ticket_pdf_shows_the_inspection_and_draws_the_signature(db, cfg):
-    plan, png = _accepted_ring(db)
+    plan, png = _accepted_ring(db, cfg)
     ticket = commit_plan(db, cfg, plan)
     doc = ticket_document_from_db(db, ticket.ticket_id)
     assert PILImage.open(BytesIO(png)).size == (300, 100)
@@ -365,3 +367,17 @@ def test_R14_R01_no_manager_override_brings_a_jewel_back_in_a_store_without_depa
         "La joaillerie ne peut être reprise que dans un magasin doté d’un rayon Joaillerie. "
         "Les plus proches : Alamara Paris Haussmann (Paris)."
     ]
+
+
+def test_R14_ticket_is_recorded_only_while_the_journal_says_the_mode_is_on(db, cfg):
+    plan, _png = _accepted_ring(db, cfg, mode=False)  # the request claims the mode
+    with pytest.raises(PolicyRefused) as err:
+        commit_plan(db, cfg, plan)
+    assert "mode joaillerie" in str(err.value)
+    jewelry.enter_mode(db, cfg, find_staff(db, "B001").id)
+    jewelry.leave_mode(db, cfg, find_staff(db, "B001").id)
+    with pytest.raises(PolicyRefused):
+        commit_plan(db, cfg, plan)
+    assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 0
+    jewelry.enter_mode(db, cfg, find_staff(db, "M001").id)
+    assert commit_plan(db, cfg, plan).number == 1
