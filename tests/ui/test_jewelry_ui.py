@@ -307,3 +307,17 @@ def test_R14_online_order_proven_by_its_packing_slip(qtbot, db, window):
     type_into(qtbot, dialog.slip, "ps 778812")  # as read off the slip
     save_checks(qtbot, window, dialog)
     assert verdict(window, 0).startswith("Accepté")
+
+
+def test_R14_mode_on_and_off_through_the_real_worker_thread(qtbot, db, threaded_window):
+    window = threaded_window
+    log_in(qtbot, window, "M001", "9999")
+    qtbot.wait_until(lambda: window.current == "lookup")
+    enter_mode(qtbot, window)
+    qtbot.wait_until(window.jewelry_banner.isVisible)
+    assert "Sophie Bernard" in window.jewelry_banner.title.text()
+    qtbot.mouseClick(window.jewelry_banner.leave_button, Qt.MouseButton.LeftButton)
+    assert not window.jewelry_banner.isVisible()
+    qtbot.wait_until(lambda: len(mode_records(db)) == 2)
+    assert [(k, p["staff_code"]) for k, p in mode_records(db)] == [
+        ("jewelry_mode_on", "M001"), ("jewelry_mode_off", "M001")]

@@ -160,7 +160,8 @@ class JewelryChecksDialog(QDialog):
 
         # -- the pieces ----------------------------------------------------------------------
         self.pieces: list[PieceBox] = []
-        for index, line in enumerate(jewelry_lines(sale), 1):
+        pieces = [line for line in jewelry_lines(sale) if line.refundable_qty > 0]
+        for index, line in enumerate(pieces, 1):
             serial, inspection = mode.inputs.get(int(line.id), ("", None))
             piece = PieceBox(line, index, serial, inspection)
             bl.addWidget(piece)
