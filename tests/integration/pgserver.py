@@ -9,6 +9,7 @@ integration tests (tests/integration/conftest.py) and by bench/sync.py.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -40,6 +41,7 @@ class LocalPostgres:
         self.logfile = self.root / "postgres.log"
         self.as_root = os.geteuid() == 0
         self.running = False
+        self.watchdog: subprocess.Popen[bytes] | None = None
 
     # -- helpers ---------------------------------------------------------------
     def _cmd(self, *args: str) -> list[str]:
@@ -93,6 +95,23 @@ class LocalPostgres:
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.logfile), "-w",
                   "-t", "60", "start")
         self.running = True
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        """A tiny shell process that stops this server and removes its folder if the
+        process that started it dies without cleaning up (kill -9, a CI time-out)."""
+        if self.watchdog is not None and self.watchdog.poll() is None:
+            return
+        stop = " ".join(shlex.quote(a) for a in self._cmd(
+            "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"))
+        script = (
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done; "
+            f"{stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.root))}"
+        )
+        self.watchdog = subprocess.Popen(
+            ["sh", "-c", script], start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
     def stop(self, mode: str = "fast") -> None:
         if self.running:
@@ -104,6 +123,9 @@ class LocalPostgres:
             self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            if self.watchdog is not None and self.watchdog.poll() is None:
+                self.watchdog.kill()  # the watchdog this object started
+                self.watchdog.wait()
 
     def __enter__(self) -> LocalPostgres:
         try:
