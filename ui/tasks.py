@@ -134,27 +134,15 @@ def manager_decision(
 
 
 def commit_return(db: Database, cfg: Any, plan: Any) -> Any:
-    """Decide again on the worker with the same request, then commit the ticket.
+    """Decide again on the worker with the same request, ask HQ when one is
+    configured, then commit the ticket (pos_returns.service.complete_return).
 
     Nothing is written unless the engine's fresh answer is clear (a line or a
     refund still waiting for a manager raises :class:`PolicyRefused`).
     """
-    from pos_returns.errors import ConfigError, PolicyRefused
-    from pos_returns.i18n import _
+    from pos_returns.service import complete_return
 
-    policy = optional_module("pos_returns.policy")
-    tickets = optional_module("pos_returns.tickets")
-    if policy is None or tickets is None:
-        raise ConfigError(_("The ticket writer is not installed on this till."), code="setup")
-    fresh = policy.plan_return(db, cfg, plan.request)
-    if fresh.blocked:
-        waiting = [x.message for rf in fresh.refunds if rf.needs_manager for x in rf.reasons
-                   if getattr(x, "level", "") == "manager"]
-        raise PolicyRefused(
-            waiting[0] if waiting else _("The return still needs a manager's decision."),
-            code="blocked",
-        )
-    return tickets.commit_plan(db, cfg, fresh)
+    return complete_return(db, cfg, plan.request)
 
 
 def print_ticket(db: Database, cfg: Any, ticket: Any, requested: bool,

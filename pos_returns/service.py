@@ -1,0 +1,84 @@
+"""Completing a return: decide again, ask HQ, commit — the till's one entry point.
+
+The till shows a plan while the salesperson works; when they confirm, this
+module decides once more on the worker's connection (the cache may have changed),
+asks HQ whether the lines can still be returned chain-wide when an HQ is
+configured (DESIGN.md, "HQ sync"), then commits the ticket. Offline, the till
+works from its cache and the ticket is marked offline; any conflict found at
+push time goes to the manager's review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from sqlite_utils import Database
+
+from .config import TillConfig
+from .errors import Conflict, PolicyRefused
+from .i18n import _, ngettext
+from .plan import CommittedTicket, ReturnPlan, ReturnRequest
+
+OnlineChecker = Callable[..., Any]
+
+
+def _default_checker(dsn: str, plan: ReturnPlan, *, db: Database) -> Any:
+    from .sync import check_return_online
+
+    return check_return_online(dsn, plan, db=db)
+
+
+def decide_for_commit(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
+    """The engine's fresh answer; refuses (PolicyRefused) while anything still waits."""
+    from .policy import plan_return
+
+    plan = plan_return(db, cfg, request)
+    if plan.blocked:
+        waiting = [
+            reason.message
+            for refund in plan.refunds if refund.needs_manager
+            for reason in refund.reasons if reason.level == "manager"
+        ] + [
+            reason.message
+            for line in plan.lines if line.verdict != "accepted"
+            for reason in line.reasons if reason.level in ("manager", "refused")
+        ]
+        raise PolicyRefused(
+            waiting[0] if waiting else _("The return still needs a manager's decision."),
+            code="blocked",
+        )
+    return plan
+
+
+def complete_return(
+    db: Database,
+    cfg: TillConfig,
+    request: ReturnRequest,
+    *,
+    check_online: OnlineChecker | None = None,
+) -> CommittedTicket:
+    """Decide, check with HQ (when configured and the return has a record of sale),
+    and commit the ticket. HQ unreachable: the ticket is committed offline."""
+    from .tickets import commit_plan
+
+    plan = decide_for_commit(db, cfg, request)
+    if cfg.hq_dsn and plan.request.sale_id is not None:
+        checker = check_online or _default_checker
+        answer = checker(cfg.hq_dsn, plan, db=db)
+        if answer.status == "conflict":
+            count = len(answer.problems)
+            raise Conflict(
+                ngettext(
+                    "HQ says {count} line of this sale was already returned at another till. "
+                    "Look the sale up again.",
+                    "HQ says {count} lines of this sale were already returned at another till. "
+                    "Look the sale up again.",
+                    count,
+                ).format(count=count),
+                code="hq_conflict",
+            )
+        if answer.status == "offline":
+            plan = replace(plan, request=replace(plan.request, offline=True))
+    return commit_plan(db, cfg, plan)

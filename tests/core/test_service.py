@@ -1,0 +1,90 @@
+"""Completing a return: fresh decision, HQ's answer, commit (pos_returns.service)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+
+from pos_returns.config import TillConfig
+from pos_returns.domain import Condition
+from pos_returns.errors import Conflict, PolicyRefused
+from pos_returns.plan import LineRequest, ReturnRequest
+from pos_returns.service import complete_return
+from tests.factories import L, add_sale
+
+
+@dataclass
+class Answer:
+    status: str
+    problems: tuple = ()
+
+
+@pytest.fixture
+def cfg(tmp_path, tmp_cache):
+    return TillConfig(cache_path=tmp_cache, key_path=tmp_path / "keys" / "j.pem",
+                      hq_dsn="host=hq.invalid")
+
+
+def _request(sale_id, line_id, *, condition=Condition.NEW_WITH_TAGS):
+    return ReturnRequest(
+        store_id=1, till_no=1, staff_id=1, sale_id=sale_id, presented_card_last4="4242",
+        lines=(LineRequest(quantity=1, condition=condition, reason="size",
+                           sale_line_id=line_id),),
+    )
+
+
+def _sale(db):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
+    line_id = db.execute("SELECT id FROM sale_lines WHERE sale_id = ?", [sale_id]).fetchone()[0]
+    return sale_id, line_id
+
+
+def _tickets(db):
+    return db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0]
+
+
+def test_R03_hq_agrees_ticket_committed_online(db, cfg):
+    sale_id, line_id = _sale(db)
+    asked = []
+    ticket = complete_return(db, cfg, _request(sale_id, line_id),
+                             check_online=lambda dsn, plan, db: asked.append(dsn) or Answer("ok"))
+    assert asked == ["host=hq.invalid"]
+    assert db.execute("SELECT offline, refund_total FROM return_tickets WHERE id = ?",
+                      [ticket.ticket_id]).fetchone() == (0, 7900)
+
+
+def test_R02_hq_conflict_writes_nothing(db, cfg):
+    sale_id, line_id = _sale(db)
+    with pytest.raises(Conflict) as err:
+        complete_return(db, cfg, _request(sale_id, line_id),
+                        check_online=lambda *a, **k: Answer("conflict", ({"sale_line_id": 1},)))
+    assert "siège" in str(err.value)
+    assert _tickets(db) == 0
+
+
+def test_hq_offline_ticket_marked_offline(db, cfg):
+    sale_id, line_id = _sale(db)
+    ticket = complete_return(db, cfg, _request(sale_id, line_id),
+                             check_online=lambda *a, **k: Answer("offline"))
+    assert db.execute("SELECT offline FROM return_tickets WHERE id = ?",
+                      [ticket.ticket_id]).fetchone()[0] == 1
+
+
+def test_no_hq_configured_no_question_asked(db, cfg):
+    sale_id, line_id = _sale(db)
+
+    def never(*_a, **_k):
+        raise AssertionError("HQ must not be asked without an HQ address")
+
+    complete_return(db, replace(cfg, hq_dsn=""), _request(sale_id, line_id), check_online=never)
+    assert _tickets(db) == 1
+
+
+def test_R12_worn_item_still_waiting_for_a_manager_is_not_committed(db, cfg):
+    sale_id, line_id = _sale(db)
+    with pytest.raises(PolicyRefused) as err:
+        complete_return(db, cfg, _request(sale_id, line_id, condition=Condition.WORN),
+                        check_online=lambda *a, **k: Answer("ok"))
+    assert err.value.code == "blocked" and err.value.message
+    assert _tickets(db) == 0
