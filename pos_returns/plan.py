@@ -139,6 +139,7 @@ class PlannedLine:
     reason: str = ""
     restocking_fee: int = 0
     serial_number: str = ""
+    overridable: bool = True  # False: no manager approval can change this verdict
 
     @property
     def rule_codes(self) -> str:

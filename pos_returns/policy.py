@@ -571,14 +571,17 @@ def decide(
     lines: list[PlannedLine] = []
     for d in drafts:
         verdict = _apply_line_approvals(d, request.approvals, approvers, used)
+        overridable = True
         if not store.has_fine_jewelry and jewelry.is_jewelry_department(d.department):
-            verdict = Verdict.REFUSED  # R14: no override brings a jewel back to this counter
+            # R14: no override brings a jewel back to this counter (docs/policy.md)
+            verdict, overridable = Verdict.REFUSED, False
         lines.append(PlannedLine(
             line_no=d.line_no, direction="return", sku=d.sku, name=d.name,
             department=d.department, quantity=d.quantity, unit_amount=d.unit_amount,
             amount=-d.amount, vat_rate_bp=d.vat_rate_bp, verdict=verdict,
             reasons=tuple(d.reasons), sale_line_id=d.sale_line_id, condition=d.condition,
             reason=d.reason, restocking_fee=d.restocking_fee, serial_number=d.serial_number,
+            overridable=overridable,
         ))
     for d in new:
         lines.append(PlannedLine(

@@ -362,6 +362,7 @@ def test_R14_R01_no_manager_override_brings_a_jewel_back_in_a_store_without_depa
         Approval("R01", 5, "approved", "La cliente ne peut pas aller à Paris", 1),))
     p = _plan(db, req, TillConfig(store_id=2, till_no=1))
     assert p.lines[0].verdict == Verdict.REFUSED and p.blocked
+    assert not p.lines[0].overridable  # the till says so instead of offering F6
     assert [r.message.replace("\u00a0", " ") for r in p.lines[0].reasons
             if r.rule == "R14"] == [
         "La joaillerie ne peut être reprise que dans un magasin doté d’un rayon Joaillerie. "

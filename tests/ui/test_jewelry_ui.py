@@ -260,7 +260,7 @@ def test_R14_store_without_the_department_names_the_nearest_one(qtbot, db, tmp_p
     notice = window.sale.jewelry_notice.text()
     assert "aucun rayon Joaillerie" in notice and "Alamara Paris Haussmann (Paris)" in notice
     take_back(qtbot, window, 0, 1)
-    assert verdict(window, 0).startswith("Bloqué")
+    assert verdict(window, 0).startswith("Refusé — aucune dérogation")
     assert "Alamara Paris Haussmann (Paris)" in verdict(window, 0)
     # Not even a manager can switch a store without the department to the mode.
     enter_mode(qtbot, window)

@@ -23,7 +23,9 @@ def verdict_text(line: PlannedLine) -> str:
     overrides = [r for r in line.reasons if getattr(r, "level", "") == "override"]
     manager_no = [r for r in line.reasons
                   if r.rule == "R01" and getattr(r, "level", "") == "refused"]
-    if manager_no and line.verdict == Verdict.REFUSED:
+    if line.verdict == Verdict.REFUSED and not getattr(line, "overridable", True):
+        title = _("Refused — cannot be overridden at this till")
+    elif manager_no and line.verdict == Verdict.REFUSED:
         title = _("Refused by a manager")
     elif overrides and line.verdict == Verdict.ACCEPTED:
         title = _("Accepted by a manager")
