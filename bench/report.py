@@ -196,7 +196,7 @@ def screenshots(out: Path, workdir: Path) -> list[Path]:
     services = make_services(db, cfg)
     services.set_staff(get_staff(db, 3))
     screen = ReviewScreen(services)
-    screen.resize(1600, 1000)
+    screen.resize(1366, 860)  # the till's screen (ui/screenshots.py SIZE)
     screen.show()
     screen.set_day(BENCH_DAY)
     app.processEvents()

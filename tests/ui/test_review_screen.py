@@ -233,3 +233,26 @@ def test_a_double_click_opens_the_ticket_once(qtbot, db, till_cfg, day_data):
     qtbot.wait_until(lambda: len(opened) >= 1)
     assert len(opened) == 1
     opened[0].close()  # deleted on close; its parent, the screen, is qtbot's
+
+
+@pytest.mark.parametrize("size", [(1366, 860), (1280, 800)])
+def test_nothing_is_clipped_on_a_till_screen(qtbot, db, till_cfg, day_data, size):
+    """Filters, 'Clear filters' and the four action buttons fit the till's screen
+    at their full size, and the net amount shows without scrolling the table."""
+    screen = make_screen(qtbot, db, till_cfg)
+    screen.resize(*size)
+    screen.show()
+    screen.set_day(DAY)
+    assert screen.minimumSizeHint().width() <= size[0]
+    assert screen.width() == size[0]
+    widgets = (screen.staff_box, screen.dept_box, screen.reason_box, screen.tender_box,
+               screen.flag_box, screen.reset_button, screen.open_button,
+               screen.reprint_button, screen.export_button, screen.close_button)
+    for widget in widgets:
+        right = widget.mapTo(screen, widget.rect().topRight()).x()
+        assert right < size[0], widget
+        assert widget.width() >= widget.sizeHint().width(), widget
+    head = screen.table.horizontalHeader()
+    net_right = head.sectionPosition(screen.model.NET_COLUMN) + head.sectionSize(
+        screen.model.NET_COLUMN)
+    assert net_right <= screen.table.viewport().width()

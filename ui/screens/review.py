@@ -130,7 +130,8 @@ class ReturnsModel(QAbstractTableModel):
         if not index.isValid():
             return None
         col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            # the tooltip gives the whole text of a narrow (elided) cell
             texts = self._cache.get(index.row())
             if texts is None:
                 texts = self._cache[index.row()] = self._texts(self.rows[index.row()])
@@ -341,19 +342,25 @@ class ReviewScreen(QWidget):
         self.subtitle = label("", name="subtitle")
         outer.addWidget(self.subtitle)
 
-        filters = QHBoxLayout()
-        filters.setSpacing(8)
+        # Five filters and "Clear filters" do not fit one row at 1280 px with the till's
+        # large type: three a row, each as wide as a third of the screen.
+        filters = QGridLayout()
+        filters.setHorizontalSpacing(8)
+        filters.setVerticalSpacing(6)
         self.staff_box = QComboBox()
         self.dept_box = QComboBox()
         self.reason_box = QComboBox()
         self.tender_box = QComboBox()
         self.flag_box = QComboBox()
-        for box in (self.staff_box, self.dept_box, self.reason_box, self.tender_box,
-                    self.flag_box):
+        for i, box in enumerate((self.staff_box, self.dept_box, self.reason_box,
+                                 self.tender_box, self.flag_box)):
             box.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(12)
-            filters.addWidget(box)
+            box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            filters.addWidget(box, i // 3, i % 3)
+        for col in range(3):
+            filters.setColumnStretch(col, 1)
         self.tender_box.addItem(_("All tenders"), None)
         for kind in core.TENDERS:
             self.tender_box.addItem(core.tender_label(kind, short=True), kind)
@@ -361,8 +368,7 @@ class ReviewScreen(QWidget):
         for flag in core.FLAGS:
             self.flag_box.addItem(core.flag_label(flag), flag)
         self.reset_button = QPushButton(_("Clear filters"))
-        filters.addWidget(self.reset_button)
-        filters.addStretch(1)
+        filters.addWidget(self.reset_button, 1, 2, Qt.AlignmentFlag.AlignLeft)
         outer.addLayout(filters)
 
         self.banner = Banner()
@@ -380,8 +386,9 @@ class ReviewScreen(QWidget):
         self.table.setWordWrap(False)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        head.setStretchLastSection(False)
-        for col, width in enumerate((70, 160, 170, 135, 260, 130, 220, 220)):
+        head.setStretchLastSection(True)
+        # narrow enough that the net amount shows without scrolling at 1280 px
+        for col, width in enumerate((88, 160, 154, 112, 170, 110, 220, 200)):
             self.table.setColumnWidth(col, width)
         self.table.verticalHeader().setDefaultSectionSize(34)
         # Return on a row, or a double click (activated covers both; not doubleClicked too,
@@ -425,16 +432,18 @@ class ReviewScreen(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(panel)
-        scroll.setMinimumWidth(440)
+        scroll.setMinimumWidth(410)  # the figures card and a scroll bar
         split.addWidget(scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([1000, 520])
+        split.setSizes([1100, 400])
         outer.addWidget(split, 1)
 
         actions = QHBoxLayout()
         self.open_button = action_button(_("Open ticket"), shortcut="Enter")
-        self.reprint_button = action_button(_("Reprint (DUPLICATA)"), shortcut="F6")
+        # short label: four touch-sized buttons must fit 1280 px (the tooltip says more)
+        self.reprint_button = action_button(_("Duplicate"), shortcut="F6")
+        self.reprint_button.setToolTip(_("Reprint the selected ticket as a DUPLICATA (F6)"))
         self.export_button = action_button(_("Export the report"), shortcut="F8")
         self.close_button = action_button(_("Close the day"), shortcut="F10", role="primary")
         actions.addWidget(self.open_button)
