@@ -38,8 +38,9 @@ from . import outbox
 from .errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from .i18n import STORE_TZ, _, ngettext
 from .keys import Signer, load_signer, public_key_from_hex, verify_signature
-from .money import vat_included_split
 from .store import atomic
+from .vat import add_records as add_vat_rows
+from .vat import vat_by_rate
 
 if TYPE_CHECKING:
     from .config import TillConfig
@@ -609,19 +610,21 @@ class Journal:
             params,
         ):
             by_tender[kind] = int(amount)
+        # VAT: each ticket's rows as printed and journaled (pos_returns.vat), added up
         vat: dict[str, dict[str, int]] = {}
         abs_total = 0
-        for rate, amount in self.db.execute(
-            "SELECT l.vat_rate_bp, l.amount FROM return_lines l JOIN return_tickets t "
-            f"ON t.id = l.ticket_id WHERE {where}",
+        ticket_lines: dict[int, list[tuple[int, int]]] = {}
+        for ticket_id, rate, amount, fee in self.db.execute(
+            "SELECT l.ticket_id, l.vat_rate_bp, l.amount, COALESCE(l.restocking_fee, 0) "
+            f"FROM return_lines l JOIN return_tickets t ON t.id = l.ticket_id WHERE {where} "
+            "ORDER BY l.ticket_id",
             params,
         ):
-            ht, tax = vat_included_split(int(amount), int(rate))
-            entry = vat.setdefault(str(rate), {"ttc": 0, "ht": 0, "vat": 0})
-            entry["ttc"] += int(amount)
-            entry["ht"] += ht
-            entry["vat"] += tax
+            ticket_lines.setdefault(int(ticket_id), []).append(
+                (int(amount) + int(fee), int(rate)))
             abs_total += abs(int(amount))
+        for amounts in ticket_lines.values():
+            add_vat_rows(vat, vat_by_rate(amounts))
         totals = {
             "tickets": count,
             "merchandise_returned": int(row[3]),

@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from . import giftcards, outbox
+from . import giftcards, outbox, vat
 from .domain import Role, Staff, StaffId, Store, StoreId
 from .errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from .i18n import _, format_money
 from .journal import TICKET, Journal, JournalRecord
-from .money import vat_included_split
 from .plan import CommittedTicket, ReturnPlan
 from .store import atomic
 
@@ -247,15 +246,10 @@ def _recheck(db: Database, plan: ReturnPlan) -> None:
 
 
 def vat_breakdown(lines: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per VAT rate (basis points, as text): TTC, HT and VAT of the signed line amounts."""
-    out: dict[str, dict[str, int]] = {}
-    for line in lines:
-        ht, vat = vat_included_split(int(line["amount"]), int(line["vat_rate_bp"]))
-        entry = out.setdefault(str(line["vat_rate_bp"]), {"ttc": 0, "ht": 0, "vat": 0})
-        entry["ttc"] += int(line["amount"])
-        entry["ht"] += ht
-        entry["vat"] += vat
-    return out
+    """Per VAT rate (basis points, as text): TTC, HT and VAT of the ticket, exactly as
+    the printed ticket shows them (:func:`pos_returns.vat.vat_by_rate`: restocking fees
+    at their line's rate, each rate summed then split once)."""
+    return vat.as_record(vat.vat_by_rate(vat.line_amounts(lines)))
 
 
 def commit_plan(

@@ -12,8 +12,6 @@ positive when the money goes to the customer.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +20,7 @@ from sqlite_utils import Database
 from ..codes import luhn_valid
 from ..errors import InvalidInput, NotFound
 from ..i18n import _
-from ..money import vat_included_split
+from ..vat import VatRow, vat_by_rate  # shared with the journal (pos_returns.vat)
 
 if TYPE_CHECKING:
     from ..jewelry import TicketJewelry
@@ -143,31 +141,6 @@ class JournalExcerpt:
         if len(sig) <= 20:
             return sig
         return f"{sig[:8]}…{sig[-8:]}"
-
-
-@dataclass(frozen=True, slots=True)
-class VatRow:
-    rate_bp: int
-    ht: int
-    vat: int
-    ttc: int
-
-
-def vat_by_rate(amounts: Iterable[tuple[int, int]]) -> tuple[VatRow, ...]:
-    """(signed TTC cents, VAT rate bp) pairs -> one row per rate, highest rate first.
-
-    The TTC of a rate is summed first and split once (``vat_included_split``), so
-    HT + VAT == TTC on every row and no cent is lost to per-line rounding.
-    """
-    by_rate: dict[int, int] = defaultdict(int)
-    for amount, rate in amounts:
-        by_rate[int(rate)] += int(amount)
-    rows = []
-    for rate in sorted(by_rate, reverse=True):
-        ttc = by_rate[rate]
-        ht, vat = vat_included_split(ttc, rate)
-        rows.append(VatRow(rate, ht, vat, ttc))
-    return tuple(rows)
 
 
 @dataclass(frozen=True, slots=True)
