@@ -7,29 +7,23 @@ decisions stay in the core; these only gather what a screen shows.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from sqlite_utils import Database
 
-from pos_returns.domain import Store, StoreId
+from pos_returns import auth, policy, reference, tickets
+from pos_returns.codes import CodeKind, classify
+from pos_returns.domain import Product
+from pos_returns.errors import InvalidInput
+from pos_returns.i18n import _
+from pos_returns.plan import Approval, ReturnPlan, ReturnRequest
 
 from .services import TillContext
 
 
-def _store_from_row(r: Any) -> Store:
-    return Store(
-        id=StoreId(r[0]), code=r[1], name=r[2], address=r[3], postcode=r[4], city=r[5],
-        siret=r[6], vat_number=r[7], has_fine_jewelry=bool(r[8]), latitude=r[9],
-        longitude=r[10],
-    )
-
-
 def load_context(db: Database, store_id: int, till_no: int) -> TillContext:
-    rows = db.conn.execute(
-        "SELECT id, code, name, address, postcode, city, siret, vat_number, has_fine_jewelry, "
-        "latitude, longitude FROM stores ORDER BY id"
-    ).fetchall()
-    stores = {r[0]: _store_from_row(r) for r in rows}
+    stores = {int(store.id): store for store in reference.all_stores(db)}
     label_row = db.conn.execute(
         "SELECT label FROM tills WHERE store_id = ? AND till_no = ?", [store_id, till_no]
     ).fetchone()
@@ -56,7 +50,8 @@ def login(db: Database, cfg: Any, code: str, pin: str) -> Any:
 
 
 def optional_module(name: str) -> Any | None:
-    """A core module another helper may not have written yet (policy, tickets...)."""
+    """A core module another helper may not have written yet (only the sale screen
+    still asks; the policy engine and the ticket writer are there now)."""
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -65,18 +60,13 @@ def optional_module(name: str) -> Any | None:
         raise
 
 
-def product_by_code(db: Database, code: str) -> Any:
-    """An item scanned for an exchange (EAN or SKU) -> its Product."""
-    from pos_returns.domain import Department, Product
-    from pos_returns.errors import InvalidInput, NotFound
-    from pos_returns.i18n import _
-
+def product_by_code(db: Database, code: str) -> Product:
+    """An item scanned for an exchange (EAN or SKU) -> its Product; a receipt or an
+    order number scanned there is explained instead of being an unknown article."""
     text = (code or "").strip().upper()
     if not text or len(text) > 32:
         raise InvalidInput(_("Scan the item or type its reference."), code="sku")
     if text[:1] in ("R", "W") or (text.isdigit() and len(text) == 17):
-        from pos_returns.codes import CodeKind, classify
-
         try:
             kind, _code = classify(text)
         except InvalidInput:
@@ -87,50 +77,36 @@ def product_by_code(db: Database, code: str) -> Any:
                   "that receipt on the search screen."),
                 code="receipt",
             )
-    row = db.conn.execute(
-        "SELECT sku, ean, name, department, vat_rate_bp, current_price, return_tag_required, "
-        "fine_jewelry, gift_card FROM products WHERE ean = ? OR sku = ?", [text, text]
-    ).fetchone()
-    if row is None:
-        raise NotFound(_("Unknown article “{sku}”.").format(sku=text), code="sku")
-    return Product(
-        sku=row[0], ean=row[1], name=row[2], department=Department(row[3]), vat_rate_bp=row[4],
-        current_price=row[5], return_tag_required=bool(row[6]), fine_jewelry=bool(row[7]),
-        gift_card=bool(row[8]),
-    )
+    return reference.find_product(db, text)
 
 
 def manager_decision(
     db: Database, code: str, pin: str, items: list[tuple[int | None, str]], decision: str,
     reason: str, store_id: int | None = None,
-) -> list[Any]:
+) -> list[Approval]:
     """A manager's PIN-checked decision on ``items`` ((line_no, rule) pairs) -> Approvals.
 
-    Uses ``pos_returns.auth.authorize_override`` (the core checks the PIN, the role
-    and the written reason); the UI only gathers the inputs.
+    ``pos_returns.auth.authorize_override`` checks the PIN, the role and the written
+    reason; the UI only gathers the inputs.
     """
-    from pos_returns import auth
-    from pos_returns.errors import InvalidInput
-    from pos_returns.i18n import _
-    from pos_returns.plan import Approval
-
-    authorize = getattr(auth, "authorize_override", None)
-    if authorize is not None:
-        return [
-            authorize(db, code, pin, rule=rule, decision=decision, reason=reason,
-                      line_no=line_no, store_id=store_id)
-            for line_no, rule in items
-        ]
-    # Until the core offers authorize_override: the same checks, with the core's parts.
-    if len((reason or "").strip()) < 3:
-        raise InvalidInput(_("Write the reason for the decision."), code="reason")
-    manager = auth.authenticate(db, code, pin)
-    auth.require_role(manager, auth.Role.MANAGER)
     return [
-        Approval(rule=rule, manager_id=int(manager.id), decision=decision,
-                 reason=reason.strip(), line_no=line_no)
+        auth.authorize_override(db, code, pin, rule=rule, decision=decision, reason=reason,
+                                line_no=line_no, store_id=store_id)
         for line_no, rule in items
     ]
+
+
+def ask_policy(services: Any, request: ReturnRequest, seq: int,
+               planned: Callable[[int, ReturnPlan], None],
+               failed: Callable[[int, BaseException], None]) -> None:
+    """Ask the policy engine for ``request`` on the database worker. The answer comes
+    back with ``seq`` so that a screen that asked again since keeps only the newest."""
+    (
+        services.ops.op(policy.plan_return, services.cfg, request)
+        .success(lambda plan: planned(seq, plan))
+        .failure(lambda exc: failed(seq, exc))
+        .run()
+    )
 
 
 def commit_return(db: Database, cfg: Any, plan: Any) -> Any:
@@ -150,18 +126,10 @@ def print_ticket(db: Database, cfg: Any, ticket: Any, requested: bool,
     """Save the return ticket (80 mm roll) in the documents folder and print it when
     asked or when the core says it must (card refunds). A reprint is a DUPLICATA,
     recorded in the journal by the ticket writer first."""
-    from pos_returns.errors import ConfigError
-    from pos_returns.i18n import _
+    from pos_returns.documents import print_ticket as save_and_print  # reportlab: lazily
 
-    documents = optional_module("pos_returns.documents")
-    fn = getattr(documents, "print_ticket", None) if documents is not None else None
-    if fn is None:
-        raise ConfigError(_("Ticket printing is not installed on this till."), code="setup")
     if duplicate:
-        tickets = optional_module("pos_returns.tickets")
-        reprint = getattr(tickets, "reprint", None) if tickets is not None else None
-        if reprint is not None:
-            reprint(db, cfg, ticket.ticket_id, staff_id)
+        tickets.reprint(db, cfg, ticket.ticket_id, staff_id)
     codes = {number: code for number, code, _amount in ticket.gift_cards}
-    return fn(db, ticket.ticket_id, cfg, duplicate=duplicate, requested=requested,
-              security_codes=codes or None)
+    return save_and_print(db, ticket.ticket_id, cfg, duplicate=duplicate, requested=requested,
+                          security_codes=codes or None)

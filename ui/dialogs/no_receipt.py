@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 from pos_returns import idcheck
 from pos_returns.config import TillConfig
 from pos_returns.domain import Product
-from pos_returns.errors import ConfigError
 from pos_returns.i18n import _, ngettext, pgettext
 from pos_returns.idcheck import History, HistoryLevel, IdCheck
 from pos_returns.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
@@ -45,7 +44,7 @@ from pos_returns.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
 from ..format import money
 from ..ops import error_message
 from ..services import Services
-from ..tasks import optional_module, product_by_code
+from ..tasks import ask_policy, product_by_code
 from ..widgets.common import Banner, action_button, card, label, shortcut_text
 from ..widgets.verdict import verdict_text
 from .id_capture import IdCaptureDialog
@@ -101,14 +100,6 @@ def history_message(history: History, cfg: TillConfig) -> str:
                                "overrides it (R19, R01)."),
     }[history.level]
     return f"{text} {follow}".strip()
-
-
-def plan_no_receipt(db: Any, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
-    """On the database worker: the engine's plan for this no-receipt request."""
-    policy = optional_module("pos_returns.policy")
-    if policy is None:
-        raise ConfigError(_("The returns policy engine is not installed."), code="setup")
-    return policy.plan_return(db, cfg, request)
 
 
 def refuse_check(db: Any, check_uuid: str) -> IdCheck:
@@ -319,15 +310,10 @@ class NoReceiptDialog(QDialog):
             self._refresh()
             self.plan_changed.emit(None)
             return
-        seq = self._seq
         self._planning = True
         self._refresh()
-        (
-            self.services.ops.op(plan_no_receipt, self.services.cfg, self.build_request())
-            .success(lambda plan, seq=seq: self._planned(seq, plan))
-            .failure(lambda exc, seq=seq: self._plan_failed(seq, exc))
-            .run()
-        )
+        ask_policy(self.services, self.build_request(), self._seq, self._planned,
+                   self._plan_failed)
 
     def _planned(self, seq: int, plan: ReturnPlan) -> None:
         if seq != self._seq:

@@ -31,7 +31,7 @@ from pos_returns.plan import Approval, CommittedTicket, PlannedRefund, ReturnPla
 from ..format import money, sale_reference, tender_name
 from ..ops import error_message
 from ..services import Services
-from ..tasks import commit_return, optional_module
+from ..tasks import ask_policy, commit_return
 from ..widgets.common import Banner, action_button, card, icon, label, repolish
 
 _ICONS = {TenderKind.CARD: "card", TenderKind.CASH: "cash", TenderKind.GIFT_CARD: "giftcard",
@@ -325,19 +325,10 @@ class RefundScreen(QWidget):
             request = replace(request, approvals=kept + tuple(approvals))
         if changes:
             request = replace(request, **changes)
-        policy = optional_module("pos_returns.policy")
-        if policy is None:
-            return
         self._seq += 1
-        seq = self._seq
         self._planning = True
         self._refresh_buttons()
-        (
-            self.services.ops.op(policy.plan_return, self.services.cfg, request)
-            .success(lambda plan, seq=seq: self._planned(seq, plan))
-            .failure(lambda exc, seq=seq: self._plan_failed(seq, exc))
-            .run()
-        )
+        ask_policy(self.services, request, self._seq, self._planned, self._plan_failed)
 
     def _planned(self, seq: int, plan: ReturnPlan) -> None:
         if seq != self._seq:
