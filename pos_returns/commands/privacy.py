@@ -53,16 +53,12 @@ def parse_now(text: str | None) -> datetime:
 def run_purge(args: argparse.Namespace) -> int:
     from .. import idcheck
     from ..cli import config_from
-    from ..store import connect, migrate
+    from . import existing_cache
 
     cfg = config_from(args)
     now = parse_now(args.now)
-    db = connect(cfg.cache_path, create=False)
-    try:
-        migrate(db)
+    with existing_cache(cfg.cache_path) as db:
         count = idcheck.purge(db, cfg, now=now)
-    finally:
-        db.close()
     print(
         ngettext(
             "{count} ID record deleted (retention: {months} months).",

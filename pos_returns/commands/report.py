@@ -59,19 +59,15 @@ def run_report(args: argparse.Namespace) -> int:
     from ..cli import config_from
     from ..reports import write_daily_report
     from ..review import parse_day
-    from ..store import connect, migrate
+    from . import existing_cache
 
     cfg = config_from(args)
     day = parse_day(args.date)
-    db = connect(cfg.cache_path, create=False)
-    try:
-        migrate(db)
+    with existing_cache(cfg.cache_path) as db:
         store_id = args.store or cfg.store_id
         manager = command_manager(db, store_id, args.manager)
         files = write_daily_report(db, manager, day, args.out, store_id=store_id,
                                    policy=cfg.policy)
-    finally:
-        db.close()
     for path in (files.pdf, files.csv, files.totals_csv):
         print(path)
     return 0
