@@ -18,10 +18,8 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QGridLayout,
-    QHBoxLayout,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -33,7 +31,15 @@ from pos_returns.idcheck import DocType, History, IdCheck
 
 from ..ops import error_message
 from ..services import Services
-from ..widgets.common import Banner, action_button, label
+from ..widgets.common import (
+    Banner,
+    action_button,
+    button_row,
+    cancel_button,
+    dialog_layout,
+    form_grid,
+    label,
+)
 
 DOC_SHORTCUTS = {
     DocType.CNI: "F1",
@@ -60,14 +66,9 @@ class IdCaptureDialog(QDialog):
         self.services = services
         self.check: IdCheck | None = None
         self.history: History | None = None
-        self.setWindowTitle(_("Return without receipt — identity document"))
-        self.setModal(True)
-        self.setMinimumSize(860, 620)
-
-        box = QVBoxLayout(self)
-        box.setContentsMargins(28, 24, 28, 24)
-        box.setSpacing(14)
-        box.addWidget(label(_("Customer's identity document"), name="title"))
+        box = dialog_layout(self, _("Return without receipt — identity document"),
+                            title=_("Customer's identity document"), minimum=(860, 620),
+                            spacing=14)
         box.addWidget(label(
             _("Only the type, the last 4 characters of the number and the name are kept. "
               "Never photocopy or photograph the document."),
@@ -96,9 +97,6 @@ class IdCaptureDialog(QDialog):
             button.toggled.connect(self._type_chosen)
         box.addLayout(grid)
 
-        form = QGridLayout()
-        form.setHorizontalSpacing(14)
-        form.setVerticalSpacing(10)
         self.number = QLineEdit()
         self.number.setObjectName("idNumber")
         self.number.setEchoMode(QLineEdit.EchoMode.Password)
@@ -113,28 +111,19 @@ class IdCaptureDialog(QDialog):
         self.name.setObjectName("idName")
         self.name.setMaxLength(idcheck.MAX_NAME_LENGTH)
         self.name.setPlaceholderText(_("first name and last name"))
-        form.addWidget(label(_("Document number")), 0, 0)
-        form.addWidget(self.number, 0, 1)
-        form.addWidget(label(_("Name on the document")), 1, 0)
-        form.addWidget(self.name, 1, 1)
-        form.setColumnStretch(1, 1)
-        box.addLayout(form)
+        box.addLayout(form_grid([(_("Document number"), self.number),
+                                 (_("Name on the document"), self.name)]))
         self.number.returnPressed.connect(self.name.setFocus)
         self.name.returnPressed.connect(self.submit)
 
         self.banner = Banner()
         box.addWidget(self.banner)
 
-        row = QHBoxLayout()
-        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
-        self.cancel_button.clicked.connect(self.reject)
+        self.cancel_button = cancel_button(self)
         self.save_button = action_button(_("Record the ID"), shortcut="F10", role="primary",
                                          icon_name="check")
         self.save_button.clicked.connect(self.submit)
-        row.addWidget(self.cancel_button)
-        row.addStretch(1)
-        row.addWidget(self.save_button)
-        box.addLayout(row)
+        box.addLayout(button_row([self.cancel_button], [self.save_button]))
         self._busy = False
 
     # -- input ------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QHBoxLayout,
     QLabel,
     QScrollArea,
     QVBoxLayout,
@@ -25,7 +24,7 @@ from pos_returns import idcheck
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _
 
-from ..widgets.common import action_button, label
+from ..widgets.common import action_button, button_row, cancel_button, dialog_layout, label
 
 
 class IdNoticeDialog(QDialog):
@@ -38,15 +37,10 @@ class IdNoticeDialog(QDialog):
         super().__init__(parent)
         self.cfg = cfg
         self.declined = False
-        self.setWindowTitle(_("Return without receipt — customer information"))
-        self.setModal(True)
-        self.setMinimumSize(900, 700)
-
-        box = QVBoxLayout(self)
-        box.setContentsMargins(28, 24, 28, 24)
-        box.setSpacing(14)
         paragraphs = idcheck.notice_text(cfg).split("\n\n")
-        box.addWidget(label(paragraphs[0], name="title", wrap=True))
+        box = dialog_layout(self, _("Return without receipt — customer information"),
+                            title=paragraphs[0], wrap_title=True, minimum=(900, 700),
+                            spacing=14)
         box.addWidget(
             label(
                 _("Please read this notice (or have it read to you) before showing an "
@@ -89,9 +83,7 @@ class IdNoticeDialog(QDialog):
         self.acknowledged.toggled.connect(self._sync)
         box.addWidget(self.acknowledged)
 
-        row = QHBoxLayout()
-        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
-        self.cancel_button.clicked.connect(self.reject)
+        self.cancel_button = cancel_button(self)
         self.decline_button = action_button(
             _("The customer declines"), shortcut="F8", role="danger", icon_name="blocked"
         )
@@ -100,11 +92,8 @@ class IdNoticeDialog(QDialog):
             _("Continue"), shortcut="F10", role="primary", icon_name="check"
         )
         self.continue_button.clicked.connect(self.go_on)
-        row.addWidget(self.cancel_button)
-        row.addStretch(1)
-        row.addWidget(self.decline_button)
-        row.addWidget(self.continue_button)
-        box.addLayout(row)
+        box.addLayout(button_row([self.cancel_button],
+                                 [self.decline_button, self.continue_button]))
 
         QShortcut(QKeySequence("Space"), self, activated=self.acknowledged.toggle)
         self._sync()

@@ -9,7 +9,7 @@ was typed when it says no.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QLineEdit, QWidget
 
 from pos_returns.i18n import _
 from pos_returns.plan import Approval, ReturnPlan, Verdict
@@ -18,7 +18,15 @@ from ..format import money
 from ..ops import error_message
 from ..services import Services
 from ..tasks import manager_decision
-from ..widgets.common import Banner, action_button, label
+from ..widgets.common import (
+    Banner,
+    action_button,
+    button_row,
+    cancel_button,
+    dialog_layout,
+    form_grid,
+    label,
+)
 
 _DECISIVE = ("manager", "refused")
 
@@ -57,14 +65,8 @@ class ManagerDialog(QDialog):
         self.services = services
         self.plan = plan
         self.approvals: list[Approval] = []
-        self.setWindowTitle(_("Manager approval"))
-        self.setModal(True)
-        self.setMinimumWidth(880)
-
-        box = QVBoxLayout(self)
-        box.setContentsMargins(28, 24, 28, 24)
-        box.setSpacing(12)
-        box.addWidget(label(_("Manager approval"), name="title"))
+        box = dialog_layout(self, _("Manager approval"), title=_("Manager approval"),
+                            minimum=880)
         self.items = items_to_decide(plan, scope)
         if self.items or scope != "lines":
             box.addWidget(label(_("The returns policy asks a manager about:"), name="subtitle"))
@@ -80,9 +82,6 @@ class ManagerDialog(QDialog):
         what.setProperty("level", "warning")
         box.addWidget(what)
 
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(14)
-        grid.setVerticalSpacing(10)
         self.code = QLineEdit()
         self.code.setPlaceholderText(_("e.g. M001"))
         self.code.setMaxLength(32)
@@ -92,34 +91,23 @@ class ManagerDialog(QDialog):
         self.reason = QLineEdit()
         self.reason.setMaxLength(300)
         self.reason.setPlaceholderText(_("Why? (mandatory, it goes in the journal)"))
-        grid.addWidget(label(_("Manager code or badge")), 0, 0)
-        grid.addWidget(self.code, 0, 1)
-        grid.addWidget(label(_("PIN")), 1, 0)
-        grid.addWidget(self.pin, 1, 1)
-        grid.addWidget(label(_("Written reason")), 2, 0)
-        grid.addWidget(self.reason, 2, 1)
-        grid.setColumnStretch(1, 1)
-        box.addLayout(grid)
+        box.addLayout(form_grid([(_("Manager code or badge"), self.code), (_("PIN"), self.pin),
+                                 (_("Written reason"), self.reason)]))
         self.code.returnPressed.connect(self.pin.setFocus)
         self.pin.returnPressed.connect(self.reason.setFocus)
 
         self.banner = Banner()
         box.addWidget(self.banner)
 
-        row = QHBoxLayout()
-        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
-        self.cancel_button.clicked.connect(self.reject)
+        self.cancel_button = cancel_button(self)
         self.refuse_button = action_button(_("Refuse"), shortcut="F8", role="danger",
                                            icon_name="blocked")
         self.refuse_button.clicked.connect(lambda: self.decide("refused"))
         self.approve_button = action_button(_("Approve"), shortcut="F9", role="success",
                                             icon_name="check")
         self.approve_button.clicked.connect(lambda: self.decide("approved"))
-        row.addWidget(self.cancel_button)
-        row.addStretch(1)
-        row.addWidget(self.refuse_button)
-        row.addWidget(self.approve_button)
-        box.addLayout(row)
+        box.addLayout(button_row([self.cancel_button],
+                                 [self.refuse_button, self.approve_button]))
         self.code.setFocus()
 
     def decide(self, decision: str) -> None:

@@ -45,7 +45,16 @@ from ..format import money
 from ..ops import error_message
 from ..services import Services
 from ..tasks import ask_policy, product_by_code
-from ..widgets.common import Banner, action_button, card, label, shortcut_text
+from ..widgets.common import (
+    Banner,
+    action_button,
+    button_row,
+    cancel_button,
+    card,
+    dialog_layout,
+    label,
+    shortcut_text,
+)
 from ..widgets.verdict import verdict_text
 from .id_capture import IdCaptureDialog
 from .id_notice import IdNoticeDialog
@@ -135,14 +144,8 @@ class NoReceiptDialog(QDialog):
         self.manager_dialog: ManagerDialog | None = None
         self._seq = 0
         self._planning = False
-        self.setWindowTitle(_("Return without receipt"))
-        self.setModal(True)
-        self.setMinimumSize(1040, 700)
-
-        box = QVBoxLayout(self)
-        box.setContentsMargins(28, 24, 28, 24)
-        box.setSpacing(12)
-        box.addWidget(label(_("Return without receipt"), name="title"))
+        box = dialog_layout(self, _("Return without receipt"),
+                            title=_("Return without receipt"), minimum=(1040, 700))
         who = label(
             _("ID: {document} {number} — {name}").format(
                 document=check.doc_label, number=check.masked_number, name=check.name),
@@ -207,9 +210,7 @@ class NoReceiptDialog(QDialog):
         self.banner = Banner()
         box.addWidget(self.banner)
 
-        row = QHBoxLayout()
-        self.cancel_button = action_button(_("Cancel"), shortcut="Esc")
-        self.cancel_button.clicked.connect(self.reject)
+        self.cancel_button = cancel_button(self)
         self.remove_button = action_button(
             _("Remove") + "   " + pgettext("keyboard key", "Del"), role="danger"
         )
@@ -221,12 +222,8 @@ class NoReceiptDialog(QDialog):
         self.continue_button = keyed_button(self, _("Continue"), "F10",
                                             role="primary", icon_name="giftcard")
         self.continue_button.clicked.connect(self.go_on)
-        row.addWidget(self.cancel_button)
-        row.addWidget(self.remove_button)
-        row.addStretch(1)
-        row.addWidget(self.manager_button)
-        row.addWidget(self.continue_button)
-        box.addLayout(row)
+        box.addLayout(button_row([self.cancel_button, self.remove_button],
+                                 [self.manager_button, self.continue_button]))
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.go_on)
 
         self._replan = QTimer(self)

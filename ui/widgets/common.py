@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QKeySequence
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_returns.i18n import _
 
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
 
@@ -100,3 +113,55 @@ def label(text: str = "", *, name: str = "", muted: bool = False, wrap: bool = F
         widget.setProperty("muted", True)
     widget.setWordWrap(wrap)
     return widget
+
+
+# -- dialogs: the same frame, form and button row everywhere ---------------------------------
+
+
+def dialog_layout(dialog: QDialog, window_title: str, *, title: str = "",
+                  wrap_title: bool = False, minimum: tuple[int, int] | int = 0,
+                  spacing: int = 12) -> QVBoxLayout:
+    """A modal dialog's frame: window title, minimum size (``(w, h)`` or a width),
+    the dialogs' margins, and its big title when ``title`` is given."""
+    dialog.setWindowTitle(window_title)
+    dialog.setModal(True)
+    if isinstance(minimum, tuple):
+        dialog.setMinimumSize(*minimum)
+    elif minimum:
+        dialog.setMinimumWidth(minimum)
+    box = QVBoxLayout(dialog)
+    box.setContentsMargins(28, 24, 28, 24)
+    box.setSpacing(spacing)
+    if title:
+        box.addWidget(label(title, name="title", wrap=wrap_title))
+    return box
+
+
+def cancel_button(dialog: QDialog) -> QPushButton:
+    """"Cancel  Esc", which rejects ``dialog``."""
+    button = action_button(_("Cancel"), shortcut="Esc")
+    button.clicked.connect(dialog.reject)
+    return button
+
+
+def button_row(left: Sequence[QWidget], right: Sequence[QWidget]) -> QHBoxLayout:
+    """A dialog's bottom row: ``left`` buttons (Cancel first), a gap, ``right`` ones."""
+    row = QHBoxLayout()
+    for widget in left:
+        row.addWidget(widget)
+    row.addStretch(1)
+    for widget in right:
+        row.addWidget(widget)
+    return row
+
+
+def form_grid(rows: Sequence[tuple[str, QWidget]]) -> QGridLayout:
+    """Label | field rows; the fields take the width."""
+    grid = QGridLayout()
+    grid.setHorizontalSpacing(14)
+    grid.setVerticalSpacing(10)
+    for i, (text, widget) in enumerate(rows):
+        grid.addWidget(label(text), i, 0)
+        grid.addWidget(widget, i, 1)
+    grid.setColumnStretch(1, 1)
+    return grid
