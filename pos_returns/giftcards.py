@@ -102,3 +102,35 @@ def check_security_code(db: Database, secret: bytes, number: str, code: str) -> 
     if row is None:
         return False
     return hmac.compare_digest(row[0], hash_security_code(secret, number, code))
+
+
+@dataclass(frozen=True, slots=True)
+class GiftCardBalance:
+    number: str
+    initial_amount: int  # cents loaded when the card was issued (0 when issued elsewhere)
+    spent: int  # cents paid with it, chain-wide (sales tenders synced from HQ)
+    issued_at: str
+
+    @property
+    def balance(self) -> int:
+        return max(0, self.initial_amount - self.spent)
+
+
+def balance(db: Database, number: str) -> GiftCardBalance | None:
+    """What is left on a gift card, or None when the chain's data does not know it.
+
+    The card's value comes from ``gift_cards`` (issued by a till) and what was
+    spent from the sales paid with it (tenders of kind ``gift_card``).
+    """
+    row = db.execute(
+        "SELECT initial_amount, issued_at FROM gift_cards WHERE number = ?", [number]
+    ).fetchone()
+    spent_row = db.execute(
+        "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM tenders "
+        "WHERE kind = 'gift_card' AND gift_card_number = ?",
+        [number],
+    ).fetchone()
+    if row is None and not spent_row[1]:
+        return None
+    initial, issued_at = (row[0], row[1]) if row else (0, "")
+    return GiftCardBalance(number, initial, int(spent_row[0]), issued_at)

@@ -29,7 +29,7 @@ from .domain import (
     TenderKind,
 )
 from .errors import InvalidInput, NotFound
-from .i18n import STORE_TZ, _
+from .i18n import STORE_TZ, _, format_money
 from .normalize import email_key, fold, phone_digits
 
 DEFAULT_LIMIT = 50
@@ -171,8 +171,30 @@ def find_by_code(db: Database, text: str) -> Sale:
             ),
             code="ean",
         )
-    raise InvalidInput(
-        _("This is a gift card. Gift cards cannot be returned (R09)."), code="R09"
+    raise InvalidInput(gift_card_message(db, code), code="R09")
+
+
+def gift_card_message(db: Database, number: str) -> str:
+    """A gift card scanned at the returns till: its balance, and why it cannot
+    come back (R09, R17)."""
+    from .giftcards import balance, format_number
+
+    info = balance(db, number)
+    if info is None:
+        known = _("Gift card {number}: not known to this till.").format(
+            number=format_number(number)
+        )
+    elif info.initial_amount:
+        known = _("Gift card {number}: balance {balance} (of {initial}).").format(
+            number=format_number(number), balance=format_money(info.balance),
+            initial=format_money(info.initial_amount),
+        )
+    else:
+        known = _("Gift card {number}: {spent} spent with it in the chain.").format(
+            number=format_number(number), spent=format_money(info.spent)
+        )
+    return known + " " + _(
+        "Gift cards cannot be returned nor paid out in cash (R09, R17)."
     )
 
 

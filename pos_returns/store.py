@@ -263,6 +263,15 @@ def m003_outbox(db: Database) -> None:
     )
 
 
+@CORE()
+def m004_gift_card_tenders(db: Database) -> None:
+    # A gift card scanned at the till shows its balance: what was paid with it.
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS tenders_gift_card ON tenders(gift_card_number) "
+        "WHERE kind = 'gift_card'"
+    )
+
+
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they must be applied.
 
