@@ -42,6 +42,22 @@ if TYPE_CHECKING:
     from .config import TillConfig
 
 
+def _at_current_price(db: Database, line_no: int, direction: str, sku: str,
+                      qty: int) -> PlannedLine:
+    """A catalogue item at its current price: returned without receipt (negative
+    amount) or taken in exchange (``direction="sale"``, positive)."""
+    row = db.execute(
+        "SELECT name, department, vat_rate_bp, current_price FROM products WHERE sku = ?",
+        [sku],
+    ).fetchone()
+    sign = -1 if direction == "return" else 1
+    return PlannedLine(
+        line_no=line_no, direction=direction, sku=sku, name=row[0], department=row[1],
+        quantity=qty, unit_amount=row[3], amount=sign * qty * row[3], vat_rate_bp=row[2],
+        verdict=Verdict.ACCEPTED,
+    )
+
+
 def direct_plan(
     db: Database,
     *,
@@ -82,32 +98,12 @@ def direct_plan(
         )
         requests.append(LineRequest(quantity=qty, sale_line_id=sl.id, reason="changed_mind"))
     for sku, qty in no_receipt_skus:
-        row = db.execute(
-            "SELECT name, department, vat_rate_bp, current_price FROM products WHERE sku = ?",
-            [sku],
-        ).fetchone()
         n += 1
-        lines.append(
-            PlannedLine(
-                line_no=n, direction="return", sku=sku, name=row[0], department=row[1],
-                quantity=qty, unit_amount=row[3], amount=-qty * row[3], vat_rate_bp=row[2],
-                verdict=Verdict.ACCEPTED,
-            )
-        )
+        lines.append(_at_current_price(db, n, "return", sku, qty))
         requests.append(LineRequest(quantity=qty, sku=sku))
     for sku, qty in new_items:
-        row = db.execute(
-            "SELECT name, department, vat_rate_bp, current_price FROM products WHERE sku = ?",
-            [sku],
-        ).fetchone()
         n += 1
-        lines.append(
-            PlannedLine(
-                line_no=n, direction="sale", sku=sku, name=row[0], department=row[1],
-                quantity=qty, unit_amount=row[3], amount=qty * row[3], vat_rate_bp=row[2],
-                verdict=Verdict.ACCEPTED,
-            )
-        )
+        lines.append(_at_current_price(db, n, "sale", sku, qty))
     request = ReturnRequest(
         store_id=store_id, till_no=till_no, staff_id=staff_id, sale_id=sale_id,
         lines=tuple(requests), new_items=tuple(NewItem(s, q) for s, q in new_items),
