@@ -6,7 +6,6 @@ decisions stay in the core; these only gather what a screen shows.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -47,17 +46,6 @@ def login(db: Database, cfg: Any, code: str, pin: str) -> Any:
     from pos_returns.journal import Journal
 
     return auth.authenticate(db, code, pin, journal=Journal.for_config(db, cfg))
-
-
-def optional_module(name: str) -> Any | None:
-    """A core module another helper may not have written yet (only the sale screen
-    still asks; the policy engine and the ticket writer are there now)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
 
 
 def product_by_code(db: Database, code: str) -> Product:

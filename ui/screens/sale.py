@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pos_returns import policy
 from pos_returns.domain import Condition, Product, Sale, SaleLine, Staff
 from pos_returns.i18n import _, format_percent
 from pos_returns.plan import Approval, LineRequest, NewItem, ReturnPlan, ReturnRequest, Verdict
@@ -36,7 +37,7 @@ from pos_returns.reasons import CONDITIONS, RETURN_REASONS
 from ..format import money, sale_datetime, sale_reference, tender_text
 from ..ops import error_message
 from ..services import Services
-from ..tasks import optional_module, product_by_code
+from ..tasks import product_by_code
 from ..widgets.common import Banner, action_button, card, label, repolish
 from ..widgets.verdict import VerdictLabel
 
@@ -510,11 +511,6 @@ class SaleScreen(QWidget):
         if request is None or (not request.lines and not request.new_items):
             self.plan = None
             self._render_plan()
-            return
-        policy = optional_module("pos_returns.policy")
-        if policy is None:
-            self.plan = None
-            self.banner.show_message(_("The returns policy engine is not installed."), "error")
             return
         seq = self._seq
         self._planning = True
