@@ -34,6 +34,12 @@ _SEPARATORS = re.compile(r"[\s\-./]")
 _DIGITS = re.compile(r"\d+")
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" or "١", which ``int`` refuses
+    or reads as another number."""
+    return text.isascii() and text.isdigit()
+
+
 class CodeKind(StrEnum):
     RECEIPT = "receipt"
     ORDER = "order"
@@ -80,7 +86,7 @@ def mod97_check(body: str) -> str:
 
 
 def mod97_valid(digits: str) -> bool:
-    return len(digits) > 2 and digits.isdigit() and int(digits) % 97 == 1
+    return len(digits) > 2 and _is_digits(digits) and int(digits) % 97 == 1
 
 
 def luhn_check_digit(body: str) -> str:
@@ -96,7 +102,7 @@ def luhn_check_digit(body: str) -> str:
 
 
 def luhn_valid(number: str) -> bool:
-    return len(number) > 1 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+    return len(number) > 1 and _is_digits(number) and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def ean13_check_digit(body: str) -> str:
@@ -129,7 +135,7 @@ def parse_receipt(text: str, *, today: date | None = None) -> ReceiptNumber:
     code = _clean(text)
     if code.startswith("R"):
         code = code[1:]
-    if not code.isdigit():
+    if not _is_digits(code):
         raise InvalidInput(
             _("A receipt number has digits only: “{code}” is not one.").format(code=text.strip()),
             code="not_digits",
@@ -161,7 +167,7 @@ def parse_receipt(text: str, *, today: date | None = None) -> ReceiptNumber:
     return ReceiptNumber(store_id, till_no, sale_date, sequence)
 
 
-_ORDER = re.compile(r"^W\d{9}$")
+_ORDER = re.compile(r"^W\d{9}$", re.ASCII)
 
 
 def parse_order_number(text: str) -> str:
@@ -182,13 +188,13 @@ def classify(text: str) -> tuple[CodeKind, str]:
     code = _clean(text)
     if code.startswith("W"):
         return CodeKind.ORDER, parse_order_number(code)
-    if code.startswith("R") or (code.isdigit() and len(code) == 17):
+    if code.startswith("R") or (_is_digits(code) and len(code) == 17):
         return CodeKind.RECEIPT, parse_receipt(code).digits
-    if code.isdigit() and len(code) == 13:
+    if _is_digits(code) and len(code) == 13:
         if ean13_check_digit(code[:12]) != code[12]:
             raise InvalidInput(_("Wrong check digit on this product barcode."), code="check_digit")
         return CodeKind.EAN, code
-    if code.isdigit() and len(code) == 19 and code.startswith("6"):
+    if _is_digits(code) and len(code) == 19 and code.startswith("6"):
         if not luhn_valid(code):
             raise InvalidInput(_("Wrong check digit on this gift card number."), code="check_digit")
         return CodeKind.GIFT_CARD, code

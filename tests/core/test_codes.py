@@ -200,3 +200,15 @@ def test_luhn_known_values():
     assert not luhn_valid("79927398710")
     assert luhn_check_digit("7992739871") == "3"
     assert not luhn_valid("") and not luhn_valid("1")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["R" + "²" * 17, "²" * 17, "6" + "²" * 18, "²" * 13, "W" + "١" * 9, "R" + "١" * 17],
+)
+def test_non_ascii_digits_are_refused_not_crashing(text):
+    """"²" or "١" pass str.isdigit(): the parsers refuse them in French (InvalidInput),
+    never a ValueError, and never read them as another number."""
+    with pytest.raises(InvalidInput):
+        classify(text)
+    assert not luhn_valid("4" + "²" * 15)
