@@ -90,6 +90,16 @@ def _journal(journal: Any, kind: str, payload: dict[str, Any], now: datetime) ->
         journal.append(kind, payload, now=now)
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A PIN hash of nobody's, computed once, to hash against for unknown codes."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_pin("0000"))
+    return _DUMMY_HASH[0]
+
+
 def authenticate(
     db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None
 ) -> Staff:
@@ -103,7 +113,12 @@ def authenticate(
     are left, or until when the account is locked).
     """
     now = now or _utcnow()
-    staff = find_staff(db, code)
+    try:
+        staff = find_staff(db, code)
+    except NotFound:
+        # Hash the PIN anyway, so an unknown code answers no faster than a known one.
+        check_pin_hash(pin or "", _dummy_hash())
+        raise
     row = db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()
     lock = db.execute(
         "SELECT failed_attempts, locked_until FROM staff_lockout WHERE staff_id = ?", [staff.id]

@@ -1,0 +1,33 @@
+"""Staff PINs and lockout (R01 overrides go through the same check)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pos_returns import auth
+from pos_returns.errors import NotFound, PermissionDenied
+
+
+def _failed_attempts(db, code: str) -> int:
+    row = db.execute(
+        "SELECT l.failed_attempts FROM staff_lockout l JOIN staff s ON s.id = l.staff_id "
+        "WHERE s.code = ?", [code],
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def test_R01_unknown_code_hashes_the_pin_like_a_known_one(db, monkeypatch):
+    """No timing oracle: an unknown staff code costs the same scrypt as a wrong PIN."""
+    calls: list[str] = []
+    real = auth.check_pin_hash
+
+    def counting(pin: str, stored: str) -> bool:
+        calls.append(pin)
+        return real(pin, stored)
+
+    monkeypatch.setattr(auth, "check_pin_hash", counting)
+    with pytest.raises(NotFound):
+        auth.authenticate(db, "ZZ999", "1234")
+    with pytest.raises(PermissionDenied):
+        auth.authenticate(db, "V001", "0000")
+    assert calls == ["1234", "0000"]
