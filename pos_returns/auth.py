@@ -100,6 +100,13 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH[0]
 
 
+def _locked(db: Database, staff_id: int, now: datetime) -> bool:
+    row = db.execute(
+        "SELECT locked_until FROM staff_lockout WHERE staff_id = ?", [staff_id]
+    ).fetchone()
+    return bool(row and row[0] and row[0] > _iso(now))
+
+
 def authenticate(
     db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None
 ) -> Staff:
@@ -120,11 +127,7 @@ def authenticate(
         check_pin_hash(pin or "", _dummy_hash())
         raise
     row = db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()
-    lock = db.execute(
-        "SELECT failed_attempts, locked_until FROM staff_lockout WHERE staff_id = ?", [staff.id]
-    ).fetchone()
-    failed, locked_until = (lock[0], lock[1]) if lock else (0, "")
-    if locked_until and locked_until > _iso(now):
+    if _locked(db, staff.id, now):
         raise PermissionDenied(
             _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
             code="locked",
@@ -139,9 +142,20 @@ def authenticate(
             )
             _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value}, now)
         return staff
-    failed += 1
-    until = _iso(now + timedelta(minutes=LOCKOUT_MINUTES)) if failed >= MAX_FAILED_ATTEMPTS else ""
     with atomic(db):
+        # Read the count again under the write lock: a wrong PIN typed meanwhile at
+        # another till (or process) on this cache is counted too, never overwritten.
+        if _locked(db, staff.id, now):
+            raise PermissionDenied(
+                _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
+                code="locked",
+            )
+        lock = db.execute(
+            "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
+        ).fetchone()
+        failed = (lock[0] if lock else 0) + 1
+        until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
+                 if failed >= MAX_FAILED_ATTEMPTS else "")
         db.execute(
             "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) VALUES (?, ?, ?) "
             "ON CONFLICT(staff_id) DO UPDATE SET failed_attempts = excluded.failed_attempts, "

@@ -6,6 +6,8 @@ import pytest
 
 from pos_returns import auth
 from pos_returns.errors import NotFound, PermissionDenied
+from pos_returns.store import connect
+from tests.factories import PINS
 
 
 def _failed_attempts(db, code: str) -> int:
@@ -31,3 +33,32 @@ def test_R01_unknown_code_hashes_the_pin_like_a_known_one(db, monkeypatch):
     with pytest.raises(PermissionDenied):
         auth.authenticate(db, "V001", "0000")
     assert calls == ["1234", "0000"]
+
+
+def test_R01_wrong_pins_typed_at_the_same_time_are_all_counted(db, tmp_cache, monkeypatch):
+    """A wrong PIN counted by another connection while this one hashes is not overwritten."""
+    real = auth.check_pin_hash
+    other = connect(tmp_cache)
+    done: list[bool] = []
+
+    def racing(pin: str, stored: str) -> bool:
+        if not done:
+            done.append(True)
+            with pytest.raises(PermissionDenied):
+                auth.authenticate(other, "V001", "0001")
+        return real(pin, stored)
+
+    monkeypatch.setattr(auth, "check_pin_hash", racing)
+    try:
+        with pytest.raises(PermissionDenied):
+            auth.authenticate(db, "V001", "0000")
+    finally:
+        other.close()
+    assert _failed_attempts(db, "V001") == 2
+    monkeypatch.setattr(auth, "check_pin_hash", real)
+    for _ in range(3):
+        with pytest.raises(PermissionDenied):
+            auth.authenticate(db, "V001", "0000")
+    with pytest.raises(PermissionDenied) as locked:
+        auth.authenticate(db, "V001", PINS["V001"])
+    assert locked.value.code == "locked"
