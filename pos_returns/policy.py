@@ -233,8 +233,10 @@ def _common_rules(
         ).format(rate=format_percent(bp), fee=format_money(d.restocking_fee)), "warning"))
 
 
-def _jewelry_rules(
+def _line_rules(
     d: _Draft,
+    product: Product,
+    condition: Condition,
     *,
     request: ReturnRequest,
     line_request: LineRequest,
@@ -245,8 +247,13 @@ def _jewelry_rules(
     config: PolicyConfig,
     nearest: Sequence[Store],
 ) -> None:
-    """R14 through :func:`pos_returns.jewelry.check_line` (store, staff, mode, proof,
-    serial, inspection, value); its reasons carry their level (refused / manager / info)."""
+    """The rules of a returned line once its amount is known, with or without a record
+    of sale: R09, R12, R13, R18, then for fine jewelry R14 through
+    :func:`pos_returns.jewelry.check_line` (store, staff, mode, proof, serial,
+    inspection, value); its reasons carry their level (refused / manager / info)."""
+    _common_rules(d, product, condition, config)
+    if not (product.fine_jewelry or product.department == Department.JEWELRY):
+        return
     check = jewelry.check_line(
         sale=sale, line=sale_line, store=store, staff=staff, jewelry_mode=request.jewelry_mode,
         proof=Proof(packing_slip=request.packing_slip,
@@ -260,6 +267,14 @@ def _jewelry_rules(
         d.reasons.append(Reason("R14", _(
             "The customer signs on screen before the ticket is recorded."
         ), "warning"))
+
+
+def _line_input(lr: LineRequest, config: PolicyConfig) -> Condition:
+    """The checks of a returned line's input, with or without a record of sale."""
+    _check_quantity(lr.quantity, config)
+    condition = _condition(lr.condition)
+    check_reason(lr.reason)
+    return condition
 
 
 def _receipt_lines(
@@ -283,9 +298,7 @@ def _receipt_lines(
             sl = sale.line(lr.sale_line_id)
         except KeyError:
             raise NotFound(_("This line is not part of the sale."), code="sale_line") from None
-        _check_quantity(lr.quantity, config)
-        condition = _condition(lr.condition)
-        check_reason(lr.reason)
+        condition = _line_input(lr, config)
         already = taken_qty.get(sl.id, 0)
         if already + lr.quantity > sl.refundable_qty:
             left = max(0, sl.refundable_qty - already)
@@ -321,10 +334,8 @@ def _receipt_lines(
             d.reasons.append(Reason("R02", _(
                 "Refund limited to what is still unrefunded on this line: {amount}."
             ).format(amount=format_money(amount)), "warning"))
-        _common_rules(d, product, condition, config)
-        if product.fine_jewelry or product.department == Department.JEWELRY:
-            _jewelry_rules(d, request=request, line_request=lr, sale=sale, sale_line=sl,
-                           store=store, staff=staff, config=config, nearest=nearest)
+        _line_rules(d, product, condition, request=request, line_request=lr, sale=sale,
+                    sale_line=sl, store=store, staff=staff, config=config, nearest=nearest)
         drafts.append(d)
     return drafts
 
@@ -354,9 +365,7 @@ def _no_receipt_lines(
         if lr.sale_line_id is not None:
             raise InvalidInput(_("This line belongs to a sale that was not loaded."),
                                code="sale_line")
-        _check_quantity(lr.quantity, config)
-        condition = _condition(lr.condition)
-        check_reason(lr.reason)
+        condition = _line_input(lr, config)
         product = products.get(lr.sku)
         if product is None:
             raise NotFound(_("Unknown article “{sku}”.").format(sku=lr.sku), code="sku")
@@ -371,10 +380,8 @@ def _no_receipt_lines(
             "No record of sale: only if a manager agrees, at the current price ({price} each), "
             "on a new Alamara Gift Card."
         ).format(price=format_money(product.current_price))))
-        _common_rules(d, product, condition, config)
-        if product.fine_jewelry or product.department == Department.JEWELRY:
-            _jewelry_rules(d, request=request, line_request=lr, sale=None, sale_line=None,
-                           store=store, staff=staff, config=config, nearest=nearest)
+        _line_rules(d, product, condition, request=request, line_request=lr, sale=None,
+                    sale_line=None, store=store, staff=staff, config=config, nearest=nearest)
         drafts.append(d)
     return drafts
 
