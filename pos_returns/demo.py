@@ -79,6 +79,16 @@ DEPARTMENTS = [
     ("gift_cards", "Cartes cadeaux", "Gift cards"),
 ]
 
+
+def insert_vat_rates_and_departments(conn: sqlite3.Connection) -> None:
+    """Write the VAT rate table and the departments (the demo and the test factories
+    share them; call inside the caller's transaction)."""
+    conn.executemany("INSERT INTO vat_rates(rate_bp, label) VALUES (?, ?)", VAT_RATES)
+    conn.executemany(
+        "INSERT INTO departments(code, name_fr, name_en) VALUES (?, ?, ?)", DEPARTMENTS
+    )
+
+
 # The company: one SIREN (Luhn-valid), one establishment (NIC) per store.
 SIREN = "81234567" + luhn_check_digit("81234567")
 
@@ -388,8 +398,7 @@ class _Builder:
 
     def write_reference(self) -> None:
         ex = self.conn.executemany
-        ex("INSERT INTO vat_rates(rate_bp, label) VALUES (?, ?)", VAT_RATES)
-        ex("INSERT INTO departments(code, name_fr, name_en) VALUES (?, ?, ?)", DEPARTMENTS)
+        insert_vat_rates_and_departments(self.conn)
         stores = []
         for s in STORES:
             sid = s[0]

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from pos_returns.auth import hash_pin
 from pos_returns.codes import ReceiptNumber, ean13_check_digit
+from pos_returns.demo import insert_vat_rates_and_departments
 from pos_returns.store import atomic, open_cache
 
 PINS = {"V001": "1111", "B001": "2222", "M001": "9999", "V201": "3333", "M201": "8888"}
@@ -32,29 +33,7 @@ def seed_reference(db: Database) -> None:
     """Two stores (Paris with Fine Jewelry, Lyon without), VAT rates, departments,
     a small catalogue, and staff (codes and PINs in ``PINS``)."""
     with atomic(db):
-        db["vat_rates"].insert_all(
-            [
-                {"rate_bp": 2000, "label": "TVA 20 %"},
-                {"rate_bp": 1000, "label": "TVA 10 %"},
-                {"rate_bp": 550, "label": "TVA 5,5 %"},
-                {"rate_bp": 210, "label": "TVA 2,1 %"},
-            ]
-        )
-        db["departments"].insert_all(
-            [
-                {"code": c, "name_fr": fr, "name_en": en}
-                for c, fr, en in [
-                    ("women", "Femme", "Women"),
-                    ("men", "Homme", "Men"),
-                    ("shoes", "Chaussures", "Shoes"),
-                    ("beauty", "Beauté", "Beauty"),
-                    ("occasion", "Robes de cérémonie", "Special-occasion dresses"),
-                    ("designer", "Créateurs", "Designer"),
-                    ("jewelry", "Joaillerie", "Fine jewelry"),
-                    ("gift_cards", "Cartes cadeaux", "Gift cards"),
-                ]
-            ]
-        )
+        insert_vat_rates_and_departments(db.conn)
         db["stores"].insert_all(
             [
                 {
