@@ -183,47 +183,25 @@ class LookupScreen(QWidget):
         self.tabs = QTabWidget()
         other_layout.addWidget(self.tabs)
 
-        card_tab = QWidget()
-        grid = QGridLayout(card_tab)
-        grid.setContentsMargins(16, 14, 16, 14)
-        grid.setHorizontalSpacing(14)
         self.card_last4 = QLineEdit()
         self.card_last4.setMaxLength(4)
         self.card_last4.setPlaceholderText("1234")
         self.card_last4.setMaximumWidth(150)
         self.card_dates = DateRange()
-        grid.addWidget(label(_("Last 4 digits of the card")), 0, 0)
-        grid.addWidget(self.card_last4, 0, 1)
-        grid.addWidget(self.card_dates, 0, 2)
-        grid.setColumnStretch(2, 1)
-        self.tabs.addTab(card_tab, _("Payment card"))
+        self._add_search_tab(_("Payment card"), _("Last 4 digits of the card"),
+                             self.card_last4, self.card_dates)
 
-        customer_tab = QWidget()
-        grid = QGridLayout(customer_tab)
-        grid.setContentsMargins(16, 14, 16, 14)
-        grid.setHorizontalSpacing(14)
         self.customer_query = QLineEdit()
         self.customer_query.setPlaceholderText(_("Name, phone or e-mail"))
         self.customer_query.setMaxLength(120)
-        grid.addWidget(label(_("Customer")), 0, 0)
-        grid.addWidget(self.customer_query, 0, 1)
-        grid.setColumnStretch(1, 1)
-        self.tabs.addTab(customer_tab, _("Customer"))
+        self._add_search_tab(_("Customer"), _("Customer"), self.customer_query)
 
-        sku_tab = QWidget()
-        grid = QGridLayout(sku_tab)
-        grid.setContentsMargins(16, 14, 16, 14)
-        grid.setHorizontalSpacing(14)
         self.sku = QLineEdit()
         self.sku.setPlaceholderText(_("Scan the item or type its reference"))
         self.sku.setMaxLength(32)
         self.sku.setMinimumWidth(300)
         self.sku_dates = DateRange()
-        grid.addWidget(label(_("Article")), 0, 0)
-        grid.addWidget(self.sku, 0, 1)
-        grid.addWidget(self.sku_dates, 0, 2)
-        grid.setColumnStretch(2, 1)
-        self.tabs.addTab(sku_tab, _("Article"))
+        self._add_search_tab(_("Article"), _("Article"), self.sku, self.sku_dates)
 
         for field in (self.card_last4, self.customer_query, self.sku):
             field.returnPressed.connect(self.search_other)
@@ -263,6 +241,20 @@ class LookupScreen(QWidget):
         QShortcut(QKeySequence("F2"), self, self.focus_input)
 
     # -- focus ------------------------------------------------------------------------------
+    def _add_search_tab(self, title: str, caption: str, field: QLineEdit,
+                        dates: DateRange | None = None) -> None:
+        """One "other way" tab: caption | field [| date range], the last column stretching."""
+        tab = QWidget()
+        grid = QGridLayout(tab)
+        grid.setContentsMargins(16, 14, 16, 14)
+        grid.setHorizontalSpacing(14)
+        grid.addWidget(label(caption), 0, 0)
+        grid.addWidget(field, 0, 1)
+        if dates is not None:
+            grid.addWidget(dates, 0, 2)
+        grid.setColumnStretch(2 if dates is not None else 1, 1)
+        self.tabs.addTab(tab, title)
+
     def focus_input(self) -> None:
         self.scan.setFocus()
         self.scan.selectAll()
