@@ -52,7 +52,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from .config import PolicyConfig, TillConfig
-from .errors import ConfigError, InvalidInput, NotFound
+from .errors import ConfigError, Conflict, InvalidInput, NotFound
 from .i18n import N_, _
 from .store import atomic
 
@@ -434,7 +434,14 @@ def link_ticket(
     with atomic(db):
         check = get_check(db, check_uuid)
         if check.status == "refunded":
-            return check
+            if check.ticket_uuid == ticket_uuid:
+                return check
+            # One identity check, one refunded return: reused, R19 would miss a return.
+            raise Conflict(
+                _("This identity check was already used for another return: record the "
+                  "customer's ID document again."),
+                code="id_check_used",
+            )
         moment = _iso(_now(now))
         db.execute(
             "UPDATE id_checks SET status = 'refunded', ticket_uuid = ?, amount = ?, "

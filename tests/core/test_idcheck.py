@@ -451,6 +451,23 @@ def test_R07_committed_ticket_links_the_check_and_counts_it(db, cfg):
     assert idcheck.history(db, check.id_hash, now=NOW) == (1, 18900)
 
 
+def test_R19_one_id_check_cannot_be_reused_for_a_second_refund(db, cfg):
+    """A second no-receipt ticket naming an already refunded check is refused, all or
+    nothing, so every refunded no-receipt return counts in the history (R19)."""
+    from pos_returns.errors import Conflict
+    from pos_returns.policy import plan_return
+    from pos_returns.tickets import commit_plan
+
+    check, first = _no_receipt_ticket(db, cfg, at=NOW - timedelta(days=3))
+    tickets_before = db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0]
+    plan = plan_return(db, cfg, first.plan.request)
+    with pytest.raises(Conflict):
+        commit_plan(db, cfg, plan, now=NOW)
+    assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == tickets_before
+    assert idcheck.get_check(db, check.uuid).ticket_uuid == first.uuid
+    assert idcheck.history(db, check.id_hash, now=NOW) == (1, 18900)
+
+
 def test_R07_id_data_stays_out_of_the_fiscal_journal_and_the_outbox(db, cfg, tmp_cache):
     _no_receipt_ticket(db, cfg, name="Hortense Quillebeuf")
     for table in ("journal", "outbox", "return_tickets", "return_lines", "approvals"):
