@@ -388,3 +388,29 @@ def test_screenshots_of_the_no_receipt_dialogs(qtbot, styled, services, db, cfg,
     for path in paths:
         image = path.read_bytes()
         assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 10_000
+
+
+def test_screenshot_items_exist_in_the_demo_catalogue(tmp_path):
+    """`pos-returns screenshots` renders on the demo chain, whose catalogue has no
+    SKU-ROBE-01: the items picture must still show two real articles, not « Article
+    inconnu »."""
+    from pos_returns import demo, store
+    from ui.dialogs.no_receipt import _two_plain_products
+
+    demo_db = store.open_cache(tmp_path / "demo.sqlite")
+    try:
+        demo.build_demo(demo_db, sales=5, seed=7, parallel=False)
+        first, second = _two_plain_products(demo_db)
+        assert first != second
+        for code in (first, second):
+            row = demo_db.execute("SELECT gift_card, fine_jewelry FROM products WHERE ean = ?",
+                                  [code]).fetchone()
+            assert row is not None and tuple(row) == (0, 0)
+    finally:
+        demo_db.close()
+
+
+def test_screenshot_items_use_the_test_catalogue_dress_and_shirt(db):
+    from ui.dialogs.no_receipt import _two_plain_products
+
+    assert _two_plain_products(db) == (ean_of(db, "SKU-ROBE-01"), ean_of(db, "SKU-CHEM-01"))

@@ -520,6 +520,21 @@ def _settle(widget: QWidget, until: Any = None, rounds: int = 200) -> None:
     QApplication.processEvents()
 
 
+def _two_plain_products(db: Any) -> tuple[str, str]:
+    """Two EANs of ordinary articles for the pictures: the test catalogue's dress and
+    shirt when present, else the first two plain articles of the demo catalogue."""
+    eans = dict(db.execute("SELECT sku, ean FROM products WHERE sku IN (?, ?)",
+                           ["SKU-ROBE-01", "SKU-CHEM-01"]).fetchall())
+    if len(eans) == 2:
+        return eans["SKU-ROBE-01"], eans["SKU-CHEM-01"]
+    rows = db.execute(
+        "SELECT ean FROM products WHERE gift_card = 0 AND fine_jewelry = 0 "
+        "AND return_tag_required = 0 AND current_price BETWEEN 2000 AND 20000 "
+        "ORDER BY sku LIMIT 2").fetchall()
+    codes = [r[0] for r in rows] + ["SKU-ROBE-01", "SKU-CHEM-01"]
+    return codes[0], codes[1]
+
+
 def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
     """Grab the no-receipt dialogs (offscreen) into ``out_dir``; return the PNG paths.
 
@@ -559,10 +574,8 @@ def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
     panel = NoReceiptDialog(services, check, history)
     panel.resize(1100, 760)
     panel.show()
-    eans = dict(db.execute("SELECT sku, ean FROM products WHERE sku IN (?, ?)",
-                           ["SKU-ROBE-01", "SKU-CHEM-01"]).fetchall())
-    for code in (eans.get("SKU-ROBE-01", "SKU-ROBE-01"), eans.get("SKU-CHEM-01", "SKU-CHEM-01"),
-                 "SKU-CHEM-01"):
+    first, second = _two_plain_products(db)
+    for code in (first, second, second):
         panel.scan.setText(code)
         panel.add_item()
         _settle(panel, lambda: panel.plan is not None and not panel._replan.isActive())
