@@ -868,6 +868,12 @@ def verify(
                 [_s, _t, seq],
             ).fetchone()
 
+        first = fetch(1)
+        if first is not None and first[_KEY] in keys:
+            # No key rotation (docs/journal.md): the chain's one key is the key of its first
+            # record. journal_keys takes INSERTs, so another key registered there later
+            # must not make records signed with it pass.
+            keys = {first[_KEY]: keys[first[_KEY]]}
         cursor = conn.execute(
             f"SELECT {_ROW_COLUMNS} FROM journal WHERE store_id = ? AND till_no = ? ORDER BY seq",
             [store_id, till_no],

@@ -272,6 +272,26 @@ def test_a_record_forged_with_another_key_is_named(db, cfg, journal, tmp_path):
     assert (report.broken.seq, report.broken.reason) == (5, "key")
 
 
+def test_a_forger_who_registers_his_own_key_is_still_named(db, cfg, journal, tmp_path):
+    """journal_keys takes INSERTs (append-only, not closed): a second key registered
+    for the chain does not make records signed with it pass, since a chain has one key."""
+    _events(journal, 4)
+    signer = load_signer(tmp_path / "intruder.pem")
+    db.execute(
+        "INSERT INTO journal_keys(store_id, till_no, key_id, public_key, public_pem, "
+        "created_at) VALUES (1, 1, ?, ?, ?, '2026-01-01T00:00:00Z')",
+        [signer.key_id, signer.public_hex, signer.public_pem()],
+    )
+    intruder = Journal(db, signer, 1, 1)
+    with atomic(db):
+        intruder.append("login", {"staff_id": 3})
+        intruder.append("login", {"staff_id": 3})
+    for full in (False, True):
+        report = verify(db, full=full)
+        assert report.broken is not None
+        assert (report.broken.seq, report.broken.reason) == (5, "key")
+
+
 def test_the_till_refuses_to_continue_its_chain_with_another_key(db, cfg, journal, tmp_path):
     _events(journal, 2)
     other = replace(cfg, key_path=tmp_path / "other" / "key.pem")
