@@ -97,6 +97,32 @@ def ask_policy(services: Any, request: ReturnRequest, seq: int,
     )
 
 
+def scan_item(services: Any, field: Any, banner: Any,
+              found: Callable[[Product], None]) -> None:
+    """Look up the article typed or scanned in ``field`` on the database worker.
+
+    Found: the field is emptied, the banner cleared, ``found(product)`` called. Not
+    found: the banner says why and the code stays in the field, selected, so that the
+    next scan replaces it (the no-receipt items and the exchange's new items)."""
+    code = field.text()
+    if not code.strip():
+        return
+
+    def ok(product: Product) -> None:
+        field.clear()
+        banner.clear_message()
+        found(product)
+
+    def failed(exc: BaseException) -> None:
+        from .ops import error_message
+
+        banner.show_message(error_message(exc))
+        field.setFocus()
+        field.selectAll()
+
+    services.ops.op(product_by_code, code).success(ok).failure(failed).run()
+
+
 def commit_return(db: Database, cfg: Any, plan: Any) -> Any:
     """Decide again on the worker with the same request, ask HQ when one is
     configured, then commit the ticket (pos_returns.service.complete_return).

@@ -216,6 +216,8 @@ def test_R07_unknown_item_is_explained(qtbot, services, db, cfg):
     qtbot.keyClick(panel.scan, Qt.Key.Key_Return)
     assert panel.banner.isVisible() and "NOPE-404" in panel.banner.text()
     assert panel.table.rowCount() == 0
+    # the code is kept, selected, so that the next scan replaces it
+    assert panel.scan.text() == "NOPE-404" and panel.scan.selectedText() == "NOPE-404"
 
 
 def test_R07_manager_approval_refunds_on_a_new_gift_card_at_current_price(

@@ -44,7 +44,7 @@ from pos_returns.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
 from ..format import money
 from ..ops import error_message
 from ..services import Services
-from ..tasks import ask_policy, product_by_code
+from ..tasks import ask_policy, scan_item
 from ..widgets.common import (
     Banner,
     action_button,
@@ -235,19 +235,11 @@ class NoReceiptDialog(QDialog):
 
     # -- items --------------------------------------------------------------------------------
     def add_item(self) -> None:
-        code = self.scan.text()
-        if not code.strip() or self.decision:
+        if self.decision:
             return
-        (
-            self.services.ops.op(product_by_code, code)
-            .success(self._item_found)
-            .failure(self._item_failed)
-            .run()
-        )
+        scan_item(self.services, self.scan, self.banner, self._item_found)
 
     def _item_found(self, product: Product) -> None:
-        self.scan.clear()
-        self.banner.clear_message()
         for item in self.items:
             if item[0].sku == product.sku:
                 item[1] += 1
@@ -255,11 +247,6 @@ class NoReceiptDialog(QDialog):
         else:
             self.items.append([product, 1])
         self._items_changed()
-
-    def _item_failed(self, exc: BaseException) -> None:
-        self.banner.show_message(error_message(exc))
-        self.scan.setFocus()
-        self.scan.selectAll()
 
     def remove_item(self) -> None:
         if self.decision or not self.items:

@@ -37,7 +37,7 @@ from pos_returns.reasons import CONDITIONS, RETURN_REASONS
 from ..format import money, sale_datetime, sale_reference, tender_text
 from ..ops import error_message
 from ..services import Services
-from ..tasks import product_by_code
+from ..tasks import scan_item
 from ..widgets.common import Banner, action_button, card, label, repolish
 from ..widgets.verdict import VerdictLabel
 
@@ -438,27 +438,12 @@ class SaleScreen(QWidget):
 
     # -- exchange -----------------------------------------------------------------------------
     def add_new_item(self) -> None:
-        code = self.exchange_scan.text()
-        if not code.strip():
-            return
-        (
-            self.services.ops.op(product_by_code, code)
-            .success(self._item_found)
-            .failure(self._item_failed)
-            .run()
-        )
+        scan_item(self.services, self.exchange_scan, self.banner, self._item_found)
 
     def _item_found(self, product: Product) -> None:
-        self.exchange_scan.clear()
-        self.banner.clear_message()
         self.new_items.append(product)
         self._render_new_items()
         self.schedule_plan()
-
-    def _item_failed(self, exc: BaseException) -> None:
-        self.banner.show_message(error_message(exc))
-        self.exchange_scan.setFocus()
-        self.exchange_scan.selectAll()
 
     def remove_new_item(self) -> None:
         row = self.new_list.currentRow()
