@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns import policy
 from pos_returns.domain import Condition, Product, Sale, SaleLine, Staff
 from pos_returns.i18n import _, format_percent
 from pos_returns.plan import Approval, LineRequest, NewItem, ReturnPlan, ReturnRequest, Verdict
@@ -37,7 +36,7 @@ from pos_returns.reasons import CONDITIONS, RETURN_REASONS
 from ..format import money, sale_datetime, sale_reference, tender_text
 from ..ops import error_message
 from ..services import Services
-from ..tasks import scan_item
+from ..tasks import ask_policy, scan_item
 from ..widgets.common import Banner, action_button, card, label, repolish
 from ..widgets.verdict import VerdictLabel
 
@@ -500,12 +499,7 @@ class SaleScreen(QWidget):
         seq = self._seq
         self._planning = True
         self._refresh_buttons()
-        (
-            self.services.ops.op(policy.plan_return, self.services.cfg, request)
-            .success(lambda plan, seq=seq: self._planned(seq, plan))
-            .failure(lambda exc, seq=seq: self._plan_failed(seq, exc))
-            .run()
-        )
+        ask_policy(self.services, request, seq, self._planned, self._plan_failed)
 
     def _planned(self, seq: int, plan: ReturnPlan) -> None:
         if seq != self._seq:
