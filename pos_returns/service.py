@@ -52,6 +52,21 @@ def decide_for_commit(db: Database, cfg: TillConfig, request: ReturnRequest) -> 
     return plan
 
 
+def _require_id_check(db: Database, request: ReturnRequest) -> None:
+    """R07/R19: a return without a record of sale names the ID check recorded for it
+    (``id_check_uuid``), so the ticket writer counts it in the identity's history;
+    ``id_checked`` alone is the caller's word."""
+    from .idcheck import get_check
+
+    if not request.id_check_uuid:
+        raise PolicyRefused(
+            _("A return without a record of sale needs the customer's identification: "
+              "record the ID document first (R07)."),
+            code="R07",
+        )
+    get_check(db, request.id_check_uuid)  # NotFound when purged or cancelled
+
+
 def complete_return(
     db: Database,
     cfg: TillConfig,
@@ -63,6 +78,8 @@ def complete_return(
     and commit the ticket. HQ unreachable: the ticket is committed offline."""
     from .tickets import commit_plan
 
+    if request.sale_id is None:
+        _require_id_check(db, request)
     plan = decide_for_commit(db, cfg, request)
     if cfg.hq_dsn and plan.request.sale_id is not None:
         checker = check_online or _default_checker

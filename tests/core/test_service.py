@@ -88,3 +88,32 @@ def test_R12_worn_item_still_waiting_for_a_manager_is_not_committed(db, cfg):
                         check_online=lambda *a, **k: Answer("ok"))
     assert err.value.code == "blocked" and err.value.message
     assert _tickets(db) == 0
+
+
+def _no_receipt(cfg, **kw):
+    from pos_returns.plan import Approval
+
+    return ReturnRequest(
+        store_id=1, till_no=1, staff_id=1, sale_id=None,
+        lines=(LineRequest(quantity=1, sku="SKU-ROBE-01"),),
+        approvals=(Approval(rule="R07", manager_id=3, decision="approved",
+                            reason="Cliente connue", line_no=1),),
+        other_ways_searched=True, id_checked=True, **kw,
+    )
+
+
+def test_R07_R19_a_no_receipt_return_commits_only_with_its_recorded_id_check(db, cfg):
+    from pos_returns import idcheck
+    from pos_returns.errors import NotFound
+
+    local = replace(cfg, hq_dsn="")
+    with pytest.raises(PolicyRefused) as refused:
+        complete_return(db, local, _no_receipt(cfg))
+    assert refused.value.code == "R07"
+    with pytest.raises(NotFound):
+        complete_return(db, local, _no_receipt(cfg, id_check_uuid="no-such-check"))
+    assert _tickets(db) == 0
+    check = idcheck.capture(db, local, doc_type="cni", number="X7Q9ZK4L2", name="Marie Dupont")
+    ticket = complete_return(db, local, _no_receipt(cfg, id_check_uuid=check.uuid))
+    assert _tickets(db) == 1
+    assert idcheck.get_check(db, check.uuid).ticket_uuid == ticket.uuid
