@@ -52,11 +52,12 @@ def decide_for_commit(db: Database, cfg: TillConfig, request: ReturnRequest) -> 
     return plan
 
 
-def _require_id_check(db: Database, request: ReturnRequest) -> None:
+def _require_id_check(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnRequest:
     """R07/R19: a return without a record of sale names the ID check recorded for it
     (``id_check_uuid``), so the ticket writer counts it in the identity's history;
-    ``id_checked`` alone is the caller's word."""
-    from .idcheck import get_check
+    ``id_checked`` alone is the caller's word. The identity's history is read again
+    from the cache (a sync may have brought other stores' returns since the capture)."""
+    from .idcheck import get_check, history_for
 
     if not request.id_check_uuid:
         raise PolicyRefused(
@@ -64,7 +65,10 @@ def _require_id_check(db: Database, request: ReturnRequest) -> None:
               "record the ID document first (R07)."),
             code="R07",
         )
-    get_check(db, request.id_check_uuid)  # NotFound when purged or cancelled
+    check = get_check(db, request.id_check_uuid)  # NotFound when purged or cancelled
+    history = history_for(db, check, cfg.policy)
+    return replace(request, no_receipt_history_count=history.count,
+                   no_receipt_history_amount=history.amount)
 
 
 def complete_return(
@@ -79,7 +83,7 @@ def complete_return(
     from .tickets import commit_plan
 
     if request.sale_id is None:
-        _require_id_check(db, request)
+        request = _require_id_check(db, cfg, request)
     plan = decide_for_commit(db, cfg, request)
     if cfg.hq_dsn and plan.request.sale_id is not None:
         checker = check_online or _default_checker

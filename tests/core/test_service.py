@@ -117,3 +117,21 @@ def test_R07_R19_a_no_receipt_return_commits_only_with_its_recorded_id_check(db,
     ticket = complete_return(db, local, _no_receipt(cfg, id_check_uuid=check.uuid))
     assert _tickets(db) == 1
     assert idcheck.get_check(db, check.uuid).ticket_uuid == ticket.uuid
+
+
+def test_R19_the_identity_history_is_read_again_from_the_cache_at_commit(db, cfg):
+    """Three earlier no-receipt refunds of this identity reached the cache (e.g. by sync)
+    after the till read a clean history: a manager must still review (R19)."""
+    from pos_returns import idcheck
+
+    local = replace(cfg, hq_dsn="")
+    for n in range(3):
+        earlier = idcheck.capture(db, local, doc_type="cni", number="X7Q9ZK4L2",
+                                  name="Marie Dupont")
+        idcheck.link_ticket(db, earlier.uuid, ticket_uuid=f"elsewhere-{n}", amount=5000)
+    check = idcheck.capture(db, local, doc_type="cni", number="X7Q9ZK4L2", name="Marie Dupont")
+    stale = _no_receipt(cfg, id_check_uuid=check.uuid, no_receipt_history_count=0,
+                        no_receipt_history_amount=0)
+    with pytest.raises(PolicyRefused):
+        complete_return(db, local, stale)
+    assert _tickets(db) == 0
