@@ -96,7 +96,7 @@ def issue(
 
 def check_security_code(db: Database, secret: bytes, number: str, code: str) -> bool:
     """True when ``code`` is the security code of gift card ``number``."""
-    if not luhn_valid(number) or not (code.isdigit() and len(code) == 4):
+    if not luhn_valid(number) or not (code.isascii() and code.isdigit() and len(code) == 4):
         return False
     row = db.execute("SELECT security_hash FROM gift_cards WHERE number = ?", [number]).fetchone()
     if row is None:

@@ -59,3 +59,12 @@ def test_a_gift_card_is_issued_only_for_a_positive_amount(db):
 
 def test_numbers_are_printed_in_groups_of_four():
     assert giftcards.format_number("6123456789012345678") == "6123 4567 8901 2345 678"
+
+
+def test_R17_a_security_code_typed_with_non_ascii_digits_is_simply_wrong(db):
+    """"²²²²" passes str.isdigit(): it is a wrong code (False), never a UnicodeEncodeError."""
+    with atomic(db):
+        card = giftcards.issue(db, secret=SECRET, amount=5000, ticket_id=None, store_id=1,
+                               till_no=1, issued_at="2026-03-02T10:00:00Z")
+    assert giftcards.check_security_code(db, SECRET, card.number, "²²²²") is False
+    assert giftcards.check_security_code(db, SECRET, card.number, "١٢٣٤") is False
