@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
             from .screens.review import ReviewScreen
 
             self.review = ReviewScreen(self.services)
+            self.review.back_requested.connect(self.back_to_lookup)
             self.screens["review"] = self.review
             self.stack.addWidget(self.review)
         self.show_screen("review")

@@ -45,3 +45,15 @@ def test_daily_review_is_for_managers_only(qtbot, db, window):
     assert window.header.review_button.text() == "Retour à la caisse"
     press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.wait_until(lambda: window.current == "lookup")
+
+
+def test_escape_leaves_the_daily_review_for_the_till(qtbot, db, window):
+    log_in(qtbot, window, "M001", "9999")
+    window.toggle_review()
+    qtbot.wait_until(lambda: window.current == "review")
+    press(qtbot, Qt.Key.Key_Escape)
+    qtbot.wait_until(lambda: window.current == "lookup")
+    qtbot.wait_until(window.lookup.scan.hasFocus)
+    # on the lookup screen Escape stays there (the review's shortcut is hidden with it)
+    press(qtbot, Qt.Key.Key_Escape)
+    assert window.current == "lookup"

@@ -307,6 +307,7 @@ class ReviewScreen(QWidget):
     reprinted = Signal(object)
     exported = Signal(object)  # ReportFiles
     day_closed = Signal(object)
+    back_requested = Signal()  # Escape: back to the till, like the other screens' "Back"
 
     def __init__(self, services: Any, parent: QWidget | None = None, *,
                  confirm: Callable[[str, str], bool] | None = None,
@@ -467,6 +468,7 @@ class ReviewScreen(QWidget):
         self.reset_button.clicked.connect(self.clear_filters)
         QShortcut(QKeySequence("Ctrl+Left"), self, activated=lambda: self.shift_day(-1))
         QShortcut(QKeySequence("Ctrl+Right"), self, activated=lambda: self.shift_day(1))
+        QShortcut(QKeySequence("Esc"), self, activated=self.back_requested.emit)
         self._fill_choice_boxes(None)
 
     # ----------------------------------------------------------------- state
