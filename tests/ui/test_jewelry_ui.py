@@ -326,3 +326,28 @@ def test_R14_mode_on_and_off_through_the_real_worker_thread(qtbot, db, threaded_
     qtbot.wait_until(lambda: len(mode_records(db)) == 2)
     assert [(k, p["staff_code"]) for k, p in mode_records(db)] == [
         ("jewelry_mode_on", "M001"), ("jewelry_mode_off", "M001")]
+
+
+def test_R14_demo_card_reader_is_off_on_a_till_with_an_hq(qtbot, db, till_cfg):
+    """F3 "reads" the sale's own card only on a demo till; with an HQ configured the
+    button is hidden and the key must not fill the fingerprint from the sale either."""
+    from dataclasses import replace
+
+    from pos_returns.lookup import get_sale
+    from ui.dialogs.jewelry_proof import JewelryChecksDialog
+    from ui.ops import Ops
+    from ui.screens.jewelry_banner import JewelryMode
+    from ui.services import Services
+
+    sale = get_sale(db, necklace_sale(db))
+    for hq, expected in (("", "fp-necklace"), ("postgresql://hq.invalid/alamara", "")):
+        services = Services(replace(till_cfg, hq_dsn=hq), Ops(InlineExecutor(db)))
+        dialog = JewelryChecksDialog(services, JewelryMode(services), sale)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.activateWindow()
+        qtbot.wait_until(dialog.isActiveWindow)
+        assert dialog.read_button.isVisible() == (not hq)
+        qtbot.keyClick(dialog, Qt.Key.Key_F3)
+        assert dialog.fingerprint.text() == expected
+        dialog.close()

@@ -238,6 +238,10 @@ class JewelryChecksDialog(QDialog):
     def read_demo_card(self) -> None:
         """Demo terminal: the customer's card is read. With the last 4 typed, the card of
         the sale with those digits is "read"; another card gives another fingerprint."""
+        if self.services.cfg.hq_dsn:
+            # A real till: the fingerprint comes from the terminal, never from the sale
+            # itself (F3 would otherwise copy the sale's own card and prove nothing).
+            return
         cards = [t for t in self.sale.tenders if t.kind == TenderKind.CARD]
         last4 = self.card_last4.text().strip()
         if not last4 and cards:
