@@ -240,7 +240,6 @@ class LookupScreen(QWidget):
         QShortcut(QKeySequence("F3"), self, lambda: self.choose_tab(self.tabs.currentIndex()))
         QShortcut(QKeySequence("F2"), self, self.focus_input)
 
-    # -- focus ------------------------------------------------------------------------------
     def _add_search_tab(self, title: str, caption: str, field: QLineEdit,
                         dates: DateRange | None = None) -> None:
         """One "other way" tab: caption | field [| date range], the last column stretching."""
@@ -255,6 +254,7 @@ class LookupScreen(QWidget):
         grid.setColumnStretch(2 if dates is not None else 1, 1)
         self.tabs.addTab(tab, title)
 
+    # -- focus ------------------------------------------------------------------------------
     def focus_input(self) -> None:
         self.scan.setFocus()
         self.scan.selectAll()
