@@ -256,3 +256,26 @@ def test_nothing_is_clipped_on_a_till_screen(qtbot, db, till_cfg, day_data, size
     net_right = head.sectionPosition(screen.model.NET_COLUMN) + head.sectionSize(
         screen.model.NET_COLUMN)
     assert net_right <= screen.table.viewport().width()
+
+
+def test_keyboard_today_and_clear_filters(qtbot, db, till_cfg, day_data):
+    from datetime import date
+
+    from PySide6.QtCore import Qt
+
+    screen = make_screen(qtbot, db, till_cfg)
+    screen.show()
+    qtbot.wait_exposed(screen)
+    screen.activateWindow()
+    qtbot.wait_until(screen.isActiveWindow)
+    screen.set_day(DAY)
+    choose(screen.staff_box, 2)
+    assert screen.model.rowCount() < 7
+    screen.table.setFocus()
+    with qtbot.wait_signal(screen.loaded):
+        qtbot.keyClick(screen.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert screen.staff_box.currentData() is None and screen.model.rowCount() == 7
+    with qtbot.wait_signal(screen.loaded):
+        qtbot.keyClick(screen.table, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert screen.day == date.today()
+    assert "Ctrl+D" in screen.today_button.toolTip().replace(" ", "")

@@ -42,7 +42,7 @@ from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
 from pos_returns.review import money_text
 
 from ..ops import error_message
-from ..widgets.common import Banner, action_button, card, label
+from ..widgets.common import Banner, action_button, card, label, shortcut_text
 
 CHART_COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6")
 FLAG_COLOUR = QColor("#b3261e")
@@ -469,6 +469,16 @@ class ReviewScreen(QWidget):
         QShortcut(QKeySequence("Ctrl+Left"), self, activated=lambda: self.shift_day(-1))
         QShortcut(QKeySequence("Ctrl+Right"), self, activated=lambda: self.shift_day(1))
         QShortcut(QKeySequence("Esc"), self, activated=self.back_requested.emit)
+        # The top row and "Clear filters" are narrow: their keys are told in the tooltips.
+        for button, text, key in (
+            (self.prev_button, _("Previous day"), "Ctrl+Left"),
+            (self.next_button, _("Next day"), "Ctrl+Right"),
+            (self.today_button, _("Today"), "Ctrl+D"),
+            (self.reset_button, _("Clear filters"), "Ctrl+E"),
+        ):
+            button.setToolTip(f"{text} ({shortcut_text(key)})")
+        QShortcut(QKeySequence("Ctrl+D"), self, activated=self.today_button.click)
+        QShortcut(QKeySequence("Ctrl+E"), self, activated=self.reset_button.click)
         self._fill_choice_boxes(None)
 
     # ----------------------------------------------------------------- state
