@@ -4,6 +4,7 @@ progress bar during a first full sync, driven by the background runner's signals
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from pos_returns import outbox
 from pos_returns import sync as core_sync
@@ -112,3 +113,18 @@ def test_without_hq_the_widget_says_demo_mode_and_never_syncs(qtbot, tmp_cache):
         assert runner.run_now() is False
     assert widget.state_label.text() == "Sans siège (mode démo)"
     assert not widget.sync_button.isEnabled()
+
+
+def test_F12_syncs_now_from_the_keyboard(qtbot, db, cfg):
+    def fake_round(database, dsn, **kw):
+        return core_sync.SyncSummary(online=True)
+
+    runner = SyncRunner(cfg, executor=inline_executor, sync_fn=fake_round)
+    widget = SyncStatusWidget(runner)
+    qtbot.add_widget(widget)
+    widget.show()
+    widget.activateWindow()
+    qtbot.wait_until(widget.isActiveWindow)
+    assert "F12" in widget.sync_button.toolTip()
+    with qtbot.wait_signal(runner.finished):
+        qtbot.keyClick(widget, Qt.Key.Key_F12)

@@ -15,11 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from pos_returns import sync as core_sync
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _, format_datetime, ngettext
+
+from .common import shortcut_text
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +162,9 @@ class SyncStatusWidget(QWidget):
         self.progress_bar.hide()
         self.sync_button = QToolButton(self)
         self.sync_button.setText("⟳")
-        self.sync_button.setToolTip(_("Sync with HQ now"))
+        self.sync_button.setShortcut(QKeySequence("F12"))
+        self.sync_button.setToolTip(
+            "{} ({})".format(_("Sync with HQ now"), shortcut_text("F12")))
         self.sync_button.setAccessibleName(_("Sync with HQ now"))
         self.sync_button.clicked.connect(self.runner.run_now)
         row = QHBoxLayout(self)
