@@ -823,13 +823,18 @@ def _verify_chain(
 
 
 def chain_keys(db: Database, store_id: int, till_no: int) -> dict[str, Any]:
-    return {
-        r[0]: public_key_from_hex(r[1])
-        for r in db.execute(
-            "SELECT key_id, public_key FROM journal_keys WHERE store_id = ? AND till_no = ?",
-            [store_id, till_no],
-        )
-    }
+    """The chain's public keys; a damaged one is left out, so that ``verify`` names
+    the records it signed (reason ``key``) instead of failing with a ValueError."""
+    keys: dict[str, Any] = {}
+    for key_id, public_hex in db.execute(
+        "SELECT key_id, public_key FROM journal_keys WHERE store_id = ? AND till_no = ?",
+        [store_id, till_no],
+    ):
+        try:
+            keys[key_id] = public_key_from_hex(public_hex)
+        except (ValueError, TypeError):
+            continue
+    return keys
 
 
 def verify(

@@ -292,6 +292,16 @@ def test_a_forger_who_registers_his_own_key_is_still_named(db, cfg, journal, tmp
         assert (report.broken.seq, report.broken.reason) == (5, "key")
 
 
+def test_a_damaged_public_key_is_reported_not_a_crash(db, cfg, journal):
+    _events(journal, 3)
+    _drop_triggers(db)
+    db.execute("UPDATE journal_keys SET public_key = 'not hex'")
+    for full in (False, True):
+        report = verify(db, full=full)
+        assert report.broken is not None
+        assert (report.broken.seq, report.broken.reason) == (1, "key")
+
+
 def test_the_till_refuses_to_continue_its_chain_with_another_key(db, cfg, journal, tmp_path):
     _events(journal, 2)
     other = replace(cfg, key_path=tmp_path / "other" / "key.pem")
