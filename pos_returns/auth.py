@@ -42,10 +42,15 @@ def check_pin_hash(pin: str, stored: str) -> bool:
         return False
     if algo != "scrypt":
         return False
-    digest = hashlib.scrypt(
-        pin.encode(), salt=base64.b64decode(salt_b64), n=int(n), r=int(r), p=int(p), dklen=32
-    )
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    try:  # a damaged hash (e.g. pulled from HQ) is a PIN that never matches, not a crash
+        digest = hashlib.scrypt(
+            pin.encode(), salt=base64.b64decode(salt_b64, validate=True), n=int(n), r=int(r),
+            p=int(p), dklen=32,
+        )
+        expected = base64.b64decode(digest_b64, validate=True)
+    except (ValueError, OverflowError, MemoryError):
+        return False
+    return hmac.compare_digest(digest, expected)
 
 
 def _row_to_staff(row: dict) -> Staff:

@@ -62,3 +62,13 @@ def test_R01_wrong_pins_typed_at_the_same_time_are_all_counted(db, tmp_cache, mo
     with pytest.raises(PermissionDenied) as locked:
         auth.authenticate(db, "V001", PINS["V001"])
     assert locked.value.code == "locked"
+
+
+@pytest.mark.parametrize("stored", [
+    "scrypt$x$8$1$c2FsdA==$ZGlnZXN0",
+    "scrypt$16384$8$1$!!$ZGlnZXN0",
+    "scrypt$16384$8$1$c2FsdA==$@@",
+    "scrypt$3$8$1$c2FsdA==$ZGlnZXN0",
+])
+def test_a_damaged_pin_hash_never_matches_and_never_crashes(stored):
+    assert auth.check_pin_hash("1234", stored) is False
