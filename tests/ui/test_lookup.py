@@ -165,3 +165,24 @@ def test_a_scan_while_the_results_have_the_focus_still_opens_the_sale(qtbot, db,
     assert lookup.scan.hasFocus()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
     assert window.current == "sale" and window.sale.sale.id == sale_id
+
+
+def test_R08_receipt_scanned_into_the_customer_or_article_field_opens_the_sale(
+    qtbot, db, window
+):
+    """The salesperson was on a search tab when the customer found the receipt after
+    all: the scan lands in that field, and opens the sale instead of searching for it."""
+    sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 15000)])
+    log_in(qtbot, window)
+    lookup = window.lookup
+    for tab, field in ((1, lookup.customer_query), (2, lookup.sku)):
+        lookup.choose_tab(tab)
+        scan(qtbot, field, _receipt(db, sale_id).barcode_content)
+        assert window.current == "sale" and window.sale.sale.id == sale_id
+        assert field.text() == ""
+        press(qtbot, Qt.Key.Key_Escape)
+        qtbot.wait_until(lambda: window.current == "lookup")
+    # a name is still searched as a name, and W… that is no order number too
+    lookup.choose_tab(1)
+    scan(qtbot, lookup.customer_query, "Wagner")
+    assert window.current == "lookup" and lookup.results.isVisible()

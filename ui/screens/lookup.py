@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from pos_returns import lookup
+from pos_returns.codes import CodeKind, classify
 from pos_returns.domain import Sale
+from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _, ngettext
 
 from ..format import money, sale_datetime, sale_short_ref, tender_text
@@ -329,6 +331,8 @@ class LookupScreen(QWidget):
     # -- other ways -------------------------------------------------------------------------
     def search_other(self) -> None:
         index = self.tabs.currentIndex()
+        if index in (1, 2) and self._scanned_a_receipt((self.customer_query, self.sku)[index - 1]):
+            return
         if index == 0:
             start, end = self.card_dates.bounds()
             job = self.services.ops.op(lookup.search_by_card, self.card_last4.text(), start, end)
@@ -339,6 +343,22 @@ class LookupScreen(QWidget):
             job = self.services.ops.op(lookup.search_by_sku, self.sku.text(), start, end)
         self._set_busy(True)
         job.success(self._show_results).failure(self._search_failed).run()
+
+    def _scanned_a_receipt(self, field: QLineEdit) -> bool:
+        """A receipt or an order number scanned while the focus was in the customer or
+        article field opens that sale, as if scanned in the scan field (the core's
+        classify tells); anything else is searched there as typed."""
+        try:
+            kind, _code = classify(field.text())
+        except AlamaraError:
+            return False
+        if kind not in (CodeKind.RECEIPT, CodeKind.ORDER):
+            return False
+        self.scan.setText(field.text().strip())
+        field.clear()
+        self.focus_input()
+        self.submit_code()
+        return True
 
     def _show_results(self, sales: list[Sale]) -> None:
         self._set_busy(False)
