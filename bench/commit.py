@@ -21,17 +21,15 @@ verified. Each figure is printed beside its target; exit code 1 on a miss.
 
 from __future__ import annotations
 
-import argparse
 import random
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Report, percentile
+from common import Report, cache_parser, percentile
 
 from pos_returns import tickets
 from pos_returns.config import TillConfig
@@ -117,11 +115,7 @@ def grow_journal(db, journal: Journal, target: int) -> None:  # type: ignore[no-
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "alamara-bench")
+    parser = cache_parser(__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=1000)
     parser.add_argument("--journal", type=int, default=60_000,
                         help="records in the journal when it is verified")

@@ -6,8 +6,11 @@ missed; they are run by hand (``make bench``), never as timed tests.
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,3 +77,18 @@ class Report:
             return 1
         print("All targets met.", flush=True)
         return 0
+
+
+def cache_parser(description: str) -> argparse.ArgumentParser:
+    """The options every bench on a big demo cache takes: --sales, --seed, --dir."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sales", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "alamara-bench")
+    return parser
+
+
+def print_load() -> None:
+    """Figures are wall-clock: say how busy the machine was."""
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs (figures are wall-clock)")

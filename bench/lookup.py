@@ -18,18 +18,16 @@ open for a while. Each figure is printed beside its target; exit code 1 on a mis
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import resource
 import sys
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Report, percentile, time_calls
+from common import Report, cache_parser, percentile, print_load, time_calls
 
 from pos_returns import lookup
 from pos_returns.codes import parse_receipt
@@ -143,19 +141,14 @@ def sample_queries(db, n: int, seed: int) -> dict[str, list]:  # type: ignore[no
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sales", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "alamara-bench")
+    parser = cache_parser(__doc__.split("\n")[0])
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the cache of an earlier run with the same --sales")
     parser.add_argument("--queries", type=int, default=3000)
     args = parser.parse_args(argv)
 
     report = Report()
-    print(f"load average before the run: {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs (figures are wall-clock)")
+    print_load()
     args.dir.mkdir(parents=True, exist_ok=True)
     path = args.dir / f"bench-{args.sales}.sqlite"
     build(path, args.sales, args.seed, args.reuse, report)

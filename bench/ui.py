@@ -34,7 +34,7 @@ _BENCH = str(Path(__file__).resolve().parent)
 sys.path.insert(0, _BENCH)
 
 import lookup as lookup_bench  # noqa: E402 - builds the 1,000,000-sale cache
-from common import ROOT, Report, percentile  # noqa: E402
+from common import ROOT, Report, cache_parser, percentile, print_load  # noqa: E402
 
 # This file is bench/ui.py: take bench/ off the path so that "ui" is the app's package.
 sys.path.remove(_BENCH)
@@ -167,18 +167,14 @@ def ensure_cache(args: argparse.Namespace, report: Report) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sales", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "alamara-bench")
+    parser = cache_parser(__doc__.split("\n")[0])
     parser.add_argument("--reuse", action="store_true",
                         help="use DIR/bench-N.sqlite as it is when it exists")
     parser.add_argument("--scans", type=int, default=300)
     args = parser.parse_args(argv)
 
     report = Report()
-    print(f"load average before the run: {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs (figures are wall-clock)")
+    print_load()
     path = ensure_cache(args, report)
     print(f"cache: {path} ({args.sales:,} sales)".replace(",", " "))
 
