@@ -11,7 +11,7 @@ Targets (issue 3):
   >= 20,000 records/s. The full mode (every Ed25519 signature checked) is printed
   for information.
 
-The cache is the demo chain (``pos_returns.demo.build_demo``) with ``--sales``
+The cache is the demo chain (``pos_returns.demo.chain.build_demo``) with ``--sales``
 sales, kept in ``--dir`` and reused when it was built with the same count (the
 cache of ``bench/lookup.py`` is copied when it is there). Returns are committed
 against real sales picked at random (three lines each), then the journal is
@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Report, cache_parser, percentile
 
-from pos_returns import tickets
+from pos_returns.cache.db import atomic, connect, get_meta, open_cache
+from pos_returns.cache.lookup import get_sale
 from pos_returns.config import TillConfig
-from pos_returns.demo import build_demo
-from pos_returns.demo_returns import direct_plan
-from pos_returns.journal import Journal, verify
-from pos_returns.keys import load_signer
-from pos_returns.lookup import get_sale
-from pos_returns.store import atomic, connect, get_meta, open_cache
+from pos_returns.demo.chain import build_demo
+from pos_returns.demo.returns import direct_plan
+from pos_returns.journal.chain import Journal, verify
+from pos_returns.journal.keys import load_signer
+from pos_returns.usecases import tickets
 
 COMMIT_P99_MS = 20.0
 VERIFY_RATE = 20_000

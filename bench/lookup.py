@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Report, cache_parser, percentile, print_load, time_calls
 
-from pos_returns import lookup
-from pos_returns.codes import parse_receipt
-from pos_returns.demo import build_demo
+from pos_returns.cache import lookup
+from pos_returns.cache.db import connect, get_meta, open_cache
+from pos_returns.demo.chain import build_demo
+from pos_returns.engine.codes import parse_receipt
 from pos_returns.i18n import to_local
-from pos_returns.store import connect, get_meta, open_cache
 
 GEN_TARGET = 250_000
 RECEIPT_P99_MS = 2.0

@@ -31,8 +31,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pos_returns.cache.db import atomic  # noqa: E402
 from pos_returns.i18n import STORE_TZ  # noqa: E402
-from pos_returns.store import atomic  # noqa: E402
 
 BENCH_DAY = date(2025, 3, 15)
 SCREEN_TARGET_MS = 500
@@ -177,8 +177,8 @@ def screenshots(out: Path, workdir: Path) -> list[Path]:
     """Render the review screen (full day, a filter, a ticket) to PNG files."""
     from PySide6.QtWidgets import QApplication
 
-    from pos_returns.auth import get_staff
     from pos_returns.config import TillConfig
+    from pos_returns.usecases.auth import get_staff
     from tests.factories import new_cache
     from ui.screens.review import ReviewScreen
 
@@ -233,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from PySide6.QtWidgets import QApplication
 
-        from pos_returns.auth import get_staff
         from pos_returns.config import TillConfig
-        from pos_returns.reports import write_daily_report
+        from pos_returns.usecases.auth import get_staff
+        from pos_returns.usecases.reports import write_daily_report
         from tests.factories import new_cache
         from ui.screens.review import ReviewScreen
 

@@ -24,26 +24,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Report
-from pos_returns import hq
-from pos_returns import sync as core_sync
-from pos_returns.store import open_cache
-from pos_returns.sync import run_sync
+from pos_returns.cache.db import open_cache
+from pos_returns.demo import hq as demo_hq
+from pos_returns.hq import schema as hq_schema
+from pos_returns.sync import tillsync as core_sync
+from pos_returns.sync.tillsync import run_sync
 from tests.integration.pgserver import LocalPostgres
 
 
 def build_hq(dsn: str, tmp: Path, sales: int) -> None:
-    from pos_returns.demo import build_demo
+    from pos_returns.demo.chain import build_demo
 
     ref = open_cache(tmp / "reference.sqlite")
     build_demo(ref, sales=50, seed=7)
-    with hq.connect(dsn, autocommit=True) as conn:
-        hq.create_schema(conn)
-        hq.load_from_cache(conn, ref)
+    with hq_schema.connect(dsn, autocommit=True) as conn:
+        hq_schema.create_schema(conn)
+        hq_schema.load_from_cache(conn, ref)
         started = time.perf_counter()
         left = sales
         while left > 0:  # feed in slices so that PostgreSQL's temp tables stay small
             n = min(left, 250_000)
-            hq.feed_sales(conn, n, seed=sales - left + 1)
+            demo_hq.feed_sales(conn, n, seed=sales - left + 1)
             left -= n
         print(f"(HQ built: {sales:,} sales fed in {time.perf_counter() - started:.1f} s)"
               .replace(",", " "), flush=True)
@@ -99,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("sales", "sale_lines", "tenders", "index rebuild"):
             report.info(f"  of which {name}", spent.get(name, 0.0), "s")
 
-        with hq.connect(dsn, autocommit=True) as conn:
-            hq.feed_sales(conn, args.incremental, seed=99)
+        with hq_schema.connect(dsn, autocommit=True) as conn:
+            demo_hq.feed_sales(conn, args.incremental, seed=99)
         started = time.perf_counter()
         summary = run_sync(db, dsn, store_id=1, till_no=1, batch_size=args.batch)
         incremental = time.perf_counter() - started

@@ -56,7 +56,7 @@ import sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 from pos_returns.config import TillConfig
-from pos_returns.store import open_cache
+from pos_returns.cache.db import open_cache
 from ui.app import build_window, create_application, process_events
 open_cache(Path(sys.argv[1])).close()  # as `pos-returns run` does (pending migrations)
 cfg = TillConfig(store_id=1, till_no=1, cache_path=Path(sys.argv[1]),
@@ -98,10 +98,10 @@ def cold_start(path: Path, runs: int = 3) -> list[float]:
 
 def scan_to_sale(path: Path, scans: int, seed: int) -> tuple[list[float], int]:
     """Milliseconds from Enter to the sale screen painted, per scanned receipt."""
-    from pos_returns import store
-    from pos_returns.codes import parse_receipt
+    from pos_returns.cache import db as store
+    from pos_returns.cache.lookup import get_sale
     from pos_returns.config import TillConfig
-    from pos_returns.lookup import get_sale
+    from pos_returns.engine.codes import parse_receipt
     from ui.app import build_window, create_application, process_events
 
     db = store.connect(path, create=False)

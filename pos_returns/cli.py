@@ -14,10 +14,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .config import TillConfig, load_config
-from .errors import AlamaraError
-from .i18n import _, set_language
+from pos_returns import __version__
+from pos_returns.config import TillConfig, load_config
+from pos_returns.errors import AlamaraError
+from pos_returns.i18n import _, set_language
 
 COMMAND_MODULES = (
     "pos_returns.commands.app",

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .i18n import _
+from pos_returns.errors import ConfigError
+from pos_returns.i18n import _
 
 
 def data_home() -> Path:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from pos_returns.auth import hash_pin
-from pos_returns.codes import ReceiptNumber, ean13_check_digit
-from pos_returns.demo import insert_vat_rates_and_departments
-from pos_returns.store import atomic, open_cache
+from pos_returns.cache.db import atomic, open_cache
+from pos_returns.demo.chain import insert_vat_rates_and_departments
+from pos_returns.engine.codes import ReceiptNumber, ean13_check_digit
+from pos_returns.usecases.auth import hash_pin
 
 PINS = {"V001": "1111", "B001": "2222", "M001": "9999", "V201": "3333", "M201": "8888"}
 _FAST_HASHES: dict[str, str] = {}

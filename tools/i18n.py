@@ -17,6 +17,7 @@ import json
 import re
 import sys
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -49,6 +50,9 @@ def locked():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def _read(path: Path, locale: str | None = None) -> Catalog:
     with path.open("rb") as fh:
         return read_po(fh, locale=locale)
@@ -57,14 +61,17 @@ def _read(path: Path, locale: str | None = None) -> Catalog:
 def _write(path: Path, catalog: Catalog) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
-        write_po(fh, catalog, width=100, sort_output=False, omit_header=False,
-                 include_previous=False)
+        # Sorted by msgid and without source locations: a message moved in the code
+        # changes nothing, and branches that add messages merge without conflicts.
+        write_po(fh, catalog, width=100, sort_output=True, omit_header=False,
+                 include_previous=False, no_location=True)
 
 
 def extract_template() -> Catalog:
     """The messages of the sources as they are now (nothing written)."""
+    # A fixed creation date: re-extracting on two branches must not conflict on it.
     template = Catalog(project="Alamara Retours", version="0.1", charset="utf-8",
-                       msgid_bugs_address="")
+                       msgid_bugs_address="", creation_date=FIXED_DATE)
     for src in SOURCES:
         base = ROOT / src
         if not base.exists():

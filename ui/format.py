@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pos_returns.domain import Sale, Tender, TenderKind
+from pos_returns.engine.domain import Sale, Tender, TenderKind
 from pos_returns.i18n import N_, _, format_date, format_datetime, format_money
 
 TENDER_NAMES = {

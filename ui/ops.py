@@ -1,7 +1,7 @@
 """Background operations, Anki style: ``ops.op(fn, *args).success(cb).failure(cb).run()``.
 
 ``fn`` runs on ONE database worker thread that owns its own SQLite connection
-(:func:`pos_returns.store.connect` on the cache path); it receives that
+(:func:`pos_returns.cache.db.connect` on the cache path); it receives that
 connection as its first argument and core objects only, never widgets. Its
 result (or error) comes back to the UI thread through a Qt signal, where the
 ``success`` / ``failure`` callbacks run.
@@ -124,7 +124,7 @@ class ThreadExecutor(Executor):
 
     def __init__(self, db_path: Path | str, *, connect: Callable[[], Any] | None = None) -> None:
         super().__init__()
-        from pos_returns import store
+        from pos_returns.cache import db as store
 
         path = Path(db_path)
         self._thread = QThread()

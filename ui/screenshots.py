@@ -17,9 +17,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
-from pos_returns import store
+from pos_returns.cache import db as store
 from pos_returns.config import TillConfig
-from pos_returns.domain import Condition
+from pos_returns.engine.domain import Condition
 
 from .app import build_window, create_application, process_events
 from .ops import InlineExecutor
@@ -33,7 +33,7 @@ def _settle(_app: QApplication | None = None) -> None:
 
 
 def _demo_cache(folder: Path) -> Path:
-    from pos_returns import demo
+    from pos_returns.demo import chain as demo
 
     path = folder / "demo.sqlite"
     db = store.open_cache(path)
@@ -131,7 +131,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
         window.lookup.search_other()
         shot("06-lookup-nothing-found-no-receipt")
 
-        from pos_returns.lookup import get_sale
+        from pos_returns.cache.lookup import get_sale
 
         sale = get_sale(db, sale_id)
         window.lookup.scan.setText(sale.receipt_number)
@@ -184,7 +184,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
                            "products p ON p.sku = l.sku WHERE l.sale_id = s.id AND "
                            "p.return_tag_required = 1)")
     if tagged is not None:
-        from pos_returns.lookup import get_sale
+        from pos_returns.cache.lookup import get_sale
 
         sale = get_sale(db, tagged)
         window.open_sale(sale)
@@ -216,7 +216,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
     gift = _one(db, "SELECT id FROM sales WHERE gift_receipt = 1 AND channel = 'store' "
                 "ORDER BY sold_at DESC LIMIT 1")
     if gift is not None:
-        from pos_returns.lookup import get_sale
+        from pos_returns.cache.lookup import get_sale
 
         window.open_sale(get_sale(db, gift))
         _settle(app)
@@ -228,7 +228,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
             shot("17-refund-gift-card")
     intl = _one(db, "SELECT id FROM sales WHERE international = 1 ORDER BY sold_at DESC LIMIT 1")
     if intl is not None:
-        from pos_returns.lookup import get_sale
+        from pos_returns.cache.lookup import get_sale
 
         window.open_sale(get_sale(db, intl))
         _settle(app)
@@ -254,7 +254,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
     except ImportError:
         save_screenshots = None
     if save_screenshots is not None:
-        from pos_returns.auth import find_staff
+        from pos_returns.usecases.auth import find_staff
 
         from .ops import Ops
         from .services import Services

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, Signal
 
 from pos_returns.config import TillConfig
-from pos_returns.domain import Staff, Store
+from pos_returns.engine.domain import Staff, Store
 
 from .ops import Ops
 

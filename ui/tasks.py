@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from pos_returns import auth, policy, reference, tickets
-from pos_returns.codes import CodeKind, classify
-from pos_returns.domain import Product
+from pos_returns.cache import reference
+from pos_returns.engine.codes import CodeKind, classify
+from pos_returns.engine.domain import Product
+from pos_returns.engine.plan import Approval, ReturnPlan, ReturnRequest
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
-from pos_returns.plan import Approval, ReturnPlan, ReturnRequest
+from pos_returns.usecases import auth, planning, tickets
 
 from .services import TillContext
 
@@ -34,16 +35,16 @@ def load_context(db: Database, store_id: int, till_no: int) -> TillContext:
 
 def start_till(db: Database, cfg: Any) -> Any:
     """When the till opens: verify the fiscal journal, record a configuration
-    change if any, then the ``start`` event (pos_returns.journal.startup)."""
-    from pos_returns import journal
+    change if any, then the ``start`` event (pos_returns.journal.chain.startup)."""
+    from pos_returns.journal import chain as journal
 
     return journal.startup(db, cfg)
 
 
 def login(db: Database, cfg: Any, code: str, pin: str) -> Any:
     """Check a staff code and PIN; the login, a wrong PIN or a lockout is journaled."""
-    from pos_returns import auth
-    from pos_returns.journal import Journal
+    from pos_returns.journal.chain import Journal
+    from pos_returns.usecases import auth
 
     return auth.authenticate(db, code, pin, journal=Journal.for_config(db, cfg))
 
@@ -74,7 +75,7 @@ def manager_decision(
 ) -> list[Approval]:
     """A manager's PIN-checked decision on ``items`` ((line_no, rule) pairs) -> Approvals.
 
-    ``pos_returns.auth.authorize_override`` checks the PIN, the role and the written
+    ``pos_returns.usecases.auth.authorize_override`` checks the PIN, the role and the written
     reason; the UI only gathers the inputs.
     """
     return [
@@ -90,7 +91,7 @@ def ask_policy(services: Any, request: ReturnRequest, seq: int,
     """Ask the policy engine for ``request`` on the database worker. The answer comes
     back with ``seq`` so that a screen that asked again since keeps only the newest."""
     (
-        services.ops.op(policy.plan_return, services.cfg, request)
+        services.ops.op(planning.plan_return, services.cfg, request)
         .success(lambda plan: planned(seq, plan))
         .failure(lambda exc: failed(seq, exc))
         .run()
@@ -125,12 +126,12 @@ def scan_item(services: Any, field: Any, banner: Any,
 
 def commit_return(db: Database, cfg: Any, plan: Any) -> Any:
     """Decide again on the worker with the same request, ask HQ when one is
-    configured, then commit the ticket (pos_returns.service.complete_return).
+    configured, then commit the ticket (pos_returns.usecases.returns.complete_return).
 
     Nothing is written unless the engine's fresh answer is clear (a line or a
     refund still waiting for a manager raises :class:`PolicyRefused`).
     """
-    from pos_returns.service import complete_return
+    from pos_returns.usecases.returns import complete_return
 
     return complete_return(db, cfg, plan.request)
 

@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.domain import Sale, Staff
+from pos_returns.engine.domain import Sale, Staff
+from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.i18n import _
-from pos_returns.plan import CommittedTicket, ReturnPlan
 
 from .dialogs.manager import ManagerDialog
 from .screens.done import DoneScreen

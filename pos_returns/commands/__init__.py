@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def existing_cache(path: Path | str) -> Iterator[Database]:
     """The till's cache, which must exist already (NotFound otherwise), brought up to
     date (migrations) and closed on the way out, whatever happens."""
-    from ..store import connect, migrate
+    from pos_returns.cache.db import connect, migrate
 
     db = connect(path, create=False)
     try:

@@ -9,9 +9,9 @@ import argparse
 import importlib
 from pathlib import Path
 
-from ..cli import add_common, config_from
-from ..errors import NotFound
-from ..i18n import _
+from pos_returns.cli import add_common, config_from
+from pos_returns.errors import NotFound
+from pos_returns.i18n import _
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def _check_cache(path: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     _check_cache(Path(cfg.cache_path))
-    from ..store import open_cache
+    from pos_returns.cache.db import open_cache
 
     open_cache(cfg.cache_path).close()  # apply any migration a newer version brings
     # The Qt layer is loaded only here (and not followed by mypy, which checks the core).

@@ -18,11 +18,11 @@ import argparse
 import sys
 from datetime import date
 
-from ..i18n import _, ngettext
+from pos_returns.i18n import _, ngettext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..cli import add_common
+    from pos_returns.cli import add_common
 
     parser = sub.add_parser("journal", help=_("verify, close and archive the fiscal journal"))
     jsub = parser.add_subparsers(dest="journal_command", metavar="ACTION")
@@ -62,13 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from ..cli import config_from
-    from ..store import connect
+    from pos_returns.cache.db import connect
+    from pos_returns.cli import config_from
 
     cfg = config_from(args)
     db = connect(cfg.cache_path, create=False)
     if not db["journal"].exists():
-        from ..errors import NotFound
+        from pos_returns.errors import NotFound
 
         raise NotFound(
             _("The cache {path} has no fiscal journal.").format(path=cfg.cache_path),
@@ -78,7 +78,7 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ..journal import verify
+    from pos_returns.journal.chain import verify
 
     _cfg, db = _open(args)
     try:
@@ -94,7 +94,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..journal import Journal, export_year
+    from pos_returns.journal.chain import Journal, export_year
 
     cfg, db = _open(args)
     try:
@@ -116,10 +116,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_close(args: argparse.Namespace) -> int:
-    from ..errors import InvalidInput
-    from ..i18n import format_money
-    from ..journal import Journal
-    from .report import command_manager
+    from pos_returns.commands.report import command_manager
+    from pos_returns.errors import InvalidInput
+    from pos_returns.i18n import format_money
+    from pos_returns.journal.chain import Journal
 
     cfg, db = _open(args)
     try:

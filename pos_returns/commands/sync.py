@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..i18n import _
+from pos_returns.demo.hq import feed_sales, init_demo_hq
+from pos_returns.hq.schema import connect, init_hq
+from pos_returns.i18n import _
 
 EXIT_OFFLINE = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..cli import add_common
+    from pos_returns.cli import add_common
 
     hq_parser = sub.add_parser("hq", help=_("create or feed the HQ database (PostgreSQL)"))
     hq_sub = hq_parser.add_subparsers(dest="hq_command", metavar="ACTION")
@@ -51,9 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_hq_init(args: argparse.Namespace) -> int:
-    from ..hq import init_hq
-
-    counts = init_hq(args.dsn, demo=args.demo, sales=args.sales, seed=args.seed)
+    counts: dict[str, int] = {}
+    if args.demo:
+        counts = init_demo_hq(args.dsn, sales=args.sales, seed=args.seed)
+    else:
+        init_hq(args.dsn)
     print(_("HQ schema ready."))
     if counts:
         print(
@@ -66,8 +70,6 @@ def run_hq_init(args: argparse.Namespace) -> int:
 
 
 def run_hq_feed(args: argparse.Namespace) -> int:
-    from ..hq import connect, feed_sales
-
     with connect(args.dsn, autocommit=True) as conn:
         result = feed_sales(conn, args.sales, seed=args.seed)
     print(
@@ -86,7 +88,7 @@ class _Printer:
         self.last = ""
 
     def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
-        from ..sync import table_label
+        from pos_returns.sync.tillsync import table_label
 
         if p.phase == "push":
             text = _("Sending: {done}/{total}").format(done=p.done, total=p.total)
@@ -110,10 +112,10 @@ class _Printer:
 
 
 def run_sync_command(args: argparse.Namespace) -> int:
-    from ..cli import config_from
-    from ..errors import ConfigError
-    from ..store import open_cache
-    from ..sync import DEFAULT_BATCH, run_sync, till_journal
+    from pos_returns.cache.db import open_cache
+    from pos_returns.cli import config_from
+    from pos_returns.errors import ConfigError
+    from pos_returns.sync.tillsync import DEFAULT_BATCH, run_sync, till_journal
 
     cfg = config_from(args)
     dsn = args.dsn or cfg.hq_dsn

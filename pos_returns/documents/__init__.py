@@ -18,10 +18,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..config import TillConfig
-from ..errors import NotFound
-from .giftcard import render_giftcard_pdf
-from .model import (
+from pos_returns.config import TillConfig
+from pos_returns.documents.giftcard import render_giftcard_pdf
+from pos_returns.documents.model import (
     DocApproval,
     DocGiftCard,
     DocLine,
@@ -38,8 +37,15 @@ from .model import (
     ticket_document_from_db,
     vat_by_rate,
 )
-from .printing import PrintFailed, must_print, save_and_print, save_document, send_to_printer
-from .ticket import Paper, render_ticket_pdf
+from pos_returns.documents.printing import (
+    PrintFailed,
+    must_print,
+    save_and_print,
+    save_document,
+    send_to_printer,
+)
+from pos_returns.documents.ticket import Paper, render_ticket_pdf
+from pos_returns.errors import NotFound
 
 __all__ = [
     "DocApproval",

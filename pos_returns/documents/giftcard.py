@@ -2,7 +2,7 @@
 
 Front only: the "Alamara" band, "Carte cadeau", the amount, the number grouped by
 four, the security code, the issue date, a Code 128 barcode of the number (what
-the till's scanner reads back, see :func:`pos_returns.codes.classify`), and the
+the till's scanner reads back, see :func:`pos_returns.engine.codes.classify`), and the
 notice that a gift card is neither returned nor paid out in cash (R09, R17).
 """
 
@@ -15,10 +15,10 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
-from ..i18n import _, format_date, format_money, pgettext
-from .fonts import fonts, printable
-from .layout import barcode_png
-from .model import GiftCardDocument, group_digits
+from pos_returns.documents.fonts import fonts, printable
+from pos_returns.documents.layout import barcode_png
+from pos_returns.documents.model import GiftCardDocument, group_digits
+from pos_returns.i18n import _, format_date, format_money, pgettext
 
 CARD_WIDTH = 85.6 * mm
 CARD_HEIGHT = 54 * mm

@@ -16,8 +16,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, Image, PageTemplate
 
-from ..codes import code128_png
-from .fonts import fonts, printable
+from pos_returns.documents.fonts import fonts, printable
+from pos_returns.engine.codes import code128_png
 
 BARCODE_DPI = 300
 GREY = Color(0.35, 0.35, 0.35)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from ..codes import luhn_valid
-from ..errors import InvalidInput, NotFound
-from ..i18n import _
-from ..vat import VatRow, vat_by_rate  # shared with the journal (pos_returns.vat)
+from pos_returns.engine.codes import luhn_valid
+from pos_returns.engine.vat import VatRow, vat_by_rate  # shared with the journal (pos_returns.vat)
+from pos_returns.errors import InvalidInput, NotFound
+from pos_returns.i18n import _
 
 if TYPE_CHECKING:
-    from ..jewelry import TicketJewelry
+    from pos_returns.engine.jewelry import TicketJewelry
 
 TICKET_CODE_PREFIX = "T"
 _TICKET_CODE = re.compile(r"^T(\d{3})(\d{2})(\d{6})$")
@@ -256,7 +256,7 @@ def _columns(db: Database, table: str) -> list[str]:
 def journal_excerpt(db: Database, ticket_id: int, uuid: str) -> JournalExcerpt | None:
     """The journal record of a ticket (its seq and signature), when the journal exists.
 
-    The journal belongs to :mod:`pos_returns.journal`; this reads it defensively
+    The journal belongs to :mod:`pos_returns.journal.chain`; this reads it defensively
     (by column name) so that printing never depends on its internals beyond
     "a row with a sequence number and a signature that names the ticket".
     """
@@ -323,7 +323,7 @@ def ticket_document_from_db(
     """Build the printable view of ticket ``ticket_id`` from the cache.
 
     ``security_codes`` maps a new gift card number to its security code, known
-    only right after issue (:class:`~pos_returns.plan.CommittedTicket`): the
+    only right after issue (:class:`~pos_returns.engine.plan.CommittedTicket`): the
     first print shows it, a DUPLICATA never can (only its hash is stored).
     """
     t = db.execute(
@@ -421,8 +421,8 @@ def ticket_document_from_db(
 
 
 def _jewelry_record(db: Database, uuid: str) -> TicketJewelry | None:
-    """The signature and inspections kept with a fine-jewelry ticket (pos_returns.jewelry)."""
-    from ..jewelry import load_ticket_record
+    """The signature and inspections kept with a fine-jewelry ticket (R14)."""
+    from pos_returns.cache.jewelry import load_ticket_record
 
     return load_ticket_record(db, uuid)
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import TillConfig
-from ..errors import AlamaraError
-from ..i18n import STORE_TZ, _
-from .model import TicketDocument
+from pos_returns.config import TillConfig
+from pos_returns.documents.model import TicketDocument
+from pos_returns.errors import AlamaraError
+from pos_returns.i18n import STORE_TZ, _
 
 LP_TIMEOUT_SECONDS = 30
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -36,8 +36,8 @@ class PrintFailed(AlamaraError):
 def must_print(ticket: Any) -> bool:
     """True when the ticket refunds money to a card: such tickets always print.
 
-    Takes a :class:`TicketDocument`, a :class:`~pos_returns.plan.CommittedTicket`
-    or a :class:`~pos_returns.plan.ReturnPlan` (anything with refunds).
+    Takes a :class:`TicketDocument`, a :class:`~pos_returns.engine.plan.CommittedTicket`
+    or a :class:`~pos_returns.engine.plan.ReturnPlan` (anything with refunds).
     """
     if isinstance(ticket, TicketDocument):
         return ticket.has_card_refund

@@ -26,12 +26,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from ..codes import parse_receipt
-from ..errors import AlamaraError
-from ..i18n import N_, _, format_date, format_datetime, format_money, format_percent, pgettext
-from ..reasons import condition_label, reason_label
-from .fonts import fonts, printable
-from .layout import (
+from pos_returns.documents.fonts import fonts, printable
+from pos_returns.documents.layout import (
     LIGHT,
     Banner,
     Rule,
@@ -42,7 +38,19 @@ from .layout import (
     esc,
     make_styles,
 )
-from .model import DocLine, DocRefund, TicketDocument, group_digits
+from pos_returns.documents.model import DocLine, DocRefund, TicketDocument, group_digits
+from pos_returns.engine.codes import parse_receipt
+from pos_returns.engine.reasons import condition_label, reason_label
+from pos_returns.errors import AlamaraError
+from pos_returns.i18n import (
+    N_,
+    _,
+    format_date,
+    format_datetime,
+    format_money,
+    format_percent,
+    pgettext,
+)
 
 
 class Paper(StrEnum):
@@ -313,7 +321,7 @@ def _jewelry(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
 
     from reportlab.platypus import Image
 
-    from ..jewelry import inspection_summary, png_size
+    from pos_returns.engine.jewelry import inspection_summary, png_size
 
     out: list[Flowable] = [_p(pgettext("document", "Fine jewelry: inspection"), st.section)]
     for item in record.inspections:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from pos_returns.codes import luhn_check_digit
-from pos_returns.store import atomic
+from pos_returns.cache.db import atomic
+from pos_returns.engine.codes import luhn_check_digit
 from tests.factories import L, T, add_sale
 
 _numbers = itertools.count(41)

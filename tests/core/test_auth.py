@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pos_returns import auth
+from pos_returns.cache.db import connect
 from pos_returns.errors import NotFound, PermissionDenied
-from pos_returns.store import connect
+from pos_returns.usecases import auth
 from tests.factories import PINS
 
 

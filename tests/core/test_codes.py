@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from pos_returns.codes import (
+from pos_returns.engine.codes import (
     MAX_CODE_LENGTH,
     CodeKind,
     ReceiptNumber,

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pos_returns import auth, cli
-from pos_returns.codes import ReceiptNumber, ean13_check_digit, luhn_valid, parse_receipt
-from pos_returns.demo import build_demo, vat_number
+from pos_returns import cli
+from pos_returns.cache.db import get_meta, open_cache
+from pos_returns.demo.chain import build_demo, vat_number
+from pos_returns.engine.codes import ReceiptNumber, ean13_check_digit, luhn_valid, parse_receipt
+from pos_returns.engine.normalize import name_key
 from pos_returns.errors import Conflict, PermissionDenied
 from pos_returns.i18n import STORE_TZ, to_local
-from pos_returns.normalize import name_key
-from pos_returns.store import get_meta, open_cache
+from pos_returns.usecases import auth
 
 TODAY = date(2026, 1, 15)
 SALES = 3000

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pos_returns.cache.db import open_cache
 from pos_returns.config import TillConfig
-from pos_returns.demo import build_demo
-from pos_returns.demo_returns import add_demo_returns
-from pos_returns.journal import verify
-from pos_returns.store import open_cache
+from pos_returns.demo.chain import build_demo
+from pos_returns.demo.returns import add_demo_returns
+from pos_returns.journal.chain import verify
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from pos_returns import i18n
-from pos_returns.codes import CodeKind, ReceiptNumber, classify
+from pos_returns.cache.db import atomic
 from pos_returns.config import TillConfig
 from pos_returns.documents import (
     GiftCardDocument,
@@ -38,12 +38,12 @@ from pos_returns.documents import (
     ticket_document_from_db,
 )
 from pos_returns.documents.model import DocLine, StoreIdentity, TicketDocument
-from pos_returns.domain import TenderKind
+from pos_returns.engine.codes import CodeKind, ReceiptNumber, classify
+from pos_returns.engine.domain import TenderKind
+from pos_returns.engine.money import vat_included_split
+from pos_returns.engine.plan import PlannedRefund, ReturnPlan, ReturnRequest, TicketKind
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import format_date, format_money, format_percent
-from pos_returns.money import vat_included_split
-from pos_returns.plan import PlannedRefund, ReturnPlan, ReturnRequest, TicketKind
-from pos_returns.store import atomic
 from tests.core import documents_scenarios as sc
 from tests.factories import L, add_sale
 
@@ -267,8 +267,8 @@ def test_duplicata_reprint_says_so_in_big_letters_and_never_shows_the_security_c
 
 
 def test_journal_signature_excerpt_is_printed(db, tmp_path):
-    from pos_returns.journal import DUPLICATE, TICKET, Journal
-    from pos_returns.keys import load_signer
+    from pos_returns.journal.chain import DUPLICATE, TICKET, Journal
+    from pos_returns.journal.keys import load_signer
 
     made = sc.receipt_return_to_card(db)
     uuid = db.execute("SELECT uuid FROM return_tickets WHERE id = ?",
@@ -513,9 +513,9 @@ def test_R06_gift_return_says_gift_card_only_and_prints_the_serial(db):
 
 def test_R03_R06_committed_tickets_print_with_their_journal_signature_and_cards(db, tmp_path,
                                                                                 fake_lp):
-    """policy.plan_return -> tickets.commit_plan -> print_ticket, end to end."""
-    from pos_returns import policy, tickets
-    from pos_returns.plan import LineRequest
+    """planning.plan_return -> tickets.commit_plan -> print_ticket, end to end."""
+    from pos_returns.engine.plan import LineRequest
+    from pos_returns.usecases import planning, tickets
 
     cfg = TillConfig(cache_path=tmp_path / "cache.sqlite", key_path=tmp_path / "k" / "j.pem",
                      documents_dir=tmp_path / "docs", printer_queue="CAISSE-1")
@@ -525,7 +525,7 @@ def test_R03_R06_committed_tickets_print_with_their_journal_signature_and_cards(
     request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=sale,
                             lines=(LineRequest(quantity=1, sale_line_id=line_id),),
                             presented_card_last4="4242")
-    committed = tickets.commit_plan(db, cfg, policy.plan_return(db, cfg, request))
+    committed = tickets.commit_plan(db, cfg, planning.plan_return(db, cfg, request))
     assert must_print(committed)
     result = print_ticket(db, committed.ticket_id, cfg)
     assert result.printed
@@ -541,7 +541,7 @@ def test_R03_R06_committed_tickets_print_with_their_journal_signature_and_cards(
                                              [gift_sale])]
     request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=gift_sale, gift=True,
                             lines=(LineRequest(quantity=1, sale_line_id=gift_line),))
-    gift = tickets.commit_plan(db, cfg, policy.plan_return(db, cfg, request))
+    gift = tickets.commit_plan(db, cfg, planning.plan_return(db, cfg, request))
     ((number, code, amount),) = gift.gift_cards
     assert not must_print(gift)
     codes = {n: c for n, c, _a in gift.gift_cards}

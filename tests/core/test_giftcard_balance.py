@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pos_returns import giftcards, lookup
+from pos_returns.cache import giftcards, lookup
+from pos_returns.cache.db import atomic
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import format_money
-from pos_returns.store import atomic
 from tests.factories import L, T, add_sale
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pos_returns import giftcards
-from pos_returns.codes import CodeKind, classify, luhn_valid
+from pos_returns.cache import giftcards
+from pos_returns.cache.db import atomic
+from pos_returns.engine.codes import CodeKind, classify, luhn_valid
 from pos_returns.errors import InvalidInput
-from pos_returns.store import atomic
 
 SECRET = b"s" * 32
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pos_returns import idcheck
+from pos_returns.cache.db import connect
 from pos_returns.config import PolicyConfig, TillConfig
 from pos_returns.errors import ConfigError, InvalidInput
-from pos_returns.idcheck import HistoryLevel
-from pos_returns.store import connect
+from pos_returns.usecases import idcheck
+from pos_returns.usecases.idcheck import HistoryLevel
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 NUMBER = "X7Q9ZK4L2"
@@ -423,9 +423,8 @@ def test_cli_privacy_purge_rejects_a_bad_date(tmp_cache, tmp_path):
 
 def _no_receipt_ticket(db, cfg, number=NUMBER, *, name="Marie Dupont", at=NOW):
     """A committed no-receipt return (R07) through the engine and the ticket writer."""
-    policy = pytest.importorskip("pos_returns.policy")
-    tickets = pytest.importorskip("pos_returns.tickets")
-    from pos_returns.plan import Approval, LineRequest, ReturnRequest
+    from pos_returns.engine.plan import Approval, LineRequest, ReturnRequest
+    from pos_returns.usecases import planning, tickets
 
     check = _capture(db, cfg, number, name=name, now=at)
     count, amount = idcheck.history(db, check.id_hash, now=at)
@@ -437,7 +436,7 @@ def _no_receipt_ticket(db, cfg, number=NUMBER, *, name="Marie Dupont", at=NOW):
         no_receipt_history_count=count, no_receipt_history_amount=amount,
         other_ways_searched=True, id_checked=True, id_check_uuid=check.uuid,
     )
-    plan = policy.plan_return(db, cfg, request)
+    plan = planning.plan_return(db, cfg, request)
     assert not plan.blocked
     return check, tickets.commit_plan(db, cfg, plan, now=at)
 
@@ -455,8 +454,8 @@ def test_R19_one_id_check_cannot_be_reused_for_a_second_refund(db, cfg):
     """A second no-receipt ticket naming an already refunded check is refused, all or
     nothing, so every refunded no-receipt return counts in the history (R19)."""
     from pos_returns.errors import Conflict
-    from pos_returns.policy import plan_return
-    from pos_returns.tickets import commit_plan
+    from pos_returns.usecases.planning import plan_return
+    from pos_returns.usecases.tickets import commit_plan
 
     check, first = _no_receipt_ticket(db, cfg, at=NOW - timedelta(days=3))
     tickets_before = db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0]
@@ -480,7 +479,7 @@ def test_R07_id_data_stays_out_of_the_fiscal_journal_and_the_outbox(db, cfg, tmp
 
 
 def test_R19_journal_verifies_after_a_purge_and_records_it(db, cfg):
-    journal = pytest.importorskip("pos_returns.journal")
+    from pos_returns.journal import chain as journal
     _old_check, old_ticket = _no_receipt_ticket(db, cfg, at=NOW - timedelta(days=420))
     new_check, _new = _no_receipt_ticket(db, cfg, "AB1234567", at=NOW - timedelta(days=10))
     assert journal.verify(db).ok

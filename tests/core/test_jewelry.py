@@ -13,16 +13,20 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 from pypdf import PdfReader
 
-from pos_returns import jewelry, journal, lookup
-from pos_returns.auth import find_staff
+from pos_returns.cache import jewelry as jewelry_records
+from pos_returns.cache import lookup
+from pos_returns.cache.reference import all_stores, get_store
 from pos_returns.config import TillConfig
 from pos_returns.documents import render_ticket_pdf, ticket_document_from_db
+from pos_returns.engine import jewelry
+from pos_returns.engine.jewelry import Inspection, Proof
+from pos_returns.engine.plan import Approval, LineRequest, ReturnRequest, Verdict
 from pos_returns.errors import InvalidInput, PermissionDenied, PolicyRefused
-from pos_returns.jewelry import Inspection, Proof
-from pos_returns.plan import Approval, LineRequest, ReturnRequest, Verdict
-from pos_returns.policy import plan_return
-from pos_returns.reference import all_stores, get_store
-from pos_returns.tickets import commit_plan
+from pos_returns.journal import chain as journal
+from pos_returns.usecases import jewelry_mode
+from pos_returns.usecases.auth import find_staff
+from pos_returns.usecases.planning import plan_return
+from pos_returns.usecases.tickets import commit_plan
 from tests.factories import L, T, add_sale
 
 OK = Inspection(condition=True, hallmark=True, clasp=True, stones=True)
@@ -242,11 +246,11 @@ def _mode_records(db):
 
 def test_R14_entering_and_leaving_the_mode_are_journaled(db, cfg):
     specialist = find_staff(db, "B001")
-    jewelry.enter_mode(db, cfg, specialist.id)
-    assert jewelry.mode_state(db, 1, 1).on
-    jewelry.leave_mode(db, cfg, specialist.id, reason="lock")
-    assert not jewelry.mode_state(db, 1, 1).on
-    assert jewelry.leave_mode(db, cfg, specialist.id) is None  # already off: nothing written
+    jewelry_mode.enter_mode(db, cfg, specialist.id)
+    assert jewelry_mode.mode_state(db, 1, 1).on
+    jewelry_mode.leave_mode(db, cfg, specialist.id, reason="lock")
+    assert not jewelry_mode.mode_state(db, 1, 1).on
+    assert jewelry_mode.leave_mode(db, cfg, specialist.id) is None  # already off: nothing written
     records = _mode_records(db)
     assert [k for k, _p in records] == ["jewelry_mode_on", "jewelry_mode_off"]
     assert records[0][1]["staff_code"] == "B001" and records[1][1]["reason"] == "lock"
@@ -255,23 +259,23 @@ def test_R14_entering_and_leaving_the_mode_are_journaled(db, cfg):
 
 def test_R14_only_specialists_and_managers_of_a_jewelry_store_enter_the_mode(db, cfg, tmp_path):
     with pytest.raises(PermissionDenied) as err:
-        jewelry.enter_mode(db, cfg, find_staff(db, "V001").id)
+        jewelry_mode.enter_mode(db, cfg, find_staff(db, "V001").id)
     assert "spécialistes" in str(err.value)
     lyon = TillConfig(store_id=2, till_no=1, cache_path=cfg.cache_path,
                       key_path=tmp_path / "keys" / "lyon.pem")
     with pytest.raises(PermissionDenied) as err:
-        jewelry.enter_mode(db, lyon, find_staff(db, "M201").id)
+        jewelry_mode.enter_mode(db, lyon, find_staff(db, "M201").id)
     assert "Joaillerie" in str(err.value)
     assert _mode_records(db) == []
-    jewelry.enter_mode(db, cfg, find_staff(db, "M001").id)
+    jewelry_mode.enter_mode(db, cfg, find_staff(db, "M001").id)
     assert [k for k, _p in _mode_records(db)] == ["jewelry_mode_on"]
 
 
 def test_R14_a_mode_left_open_by_a_crash_is_closed_at_start(db, cfg):
-    jewelry.enter_mode(db, cfg, find_staff(db, "B001").id)
-    jewelry.close_left_open(db, cfg)
+    jewelry_mode.enter_mode(db, cfg, find_staff(db, "B001").id)
+    jewelry_mode.close_left_open(db, cfg)
     assert _mode_records(db)[-1][1]["reason"] == "restart"
-    assert jewelry.close_left_open(db, cfg) is None
+    assert jewelry_mode.close_left_open(db, cfg) is None
 
 
 # ------------------------------------------------------------------ the ticket
@@ -288,7 +292,7 @@ def signature_png(width=300, height=100) -> bytes:
 
 def _accepted_ring(db, cfg, *, mode=True):
     if mode:
-        jewelry.enter_mode(db, cfg, find_staff(db, "B001").id)
+        jewelry_mode.enter_mode(db, cfg, find_staff(db, "B001").id)
     sale = _ring_sale(db)
     png = signature_png()
     loose = Inspection(condition=True, hallmark=True, clasp=False, stones=True,
@@ -302,7 +306,7 @@ def test_R14_ticket_keeps_the_signature_and_inspection_signed_in_the_journal(db,
     plan, png = _accepted_ring(db, cfg)
     assert not plan.blocked
     ticket = commit_plan(db, cfg, plan)
-    record = jewelry.load_ticket_record(db, ticket.uuid)
+    record = jewelry_records.load_ticket_record(db, ticket.uuid)
     assert record is not None and record.png == png
     assert record.sha256 == hashlib.sha256(png).hexdigest()
     [piece] = record.inspections
@@ -375,10 +379,10 @@ def test_R14_ticket_is_recorded_only_while_the_journal_says_the_mode_is_on(db, c
     with pytest.raises(PolicyRefused) as err:
         commit_plan(db, cfg, plan)
     assert "mode joaillerie" in str(err.value)
-    jewelry.enter_mode(db, cfg, find_staff(db, "B001").id)
-    jewelry.leave_mode(db, cfg, find_staff(db, "B001").id)
+    jewelry_mode.enter_mode(db, cfg, find_staff(db, "B001").id)
+    jewelry_mode.leave_mode(db, cfg, find_staff(db, "B001").id)
     with pytest.raises(PolicyRefused):
         commit_plan(db, cfg, plan)
     assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 0
-    jewelry.enter_mode(db, cfg, find_staff(db, "M001").id)
+    jewelry_mode.enter_mode(db, cfg, find_staff(db, "M001").id)
     assert commit_plan(db, cfg, plan).number == 1

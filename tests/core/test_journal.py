@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from pos_returns import tickets
-from pos_returns.auth import authenticate
+from pos_returns.cache.db import atomic
+from pos_returns.cache.outbox import canonical_json
+from pos_returns.cache.schema import FISCAL_TABLES
 from pos_returns.cli import main
 from pos_returns.config import TillConfig
-from pos_returns.demo_returns import direct_plan
+from pos_returns.demo.returns import direct_plan
+from pos_returns.engine.plan import Approval
 from pos_returns.errors import ConfigError, Conflict, IntegrityFailure, InvalidInput
-from pos_returns.journal import (
-    FISCAL_TABLES,
+from pos_returns.journal.chain import (
     Journal,
     closures,
     export_year,
@@ -33,10 +34,9 @@ from pos_returns.journal import (
     verify,
     verify_archive,
 )
-from pos_returns.keys import forget_cached_signers, load_signer
-from pos_returns.outbox import canonical_json
-from pos_returns.plan import Approval
-from pos_returns.store import atomic
+from pos_returns.journal.keys import forget_cached_signers, load_signer
+from pos_returns.usecases import tickets
+from pos_returns.usecases.auth import authenticate
 from tests.factories import PINS, L, T, add_sale
 
 
@@ -89,7 +89,7 @@ def test_records_are_canonical_json_chained_by_signatures(db, cfg, journal):
     assert canonical_json(json.loads(data)).encode("utf-8") == data
     assert json.loads(data)["prev_sig"] == rows[2][8]
     # the public key in the cache verifies the signature without the private key
-    from pos_returns.keys import public_key_from_hex, verify_signature
+    from pos_returns.journal.keys import public_key_from_hex, verify_signature
 
     pub = db.execute("SELECT public_key FROM journal_keys").fetchone()[0]
     assert verify_signature(public_key_from_hex(pub), data, rows[3][8])
@@ -212,7 +212,7 @@ def test_an_altered_record_is_named_even_when_the_links_after_it_were_rewritten(
 ):
     """An attacker who re-chains the hashes after the altered record is still
     caught: the first record whose signature fails is named."""
-    from pos_returns.journal import _row_bytes, record_hash
+    from pos_returns.journal.chain import _row_bytes, record_hash
 
     _events(journal, 25)
     _drop_triggers(db)
@@ -498,7 +498,7 @@ def test_cli_journal_export_and_close(db, cfg, journal, tmp_path, capsys):
 
 
 def test_record_event_journals_in_the_callers_transaction(db, cfg):
-    from pos_returns.journal import record_event
+    from pos_returns.journal.chain import record_event
 
     with atomic(db):
         record_event(db, cfg, "privacy_purge", {"id_checks": 3, "id_ledger": 1})

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from pos_returns.journal import verify
-from pos_returns.keys import load_signer
-from pos_returns.store import connect
+from pos_returns.cache.db import connect
+from pos_returns.journal.chain import verify
+from pos_returns.journal.keys import load_signer
 from tests.factories import L, T, add_sale
 
 KILLS = 210
@@ -33,12 +33,12 @@ LAUNCHER = r"""
 import os, random, select, signal, sys, time, traceback
 from pathlib import Path
 
-from pos_returns import tickets
+from pos_returns.usecases import tickets
 from pos_returns.config import TillConfig
-from pos_returns.demo_returns import direct_plan
+from pos_returns.demo.returns import direct_plan
 from pos_returns.errors import Conflict
-from pos_returns.keys import load_signer
-from pos_returns.store import connect
+from pos_returns.journal.keys import load_signer
+from pos_returns.cache.db import connect
 
 cache, key, rounds, max_delay_ms, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     float(sys.argv[4]), int(sys.argv[5])

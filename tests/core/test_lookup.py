@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
-from pos_returns import lookup
-from pos_returns.codes import ReceiptNumber
+from pos_returns.cache import lookup
+from pos_returns.engine.codes import ReceiptNumber
 from pos_returns.errors import InvalidInput, NotFound
 from tests.factories import L, T, add_sale
 
@@ -70,7 +70,7 @@ def _at(db, sale_id: int, sold_at: str) -> None:
 
 
 def _customer(db, cid: int, first: str, last: str, phone: str, email: str) -> int:
-    from pos_returns.normalize import name_key
+    from pos_returns.engine.normalize import name_key
 
     db["customers"].insert({"id": cid, "account_number": f"AL{cid:08d}", "first_name": first,
                             "last_name": last, "name_key": name_key(first, last),
@@ -229,7 +229,7 @@ def test_future_receipt_and_wrong_check_digit_are_refused(db):
 
 
 def test_product_and_gift_card_barcodes_are_not_receipts(db):
-    from pos_returns.codes import ean13_check_digit, luhn_check_digit
+    from pos_returns.engine.codes import ean13_check_digit, luhn_check_digit
 
     with pytest.raises(InvalidInput) as err:
         lookup.find_by_code(db, "300000000001" + ean13_check_digit("300000000001"))
@@ -255,8 +255,8 @@ DEMO_TODAY = date(2026, 1, 15)
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    from pos_returns.demo import build_demo
-    from pos_returns.store import open_cache
+    from pos_returns.cache.db import open_cache
+    from pos_returns.demo.chain import build_demo
 
     database = open_cache(tmp_path_factory.mktemp("lookup") / "demo.sqlite")
     build_demo(database, sales=3000, seed=11, today=DEMO_TODAY)
@@ -282,7 +282,7 @@ def test_demo_every_receipt_and_order_is_found(demo_db):
 
 
 def _split(digits: str):
-    from pos_returns.codes import parse_receipt
+    from pos_returns.engine.codes import parse_receipt
 
     r = parse_receipt(digits, today=DEMO_TODAY)
     return r.store_id, r.till_no, r.sale_date, r.sequence

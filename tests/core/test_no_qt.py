@@ -30,7 +30,7 @@ def test_importing_every_core_module_loads_no_pyside6():
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert {"pos_returns.store", "pos_returns.lookup", "pos_returns.demo", "pos_returns.codes",
-            "pos_returns.commands.demo"} <= set(result["modules"])
+    assert {"pos_returns.cache.db", "pos_returns.cache.lookup", "pos_returns.demo.chain",
+            "pos_returns.engine.codes", "pos_returns.commands.demo"} <= set(result["modules"])
     assert result["failed"] == {}
     assert result["qt"] == []

@@ -10,12 +10,10 @@ from datetime import date
 
 import pytest
 
-from pos_returns import auth
+from pos_returns.cache.lookup import get_sale
 from pos_returns.config import PolicyConfig, TillConfig
-from pos_returns.domain import Condition, TenderKind
-from pos_returns.errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
-from pos_returns.lookup import get_sale
-from pos_returns.plan import (
+from pos_returns.engine.domain import Condition, TenderKind
+from pos_returns.engine.plan import (
     Approval,
     Inspection,
     LineRequest,
@@ -25,7 +23,10 @@ from pos_returns.plan import (
     TicketKind,
     Verdict,
 )
-from pos_returns.policy import decide, plan_return
+from pos_returns.engine.policy import decide
+from pos_returns.errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
+from pos_returns.usecases import auth
+from pos_returns.usecases.planning import plan_return
 from tests.factories import PINS, L, T, add_sale
 
 CFG = TillConfig(store_id=1, till_no=1)
@@ -538,7 +539,7 @@ def jewel_sale(db, **kw) -> int:
     return add_sale(db, [L("SKU-COLL-01", 1, 65000, serial="PRL-0042")], **kw)
 
 
-# H9 (fine-jewelry mode): the engine now runs pos_returns.jewelry.check_line, so a
+# H9 (fine-jewelry mode): the engine now runs pos_returns.engine.jewelry.check_line, so a
 # jewelry line also needs the serial read off the piece, the inspection checklist and,
 # for the card, the fingerprint read by the terminal (tests/core/test_jewelry.py).
 INSPECTED = Inspection(condition=True, hallmark=True, clasp=True, stones=True)
@@ -771,6 +772,6 @@ def test_cash_at_the_ceiling_needs_no_manager(db):
 
 
 def _store(db):
-    from pos_returns.reference import get_store
+    from pos_returns.cache.reference import get_store
 
     return get_store(db, 1)

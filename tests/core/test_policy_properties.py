@@ -1,7 +1,7 @@
 """Hypothesis properties of the policy engine and the refund routing.
 
 For any sale (lines, tender mix, shipping) and any sequence of partial returns and
-exchanges, each step is decided by :func:`pos_returns.policy.decide` and then
+exchanges, each step is decided by :func:`pos_returns.engine.policy.decide` and then
 "committed" by updating the Sale the way the cache derives it (returned_qty and
 refunded_amount per line, refunded per tender). After every step:
 
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pos_returns.config import PolicyConfig
-from pos_returns.domain import (
+from pos_returns.engine.domain import (
     Channel,
     Department,
     Product,
@@ -40,11 +40,11 @@ from pos_returns.domain import (
     TenderId,
     TenderKind,
 )
+from pos_returns.engine.money import apportion
+from pos_returns.engine.plan import Approval, LineRequest, NewItem, ReturnRequest
+from pos_returns.engine.policy import decide
+from pos_returns.engine.refunds import is_r05_sale
 from pos_returns.errors import InvalidInput
-from pos_returns.money import apportion
-from pos_returns.plan import Approval, LineRequest, NewItem, ReturnRequest
-from pos_returns.policy import decide
-from pos_returns.refunds import is_r05_sale
 
 STORE = Store(StoreId(1), "PAR", "Alamara Paris", "", "75009", "Paris", "", "", True, 0.0, 0.0)
 CLERK = Staff(StaffId(1), "V001", "Camille Martin", Role.SALESPERSON, StoreId(1))

@@ -1,4 +1,4 @@
-"""Refund routing (pos_returns.refunds), pure: sales built as domain objects."""
+"""Refund routing (pos_returns.engine.refunds), pure: sales built as domain objects."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from pos_returns.domain import (
+from pos_returns.engine.domain import (
     Channel,
     Department,
     Sale,
@@ -18,7 +18,7 @@ from pos_returns.domain import (
     TenderId,
     TenderKind,
 )
-from pos_returns.refunds import is_r05_sale, main_card, route_refund, tender_capacity
+from pos_returns.engine.refunds import is_r05_sale, main_card, route_refund, tender_capacity
 
 
 def sale_with(*tenders: tuple[str, int, int], merchandise: int | None = None) -> Sale:

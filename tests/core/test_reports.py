@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from pos_returns.auth import get_staff
 from pos_returns.cli import main
 from pos_returns.errors import PermissionDenied
 from pos_returns.i18n import _, format_money
-from pos_returns.reports import csv_amount, parse_csv_amount, write_daily_report
-from pos_returns.review import TENDERS, day_review, tender_label
+from pos_returns.usecases.auth import get_staff
+from pos_returns.usecases.reports import csv_amount, parse_csv_amount, write_daily_report
+from pos_returns.usecases.review import TENDERS, day_review, tender_label
 from tests.core.test_review import DAY, RL, Ticket, add_return, standard_day
 
 
@@ -155,7 +155,7 @@ def test_pdf_shows_the_z_closure_and_grand_total_of_the_journal(db, manager, tmp
     from datetime import UTC, datetime
 
     from pos_returns.config import TillConfig
-    from pos_returns.review import close_day
+    from pos_returns.usecases.review import close_day
     from tests.core.test_review import _commit_day
 
     till = TillConfig(key_path=tmp_path / "keys" / "j.pem", documents_dir=tmp_path / "docs")

@@ -1,4 +1,4 @@
-"""The manager's daily review: flags, filters, totals, permissions (pos_returns.review)."""
+"""The manager's daily review: flags, filters, totals, permissions (pos_returns.usecases.review)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pos_returns import idcheck, reasons
-from pos_returns.auth import get_staff
+from pos_returns.cache.db import atomic
 from pos_returns.config import PolicyConfig, TillConfig
+from pos_returns.engine import reasons
 from pos_returns.errors import InvalidInput, PermissionDenied
-from pos_returns.review import (
+from pos_returns.usecases import idcheck
+from pos_returns.usecases.auth import get_staff
+from pos_returns.usecases.review import (
     FLAG_CONFLICT,
     FLAG_JEWELRY,
     FLAG_NO_RECEIPT,
@@ -26,7 +28,6 @@ from pos_returns.review import (
     day_review,
     ticket_detail,
 )
-from pos_returns.store import atomic
 
 DAY = date(2025, 3, 15)
 _numbers = itertools.count(1)
@@ -209,7 +210,7 @@ def test_offline_conflict_flag_from_sync_conflicts(db, manager):
     rows = day_review(db, manager, DAY).rows
     assert not any(FLAG_CONFLICT in r.flags for r in rows)
     uuid = db.execute("SELECT uuid FROM return_tickets WHERE id = ?", [ids["card"]]).fetchone()[0]
-    # as pos_returns.sync records HQ's "conflict" answer at push (ticket_id may be unknown)
+    # as pos_returns.sync.tillsync records HQ's "conflict" answer at push (ticket_id may be unknown)
     db.execute(
         "INSERT INTO sync_conflicts(ticket_uuid, ticket_id, outbox_id, kind, answer, detected_at) "
         "VALUES (?, NULL, NULL, 'return_ticket', ?, ?)",
@@ -322,9 +323,9 @@ def till(tmp_path):
 def _commit_day(db, cfg, day: date) -> list[int]:
     """Real tickets through the ticket writer (H3): card, cash, split, exchange,
     gift (R06), no-receipt with an override (R07), exchange (R16), on ``day`` from 10:00 UTC."""
-    from pos_returns.demo_returns import direct_plan
-    from pos_returns.plan import Approval
-    from pos_returns.tickets import commit_plan
+    from pos_returns.demo.returns import direct_plan
+    from pos_returns.engine.plan import Approval
+    from pos_returns.usecases.tickets import commit_plan
     from tests.factories import L, T, add_sale
 
     def lines_of(sale_id):
@@ -356,7 +357,7 @@ def _commit_day(db, cfg, day: date) -> list[int]:
 
 
 def test_totals_equal_the_journal_Z_closure(db, manager, till):
-    from pos_returns.review import close_day
+    from pos_returns.usecases.review import close_day
 
     ids = _commit_day(db, till, DAY)
     review = day_review(db, manager, DAY, filters=ReviewFilters(till_no=till.till_no))
@@ -376,7 +377,7 @@ def test_totals_equal_the_journal_Z_closure(db, manager, till):
 
 def test_closing_a_day_twice_is_refused(db, manager, till):
     from pos_returns.errors import Conflict
-    from pos_returns.review import close_day, day_closure
+    from pos_returns.usecases.review import close_day, day_closure
 
     _commit_day(db, till, DAY)
     assert not day_closure(db, DAY, till).closed
@@ -391,7 +392,7 @@ def test_closing_a_day_twice_is_refused(db, manager, till):
 
 
 def test_R01_only_a_manager_closes_the_day(db, till):
-    from pos_returns.review import close_day
+    from pos_returns.usecases.review import close_day
 
     with pytest.raises(PermissionDenied):
         close_day(db, get_staff(db, 1), DAY, till, now=datetime(2025, 3, 15, 20, tzinfo=UTC))
@@ -399,7 +400,7 @@ def test_R01_only_a_manager_closes_the_day(db, till):
 
 
 def test_perpetual_grand_total_and_month_closure_follow_the_days(db, manager, till):
-    from pos_returns.review import close_day, close_month
+    from pos_returns.usecases.review import close_day, close_month
 
     _commit_day(db, till, DAY)
     next_day = date(2025, 3, 16)
@@ -417,7 +418,7 @@ def test_perpetual_grand_total_and_month_closure_follow_the_days(db, manager, ti
 def test_reprint_is_a_journaled_duplicata(db, manager, till):
     from pypdf import PdfReader
 
-    from pos_returns.review import reprint_duplicate
+    from pos_returns.usecases.review import reprint_duplicate
 
     ids = _commit_day(db, till, DAY)
     path = reprint_duplicate(db, manager, ids[0], till)
@@ -433,6 +434,6 @@ def test_reprint_is_a_journaled_duplicata(db, manager, till):
 @given(st.integers(min_value=-10**13, max_value=10**13), st.sampled_from(["fr_FR", "en_GB"]))
 def test_money_text_is_exactly_format_money(cents, locale):
     from pos_returns.i18n import format_money
-    from pos_returns.review import money_text
+    from pos_returns.usecases.review import money_text
 
     assert money_text(cents, locale=locale) == format_money(cents, locale=locale)

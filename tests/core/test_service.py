@@ -1,4 +1,4 @@
-"""Completing a return: fresh decision, HQ's answer, commit (pos_returns.service)."""
+"""Completing a return: fresh decision, HQ's answer, commit (pos_returns.usecases.returns)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 import pytest
 
 from pos_returns.config import TillConfig
-from pos_returns.domain import Condition
+from pos_returns.engine.domain import Condition
+from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import Conflict, PolicyRefused
-from pos_returns.plan import LineRequest, ReturnRequest
-from pos_returns.service import complete_return
+from pos_returns.usecases.returns import complete_return
 from tests.factories import L, add_sale
 
 
@@ -91,7 +91,7 @@ def test_R12_worn_item_still_waiting_for_a_manager_is_not_committed(db, cfg):
 
 
 def _no_receipt(cfg, **kw):
-    from pos_returns.plan import Approval
+    from pos_returns.engine.plan import Approval
 
     return ReturnRequest(
         store_id=1, till_no=1, staff_id=1, sale_id=None,
@@ -103,8 +103,8 @@ def _no_receipt(cfg, **kw):
 
 
 def test_R07_R19_a_no_receipt_return_commits_only_with_its_recorded_id_check(db, cfg):
-    from pos_returns import idcheck
     from pos_returns.errors import NotFound
+    from pos_returns.usecases import idcheck
 
     local = replace(cfg, hq_dsn="")
     with pytest.raises(PolicyRefused) as refused:
@@ -122,7 +122,7 @@ def test_R07_R19_a_no_receipt_return_commits_only_with_its_recorded_id_check(db,
 def test_R19_the_identity_history_is_read_again_from_the_cache_at_commit(db, cfg):
     """Three earlier no-receipt refunds of this identity reached the cache (e.g. by sync)
     after the till read a clean history: a manager must still review (R19)."""
-    from pos_returns import idcheck
+    from pos_returns.usecases import idcheck
 
     local = replace(cfg, hq_dsn="")
     for n in range(3):

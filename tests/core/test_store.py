@@ -7,9 +7,11 @@ from datetime import date
 
 import pytest
 
-from pos_returns import store
+from pos_returns.cache import db as store
+from pos_returns.cache.db import atomic, connect, migrate, open_cache
+from pos_returns.cache.schema import migration_sets
+from pos_returns.cache.schema.core import CORE
 from pos_returns.errors import NotFound
-from pos_returns.store import CORE, atomic, connect, migrate, migration_sets, open_cache
 from tests.factories import L, add_sale, seed_reference
 
 

@@ -12,18 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pos_returns import journal as journal_mod
-from pos_returns import tickets
-from pos_returns.codes import luhn_valid
+from pos_returns.cache.db import open_cache
+from pos_returns.cache.giftcards import SECRET_LABEL, check_security_code
 from pos_returns.config import TillConfig
-from pos_returns.demo_returns import direct_plan
-from pos_returns.domain import TenderKind
+from pos_returns.demo.returns import direct_plan
+from pos_returns.engine.codes import luhn_valid
+from pos_returns.engine.domain import TenderKind
+from pos_returns.engine.plan import Approval, PlannedRefund, Reason, Verdict
 from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused
-from pos_returns.giftcards import SECRET_LABEL, check_security_code
-from pos_returns.journal import Journal, verify
-from pos_returns.keys import load_signer
-from pos_returns.plan import Approval, PlannedRefund, Reason, Verdict
-from pos_returns.store import open_cache
+from pos_returns.journal import chain as journal_mod
+from pos_returns.journal.chain import Journal, verify
+from pos_returns.journal.keys import load_signer
+from pos_returns.usecases import tickets
 from tests.factories import L, T, add_sale
 
 
@@ -432,9 +432,9 @@ def _invariants(db, sale_id: int) -> None:
 def test_R02_R03_R05_whatever_plans_come_the_cache_never_over_returns(tmp_path_factory, data):
     """Engine plans, exchanges, stale plans and forged plans, in any order: the writer
     commits or refuses, and the derived quantities always stay within the sale."""
-    from pos_returns.lookup import get_sale
-    from pos_returns.plan import LineRequest, NewItem, ReturnRequest
-    from pos_returns.policy import plan_return
+    from pos_returns.cache.lookup import get_sale
+    from pos_returns.engine.plan import LineRequest, NewItem, ReturnRequest
+    from pos_returns.usecases.planning import plan_return
     from tests.factories import new_cache
 
     base = tmp_path_factory.mktemp("prop")

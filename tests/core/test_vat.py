@@ -1,4 +1,4 @@
-"""One VAT computation (pos_returns.vat) for the printed ticket, the journal record of
+"""One VAT computation (pos_returns.engine.vat) for the printed ticket, the journal record of
 the ticket and the Z closure that adds tickets up: a restocking fee (R18) is taxed at its
 line's rate, and each rate is summed before it is split, so all three agree to the cent."""
 
@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from pos_returns.config import TillConfig
-from pos_returns.demo_returns import direct_plan
+from pos_returns.demo.returns import direct_plan
 from pos_returns.documents import render_ticket_pdf, ticket_document_from_db
+from pos_returns.engine.money import vat_included_split
+from pos_returns.engine.plan import PlannedRefund
+from pos_returns.engine.vat import VatRow, add_records, as_record, line_amounts, vat_by_rate
 from pos_returns.i18n import format_money, format_percent
-from pos_returns.journal import Journal
-from pos_returns.money import vat_included_split
-from pos_returns.plan import PlannedRefund
-from pos_returns.tickets import commit_plan
-from pos_returns.vat import VatRow, add_records, as_record, line_amounts, vat_by_rate
+from pos_returns.journal.chain import Journal
+from pos_returns.usecases.tickets import commit_plan
 from tests.core.test_documents import has, pdf_text
 from tests.factories import L, T, add_sale
 

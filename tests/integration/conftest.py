@@ -40,16 +40,16 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgre
 
 
 def _make_template(server: LocalPostgres, tmp: Path) -> None:
-    from pos_returns import hq
+    from pos_returns.hq import schema as hq_schema
     from tests.factories import new_cache
 
-    with hq.connect(server.dsn(), autocommit=True) as conn:
+    with hq_schema.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
     source = new_cache(tmp / "reference.sqlite")
     try:
-        with hq.connect(server.dsn(TEMPLATE), autocommit=True) as conn:
-            hq.create_schema(conn)
-            hq.load_from_cache(conn, source)
+        with hq_schema.connect(server.dsn(TEMPLATE), autocommit=True) as conn:
+            hq_schema.create_schema(conn)
+            hq_schema.load_from_cache(conn, source)
     finally:
         source.close()
 
@@ -57,25 +57,25 @@ def _make_template(server: LocalPostgres, tmp: Path) -> None:
 @pytest.fixture
 def hq_dsn(pg_server: LocalPostgres) -> Iterator[str]:
     """A fresh HQ database (schema + reference data, no sales yet)."""
-    from pos_returns import hq
+    from pos_returns.hq import schema as hq_schema
 
     if not pg_server.running:  # a test stopped it (HQ away) and failed before restarting
         pg_server.start()
     name = f"hq_test_{next(_names)}"
-    with hq.connect(pg_server.dsn(), autocommit=True) as conn:
+    with hq_schema.connect(pg_server.dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     yield pg_server.dsn(name)
     if not pg_server.running:
         pg_server.start()
-    with hq.connect(pg_server.dsn(), autocommit=True) as conn:
+    with hq_schema.connect(pg_server.dsn(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
 def hq_conn(hq_dsn: str):
-    from pos_returns import hq
+    from pos_returns.hq import schema as hq_schema
 
-    conn = hq.connect(hq_dsn, autocommit=True)
+    conn = hq_schema.connect(hq_dsn, autocommit=True)
     yield conn
     conn.close()
 
@@ -83,7 +83,7 @@ def hq_conn(hq_dsn: str):
 @pytest.fixture
 def till(tmp_path: Path):
     """Factory of till caches: ``till("a")`` -> an empty migrated SQLite cache."""
-    from pos_returns.store import open_cache
+    from pos_returns.cache.db import open_cache
 
     opened = []
 

@@ -7,9 +7,8 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from pos_returns import hq
-from pos_returns.codes import ReceiptNumber
 from pos_returns.config import TillConfig
+from pos_returns.engine.codes import ReceiptNumber
 
 _seq = itertools.count(1)
 
@@ -63,8 +62,8 @@ def commit_return(db, cfg: TillConfig, sale_id: int, picks: list[tuple[int, int]
                   *, offline: bool = False, staff_id: int = 1):
     """Commit a receipt return at the till with the real ticket writer (H3's
     commit_plan), as the till does after the policy engine's plan."""
-    from pos_returns.demo_returns import direct_plan
-    from pos_returns.tickets import commit_plan
+    from pos_returns.demo.returns import direct_plan
+    from pos_returns.usecases.tickets import commit_plan
 
     plan = direct_plan(db, sale_id=sale_id, picks=picks, store_id=cfg.store_id,
                        till_no=cfg.till_no, staff_id=staff_id)
@@ -78,9 +77,9 @@ def hq_count(conn, sql: str, params=()) -> int:
 
 
 def sync(db, dsn: str, cfg: TillConfig, **kw):
-    from pos_returns.sync import run_sync
+    from pos_returns.sync.tillsync import run_sync
 
     return run_sync(db, dsn, store_id=cfg.store_id, till_no=cfg.till_no, **kw)
 
 
-__all__ = ["commit_return", "hq", "hq_count", "hq_sale", "sync", "till_config"]
+__all__ = ["commit_return", "hq_count", "hq_sale", "sync", "till_config"]

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pos_returns import hq
-from pos_returns import sync as sync_mod
+from pos_returns.demo import hq as demo_hq
 from pos_returns.errors import Conflict
+from pos_returns.hq import receive as hq_receive
+from pos_returns.hq import schema as hq_schema
+from pos_returns.sync import tillsync as sync_mod
 from tests.integration.helpers import commit_return, hq_count, hq_sale, sync, till_config
 
 pytestmark = pytest.mark.postgres
@@ -39,8 +41,8 @@ def _hq_ids(conn, table: str) -> list[int]:
 def test_two_hq_transactions_committing_in_reverse_order_nothing_skipped(hq_dsn, till, tmp_path):
     cfg = till_config(tmp_path, "a")
     db = till("a")
-    first = hq.connect(hq_dsn)  # explicit transactions (autocommit off)
-    second = hq.connect(hq_dsn)
+    first = hq_schema.connect(hq_dsn)  # explicit transactions (autocommit off)
+    second = hq_schema.connect(hq_dsn)
     try:
         sale_a, _, _ = hq_sale(first, [("SKU-ROBE-01", 1, 18900)])  # takes the lower id
         sale_b, _, _ = hq_sale(second, [("SKU-CHEM-01", 1, 7900)])
@@ -67,8 +69,8 @@ def test_rows_committed_while_a_pull_runs_arrive_at_the_next_pull(hq_dsn, hq_con
                                                                    tmp_path):
     cfg = till_config(tmp_path, "a")
     db = till("a")
-    hq.feed_sales(hq_conn, 300, seed=1)
-    late = hq.connect(hq_dsn)
+    demo_hq.feed_sales(hq_conn, 300, seed=1)
+    late = hq_schema.connect(hq_dsn)
     try:
         late_sale, _, _ = hq_sale(late, [("SKU-ESCA-01", 1, 22000)])
 
@@ -120,7 +122,7 @@ def test_first_sync_interrupted_after_n_batches_resumes_without_duplicates(
 ):
     cfg = till_config(tmp_path, "a")
     db = till("a")
-    hq.feed_sales(hq_conn, 3000, seed=2)
+    demo_hq.feed_sales(hq_conn, 3000, seed=2)
     monkeypatch.setattr(sync_mod, "DEFER_INDEXES_FROM", 1000)  # exercise the bulk path
     seen: list[sync_mod.Progress] = []
 
@@ -150,7 +152,7 @@ def test_first_sync_interrupted_after_n_batches_resumes_without_duplicates(
 
 def test_first_sync_killed_mid_batch_with_kill_9_then_resumed(hq_conn, hq_dsn, till, tmp_path):
     cfg = till_config(tmp_path, "a")
-    hq.feed_sales(hq_conn, 40_000, seed=3)
+    demo_hq.feed_sales(hq_conn, 40_000, seed=3)
     cache = tmp_path / "a.sqlite"
     db = till("a")  # migrated before the child process starts
     env = {**os.environ, "PYTHONPATH": str(ROOT), "POS_RETURNS_CONFIG": str(tmp_path / "none")}
@@ -214,7 +216,7 @@ def test_hq_stopped_returns_made_offline_then_the_queue_drains(
     assert summary.online and summary.pushed == 2 and summary.ok == 2
     status = sync_mod.sync_status(db)
     assert status.online is True and status.waiting == 0 and status.conflicts_open == 0
-    with hq.connect(hq_dsn, autocommit=True) as conn:
+    with hq_schema.connect(hq_dsn, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT uuid, offline FROM return_tickets ORDER BY number").fetchall()
         assert rows == [(first.uuid, 1), (second.uuid, 1)]
@@ -300,8 +302,8 @@ def test_R02_two_tills_offline_both_commit_push_one_ok_one_conflict_flagged(
     assert kept == [(ticket_b.uuid, "conflict")]
     assert hq_count(hq_conn, "SELECT count(*) FROM return_tickets WHERE uuid = %s",
                     [ticket_a.uuid]) == 1
-    # the manager's review (pos_returns.review) sees B's ticket flagged
-    from pos_returns import review
+    # the manager's review (pos_returns.usecases.review) sees B's ticket flagged
+    from pos_returns.usecases import review
 
     assert review._conflict_ticket_ids(b, [ticket_b.ticket_id]) == {ticket_b.ticket_id}
 
@@ -321,10 +323,11 @@ def test_R02_concurrent_pushes_of_the_same_line_one_ok_one_conflict(hq_conn, hq_
                        "amount": -65000, "vat_rate_bp": 2000}],
             "refunds": [{"kind": "card", "amount": 65000, "sale_tender_id": tenders[0]}],
         }
-        with hq.connect(hq_dsn, autocommit=True) as conn:
+        with hq_schema.connect(hq_dsn, autocommit=True) as conn:
             barrier.wait()
-            answers.append(hq.receive_document(conn, "return_ticket", payload["uuid"], payload,
-                                               store_id=1, till_no=10 + n).result)
+            answers.append(hq_receive.receive_document(
+                conn, "return_ticket", payload["uuid"], payload, store_id=1, till_no=10 + n
+            ).result)
 
     threads = [threading.Thread(target=push, args=(n,)) for n in range(6)]
     for t in threads:
@@ -352,7 +355,7 @@ def test_the_same_push_replayed_100_times_leaves_exactly_one_row_at_hq(
     document = json.loads(payload)
     results = []
     for _ in range(100):  # a till that crashed between HQ's commit and its own mark
-        results.append(hq.receive_document(hq_conn, kind, uuid, document, store_id=1,
+        results.append(hq_receive.receive_document(hq_conn, kind, uuid, document, store_id=1,
                                            till_no=1))
     assert {r.result for r in results} == {"ok"}
     assert [r.duplicate for r in results].count(False) == 1
@@ -376,9 +379,9 @@ def test_a_replayed_conflict_gets_the_same_answer(hq_conn, hq_dsn):
                            "vat_rate_bp": 550}],
                 "refunds": [{"kind": "card", "amount": 3500, "sale_tender_id": tenders[0]}]}
 
-    assert hq.receive_document(hq_conn, "return_ticket", "t1", doc("t1"), store_id=1,
+    assert hq_receive.receive_document(hq_conn, "return_ticket", "t1", doc("t1"), store_id=1,
                                till_no=1).result == "ok"
-    answers = {hq.receive_document(hq_conn, "return_ticket", "t2", doc("t2"), store_id=1,
+    answers = {hq_receive.receive_document(hq_conn, "return_ticket", "t2", doc("t2"), store_id=1,
                                    till_no=2).result for _ in range(10)}
     assert answers == {"conflict"}
     assert hq_count(hq_conn, "SELECT count(*) FROM return_conflicts") == 1
@@ -419,7 +422,7 @@ def test_other_tills_returns_are_pulled_insert_only_and_own_ones_skipped(
 
 
 def test_R19_id_ledger_goes_up_and_other_tills_rows_come_down(hq_conn, hq_dsn, till, tmp_path):
-    from pos_returns.idcheck import insert_ledger_rows
+    from pos_returns.usecases.idcheck import insert_ledger_rows
 
     cfg = till_config(tmp_path, "a")
     db = till("a")
@@ -453,7 +456,7 @@ def test_a_journal_head_below_the_one_hq_knows_raises_an_alert(hq_conn, hq_dsn, 
                                                                 tmp_path):
     cfg = till_config(tmp_path, "a")
     db = till("a")
-    hq.raise_journal_head(hq_conn, store_id=1, till_no=1, seq=500, signature="ab")
+    hq_receive.raise_journal_head(hq_conn, store_id=1, till_no=1, seq=500, signature="ab")
     sale, lines, _ = hq_sale(hq_conn, [("SKU-CHEM-01", 1, 7900)])
     sync(db, hq_dsn, cfg)
     commit_return(db, cfg, sale, [(lines[0], 1)])
@@ -470,7 +473,7 @@ def test_a_journal_head_below_the_one_hq_knows_raises_an_alert(hq_conn, hq_dsn, 
 def test_cli_hq_init_feed_and_sync_print_a_french_summary(pg_server, till, tmp_path, capsys):
     from pos_returns.cli import main
 
-    with hq.connect(pg_server.dsn(), autocommit=True) as conn:
+    with hq_schema.connect(pg_server.dsn(), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS hq_cli WITH (FORCE)")
         conn.execute("CREATE DATABASE hq_cli")
     dsn = pg_server.dsn("hq_cli")
@@ -480,13 +483,13 @@ def test_cli_hq_init_feed_and_sync_print_a_french_summary(pg_server, till, tmp_p
     assert "déjà une chaîne" in capsys.readouterr().err
     assert main(["hq", "feed", "--dsn", dsn, "--sales", "25", "--seed", "4"]) == 0
     assert "25 nouvelles ventes" in capsys.readouterr().out
-    with hq.connect(dsn, autocommit=True) as conn:
+    with hq_schema.connect(dsn, autocommit=True) as conn:
         hq_sales = hq_count(conn, "SELECT count(*) FROM sales")
         assert hq_sales >= 65
         # every receipt number fed has its MOD 97-10 check digits right
         receipts = [r[0] for r in conn.execute(
             "SELECT receipt_number FROM sales WHERE till_no >= 90 AND receipt_number IS NOT NULL")]
-    from pos_returns.codes import mod97_check
+    from pos_returns.engine.codes import mod97_check
 
     assert receipts and all(mod97_check(r[:15]) == r[15:] for r in receipts)
     cache = tmp_path / "cli.sqlite"
@@ -500,7 +503,7 @@ def test_cli_hq_init_feed_and_sync_print_a_french_summary(pg_server, till, tmp_p
                  "--db", str(cache)])
     assert code == sync_mod_exit_offline()
     assert "hors ligne" in capsys.readouterr().out
-    with hq.connect(pg_server.dsn(), autocommit=True) as conn:
+    with hq_schema.connect(pg_server.dsn(), autocommit=True) as conn:
         conn.execute("DROP DATABASE hq_cli WITH (FORCE)")
 
 
@@ -513,7 +516,7 @@ def sync_mod_exit_offline() -> int:
 def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
     hq_conn, hq_dsn, till, tmp_path
 ):
-    from pos_returns.journal import Journal, verify
+    from pos_returns.journal.chain import Journal, verify
 
     cfg = till_config(tmp_path, "a")
     db = till("a")
@@ -539,8 +542,8 @@ def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
 def test_a_document_hq_cannot_take_waits_flagged_and_does_not_block_the_queue(
     hq_conn, hq_dsn, till, tmp_path
 ):
-    from pos_returns import outbox
-    from pos_returns.store import atomic
+    from pos_returns.cache import outbox
+    from pos_returns.cache.db import atomic
 
     cfg = till_config(tmp_path, "a")
     db = till("a")
@@ -568,7 +571,7 @@ def test_a_small_round_lands_whole_never_a_sale_without_its_lines(hq_conn, hq_ds
     cfg = till_config(tmp_path, "a")
     db = till("a")
     sync(db, hq_dsn, cfg)
-    hq.feed_sales(hq_conn, 50, seed=5)
+    demo_hq.feed_sales(hq_conn, 50, seed=5)
 
     def stop_after_sales(p: sync_mod.Progress) -> None:
         if p.table == "sale_lines":

@@ -9,14 +9,12 @@ import pytest
 from pypdf import PdfReader
 from PySide6.QtCore import Qt
 
-from pos_returns.domain import Condition
-from pos_returns.lookup import get_sale
+from pos_returns.cache.lookup import get_sale
+from pos_returns.engine.domain import Condition
 from tests.factories import L, T, add_sale, ean_of
 from tests.ui.conftest import log_in, press, scan
 from tests.ui.test_lookup import _receipt
 
-pytest.importorskip("pos_returns.policy")
-pytest.importorskip("pos_returns.tickets")
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
@@ -413,7 +411,7 @@ def test_R09_gift_card_line_is_refused(qtbot, db, window):
 def test_a_crash_of_the_database_work_gives_a_french_message_and_keeps_the_input(
     qtbot, db, window, monkeypatch
 ):
-    from pos_returns import policy
+    from pos_returns.usecases import planning
 
     sale_id = add_sale(db, [L("SKU-CHEM-01", 2, 7900)])
     open_sale(qtbot, db, window, sale_id)
@@ -421,7 +419,7 @@ def test_a_crash_of_the_database_work_gives_a_french_message_and_keeps_the_input
     def broken(*_args):
         raise RuntimeError("database disk image is malformed")
 
-    monkeypatch.setattr(policy, "plan_return", broken)
+    monkeypatch.setattr(planning, "plan_return", broken)
     take_back(qtbot, window, 0, 2)
     assert "problème technique" in window.sale.banner.text()
     assert "malformed" not in window.sale.banner.text()
@@ -433,7 +431,7 @@ def test_a_crash_of_the_database_work_gives_a_french_message_and_keeps_the_input
 def test_a_crash_while_committing_writes_nothing_and_keeps_the_card(
     qtbot, db, window, monkeypatch
 ):
-    from pos_returns import tickets as writer
+    from pos_returns.usecases import tickets as writer
 
     sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
     open_sale(qtbot, db, window, sale_id)

@@ -19,8 +19,9 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from pos_returns import jewelry, journal
+from pos_returns.cache import jewelry as jewelry_records
 from pos_returns.config import TillConfig
+from pos_returns.journal import chain as journal
 from tests.factories import L, T, add_sale
 from tests.ui.conftest import log_in, make_window, press
 from tests.ui.test_flows import confirm, open_sale, take_back, to_refund, verdict
@@ -207,7 +208,7 @@ def test_R14_flow_wrong_card_then_wrong_serial_then_signed_ticket(qtbot, db, win
     qtbot.wait_until(window.refund.is_settled)
     confirm(qtbot, window)
     [ticket] = list(db.query("SELECT * FROM return_tickets"))
-    record = jewelry.load_ticket_record(db, ticket["uuid"])
+    record = jewelry_records.load_ticket_record(db, ticket["uuid"])
     assert record is not None and record.inspections[0]["serial_number"] == "PRL-0042"
     assert all(record.inspections[0][k] is True for k in ("condition", "hallmark", "clasp",
                                                           "stones"))
@@ -333,7 +334,7 @@ def test_R14_demo_card_reader_is_off_on_a_till_with_an_hq(qtbot, db, till_cfg):
     button is hidden and the key must not fill the fingerprint from the sale either."""
     from dataclasses import replace
 
-    from pos_returns.lookup import get_sale
+    from pos_returns.cache.lookup import get_sale
     from ui.dialogs.jewelry_proof import JewelryChecksDialog
     from ui.ops import Ops
     from ui.screens.jewelry_banner import JewelryMode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from pos_returns import journal
+from pos_returns.journal import chain as journal
 from tests.ui.conftest import log_in
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from pos_returns.auth import MAX_FAILED_ATTEMPTS
+from pos_returns.usecases.auth import MAX_FAILED_ATTEMPTS
 from tests.ui.conftest import log_in
 
 

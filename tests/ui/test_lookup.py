@@ -7,8 +7,8 @@ from datetime import date
 
 from PySide6.QtCore import Qt
 
-from pos_returns.codes import ReceiptNumber
-from pos_returns.lookup import get_sale
+from pos_returns.cache.lookup import get_sale
+from pos_returns.engine.codes import ReceiptNumber
 from tests.factories import L, T, add_sale, ean_of
 from tests.ui.conftest import log_in, press, scan
 

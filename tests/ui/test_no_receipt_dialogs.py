@@ -9,11 +9,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
 
-from pos_returns import idcheck
-from pos_returns.auth import find_staff
 from pos_returns.config import PolicyConfig, TillConfig
-from pos_returns.idcheck import DocType, HistoryLevel
-from pos_returns.plan import TicketKind
+from pos_returns.engine.plan import TicketKind
+from pos_returns.usecases import idcheck
+from pos_returns.usecases.auth import find_staff
+from pos_returns.usecases.idcheck import DocType, HistoryLevel
 from tests.factories import ean_of
 from ui.dialogs.id_capture import IdCaptureDialog
 from ui.dialogs.id_notice import IdNoticeDialog
@@ -24,7 +24,6 @@ from ui.services import Services
 NUMBER = "X7Q9ZK4L2"
 STYLE = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
 
-policy = pytest.importorskip("pos_returns.policy")
 
 # The offscreen platform cannot resize a shown window to new size hints (the manager's
 # dialog sets only a minimum width); that warning says nothing about our dialogs.
@@ -347,7 +346,7 @@ def test_R07_whole_no_receipt_flow_to_the_refund(qtbot, services, db, cfg):
         panel.continue_button.click()
     plan = sig.args[0]
     assert plan.refund_total == 22000
-    tickets = pytest.importorskip("pos_returns.tickets")
+    from pos_returns.usecases import tickets
     ticket = tickets.commit_plan(db, cfg, plan)
     idcheck.link_committed(db, ticket)  # idempotent if the writer already linked it
     row = db.execute("SELECT status, ticket_uuid, amount FROM id_checks WHERE uuid = ?",
@@ -396,7 +395,8 @@ def test_screenshot_items_exist_in_the_demo_catalogue(tmp_path):
     """`pos-returns screenshots` renders on the demo chain, whose catalogue has no
     SKU-ROBE-01: the items picture must still show two real articles, not « Article
     inconnu »."""
-    from pos_returns import demo, store
+    from pos_returns.cache import db as store
+    from pos_returns.demo import chain as demo
     from ui.dialogs.no_receipt import _two_plain_products
 
     demo_db = store.open_cache(tmp_path / "demo.sqlite")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pypdf import PdfReader
 
-from pos_returns.auth import get_staff
 from pos_returns.i18n import _, format_money, ngettext
-from pos_returns.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_closure, day_review
+from pos_returns.usecases.auth import get_staff
+from pos_returns.usecases.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_closure, day_review
 from tests.core.test_review import DAY, RL, Ticket, _commit_day, add_return
 from ui.ops import InlineExecutor, Ops, ThreadExecutor
 from ui.screens.review import ReviewScreen, TicketDialog, open_review

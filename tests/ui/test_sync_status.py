@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from pos_returns import outbox
-from pos_returns import sync as core_sync
+from pos_returns.cache import outbox
+from pos_returns.cache.db import atomic
 from pos_returns.config import TillConfig
-from pos_returns.store import atomic
+from pos_returns.sync import tillsync as core_sync
 from ui.widgets.sync_status import SyncRunner, SyncStatusWidget, inline_executor
 
 

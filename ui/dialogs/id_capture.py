@@ -1,7 +1,7 @@
 """ID capture for a no-receipt return (R07): document type, number, name.
 
 The number is typed in a masked field and sent to the core, which keeps only its
-last 4 characters and a keyed hash (:func:`pos_returns.idcheck.capture`); the
+last 4 characters and a keyed hash (:func:`pos_returns.usecases.idcheck.capture`); the
 field is cleared as soon as the core has answered and the number is never shown
 again. The core validates; this dialog only gathers and shows. After the capture
 the dialog also holds the identity's R19 history (earlier no-receipt refunds,
@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns import idcheck
 from pos_returns.config import TillConfig
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
-from pos_returns.idcheck import DocType, History, IdCheck
+from pos_returns.usecases import idcheck
+from pos_returns.usecases.idcheck import DocType, History, IdCheck
 
 from ..ops import error_message
 from ..services import Services

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns import idcheck
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _
+from pos_returns.usecases import idcheck
 
 from ..widgets.common import action_button, button_row, cancel_button, dialog_layout, label
 

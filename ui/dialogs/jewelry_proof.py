@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.domain import Sale, SaleLine, TenderKind
+from pos_returns.engine.domain import Sale, SaleLine, TenderKind
+from pos_returns.engine.plan import INSPECTION_ITEMS, Inspection, Proof
 from pos_returns.i18n import N_, _
-from pos_returns.plan import INSPECTION_ITEMS, Inspection, Proof
 
 from ..screens.jewelry_banner import JewelryMode, jewelry_lines
 from ..services import Services

@@ -11,8 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QLineEdit, QWidget
 
+from pos_returns.engine.plan import Approval, ReturnPlan, Verdict
 from pos_returns.i18n import _
-from pos_returns.plan import Approval, ReturnPlan, Verdict
 
 from ..format import money
 from ..ops import error_message

@@ -7,7 +7,7 @@ the salesperson scans or types each item (EAN or SKU) and the till shows its
 current price, the identity's R19 history is shown as soon as the ID is
 recorded, and a manager decides through the approval dialog
 (:class:`ui.dialogs.manager.ManagerDialog`, PIN + written reason). Every verdict
-comes from the policy engine (``pos_returns.policy.plan_return``); the refund is
+comes from the policy engine (``pos_returns.usecases.planning.plan_return``); the refund is
 only ever a new Alamara Gift Card at the current price, as the engine says.
 
 A refusal is recorded on the ID check (kept until the purge, not counted as a
@@ -34,12 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns import idcheck
 from pos_returns.config import TillConfig
-from pos_returns.domain import Product
+from pos_returns.engine.domain import Product
+from pos_returns.engine.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
 from pos_returns.i18n import _, ngettext, pgettext
-from pos_returns.idcheck import History, HistoryLevel, IdCheck
-from pos_returns.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
+from pos_returns.usecases import idcheck
+from pos_returns.usecases.idcheck import History, HistoryLevel, IdCheck
 
 from ..format import money
 from ..ops import error_message

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
-from pos_returns.domain import TenderKind
+from pos_returns.engine.domain import TenderKind
+from pos_returns.engine.plan import CommittedTicket
 from pos_returns.i18n import _
-from pos_returns.plan import CommittedTicket
 
 from ..format import money
 from ..ops import error_message

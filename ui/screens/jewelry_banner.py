@@ -1,7 +1,7 @@
 """The fine-jewelry mode at the till (R14): its state for the session, the coloured
 banner that says it is on, and what the jewelry checks add to a return request.
 
-The core decides (``pos_returns.jewelry``): who may enter the mode, and every
+The core decides (``pos_returns.engine.jewelry``): who may enter the mode, and every
 check of a piece. This module only keeps what the specialist recorded (proof,
 serial numbers, inspections, the customer's signature) until the ticket is done,
 and journals entering and leaving the mode through the database worker.
@@ -14,10 +14,11 @@ from dataclasses import replace
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
-from pos_returns import jewelry
-from pos_returns.domain import Sale, SaleLine, Staff
+from pos_returns.engine import jewelry
+from pos_returns.engine.domain import Sale, SaleLine, Staff
+from pos_returns.engine.plan import Inspection, LineRequest, Proof
 from pos_returns.i18n import _
-from pos_returns.plan import Inspection, LineRequest, Proof
+from pos_returns.usecases import jewelry_mode
 
 from ..ops import error_message
 from ..services import Services
@@ -33,11 +34,11 @@ QFrame#jewelryBanner QPushButton { background: #fff8e1; color: #4a3508; border: 
 
 
 def _enter(db, cfg, staff_id: int):  # type: ignore[no-untyped-def]
-    return jewelry.enter_mode(db, cfg, staff_id)
+    return jewelry_mode.enter_mode(db, cfg, staff_id)
 
 
 def _leave(db, cfg, staff_id: int, reason: str):  # type: ignore[no-untyped-def]
-    return jewelry.leave_mode(db, cfg, staff_id, reason=reason)
+    return jewelry_mode.leave_mode(db, cfg, staff_id, reason=reason)
 
 
 def jewelry_lines(sale: Sale | None) -> list[SaleLine]:
@@ -97,7 +98,7 @@ class JewelryMode(QObject):
 
     def close_left_open(self) -> None:
         """At start: a mode a crash left on is closed in the journal."""
-        self.services.ops.op(jewelry.close_left_open, self.services.cfg).run()
+        self.services.ops.op(jewelry_mode.close_left_open, self.services.cfg).run()
 
     def _set(self, on: bool, staff: Staff | None) -> None:
         self.on = on

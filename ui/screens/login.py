@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
-from pos_returns.domain import Staff
+from pos_returns.engine.domain import Staff
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
 

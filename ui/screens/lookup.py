@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns import lookup
-from pos_returns.codes import CodeKind, classify
-from pos_returns.domain import Sale
+from pos_returns.cache import lookup
+from pos_returns.engine.codes import CodeKind, classify
+from pos_returns.engine.domain import Sale
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _, ngettext
 

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.domain import Sale, TenderKind
+from pos_returns.engine.domain import Sale, TenderKind
+from pos_returns.engine.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
 from pos_returns.i18n import _
-from pos_returns.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
 
 from ..format import money, sale_reference, tender_name
 from ..ops import error_message

@@ -2,8 +2,8 @@
 reprint a ticket, export the report, close the day.
 
 Everything is asked of the core through ``services.ops`` (the database worker):
-the list and its totals come from :func:`pos_returns.review.day_review` (which
-refuses anyone but a manager), the report from :mod:`pos_returns.reports`,
+the list and its totals come from :func:`pos_returns.usecases.review.day_review` (which
+refuses anyone but a manager), the report from :mod:`pos_returns.usecases.reports`,
 reprints and closures from the journal / ticket writer. The screen only shows.
 """
 
@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns import review as core
 from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
-from pos_returns.review import money_text
+from pos_returns.usecases import review as core
+from pos_returns.usecases.review import money_text
 
 from ..ops import error_message
 from ..widgets.common import Banner, action_button, card, label, shortcut_text
@@ -63,7 +63,7 @@ def load_ticket(db: Any, staff: Any, ticket_id: int, policy: Any) -> core.Review
 
 def export_report(db: Any, staff: Any, day: date, out_dir: Path, store_id: int | None,
                   policy: Any) -> Any:
-    from pos_returns.reports import write_daily_report
+    from pos_returns.usecases.reports import write_daily_report
 
     return write_daily_report(db, staff, day, out_dir, store_id=store_id, policy=policy)
 

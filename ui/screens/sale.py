@@ -1,7 +1,7 @@
 """The sale: what was sold, what is still returnable, and what comes back.
 
 Per line the salesperson sets the quantity, the condition and the reason; the
-policy engine (``pos_returns.policy.plan_return``, on the worker) answers with a
+policy engine (``pos_returns.usecases.planning.plan_return``, on the worker) answers with a
 verdict per line and where the money goes, every time something changes. The
 screen only renders that answer: a blocked line shows the engine's reason and
 the way to a manager (F6). Exchange items are scanned into the same ticket; the
@@ -28,10 +28,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.domain import Condition, Product, Sale, SaleLine, Staff
+from pos_returns.engine.domain import Condition, Product, Sale, SaleLine, Staff
+from pos_returns.engine.plan import (
+    Approval,
+    LineRequest,
+    NewItem,
+    ReturnPlan,
+    ReturnRequest,
+    Verdict,
+)
+from pos_returns.engine.reasons import CONDITIONS, RETURN_REASONS
 from pos_returns.i18n import _, format_percent
-from pos_returns.plan import Approval, LineRequest, NewItem, ReturnPlan, ReturnRequest, Verdict
-from pos_returns.reasons import CONDITIONS, RETURN_REASONS
 
 from ..format import money, sale_datetime, sale_reference, tender_text
 from ..ops import error_message

@@ -10,7 +10,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from pos_returns.domain import Role, Staff
+from pos_returns.engine.domain import Role, Staff
 from pos_returns.i18n import N_, _, format_datetime
 
 from ..services import Services, TillContext

@@ -1,6 +1,6 @@
 """HQ sync in the background, and its state in the header.
 
-:class:`SyncRunner` runs :func:`pos_returns.sync.run_sync` off the UI thread
+:class:`SyncRunner` runs :func:`pos_returns.sync.tillsync.run_sync` off the UI thread
 (every ``interval_s`` seconds and on demand) on its own SQLite connection, and
 reports through signals; :class:`SyncStatusWidget` shows online / offline, the
 last sync, the documents waiting and, during a first full sync, a progress bar.
@@ -18,9 +18,9 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from pos_returns import sync as core_sync
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _, format_datetime, ngettext
+from pos_returns.sync import tillsync as core_sync
 
 from .common import shortcut_text
 
@@ -42,9 +42,9 @@ class SyncRunner(QObject):
     """One sync round at a time, in the background; results come back as signals."""
 
     started = Signal()
-    progress = Signal(object)  # pos_returns.sync.Progress
-    finished = Signal(object)  # pos_returns.sync.SyncSummary
-    status_changed = Signal(object)  # pos_returns.sync.SyncStatus
+    progress = Signal(object)  # pos_returns.sync.tillsync.Progress
+    finished = Signal(object)  # pos_returns.sync.tillsync.SyncSummary
+    status_changed = Signal(object)  # pos_returns.sync.tillsync.SyncStatus
     failed = Signal(str)
 
     def __init__(
@@ -91,7 +91,7 @@ class SyncRunner(QObject):
         return True
 
     def _round(self) -> None:
-        from pos_returns.store import open_cache
+        from pos_returns.cache.db import open_cache
 
         try:
             db = open_cache(self.cfg.cache_path)
@@ -117,7 +117,7 @@ class SyncRunner(QObject):
 
     def read_status(self) -> core_sync.SyncStatus | None:
         """The cache's sync state now (small queries; the UI calls it once at start)."""
-        from pos_returns.store import connect
+        from pos_returns.cache.db import connect
 
         try:
             db = connect(self.cfg.cache_path, create=False)

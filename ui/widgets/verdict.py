@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
+from pos_returns.engine.plan import PlannedLine, Verdict
 from pos_returns.i18n import N_, _
-from pos_returns.plan import PlannedLine, Verdict
 
 from .common import repolish
 

@@ -1,0 +1,105 @@
+"""The local SQLite cache: connection, pragmas and schema migrations.
+
+Sales synced from HQ are reference data and never edited locally. Returns are
+new documents (``return_tickets`` + ``return_lines`` + ``refunds``) that point
+back at the sale lines and tenders they return; how much of a line or a tender
+is already returned is always *derived* from them, chain-wide.
+
+Each module that owns tables registers its own ``Migrations`` set in
+:func:`migration_sets`; :func:`migrate` applies them in order, each migration in
+its own transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from pos_returns.cache.schema import migration_sets
+
+
+def connect(path: Path | str, *, create: bool = True, readonly: bool = False) -> Database:
+    """Open the cache with the till's pragmas: WAL, foreign keys, a busy timeout.
+
+    ``synchronous=FULL`` so that a committed return survives a power cut.
+    """
+    path = Path(path)
+    if not create and not path.exists():
+        from pos_returns.errors import NotFound
+        from pos_returns.i18n import _
+
+        raise NotFound(_("The local cache {path} does not exist.").format(path=path))
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+        )
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn.isolation_level = None  # autocommit: every transaction is explicit (atomic())
+    db = Database(conn)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+    conn.execute("PRAGMA mmap_size = 268435456")
+    return db
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration; return the names applied."""
+    applied: list[str] = []
+    for migrations in migration_sets():
+        pending = [m.name for m in migrations.pending(db)]
+        migrations.apply(db)
+        applied.extend(pending)
+    return applied
+
+
+def open_cache(path: Path | str) -> Database:
+    """Open (creating if needed) and migrate the cache at ``path``."""
+    db = connect(path)
+    migrate(db)
+    return db
+
+
+@contextmanager
+def atomic(db: Database) -> Iterator[Database]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error).
+
+    IMMEDIATE takes the write lock up front, so two processes committing returns
+    against the same cache serialise instead of failing halfway.
+    """
+    conn = db.conn
+    if conn.in_transaction:  # nested: the outer transaction already holds the lock
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def get_meta(db: Database, key: str, default: str = "") -> str:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

@@ -1,0 +1,29 @@
+"""Fine jewelry (R14): the customer's signatures and inspections, append-only."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("pos_returns.jewelry")
+
+
+@MIGRATIONS()
+def m001_ticket_signatures(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE ticket_signatures (
+            ticket_uuid TEXT PRIMARY KEY,   -- the return ticket (return_tickets.uuid)
+            png BLOB NOT NULL,              -- the customer's signature, as drawn on screen
+            sha256 TEXT NOT NULL,           -- also in the ticket's signed journal record
+            inspections TEXT NOT NULL,      -- JSON: per jewelry line, serial + checklist
+            created_at TEXT NOT NULL
+        );
+        CREATE TRIGGER ticket_signatures_no_update BEFORE UPDATE ON ticket_signatures
+        BEGIN SELECT RAISE(ABORT, 'fiscal table ticket_signatures is append-only: UPDATE refused');
+        END;
+        CREATE TRIGGER ticket_signatures_no_delete BEFORE DELETE ON ticket_signatures
+        BEGIN SELECT RAISE(ABORT, 'fiscal table ticket_signatures is append-only: DELETE refused');
+        END;
+        """
+    )

@@ -1,0 +1,106 @@
+"""The signed fiscal journal's tables, closures, and the append-only triggers on every
+fiscal table."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+FISCAL_TABLES = (
+    "journal",
+    "journal_keys",
+    "closures",
+    "return_tickets",
+    "return_lines",
+    "refunds",
+    "approvals",
+    "gift_cards",
+)
+
+JOURNAL = Migrations("pos_returns.journal")
+
+
+def _append_only_triggers(table: str) -> str:
+    return f"""
+        CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'fiscal table {table} is append-only: UPDATE refused'); END;
+        CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'fiscal table {table} is append-only: DELETE refused'); END;
+    """
+
+
+@JOURNAL()
+def m001_journal(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE journal_keys (
+            store_id INTEGER NOT NULL,
+            till_no INTEGER NOT NULL,
+            key_id TEXT NOT NULL,         -- first 16 hex digits of SHA-256(public key)
+            public_key TEXT NOT NULL,     -- raw Ed25519 public key, hex
+            public_pem TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (store_id, till_no, key_id)
+        );
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY,
+            store_id INTEGER NOT NULL,
+            till_no INTEGER NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq > 0),   -- gap-free per till
+            kind TEXT NOT NULL,
+            created_at TEXT NOT NULL,               -- UTC "YYYY-MM-DDTHH:MM:SSZ"
+            ticket_uuid TEXT NOT NULL DEFAULT '',   -- the return ticket it concerns, if any
+            key_id TEXT NOT NULL,
+            payload TEXT NOT NULL,                  -- canonical JSON
+            prev_hash TEXT NOT NULL,                -- SHA-256 of the previous record ('' first)
+            prev_signature TEXT NOT NULL,           -- the previous record's signature
+            signature TEXT NOT NULL,                -- Ed25519 over this record's bytes, hex
+            UNIQUE (store_id, till_no, seq)
+        );
+        CREATE INDEX journal_ticket ON journal(ticket_uuid) WHERE ticket_uuid != '';
+        CREATE INDEX journal_kind ON journal(store_id, till_no, kind, seq);
+        -- The chain head, also sent to HQ: a truncated journal no longer reaches it.
+        CREATE TABLE journal_heads (
+            store_id INTEGER NOT NULL,
+            till_no INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            signature TEXT NOT NULL,
+            PRIMARY KEY (store_id, till_no)
+        );
+        CREATE TRIGGER journal_heads_forward BEFORE UPDATE ON journal_heads
+        WHEN NEW.seq <= OLD.seq OR NEW.store_id != OLD.store_id OR NEW.till_no != OLD.till_no
+        BEGIN SELECT RAISE(ABORT, 'the journal head only moves forward'); END;
+        CREATE TRIGGER journal_heads_no_delete BEFORE DELETE ON journal_heads
+        BEGIN SELECT RAISE(ABORT, 'the journal head cannot be deleted'); END;
+        CREATE TABLE closures (
+            id INTEGER PRIMARY KEY,
+            store_id INTEGER NOT NULL,
+            till_no INTEGER NOT NULL,
+            period_kind TEXT NOT NULL CHECK (period_kind IN ('day', 'month', 'year')),
+            period TEXT NOT NULL,            -- "2026-11-26", "2026-11", "2026"
+            created_at TEXT NOT NULL,
+            staff_id INTEGER,
+            first_number INTEGER NOT NULL,   -- ticket numbers covered (first > last: none)
+            last_number INTEGER NOT NULL,
+            ticket_count INTEGER NOT NULL,
+            net INTEGER NOT NULL,            -- money to customers over the period
+            grand_total INTEGER NOT NULL,    -- perpetual: never reset
+            grand_total_abs INTEGER NOT NULL,
+            totals TEXT NOT NULL,            -- canonical JSON, as journaled
+            journal_seq INTEGER NOT NULL,
+            UNIQUE (store_id, till_no, period_kind, period)
+        );
+        -- INSERT OR REPLACE would delete silently (delete triggers do not fire on
+        -- REPLACE unless recursive_triggers is on): refuse a second row for a key.
+        CREATE TRIGGER journal_no_replace BEFORE INSERT ON journal
+        WHEN EXISTS (SELECT 1 FROM journal WHERE store_id = NEW.store_id
+                     AND till_no = NEW.till_no AND seq = NEW.seq)
+        BEGIN SELECT RAISE(ABORT, 'journal record already exists'); END;
+        CREATE TRIGGER closures_no_replace BEFORE INSERT ON closures
+        WHEN EXISTS (SELECT 1 FROM closures WHERE store_id = NEW.store_id
+                     AND till_no = NEW.till_no AND period_kind = NEW.period_kind
+                     AND period = NEW.period)
+        BEGIN SELECT RAISE(ABORT, 'period already closed'); END;
+        """
+        + "".join(_append_only_triggers(t) for t in FISCAL_TABLES)
+    )

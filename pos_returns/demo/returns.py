@@ -1,0 +1,401 @@
+"""Demo returns: a history of realistic return tickets for the manager's screens.
+
+:func:`add_demo_returns` picks sales from the demo cache and commits returns
+through the real engine (:func:`pos_returns.engine.planning.plan_return`) and the real
+ticket writer (:func:`pos_returns.usecases.tickets.commit_plan`): receipt returns, gift
+receipts, split tenders, a partial return then the rest, exchanges, and a few
+manager overrides (with a PIN-checked manager and a written reason), spread
+over the last days.
+
+:func:`direct_plan` builds a plan without the policy engine (every line
+accepted, refunds onto the sale's tenders in order): for tests of the writer
+and the reliability test's child process.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlite_utils import Database
+
+from pos_returns.cache.lookup import get_sale
+from pos_returns.engine.domain import Condition, Sale, TenderKind
+from pos_returns.engine.plan import (
+    Approval,
+    LineRequest,
+    NewItem,
+    PlannedLine,
+    PlannedRefund,
+    ReturnPlan,
+    ReturnRequest,
+    TicketKind,
+    Verdict,
+)
+from pos_returns.errors import AlamaraError
+from pos_returns.i18n import STORE_TZ
+
+if TYPE_CHECKING:
+    from pos_returns.config import TillConfig
+
+
+def _at_current_price(db: Database, line_no: int, direction: str, sku: str,
+                      qty: int) -> PlannedLine:
+    """A catalogue item at its current price: returned without receipt (negative
+    amount) or taken in exchange (``direction="sale"``, positive)."""
+    row = db.execute(
+        "SELECT name, department, vat_rate_bp, current_price FROM products WHERE sku = ?",
+        [sku],
+    ).fetchone()
+    sign = -1 if direction == "return" else 1
+    return PlannedLine(
+        line_no=line_no, direction=direction, sku=sku, name=row[0], department=row[1],
+        quantity=qty, unit_amount=row[3], amount=sign * qty * row[3], vat_rate_bp=row[2],
+        verdict=Verdict.ACCEPTED,
+    )
+
+
+def direct_plan(
+    db: Database,
+    *,
+    sale_id: int | None,
+    picks: Sequence[tuple[int, int]] = (),
+    store_id: int = 1,
+    till_no: int = 1,
+    staff_id: int = 1,
+    refunds: Sequence[PlannedRefund] | None = None,
+    gift: bool = False,
+    new_items: Sequence[tuple[str, int]] = (),
+    approvals: Sequence[Approval] = (),
+    no_receipt_skus: Sequence[tuple[str, int]] = (),
+) -> ReturnPlan:
+    """A plan built by hand (no policy): ``picks`` are (sale line id, quantity).
+
+    Returned lines are credited the price paid; new items (exchange) are charged
+    their current price; when ``refunds`` is None the net goes onto the sale's
+    tenders in their order, up to what each can still take back, and any rest
+    (or a gift, or no sale) onto a new gift card; a negative net is paid by card.
+    """
+    sale = get_sale(db, sale_id) if sale_id is not None else None
+    lines: list[PlannedLine] = []
+    requests: list[LineRequest] = []
+    n = 0
+    for line_id, qty in picks:
+        assert sale is not None
+        sl = sale.line(line_id)
+        n += 1
+        lines.append(
+            PlannedLine(
+                line_no=n, direction="return", sku=sl.sku, name=sl.name,
+                department=str(sl.department), quantity=qty, unit_amount=sl.unit_price,
+                amount=-qty * sl.unit_price, vat_rate_bp=sl.vat_rate_bp,
+                verdict=Verdict.ACCEPTED, sale_line_id=sl.id, reason="changed_mind",
+                condition="new_with_tags",
+            )
+        )
+        requests.append(LineRequest(quantity=qty, sale_line_id=sl.id, reason="changed_mind"))
+    for sku, qty in no_receipt_skus:
+        n += 1
+        lines.append(_at_current_price(db, n, "return", sku, qty))
+        requests.append(LineRequest(quantity=qty, sku=sku))
+    for sku, qty in new_items:
+        n += 1
+        lines.append(_at_current_price(db, n, "sale", sku, qty))
+    request = ReturnRequest(
+        store_id=store_id, till_no=till_no, staff_id=staff_id, sale_id=sale_id,
+        lines=tuple(requests), new_items=tuple(NewItem(s, q) for s, q in new_items),
+        gift=gift, approvals=tuple(approvals),
+    )
+    kind = (
+        TicketKind.EXCHANGE if new_items
+        else TicketKind.NO_RECEIPT if sale is None else TicketKind.RECEIPT
+    )
+    plan = ReturnPlan(request=request, kind=kind, lines=tuple(lines), refunds=(),
+                      approvals=tuple(approvals))
+    if refunds is None:
+        refunds = _route(plan.net, sale, gift)
+    return replace(plan, refunds=tuple(refunds))
+
+
+def _route(net: int, sale, gift: bool) -> list[PlannedRefund]:  # type: ignore[no-untyped-def]
+    if net == 0:
+        return []
+    if net < 0:
+        return [PlannedRefund(kind=TenderKind.CARD, amount=net, card_last4="4242")]
+    if sale is None or gift:
+        return [PlannedRefund(kind=TenderKind.GIFT_CARD, amount=net, new_gift_card=True)]
+    out: list[PlannedRefund] = []
+    left = net
+    for t in sale.tenders:
+        room = max(0, t.amount - t.refunded)
+        take = min(room, left)
+        if take <= 0:
+            continue
+        stored = t.kind in (TenderKind.GIFT_CARD, TenderKind.NOTES)
+        out.append(
+            PlannedRefund(
+                kind=TenderKind.GIFT_CARD if stored else t.kind, amount=take,
+                sale_tender_id=t.id, card_last4=t.card_last4, new_gift_card=stored,
+            )
+        )
+        left -= take
+        if left == 0:
+            break
+    if left:
+        out.append(PlannedRefund(kind=TenderKind.GIFT_CARD, amount=left, new_gift_card=True))
+    return out
+
+
+# --------------------------------------------------------------------------- demo history
+
+SCENARIOS = (
+    ("receipt", 40),
+    ("split", 12),
+    ("gift", 12),
+    ("partial", 10),
+    ("exchange", 12),
+    ("online", 6),
+    ("override", 8),
+)
+
+OVERRIDE_REASONS = (
+    "Cliente fidèle, article à peine porté",
+    "Défaut de fabrication constaté en magasin",
+    "Geste commercial validé par le responsable",
+    "Étiquette retirée par erreur à la caisse",
+    "Client régulier, article en parfait état",
+)
+
+_SKIPPED_DEPARTMENTS = ("jewelry", "gift_cards")  # R14 needs the jewelry counter, R09
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReturns:
+    tickets: int
+    closures: int
+    by_scenario: dict[str, int]
+
+
+def _moments(rng: random.Random, n: int, days: int, today: date) -> list[datetime]:
+    """``n`` shop-hour moments over the last ``days`` days (local time), oldest first."""
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    days = max(days, 2)  # today may not have opened yet: yesterday always has
+    out: list[datetime] = []
+    while len(out) < n:
+        day = today - timedelta(days=rng.randint(0, max(0, days - 1)))
+        minute = rng.randint(9 * 60 + 45, 19 * 60 + 15)
+        local = datetime.combine(day, time(minute // 60, minute % 60, rng.randint(0, 59)),
+                                 tzinfo=STORE_TZ)
+        if local.astimezone(UTC) <= now:  # never a ticket in the future
+            out.append(local.astimezone(UTC))
+    return sorted(out)
+
+
+def _returnable(sale: Sale) -> list:  # type: ignore[type-arg]
+    return [
+        line for line in sale.lines
+        if line.refundable_qty > 0 and str(line.department) not in _SKIPPED_DEPARTMENTS
+    ]
+
+
+def _blocking(plan: ReturnPlan) -> tuple[list[tuple[str, int | None]], bool]:
+    """(rule, line_no) pairs a manager would have to approve; True if a line is refused."""
+    out: list[tuple[str, int | None]] = []
+    refused = False
+    for line in plan.lines:
+        if line.verdict == Verdict.ACCEPTED:
+            continue
+        for r in line.reasons:
+            if r.level in ("manager", "refused"):
+                out.append((r.rule, line.line_no))
+                refused = refused or r.level == "refused"
+    for refund in plan.refunds:
+        if refund.needs_manager:
+            for r in refund.reasons:
+                if r.level == "manager":
+                    out.append((r.rule, None))
+    return list(dict.fromkeys(out)), refused
+
+
+def add_demo_returns(
+    db: Database,
+    cfg: TillConfig,
+    *,
+    n: int,
+    seed: int,
+    days: int = 21,
+    today: date | None = None,
+    close_days: bool = True,
+) -> DemoReturns:
+    """Commit ``n`` demo returns at the till of ``cfg`` through the policy engine
+    and the ticket writer, spread over the last ``days`` days; close every day
+    before yesterday (so the manager sees closed days and open ones).
+
+    Returns the number of tickets, of closures, and of tickets per scenario.
+    """
+    from pos_returns.journal.chain import Journal
+    from pos_returns.usecases.planning import plan_return
+    from pos_returns.usecases.tickets import commit_plan
+
+    rng = random.Random(seed * 7919 + 3)
+    today = today or datetime.now(STORE_TZ).date()
+    journal = Journal.for_config(db, cfg)
+    store_id, till_no = cfg.store_id, cfg.till_no
+    staff_rows = db.execute(
+        "SELECT id, role FROM staff WHERE store_id = ? AND active = 1 ORDER BY id", [store_id]
+    ).fetchall()
+    sellers = [r[0] for r in staff_rows if r[1] == "salesperson"] or [r[0] for r in staff_rows]
+    managers = [r[0] for r in staff_rows if r[1] == "manager"]
+    if not sellers or not managers:
+        raise AlamaraError(f"store {store_id} has no salesperson or no manager")
+    window_end = datetime.combine(today - timedelta(days=days), time(0), tzinfo=STORE_TZ)
+    window_start = window_end - timedelta(days=200)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    candidates = [
+        r[0] for r in db.execute(
+            "SELECT id FROM sales WHERE sold_at >= ? AND sold_at < ?",
+            [window_start.astimezone(UTC).strftime(fmt), window_end.astimezone(UTC).strftime(fmt)],
+        )
+    ]
+    if not candidates:
+        candidates = [r[0] for r in db.execute("SELECT id FROM sales ORDER BY id DESC LIMIT 5000")]
+    online = [
+        r[0] for r in db.execute(
+            "SELECT id FROM sales WHERE channel = 'online' AND sold_at < ? ORDER BY id DESC "
+            "LIMIT 2000",
+            [window_end.astimezone(UTC).strftime(fmt)],
+        )
+    ]
+    exchange_skus = [
+        r for r in db.execute(
+            "SELECT sku, department FROM products WHERE department NOT IN (?, ?) "
+            "AND return_tag_required = 0 ORDER BY sku",
+            list(_SKIPPED_DEPARTMENTS),
+        )
+    ]
+    names, weights = zip(*SCENARIOS, strict=True)
+    moments = _moments(rng, n, days, today)
+    rest_later: list[tuple[int, int]] = []  # (sale id, earliest slot) of partial returns
+    counts: dict[str, int] = {}
+    committed = 0
+    attempts = 0
+    slot = 0
+    closures_done = 0
+    while committed < n and attempts < n * 20:
+        attempts += 1
+        moment = moments[slot]
+        if close_days and slot > 0:
+            local_day = moment.astimezone(STORE_TZ).date()
+            if local_day > moments[slot - 1].astimezone(STORE_TZ).date():
+                closures_done += _close_days(
+                    db, journal, moments[0].astimezone(STORE_TZ).date(),
+                    min(local_day, today - timedelta(days=1)), managers[0])
+        scenario = rng.choices(names, weights)[0]
+        sale_id: int | None = None
+        rest = False
+        if rest_later and rest_later[0][1] <= slot:
+            sale_id, _slot = rest_later.pop(0)
+            scenario, rest = "partial", True
+        elif scenario == "online" and online:
+            sale_id = rng.choice(online)
+        else:
+            sale_id = rng.choice(candidates)
+        sale = get_sale(db, sale_id)
+        lines = _returnable(sale)
+        if not lines:
+            continue
+        if scenario == "split" and len(sale.tenders) < 2:
+            continue
+        if scenario == "gift" and not sale.gift_receipt and rng.random() < 0.5:
+            continue  # half the gift returns come with a gift receipt
+        condition = Condition.NEW_WITH_TAGS
+        if rest:
+            chosen = [(line, line.refundable_qty) for line in lines]
+        elif scenario == "partial":
+            if len(lines) < 2 and lines[0].refundable_qty < 2:
+                continue
+            first = lines[0]
+            chosen = [(first, 1)] if first.refundable_qty >= 2 else [(first, first.quantity)]
+            rest_later.append((sale.id, slot + rng.randint(3, 12)))
+        else:
+            k = 1 if rng.random() < 0.7 else min(len(lines), 2)
+            chosen = [(line, 1) for line in rng.sample(lines, k)]
+        if scenario == "override":
+            condition = rng.choice([Condition.WORN, Condition.DAMAGED])
+        new_items: tuple[NewItem, ...] = ()
+        if scenario == "exchange" and exchange_skus:
+            dept = str(chosen[0][0].department)
+            same = [s for s, d in exchange_skus if d == dept] or [s for s, _d in exchange_skus]
+            new_items = (NewItem(rng.choice(same), 1),)
+        card = next((t for t in sale.tenders if t.kind == TenderKind.CARD), None)
+        request = ReturnRequest(
+            store_id=store_id, till_no=till_no, staff_id=rng.choice(sellers), sale_id=sale.id,
+            lines=tuple(
+                LineRequest(quantity=q, condition=condition, sale_line_id=line.id,
+                            reason=rng.choice(["size", "fit", "colour", "changed_mind",
+                                               "gift" if scenario == "gift" else "size",
+                                               "defective" if condition != Condition.NEW_WITH_TAGS
+                                               else "not_as_described"]))
+                for line, q in chosen
+            ),
+            new_items=new_items,
+            gift=scenario == "gift",
+            presented_card_last4=card.card_last4 if card else "",
+            packing_slip=sale.packing_slip,
+        )
+        try:
+            plan = plan_return(db, cfg, request)
+            if plan.blocked:
+                needed, refused = _blocking(plan)
+                allowed = {"R12", "CASH"} | ({"R13", "R03"} if scenario == "override" else set())
+                if refused or not needed or {rule for rule, _l in needed} - allowed:
+                    continue
+                manager = rng.choice(managers)
+                approvals = tuple(
+                    Approval(rule=rule, manager_id=manager, decision="approved",
+                             reason=rng.choice(OVERRIDE_REASONS), line_no=line_no)
+                    for rule, line_no in needed
+                )
+                plan = plan_return(db, cfg, replace(request, approvals=approvals))
+                if plan.blocked:
+                    continue
+            commit_plan(db, cfg, plan, journal=journal, now=moment)
+        except AlamaraError:
+            continue
+        label = "exchange" if new_items else ("override" if plan.approvals else scenario)
+        counts[label] = counts.get(label, 0) + 1
+        committed += 1
+        slot += 1
+    closed = closures_done
+    if close_days and committed:
+        closed += _close_days(db, journal, moments[0].astimezone(STORE_TZ).date(),
+                             today - timedelta(days=1), managers[0])
+    return DemoReturns(tickets=committed, closures=closed, by_scenario=counts)
+
+
+def _close_days(db: Database, journal, first: date, until: date, manager_id: int) -> int:  # type: ignore[no-untyped-def]
+    """Close every day from ``first`` to before ``until`` not closed yet, each at
+    20:30 that evening (or now, for a day that is over and was never closed)."""
+    last = db.execute(
+        "SELECT MAX(period) FROM closures WHERE store_id = ? AND till_no = ? AND "
+        "period_kind = 'day'", [journal.store_id, journal.till_no]).fetchone()[0]
+    last_record = db.execute(
+        "SELECT MAX(created_at) FROM journal WHERE store_id = ? AND till_no = ?",
+        [journal.store_id, journal.till_no]).fetchone()[0] or ""
+    closed = 0
+    day = first
+    while day < until:
+        if last is None or day.isoformat() > last:
+            close_at = datetime.combine(day, time(20, 30), tzinfo=STORE_TZ).astimezone(UTC)
+            if close_at.strftime("%Y-%m-%dT%H:%M:%SZ") < last_record:
+                close_at = datetime.now(UTC)  # never back in time in the chain
+            try:
+                journal.close_day(day, staff_id=manager_id, now=close_at)
+                closed += 1
+            except AlamaraError:
+                pass
+        day += timedelta(days=1)
+    return closed

@@ -1,0 +1,182 @@
+"""The till's signing key: an Ed25519 private key in a PEM file outside the cache.
+
+The private key never enters the database; the public key does (table
+``journal_keys``), so anyone holding the cache can *verify* the fiscal journal
+but only the till holding the key file can *extend* it.
+
+The key file is created on first use with mode 0600 in a directory of mode
+0700, atomically (written to a temporary file, then hard-linked into place, so
+two processes starting at once agree on one key). A key file readable by group
+or others is refused: it may have been copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import stat
+import threading
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from pos_returns.errors import ConfigError
+from pos_returns.i18n import _
+
+_CACHE: dict[str, Signer] = {}
+_LOCK = threading.Lock()
+
+
+def key_id_of(public_raw: bytes) -> str:
+    """A short, stable name for a public key: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+class Signer:
+    """Signs journal records with the till's private key."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        self.public_raw: bytes = private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.key_id: str = key_id_of(self.public_raw)
+
+    @classmethod
+    def generate(cls) -> Signer:
+        return cls(Ed25519PrivateKey.generate())
+
+    def sign(self, data: bytes) -> str:
+        """The Ed25519 signature of ``data``, in lower-case hex (128 digits)."""
+        return self._key.sign(data).hex()
+
+    @property
+    def public_hex(self) -> str:
+        return self.public_raw.hex()
+
+    def public_pem(self) -> str:
+        pem = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return pem.decode("ascii")
+
+    def derive_secret(self, label: str) -> bytes:
+        """A 32-byte secret for ``label`` derived from the private key (HMAC-SHA256).
+
+        Used for keyed hashes that must not be computable from the cache alone
+        (e.g. gift card security codes).
+        """
+        private_raw = self._key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return hmac.new(private_raw, label.encode("utf-8"), hashlib.sha256).digest()
+
+
+def verify_signature(public_raw: bytes | Ed25519PublicKey, data: bytes, signature_hex: str) -> bool:
+    """True when ``signature_hex`` is a valid Ed25519 signature of ``data``."""
+    key = (
+        public_raw
+        if isinstance(public_raw, Ed25519PublicKey)
+        else Ed25519PublicKey.from_public_bytes(public_raw)
+    )
+    try:
+        key.verify(bytes.fromhex(signature_hex), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def public_key_from_hex(public_hex: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+
+
+def _read_key(path: Path) -> Signer:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            _(
+                "The journal key {path} can be read by other users (mode {mode}). "
+                "It may have been copied: restrict it to mode 0600 after checking it."
+            ).format(path=path, mode=f"{mode:04o}"),
+            code="key_mode",
+        )
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError as exc:
+        raise ConfigError(
+            _("The journal key {path} is not a valid private key.").format(path=path),
+            code="key_invalid",
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(
+            _("The journal key {path} is not an Ed25519 key.").format(path=path),
+            code="key_invalid",
+        )
+    return Signer(key)
+
+
+def _create_key(path: Path) -> None:
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(parent, 0o700)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    tmp = parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # atomic: fails if another process created the key first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_signer(path: Path | str, *, create: bool = True) -> Signer:
+    """The till's signer, from the PEM file at ``path`` (created when missing and
+    ``create`` is true). Cached per path for the life of the process."""
+    path = Path(path).expanduser()
+    cache_key = str(path.resolve()) if path.exists() else str(path.absolute())
+    with _LOCK:
+        cached = _CACHE.get(cache_key)
+        if cached is not None and path.exists():
+            return cached
+        if not path.exists():
+            if not create:
+                raise ConfigError(
+                    _("The journal key {path} does not exist.").format(path=path),
+                    code="key_missing",
+                )
+            _create_key(path)
+        signer = _read_key(path)
+        _CACHE[str(path.resolve())] = signer
+        return signer
+
+
+def forget_cached_signers() -> None:
+    """Drop the per-process cache (tests that replace key files)."""
+    with _LOCK:
+        _CACHE.clear()

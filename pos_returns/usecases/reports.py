@@ -1,0 +1,542 @@
+"""The daily returns report: a French A4 PDF (reportlab, charts drawn with
+reportlab.graphics) and a CSV export for French Excel.
+
+CSV choices (French Excel opens it with a double click): semicolon separator,
+UTF-8 with a BOM (``utf-8-sig``), decimal comma, no thousands separator and no
+currency sign in amount columns (so that Excel reads them as numbers), dates
+``JJ/MM/AAAA`` and times ``HH:MM`` in the stores' time zone. Two files per day:
+``retours-AAAA-MM-JJ.csv`` (one row per ticket) and
+``retours-AAAA-MM-JJ-totaux.csv`` (the totals panel: section, code, label,
+count, amount).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from pos_returns.config import PolicyConfig
+from pos_returns.engine.domain import Staff
+from pos_returns.i18n import _, format_date, format_datetime, format_money, to_local
+from pos_returns.usecases.review import (
+    FLAGS,
+    TENDERS,
+    DayReview,
+    ReviewFilters,
+    ReviewRow,
+    day_review,
+    flag_label,
+    kind_label,
+    money_text,
+    tender_label,
+)
+
+CSV_DELIMITER = ";"
+CSV_ENCODING = "utf-8-sig"
+CHART_COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6",
+                 "#bf9000", "#a9a9a9")
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def csv_amount(cents: int) -> str:
+    """1234567 -> "12345,67"; -5 -> "-0,05" (decimal comma, no grouping, no sign of €)."""
+    sign = "-" if cents < 0 else ""
+    value = abs(int(cents))
+    return f"{sign}{value // 100},{value % 100:02d}"
+
+
+def parse_csv_amount(text: str) -> int:
+    """The inverse of :func:`csv_amount` (for tests and re-imports)."""
+    text = text.strip()
+    sign = -1 if text.startswith("-") else 1
+    euros, _sep, cents = text.lstrip("-").partition(",")
+    return sign * (int(euros or "0") * 100 + int((cents or "0").ljust(2, "0")[:2]))
+
+
+def _flags_text(row: ReviewRow) -> str:
+    return ", ".join(flag_label(f) for f in row.flags)
+
+
+def ticket_csv_rows(review: DayReview, db: Database) -> list[list[str]]:
+    from pos_returns.usecases.review import _department_names, reason_label
+
+    depts = _department_names(db)
+    header = [
+        _("Date"), _("Time"), _("Ticket"), _("Till"), _("Staff"), _("Type"), _("Receipt"),
+        _("Flags"), _("Departments"), _("Reasons"), _("Items returned"),
+        _("Merchandise credited"), _("Exchanges charged"), _("Restocking fees"), _("Net"),
+        *[tender_label(k, short=True) for k in TENDERS],
+    ]
+    rows = [header]
+    for r in review.rows:
+        local = to_local(r.created_at)
+        rows.append([
+            local.strftime("%d/%m/%Y"), local.strftime("%H:%M"), r.display_number,
+            str(r.till_no), r.staff_name, kind_label(r.kind), r.receipt_number,
+            _flags_text(r), ", ".join(depts.get(d, d) for d in r.departments),
+            ", ".join(reason_label(c) for c in r.reasons), str(r.items_returned),
+            csv_amount(r.refund_total), csv_amount(r.charge_total),
+            csv_amount(r.restocking_fees), csv_amount(r.net),
+            *[csv_amount(r.tenders.get(k, 0)) for k in TENDERS],
+        ])
+    return rows
+
+
+def totals_csv_rows(review: DayReview) -> list[list[str]]:
+    t = review.totals
+    rows = [[_("Section"), _("Code"), _("Label"), _("Count"), _("Amount")]]
+    summary = _("Summary")
+    rows += [
+        [summary, "tickets", _("Return tickets"), str(t.tickets), ""],
+        [summary, "items", _("Items returned"), str(t.items_returned), ""],
+        [summary, "refund_total", _("Merchandise credited"), "", csv_amount(t.refund_total)],
+        [summary, "charge_total", _("Exchanges charged"), "", csv_amount(t.charge_total)],
+        [summary, "restocking_fees", _("Restocking fees"), "", csv_amount(t.restocking_fees)],
+        [summary, "net", _("Net to customers"), "", csv_amount(t.net)],
+    ]
+    tender = _("By tender")
+    for k in TENDERS:
+        count = str(t.gift_cards_issued_count) if k == "gift_card" else ""
+        rows.append([tender, k, tender_label(k), count, csv_amount(t.by_tender.get(k, 0))])
+    for section, buckets in (
+        (_("By reason"), t.by_reason),
+        (_("By department"), t.by_department),
+        (_("By staff"), t.by_staff),
+    ):
+        for b in buckets:
+            rows.append([section, b.key, b.label, str(b.count), csv_amount(b.amount)])
+    flags = _("By flag")
+    for f in FLAGS:
+        rows.append([flags, f, flag_label(f), str(t.by_flag.get(f, 0)), ""])
+    return rows
+
+
+def _write_csv(path: Path, rows: Sequence[Sequence[str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator="\r\n",
+                        quoting=csv.QUOTE_MINIMAL)
+    writer.writerows(rows)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(buffer.getvalue(), encoding=CSV_ENCODING, newline="")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def _fonts() -> tuple[str, str, Any]:
+    try:
+        from pos_returns.documents.fonts import fonts, printable
+    except ImportError:  # pragma: no cover - the documents package is always there
+        return "Helvetica", "Helvetica-Bold", lambda s: s.replace("\u202f", "\u00a0")
+    fs = fonts()
+    return fs.regular, fs.bold, printable
+
+
+def _pie(items: Sequence[tuple[str, int]], font: str, width: float, height: float) -> Any:
+    from reportlab.graphics.charts.legends import Legend
+    from reportlab.graphics.charts.piecharts import Pie
+    from reportlab.graphics.shapes import Drawing
+    from reportlab.lib import colors
+
+    drawing = Drawing(width, height)
+    pie = Pie()
+    size = min(height - 10, width * 0.45)
+    pie.x, pie.y, pie.width, pie.height = 5, (height - size) / 2, size, size
+    pie.data = [max(v, 0) for _label, v in items]
+    pie.labels = None
+    pie.simpleLabels = 1
+    pie.slices.strokeColor = colors.white
+    pie.slices.strokeWidth = 1
+    for i in range(len(items)):
+        pie.slices[i].fillColor = colors.HexColor(CHART_COLOURS[i % len(CHART_COLOURS)])
+    drawing.add(pie)
+    legend = Legend()
+    legend.x, legend.y = size + 20, height - 8
+    legend.fontName = font
+    legend.fontSize = 8
+    legend.alignment = "right"
+    legend.dx = legend.dy = 8
+    legend.deltay = 12
+    legend.columnMaximum = 8
+    legend.colorNamePairs = [
+        (colors.HexColor(CHART_COLOURS[i % len(CHART_COLOURS)]), label)
+        for i, (label, _v) in enumerate(items)
+    ]
+    drawing.add(legend)
+    return drawing
+
+
+def _bars(items: Sequence[tuple[str, int]], font: str, width: float,
+          printable: Any) -> Any:
+    """A horizontal bar chart of amounts (cents) with the labels on the left."""
+    from reportlab.graphics.charts.barcharts import HorizontalBarChart
+    from reportlab.graphics.shapes import Drawing, String
+    from reportlab.lib import colors
+
+    bar_h = 14
+    height = max(40, bar_h * len(items) + 20)
+    drawing = Drawing(width, height)
+    chart = HorizontalBarChart()
+    label_w = 150
+    chart.x, chart.y = label_w, 10
+    chart.width, chart.height = width - label_w - 80, height - 20
+    # top to bottom in the order given
+    chart.data = [[max(v, 0) / 100 for _l, v in reversed(items)]]
+    chart.categoryAxis.categoryNames = [
+        printable(label[:28]) for label, _v in reversed(items)
+    ]
+    chart.categoryAxis.labels.fontName = font
+    chart.categoryAxis.labels.fontSize = 8
+    chart.categoryAxis.labels.boxAnchor = "e"
+    chart.categoryAxis.labels.dx = -4
+    chart.categoryAxis.strokeColor = colors.grey
+    chart.valueAxis.visible = 0
+    chart.valueAxis.valueMin = 0
+    top = max([max(v, 0) for _l, v in items] + [1]) / 100
+    chart.valueAxis.valueMax = top * 1.02
+    chart.bars[0].fillColor = colors.HexColor(CHART_COLOURS[0])
+    chart.bars[0].strokeColor = None
+    chart.barSpacing = 2
+    drawing.add(chart)
+    n = len(items)
+    slot = chart.height / max(n, 1)
+    for i, (_label, v) in enumerate(reversed(items)):
+        x = chart.x + chart.width * (max(v, 0) / 100) / (top * 1.02) + 4
+        y = chart.y + slot * i + slot / 2 - 3
+        drawing.add(String(x, y, printable(format_money(v)), fontName=font, fontSize=8))
+    return drawing
+
+
+_WIDTHS: dict[tuple[str, str, float], float] = {}  # times, names, labels repeat a lot
+
+
+def _rows_flowable_class() -> Any:
+    from reportlab.lib import colors
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.platypus import Flowable
+
+    class RowsTable(Flowable):
+        """A long list drawn straight on the canvas, split across pages.
+
+        A platypus ``Table`` styles every cell; for a day of 2,000 tickets that
+        is most of the report's time. This draws plain text rows (header
+        repeated on each page, light rules), clipping each cell to its column.
+        """
+
+        def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]],
+                     widths: Sequence[float], right: Sequence[bool], font: str, bold: str,
+                     *, size: float = 7.5, leading: float = 10.5,
+                     highlight: int | None = None) -> None:
+            super().__init__()
+            self.header, self.rows = list(header), list(rows)
+            self.widths, self.right = list(widths), list(right)
+            self.font, self.bold, self.size, self.leading = font, bold, size, leading
+            self.highlight = highlight
+
+        def _height(self, n: int) -> float:
+            return self.leading * (n + 1) + 2
+
+        def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+            return sum(self.widths), self._height(len(self.rows))
+
+        def split(self, avail_width: float, avail_height: float) -> list[Any]:
+            fit = int((avail_height - 2) // self.leading) - 1
+            if fit < 3:
+                return []
+            if fit >= len(self.rows):
+                return [self]
+            return [self._part(self.rows[:fit]), self._part(self.rows[fit:])]
+
+        def _part(self, rows: Sequence[Sequence[str]]) -> RowsTable:
+            return RowsTable(self.header, rows, self.widths, self.right, self.font, self.bold,
+                             size=self.size, leading=self.leading, highlight=self.highlight)
+
+        def _clip(self, text: str, width: float, font: str) -> tuple[str, float]:
+            """``text`` cut to ``width`` (with "…"), and its drawn width."""
+            key = (text, font, self.size)
+            w = _WIDTHS.get(key)
+            if w is None:
+                if len(_WIDTHS) > 50_000:
+                    _WIDTHS.clear()
+                w = _WIDTHS[key] = stringWidth(text, font, self.size)
+            if w <= width:
+                return text, w
+            while text and stringWidth(text + "…", font, self.size) > width:
+                text = text[:-1]
+            text += "…"
+            return text, stringWidth(text, font, self.size)
+
+        def draw(self) -> None:
+            c = self.canv
+            total = sum(self.widths)
+            top = self._height(len(self.rows))
+            c.setFillColor(colors.HexColor("#e8eef5"))
+            c.rect(0, top - self.leading - 1, total, self.leading + 1, stroke=0, fill=1)
+            pad = 3
+            black, red = colors.black, colors.HexColor("#b3261e")
+            text_obj = c.beginText()
+            text_obj.setFillColor(black)
+            rules = []
+            lefts = [sum(self.widths[:j]) for j in range(len(self.widths))]
+            for i, cells in enumerate([self.header, *self.rows]):
+                y = top - (i + 1) * self.leading + 2.5
+                font = self.bold if i == 0 else self.font
+                if i < 2:  # the header in bold, then every row in the regular font
+                    text_obj.setFont(font, self.size)
+                for j, text in enumerate(cells):
+                    if not text:
+                        continue
+                    text, w = self._clip(text, self.widths[j] - 2 * pad, font)
+                    x = lefts[j] + (self.widths[j] - pad - w if self.right[j] else pad)
+                    flagged = bool(i and j == self.highlight)
+                    if flagged:
+                        text_obj.setFillColor(red)
+                    text_obj.setTextOrigin(x, y)
+                    text_obj.textOut(text)
+                    if flagged:
+                        text_obj.setFillColor(black)
+                if i:
+                    rules.append((0, y - 2.5, total, y - 2.5))
+            c.drawText(text_obj)
+            c.setStrokeColor(colors.HexColor("#d0d0d0"))
+            c.setLineWidth(0.25)
+            c.lines(rules)
+
+    return RowsTable
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    pdf: Path
+    csv: Path
+    totals_csv: Path
+
+
+def report_basename(day: date) -> str:
+    return f"retours-{day.isoformat()}"
+
+
+def _closure_lines(db: Database, review: DayReview) -> list[tuple[str, str]]:
+    """What the fiscal journal says about this day: each till's Z closure, or none yet."""
+    from pos_returns.journal.chain import closures
+
+    found = [c for c in closures(db, store_id=review.store_id, period_kind="day")
+             if c["period"] == review.day.isoformat()]
+    if not found:
+        return [(_("Day closure (Z)"), _("not closed yet"))]
+    lines = []
+    for c in sorted(found, key=lambda c: c["till_no"]):
+        lines.append((_("Z closure, till {till}").format(till=c["till_no"]),
+                      format_money(c["net"])))
+        lines.append((_("Perpetual grand total, till {till}").format(till=c["till_no"]),
+                      format_money(c["grand_total"])))
+    return lines
+
+
+def build_pdf(db: Database, review: DayReview, path: Path, *,
+              generated_at: datetime | None = None) -> Path:
+    """Write the daily report of ``review`` as an A4 PDF at ``path``."""
+    from reportlab.lib import colors
+    from reportlab.lib.enums import TA_RIGHT
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import (
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
+
+    regular, bold, printable = _fonts()
+    generated_at = generated_at or datetime.now(UTC)
+    money = lambda cents: printable(money_text(cents))  # noqa: E731
+    base = ParagraphStyle("base", fontName=regular, fontSize=9, leading=11)
+    title = ParagraphStyle("title", parent=base, fontName=bold, fontSize=16, leading=20)
+    h2 = ParagraphStyle("h2", parent=base, fontName=bold, fontSize=11, leading=14,
+                        spaceBefore=8, spaceAfter=4, textColor=colors.HexColor("#1f4e79"))
+    small = ParagraphStyle("small", parent=base, fontSize=8, leading=10,
+                           textColor=colors.HexColor("#555555"))
+    right = ParagraphStyle("right", parent=base, alignment=TA_RIGHT)
+
+    def esc(text: str) -> str:
+        return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    grid = TableStyle([
+        ("FONT", (0, 0), (-1, -1), regular, 8.5),
+        ("FONT", (0, 0), (-1, 0), bold, 8.5),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.HexColor("#1f4e79")),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#d0d0d0")),
+        ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ])
+    width = A4[0] - 30 * mm
+    t = review.totals
+    story: list[Any] = []
+    story.append(Paragraph(esc(_("Daily returns report")), title))
+    story.append(Paragraph(
+        esc(_("{store} — {day}").format(store=review.store_name,
+                                         day=format_date(review.day, fmt="full"))), base))
+    story.append(Paragraph(
+        esc(_("Printed on {moment}").format(moment=format_datetime(generated_at))), small))
+    if review.filters != ReviewFilters():
+        story.append(Paragraph(esc(_("Filtered view: only the selected tickets are counted.")),
+                               small))
+    story.append(Spacer(1, 4 * mm))
+
+    # Key figures
+    story.append(Paragraph(esc(_("Key figures")), h2))
+    key_rows = [
+        [_("Return tickets"), str(t.tickets)],
+        [_("Items returned"), str(t.items_returned)],
+        [_("Merchandise credited"), money(t.refund_total)],
+        [_("Exchanges charged"), money(t.charge_total)],
+        [_("Restocking fees"), money(t.restocking_fees)],
+        [_("Net to customers"), money(t.net)],
+    ]
+    key_rows += [[label, value] for label, value in _closure_lines(db, review)]
+    kt = Table([[esc(a), esc(b)] for a, b in key_rows], colWidths=[80 * mm, 40 * mm],
+               hAlign="LEFT")
+    kt.setStyle(TableStyle([
+        ("FONT", (0, 0), (-1, -1), regular, 9),
+        ("FONT", (0, 5), (-1, 5), bold, 9),
+        ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#d0d0d0")),
+    ]))
+    story.append(kt)
+
+    # By tender: table + pie
+    tender_rows = [[_("Tender"), _("Amount")]] + [
+        [tender_label(k), money(t.by_tender.get(k, 0))] for k in TENDERS
+    ]
+    tender_rows.append([_("Total"), money(t.refunds_total)])
+    tt = Table([[esc(a), esc(b)] for a, b in tender_rows], colWidths=[52 * mm, 28 * mm])
+    tt.setStyle(grid)
+    tt.setStyle(TableStyle([("FONT", (0, -1), (-1, -1), bold, 8.5)]))
+    pie_items = [(printable(tender_label(k, short=True)), t.by_tender.get(k, 0))
+                 for k in TENDERS if t.by_tender.get(k, 0) > 0]
+    pie = _pie(pie_items, regular, width - 85 * mm, 32 * mm) if pie_items else Spacer(1, 1)
+    block = Table([[tt, pie]], colWidths=[85 * mm, width - 85 * mm], hAlign="LEFT")
+    block.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    story.append(KeepTogether([Paragraph(esc(_("By tender")), h2), block]))
+
+    def breakdown(heading: str, buckets: Sequence[Any], count_label: str) -> None:
+        if not buckets:
+            story.append(KeepTogether([Paragraph(esc(heading), h2),
+                                       Paragraph(esc(_("Nothing to show.")), small)]))
+            return
+        chart = _bars([(b.label, b.amount) for b in buckets[:12]], regular, width, printable)
+        rows = [[esc(_("Label")), esc(count_label), esc(_("Amount"))]] + [
+            [esc(b.label), str(b.count), money(b.amount)] for b in buckets
+        ]
+        table = Table(rows, colWidths=[width - 60 * mm, 25 * mm, 35 * mm], repeatRows=1)
+        table.setStyle(grid)
+        story.append(KeepTogether([Paragraph(esc(heading), h2), chart]))
+        story.append(table)
+
+    breakdown(_("By reason"), t.by_reason, _("Items"))
+    breakdown(_("By department"), t.by_department, _("Items"))
+    breakdown(_("By staff"), t.by_staff, _("Tickets"))
+
+    # Flags
+    flag_rows = [[esc(_("Flag")), esc(_("Tickets"))]] + [
+        [esc(flag_label(f)), str(t.by_flag.get(f, 0))] for f in FLAGS
+    ]
+    ft = Table(flag_rows, colWidths=[80 * mm, 25 * mm], hAlign="LEFT")
+    ft.setStyle(grid)
+    story.append(KeepTogether([Paragraph(esc(_("Tickets to check")), h2), ft]))
+
+    # Ticket list: every ticket of the day (drawn fast, see RowsTable)
+    story.append(Paragraph(esc(_("Tickets of the day")), h2))
+    head = [_("Time"), _("Ticket"), _("Staff"), _("Type"), _("Flags"), _("Net")]
+    col_w = [14 * mm, 28 * mm, 34 * mm, 24 * mm, width - 130 * mm, 30 * mm]
+    flag_names = {f: flag_label(f) for f in FLAGS}
+    kind_names = {k: kind_label(k) for k in ("receipt", "no_receipt", "exchange")}
+    body = [
+        [to_local(r.created_at).strftime("%H:%M"), r.display_number,
+         printable(r.staff_name), printable(kind_names.get(r.kind, r.kind)),
+         printable(", ".join(flag_names[f] for f in r.flags)), money(r.net)]
+        for r in review.rows
+    ]
+    if body:
+        rows_table = _rows_flowable_class()
+        story.append(rows_table([printable(h) for h in head], body, col_w,
+                                [False, False, False, False, False, True], regular, bold,
+                                highlight=4))
+    else:
+        story.append(Paragraph(esc(_("No return on this day.")), base))
+    story.append(Spacer(1, 3 * mm))
+    story.append(Paragraph(esc(_("Total of the tickets listed: {amount}").format(
+        amount=format_money(t.net))), right))
+
+    footer_text = printable(_("Alamara Retours — daily returns report — {day}").format(
+        day=format_date(review.day)))
+
+    def on_page(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(regular, 7.5)
+        canvas.setFillColor(colors.HexColor("#777777"))
+        canvas.drawString(15 * mm, 10 * mm, footer_text)
+        canvas.drawRightString(A4[0] - 15 * mm, 10 * mm,
+                               printable(_("Page {page}").format(page=doc.page)))
+        canvas.restoreState()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pdf.tmp")
+    doc = SimpleDocTemplate(
+        str(tmp), pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
+        bottomMargin=18 * mm, title=printable(_("Daily returns report")),
+        author="Alamara Retours", invariant=1,
+    )
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    tmp.replace(path)
+    return path
+
+
+def write_daily_report(
+    db: Database,
+    manager: Staff,
+    day: date,
+    out_dir: Path | str,
+    *,
+    store_id: int | None = None,
+    policy: PolicyConfig | None = None,
+    filters: ReviewFilters | None = None,
+    review: DayReview | None = None,
+) -> ReportFiles:
+    """Write the day's PDF and the two CSV files into ``out_dir`` (manager only)."""
+    if review is None:
+        review = day_review(db, manager, day, filters=filters, store_id=store_id, policy=policy)
+    else:  # an already loaded review still needs a manager to print it
+        from pos_returns.engine.domain import Role
+        from pos_returns.usecases.auth import require_role
+
+        require_role(manager, Role.MANAGER)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = report_basename(review.day)
+    if review.store_id != manager.store_id:
+        base = f"{base}-{review.store_id:03d}"
+    files = ReportFiles(
+        pdf=out / f"{base}.pdf", csv=out / f"{base}.csv", totals_csv=out / f"{base}-totaux.csv"
+    )
+    _write_csv(files.csv, ticket_csv_rows(review, db))
+    _write_csv(files.totals_csv, totals_csv_rows(review))
+    build_pdf(db, review, files.pdf)
+    return files
