@@ -36,8 +36,9 @@ from pos_returns.cache.lookup import get_sale
 from pos_returns.config import TillConfig
 from pos_returns.demo.chain import build_demo
 from pos_returns.demo.returns import direct_plan
-from pos_returns.journal.chain import Journal, verify
+from pos_returns.journal.chain import Journal
 from pos_returns.journal.keys import load_signer
+from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 
 COMMIT_P99_MS = 20.0

@@ -27,8 +27,9 @@ from bench.common import Report
 from pos_returns.cache.db import open_cache
 from pos_returns.demo import hq as demo_hq
 from pos_returns.hq import schema as hq_schema
-from pos_returns.sync import tillsync as core_sync
-from pos_returns.sync.tillsync import run_sync
+from pos_returns.sync import pull as sync_pull
+from pos_returns.sync.round import run_sync
+from pos_returns.sync.state import Progress
 from tests.integration.pgserver import LocalPostgres
 
 
@@ -68,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         spent: dict[str, float] = {}
         clock = {"last": 0.0}
 
-        def on_progress(p: core_sync.Progress) -> None:  # time per table, rebuild apart
+        def on_progress(p: Progress) -> None:  # time per table, rebuild apart
             now = time.perf_counter()
             spent[p.table] = spent.get(p.table, 0.0) + now - clock["last"]
             clock["last"] = now
 
-        restore = core_sync.restore_indexes
+        restore = sync_pull.restore_indexes
 
         def timed_restore(database, table=None):  # type: ignore[no-untyped-def]
             t0 = time.perf_counter()
@@ -82,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             clock["last"] = time.perf_counter()
             return n
 
-        core_sync.restore_indexes = timed_restore
+        sync_pull.restore_indexes = timed_restore
         started = clock["last"] = time.perf_counter()
         summary = run_sync(db, dsn, store_id=1, till_no=1, batch_size=args.batch,
                            progress=on_progress)
         first = time.perf_counter() - started
-        core_sync.restore_indexes = restore
+        sync_pull.restore_indexes = restore
         assert summary.online and not summary.error, summary.error
         sales = db.execute("SELECT count(*) FROM sales").fetchone()[0]
         assert sales >= args.sales, sales

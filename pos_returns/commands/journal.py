@@ -78,7 +78,7 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from pos_returns.journal.chain import verify
+    from pos_returns.journal.verify import verify
 
     _cfg, db = _open(args)
     try:
@@ -94,7 +94,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pos_returns.journal.chain import Journal, export_year
+    from pos_returns.journal.archive import export_year
+    from pos_returns.journal.chain import Journal
 
     cfg, db = _open(args)
     try:

@@ -88,7 +88,7 @@ class _Printer:
         self.last = ""
 
     def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
-        from pos_returns.sync.tillsync import table_label
+        from pos_returns.sync.state import table_label
 
         if p.phase == "push":
             text = _("Sending: {done}/{total}").format(done=p.done, total=p.total)
@@ -115,7 +115,8 @@ def run_sync_command(args: argparse.Namespace) -> int:
     from pos_returns.cache.db import open_cache
     from pos_returns.cli import config_from
     from pos_returns.errors import ConfigError
-    from pos_returns.sync.tillsync import DEFAULT_BATCH, run_sync, till_journal
+    from pos_returns.sync.round import run_sync, till_journal
+    from pos_returns.sync.state import DEFAULT_BATCH
 
     cfg = config_from(args)
     dsn = args.dsn or cfg.hq_dsn

@@ -26,7 +26,8 @@ from pos_returns.engine.jewelry import (
 from pos_returns.engine.plan import ReturnPlan
 from pos_returns.errors import InvalidInput, PermissionDenied, PolicyRefused
 from pos_returns.i18n import _
-from pos_returns.journal.chain import JournalRecord, record_event
+from pos_returns.journal.chain import record_event
+from pos_returns.journal.records import JournalRecord
 from pos_returns.usecases.auth import get_staff
 
 

@@ -25,7 +25,7 @@ OnlineChecker = Callable[..., Any]
 
 
 def _default_checker(dsn: str, plan: ReturnPlan, *, db: Database) -> Any:
-    from pos_returns.sync.tillsync import check_return_online
+    from pos_returns.sync.online import check_return_online
 
     return check_return_online(dsn, plan, db=db)
 

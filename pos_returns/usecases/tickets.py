@@ -36,7 +36,8 @@ from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from pos_returns.i18n import _, format_money
-from pos_returns.journal.chain import TICKET, Journal, JournalRecord
+from pos_returns.journal.chain import Journal
+from pos_returns.journal.records import TICKET, JournalRecord
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig

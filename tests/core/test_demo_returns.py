@@ -12,7 +12,7 @@ from pos_returns.cache.db import open_cache
 from pos_returns.config import TillConfig
 from pos_returns.demo.chain import build_demo
 from pos_returns.demo.returns import add_demo_returns
-from pos_returns.journal.chain import verify
+from pos_returns.journal.verify import verify
 
 
 @pytest.fixture(scope="module")

@@ -267,8 +267,9 @@ def test_duplicata_reprint_says_so_in_big_letters_and_never_shows_the_security_c
 
 
 def test_journal_signature_excerpt_is_printed(db, tmp_path):
-    from pos_returns.journal.chain import DUPLICATE, TICKET, Journal
+    from pos_returns.journal.chain import Journal
     from pos_returns.journal.keys import load_signer
+    from pos_returns.journal.records import DUPLICATE, TICKET
 
     made = sc.receipt_return_to_card(db)
     uuid = db.execute("SELECT uuid FROM return_tickets WHERE id = ?",

@@ -25,16 +25,11 @@ from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
 from pos_returns.engine.plan import Approval
 from pos_returns.errors import ConfigError, Conflict, IntegrityFailure, InvalidInput
-from pos_returns.journal.chain import (
-    Journal,
-    closures,
-    export_year,
-    record_bytes,
-    startup,
-    verify,
-    verify_archive,
-)
+from pos_returns.journal.archive import export_year, verify_archive
+from pos_returns.journal.chain import Journal, closures, startup
 from pos_returns.journal.keys import forget_cached_signers, load_signer
+from pos_returns.journal.records import record_bytes
+from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from pos_returns.usecases.auth import authenticate
 from tests.factories import PINS, L, T, add_sale
@@ -212,7 +207,7 @@ def test_an_altered_record_is_named_even_when_the_links_after_it_were_rewritten(
 ):
     """An attacker who re-chains the hashes after the altered record is still
     caught: the first record whose signature fails is named."""
-    from pos_returns.journal.chain import _row_bytes, record_hash
+    from pos_returns.journal.records import _row_bytes, record_hash
 
     _events(journal, 25)
     _drop_triggers(db)

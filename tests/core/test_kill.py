@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from pos_returns.cache.db import connect
-from pos_returns.journal.chain import verify
 from pos_returns.journal.keys import load_signer
+from pos_returns.journal.verify import verify
 from tests.factories import L, T, add_sale
 
 KILLS = 210

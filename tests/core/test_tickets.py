@@ -21,8 +21,9 @@ from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import Approval, PlannedRefund, Reason, Verdict
 from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused
 from pos_returns.journal import chain as journal_mod
-from pos_returns.journal.chain import Journal, verify
+from pos_returns.journal.chain import Journal
 from pos_returns.journal.keys import load_signer
+from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from tests.factories import L, T, add_sale
 

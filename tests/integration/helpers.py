@@ -77,7 +77,7 @@ def hq_count(conn, sql: str, params=()) -> int:
 
 
 def sync(db, dsn: str, cfg: TillConfig, **kw):
-    from pos_returns.sync.tillsync import run_sync
+    from pos_returns.sync.round import run_sync
 
     return run_sync(db, dsn, store_id=cfg.store_id, till_no=cfg.till_no, **kw)
 

@@ -19,7 +19,11 @@ from pos_returns.demo import hq as demo_hq
 from pos_returns.errors import Conflict
 from pos_returns.hq import receive as hq_receive
 from pos_returns.hq import schema as hq_schema
-from pos_returns.sync import tillsync as sync_mod
+from pos_returns.sync import pull as sync_pull
+from pos_returns.sync.online import check_return_online
+from pos_returns.sync.round import till_journal
+from pos_returns.sync.state import Progress
+from pos_returns.sync.status import open_conflicts, sync_status
 from tests.integration.helpers import commit_return, hq_count, hq_sale, sync, till_config
 
 pytestmark = pytest.mark.postgres
@@ -74,7 +78,7 @@ def test_rows_committed_while_a_pull_runs_arrive_at_the_next_pull(hq_dsn, hq_con
     try:
         late_sale, _, _ = hq_sale(late, [("SKU-ESCA-01", 1, 22000)])
 
-        def commit_late(p: sync_mod.Progress) -> None:
+        def commit_late(p: Progress) -> None:
             if p.table == "sales" and not late.closed and late.info.transaction_status:
                 late.commit()  # commits in the middle of the pull, below no fence yet
 
@@ -123,13 +127,13 @@ def test_first_sync_interrupted_after_n_batches_resumes_without_duplicates(
     cfg = till_config(tmp_path, "a")
     db = till("a")
     demo_hq.feed_sales(hq_conn, 3000, seed=2)
-    monkeypatch.setattr(sync_mod, "DEFER_INDEXES_FROM", 1000)  # exercise the bulk path
-    seen: list[sync_mod.Progress] = []
+    monkeypatch.setattr(sync_pull, "DEFER_INDEXES_FROM", 1000)  # exercise the bulk path
+    seen: list[Progress] = []
 
     class Boom(Exception):
         pass
 
-    def explode(p: sync_mod.Progress) -> None:
+    def explode(p: Progress) -> None:
         seen.append(p)
         if p.table == "sale_lines" and len([s for s in seen if s.table == "sale_lines"]) == 3:
             raise Boom
@@ -142,7 +146,7 @@ def test_first_sync_interrupted_after_n_batches_resumes_without_duplicates(
     assert db.execute(
         "SELECT count(*) FROM sqlite_master WHERE name = 'sale_lines_sale'").fetchone()[0] == 1
 
-    progress: list[sync_mod.Progress] = []
+    progress: list[Progress] = []
     summary = sync(db, hq_dsn, cfg, progress=progress.append, batch_size=500)
     assert summary.online and summary.full_sync
     assert progress[-1].done == progress[-1].total
@@ -202,19 +206,19 @@ def test_hq_stopped_returns_made_offline_then_the_queue_drains(
     sync(db, hq_dsn, cfg)
     pg_server.stop()
     try:
-        check = sync_mod.check_return_online(hq_dsn, [(lines[0], 1)], db=db, timeout=1)
+        check = check_return_online(hq_dsn, [(lines[0], 1)], db=db, timeout=1)
         assert check.status == "offline" and check.offline
         first = commit_return(db, cfg, sale, [(lines[0], 1)], offline=True)
         second = commit_return(db, cfg, sale, [(lines[1], 2)], offline=True)
         summary = sync(db, hq_dsn, cfg, connect_timeout=1)
         assert not summary.online and summary.error
-        status = sync_mod.sync_status(db)
+        status = sync_status(db)
         assert status.online is False and status.waiting == 2
     finally:
         pg_server.start()
     summary = sync(db, hq_dsn, cfg)
     assert summary.online and summary.pushed == 2 and summary.ok == 2
-    status = sync_mod.sync_status(db)
+    status = sync_status(db)
     assert status.online is True and status.waiting == 0 and status.conflicts_open == 0
     with hq_schema.connect(hq_dsn, autocommit=True) as conn:
         rows = conn.execute(
@@ -240,11 +244,11 @@ def test_R02_two_tills_online_the_first_wins_the_second_gets_conflict(
     sync(a, hq_dsn, cfg_a)
     sync(b, hq_dsn, cfg_b)
 
-    assert sync_mod.check_return_online(hq_dsn, [(lines[0], 1)], db=a).ok
+    assert check_return_online(hq_dsn, [(lines[0], 1)], db=a).ok
     won = commit_return(a, cfg_a, sale, [(lines[0], 1)])
     assert sync(a, hq_dsn, cfg_a).ok == 1
 
-    check = sync_mod.check_return_online(hq_dsn, [(lines[0], 1)], db=b)
+    check = check_return_online(hq_dsn, [(lines[0], 1)], db=b)
     assert check.status == "conflict"
     assert check.problems == ({"sale_line_id": lines[0], "reason": "over_return", "sold": 1,
                                "returned": 1, "requested": 1},)
@@ -264,9 +268,9 @@ def test_R02_online_check_counts_this_tills_returns_not_yet_sent(hq_conn, hq_dsn
     sale, lines, _ = hq_sale(hq_conn, [("SKU-CHEM-01", 2, 7900)])
     sync(db, hq_dsn, cfg)
     commit_return(db, cfg, sale, [(lines[0], 1)], offline=True)  # waiting in the outbox
-    assert sync_mod.check_return_online(hq_dsn, [(lines[0], 1)], db=db).ok
-    assert sync_mod.check_return_online(hq_dsn, [(lines[0], 2)], db=db).status == "conflict"
-    assert sync_mod.check_return_online(hq_dsn, [(lines[0], 2)]).ok  # HQ alone: 0 back yet
+    assert check_return_online(hq_dsn, [(lines[0], 1)], db=db).ok
+    assert check_return_online(hq_dsn, [(lines[0], 2)], db=db).status == "conflict"
+    assert check_return_online(hq_dsn, [(lines[0], 2)]).ok  # HQ alone: 0 back yet
 
 
 def test_R02_two_tills_offline_both_commit_push_one_ok_one_conflict_flagged(
@@ -289,11 +293,11 @@ def test_R02_two_tills_offline_both_commit_push_one_ok_one_conflict_flagged(
 
     outbox = b.execute("SELECT result FROM outbox WHERE uuid = ?", [ticket_b.uuid]).fetchone()
     assert outbox == ("conflict",)
-    conflicts = sync_mod.open_conflicts(b)
+    conflicts = open_conflicts(b)
     assert [(c["ticket_uuid"], c["ticket_id"]) for c in conflicts] == [
         (ticket_b.uuid, ticket_b.ticket_id)]
     assert conflicts[0]["answer"]["problems"][0]["reason"] == "over_return"
-    assert sync_mod.sync_status(b).conflicts_open == 1
+    assert sync_status(b).conflicts_open == 1
     # HQ counts the line once, and keeps B's refused ticket whole for the review
     assert hq_count(hq_conn, "SELECT sum(quantity) FROM return_lines WHERE sale_line_id = %s",
                     [lines[0]]) == 1
@@ -516,7 +520,8 @@ def sync_mod_exit_offline() -> int:
 def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
     hq_conn, hq_dsn, till, tmp_path
 ):
-    from pos_returns.journal.chain import Journal, verify
+    from pos_returns.journal.chain import Journal
+    from pos_returns.journal.verify import verify
 
     cfg = till_config(tmp_path, "a")
     db = till("a")
@@ -525,7 +530,7 @@ def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
     commit_return(db, cfg, sale, [(lines[0], 1)])  # creates the till's key and chain
     journal = Journal.for_config(db, cfg)
     journal.enqueue_head()  # the journal's own head document goes up too
-    summary = sync(db, hq_dsn, cfg, journal=sync_mod.till_journal(db, cfg))
+    summary = sync(db, hq_dsn, cfg, journal=till_journal(db, cfg))
     assert summary.pushed == 2 and summary.journal_head_ok is True
     record = db.execute("SELECT seq, signature, payload FROM journal WHERE kind = 'sync'"
                         ).fetchall()
@@ -535,7 +540,7 @@ def test_a_round_that_moved_documents_is_journaled_and_hq_gets_that_head(
     assert head[:2] == record[0][:2]  # HQ knows the chain up to the sync record
     assert head[2] == journal.signer.key_id and head[3] == journal.signer.public_hex
     assert verify(db).ok
-    sync(db, hq_dsn, cfg, journal=sync_mod.till_journal(db, cfg))  # a quiet round
+    sync(db, hq_dsn, cfg, journal=till_journal(db, cfg))  # a quiet round
     assert db.execute("SELECT count(*) FROM journal WHERE kind = 'sync'").fetchone()[0] == 1
 
 
@@ -561,8 +566,8 @@ def test_a_document_hq_cannot_take_waits_flagged_and_does_not_block_the_queue(
     assert hq_count(hq_conn, "SELECT count(*) FROM return_tickets WHERE uuid = %s",
                     [good.uuid]) == 1
     assert hq_count(hq_conn, "SELECT count(*) FROM return_tickets WHERE uuid = 'broken-1'") == 0
-    assert sync_mod.sync_status(db).waiting == 1
-    flagged = sync_mod.open_conflicts(db)
+    assert sync_status(db).waiting == 1
+    flagged = open_conflicts(db)
     assert [(c["ticket_uuid"], c["answer"]["result"]) for c in flagged] == [("broken-1", "error")]
 
 
@@ -573,7 +578,7 @@ def test_a_small_round_lands_whole_never_a_sale_without_its_lines(hq_conn, hq_ds
     sync(db, hq_dsn, cfg)
     demo_hq.feed_sales(hq_conn, 50, seed=5)
 
-    def stop_after_sales(p: sync_mod.Progress) -> None:
+    def stop_after_sales(p: Progress) -> None:
         if p.table == "sale_lines":
             raise KeyboardInterrupt  # the till is switched off between two tables
 

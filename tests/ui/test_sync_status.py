@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from pos_returns.cache import outbox
 from pos_returns.cache.db import atomic
 from pos_returns.config import TillConfig
-from pos_returns.sync import tillsync as core_sync
+from pos_returns.sync.state import Progress, SyncSummary
 from ui.widgets.sync_status import SyncRunner, SyncStatusWidget, inline_executor
 
 
@@ -48,7 +48,7 @@ def test_first_full_sync_shows_a_progress_bar_then_online_and_last_sync(qtbot, d
 
     def fake_round(database, dsn, *, store_id, till_no, progress):
         # what run_sync reports on a first full sync, then a successful round in the cache
-        progress(core_sync.Progress("pull", "sales", 250, 1000, full_sync=True))
+        progress(Progress("pull", "sales", 250, 1000, full_sync=True))
         seen.append(widget.progress_bar.value())
         seen.append(int(widget.progress_bar.isVisible()))
         with atomic(database):
@@ -56,7 +56,7 @@ def test_first_full_sync_shows_a_progress_bar_then_online_and_last_sync(qtbot, d
             database.execute(
                 "INSERT INTO sync_runs (started_at, finished_at, online, full_sync) "
                 "VALUES ('2025-06-01T08:00:00Z', '2025-06-01T08:05:00Z', 1, 1)")
-        return core_sync.SyncSummary(online=True, full_sync=True, pushed=1, ok=1,
+        return SyncSummary(online=True, full_sync=True, pushed=1, ok=1,
                                      pulled={"sales": 1000})
 
     runner = SyncRunner(cfg, executor=inline_executor, sync_fn=fake_round)
@@ -78,8 +78,8 @@ def test_first_full_sync_shows_a_progress_bar_then_online_and_last_sync(qtbot, d
 
 def test_an_incremental_round_shows_no_progress_bar(qtbot, db, cfg):
     def fake_round(database, dsn, *, store_id, till_no, progress):
-        progress(core_sync.Progress("pull", "sales", 5, 10, full_sync=False))
-        return core_sync.SyncSummary(online=True)
+        progress(Progress("pull", "sales", 5, 10, full_sync=False))
+        return SyncSummary(online=True)
 
     runner = SyncRunner(cfg, executor=inline_executor, sync_fn=fake_round)
     widget = SyncStatusWidget(runner)
@@ -117,7 +117,7 @@ def test_without_hq_the_widget_says_demo_mode_and_never_syncs(qtbot, tmp_cache):
 
 def test_F12_syncs_now_from_the_keyboard(qtbot, db, cfg):
     def fake_round(database, dsn, **kw):
-        return core_sync.SyncSummary(online=True)
+        return SyncSummary(online=True)
 
     runner = SyncRunner(cfg, executor=inline_executor, sync_fn=fake_round)
     widget = SyncStatusWidget(runner)

@@ -1,6 +1,6 @@
 """HQ sync in the background, and its state in the header.
 
-:class:`SyncRunner` runs :func:`pos_returns.sync.tillsync.run_sync` off the UI thread
+:class:`SyncRunner` runs :func:`pos_returns.sync.round.run_sync` off the UI thread
 (every ``interval_s`` seconds and on demand) on its own SQLite connection, and
 reports through signals; :class:`SyncStatusWidget` shows online / offline, the
 last sync, the documents waiting and, during a first full sync, a progress bar.
@@ -20,7 +20,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QW
 
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _, format_datetime, ngettext
-from pos_returns.sync import tillsync as core_sync
+from pos_returns.sync.round import run_sync, till_journal
+from pos_returns.sync.state import Progress, SyncSummary, table_label
+from pos_returns.sync.status import SyncStatus as CoreSyncStatus
+from pos_returns.sync.status import sync_status
 
 from .common import shortcut_text
 
@@ -44,7 +47,7 @@ class SyncRunner(QObject):
     started = Signal()
     progress = Signal(object)  # pos_returns.sync.tillsync.Progress
     finished = Signal(object)  # pos_returns.sync.tillsync.SyncSummary
-    status_changed = Signal(object)  # pos_returns.sync.tillsync.SyncStatus
+    status_changed = Signal(object)  # pos_returns.sync.status.SyncStatus
     failed = Signal(str)
 
     def __init__(
@@ -52,13 +55,13 @@ class SyncRunner(QObject):
         cfg: TillConfig,
         *,
         executor: Executor = thread_executor,
-        sync_fn: Callable[..., core_sync.SyncSummary] | None = None,
+        sync_fn: Callable[..., SyncSummary] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.cfg = cfg
         self.executor = executor
-        self.sync_fn = sync_fn or core_sync.run_sync
+        self.sync_fn = sync_fn or run_sync
         self._busy = threading.Lock()
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.run_now)
@@ -97,13 +100,13 @@ class SyncRunner(QObject):
             db = open_cache(self.cfg.cache_path)
             try:
                 kwargs: dict[str, Any] = {}
-                if self.sync_fn is core_sync.run_sync:
-                    kwargs["journal"] = core_sync.till_journal(db, self.cfg)
+                if self.sync_fn is run_sync:
+                    kwargs["journal"] = till_journal(db, self.cfg)
                 summary = self.sync_fn(
                     db, self.cfg.hq_dsn, store_id=self.cfg.store_id, till_no=self.cfg.till_no,
                     progress=self.progress.emit, **kwargs,
                 )
-                status = core_sync.sync_status(db)
+                status = sync_status(db)
             finally:
                 db.close()
         except Exception as exc:  # shown in the widget; the till goes on offline
@@ -115,7 +118,7 @@ class SyncRunner(QObject):
         self.finished.emit(summary)
         self.status_changed.emit(status)
 
-    def read_status(self) -> core_sync.SyncStatus | None:
+    def read_status(self) -> CoreSyncStatus | None:
         """The cache's sync state now (small queries; the UI calls it once at start)."""
         from pos_returns.cache.db import connect
 
@@ -124,7 +127,7 @@ class SyncRunner(QObject):
         except Exception:
             return None
         try:
-            return core_sync.sync_status(db)
+            return sync_status(db)
         except Exception:  # a cache not migrated yet: the first round will tell
             return None
         finally:
@@ -190,7 +193,7 @@ class SyncStatusWidget(QWidget):
 
     # -- rendering ----------------------------------------------------------------
     @Slot(object)
-    def show_status(self, status: core_sync.SyncStatus) -> None:
+    def show_status(self, status: CoreSyncStatus) -> None:
         self.online = status.online
         if status.online is None:
             self.state_label.setText(_("Not synced yet"))
@@ -219,7 +222,7 @@ class SyncStatusWidget(QWidget):
         self.sync_button.setEnabled(False)
 
     @Slot(object)
-    def _on_progress(self, p: core_sync.Progress) -> None:
+    def _on_progress(self, p: Progress) -> None:
         if not p.full_sync or p.phase != "pull":
             return
         self.progress_bar.show()
@@ -228,12 +231,12 @@ class SyncStatusWidget(QWidget):
         self.progress_bar.setFormat(_("First sync: {percent} %").format(percent=percent))
         self.progress_bar.setToolTip(
             _("First sync: {table} {percent} %").format(
-                table=core_sync.table_label(p.table), percent=percent
+                table=table_label(p.table), percent=percent
             )
         )
 
     @Slot(object)
-    def _on_finished(self, summary: core_sync.SyncSummary) -> None:
+    def _on_finished(self, summary: SyncSummary) -> None:
         self.progress_bar.hide()
         self.sync_button.setEnabled(True)
         tip = "\n".join(summary.french_lines())

@@ -1,0 +1,329 @@
+"""Verify a till's chain: the links, the signatures, the heads; name the first broken record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from pos_returns.i18n import _, ngettext
+from pos_returns.journal.keys import public_key_from_hex, verify_signature
+from pos_returns.journal.records import (
+    _ID,
+    _KEY,
+    _PHASH,
+    _PSIG,
+    _ROW_COLUMNS,
+    _SEQ,
+    _SIG,
+    _row_bytes,
+    record_hash,
+)
+
+# --------------------------------------------------------------------------- verify
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRecord:
+    """The first record of a chain that does not verify."""
+
+    store_id: int
+    till_no: int
+    seq: int
+    record_id: int | None
+    reason: str  # "signature", "link", "missing", "truncated", "head", "key", "head_missing"
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ok: bool
+    records: int
+    chains: int
+    seconds: float
+    full: bool
+    broken: BrokenRecord | None = None
+    heads: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.ok:
+            return ngettext(
+                "Journal verified: {count} record in {chains} chain(s), all signatures hold.",
+                "Journal verified: {count} records in {chains} chain(s), all signatures hold.",
+                self.records,
+            ).format(count=self.records, chains=self.chains)
+        assert self.broken is not None
+        return _(
+            "Journal BROKEN at record no. {seq} (store {store}, till {till}): {message}"
+        ).format(
+            seq=self.broken.seq,
+            store=self.broken.store_id,
+            till=self.broken.till_no,
+            message=self.broken.message,
+        )
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _reason_message(reason: str, seq: int, extra: str = "") -> str:
+    messages = {
+        "signature": _("its signature does not match its content (altered record)."),
+        "link": _("it does not follow the previous record (chain broken)."),
+        "missing": _("the record is missing (deleted)."),
+        "truncated": _(
+            "the chain ends before its recorded head (records deleted at the end, up to no. "
+            "{head})."
+        ).format(head=extra),
+        "head": _("the last record differs from the recorded chain head."),
+        "head_missing": _("the chain head is missing."),
+        "key": _("signed with a key that is not this till's."),
+    }
+    return messages[reason]
+
+
+def _chain_links_ok(
+    prev: Sequence[Any] | None, prev_hash: str, row: Sequence[Any], position: int,
+    keys: dict[str, Any],
+) -> str:
+    """'' when ``row`` (the position-th record, 1-based) is correctly linked, else a reason."""
+    if row[_SEQ] != position:
+        return "missing"
+    if row[_KEY] not in keys:
+        return "key"
+    if prev is None:
+        if row[_PHASH] != "" or row[_PSIG] != "":
+            return "link"
+        return ""
+    if row[_PSIG] != prev[_SIG] or row[_PHASH] != prev_hash:
+        return "link"
+    return ""
+
+
+def _signature_ok(row: Sequence[Any], keys: dict[str, Any]) -> bool:
+    key = keys.get(row[_KEY])
+    if key is None:
+        return False
+    return verify_signature(key, _row_bytes(row), row[_SIG])
+
+
+def _verify_chain(
+    rows: Iterable[Sequence[Any]],
+    keys: dict[str, Any],
+    *,
+    full: bool,
+    fetch: Callable[[int], Sequence[Any] | None],
+    first_expected: int = 1,
+    first_prev: tuple[str, str] | None = None,
+) -> tuple[int, Sequence[Any] | None, tuple[int, str, int | None] | None]:
+    """Walk one chain. Returns (records, last row, broken) where broken is
+    (seq, reason, record id).
+
+    Fast mode checks every link (sequence, previous signature, previous hash)
+    and the Ed25519 signature of the last record, which covers every record
+    before it through the hashes; ``full`` checks every signature too. When
+    something is wrong, the first broken record is found by bisection: a record
+    whose links back to the start hold and whose signature is valid proves
+    every record before it.
+    """
+    count = 0
+    prev: Sequence[Any] | None = None
+    prev_hash = ""
+    break_at: tuple[int, str, int | None] | None = None  # (position, reason, id): first bad
+    for row in rows:
+        position = first_expected + count
+        count += 1
+        if prev is None and first_prev is not None:
+            reason = ""
+            if row[_SEQ] != position:
+                reason = "missing"
+            elif row[_KEY] not in keys:
+                reason = "key"
+        else:
+            reason = _chain_links_ok(prev, prev_hash, row, position, keys)
+        if not reason and full and not _signature_ok(row, keys):
+            reason = "signature"
+        if reason:
+            break_at = (position, reason, row[_ID])
+            break
+        prev = row
+        prev_hash = record_hash(_row_bytes(row))
+    if break_at is None:
+        if prev is None:
+            return 0, None, None
+        if full or _signature_ok(prev, keys):
+            return count, prev, None
+        # the head's signature fails: some record before it was altered
+        hi = first_expected + count - 1
+    else:
+        position, reason, record_id = break_at
+        if full and reason in ("missing", "signature"):
+            # every record before was proven by the walk
+            return count, prev, (position, reason, record_id if reason == "signature" else None)
+        hi = position
+    # bisection over [first_expected, hi]: the first position whose record is not
+    # proven by (links ok up to it) + (its signature valid)
+    lo = first_expected
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = fetch(mid)
+        if probe is not None and probe[_SEQ] == mid and _signature_ok(probe, keys):
+            lo = mid + 1
+        else:
+            hi = mid
+    found = fetch(lo)
+    if found is None or found[_SEQ] != lo:
+        return count, prev, (lo, "missing", None)
+    if break_at and break_at[0] == lo and break_at[1] == "key":
+        return count, prev, (lo, "key", found[_ID])
+    if not _signature_ok(found, keys):
+        return count, prev, (lo, "signature", found[_ID])
+    reason = break_at[1] if break_at and break_at[0] == lo else "link"
+    return count, prev, (lo, reason, found[_ID])
+
+
+def chain_keys(db: Database, store_id: int, till_no: int) -> dict[str, Any]:
+    """The chain's public keys; a damaged one is left out, so that ``verify`` names
+    the records it signed (reason ``key``) instead of failing with a ValueError."""
+    keys: dict[str, Any] = {}
+    for key_id, public_hex in db.execute(
+        "SELECT key_id, public_key FROM journal_keys WHERE store_id = ? AND till_no = ?",
+        [store_id, till_no],
+    ):
+        try:
+            keys[key_id] = public_key_from_hex(public_hex)
+        except (ValueError, TypeError):
+            continue
+    return keys
+
+
+def verify(
+    db: Database,
+    *,
+    full: bool = False,
+    expected_heads: dict[tuple[int, int], tuple[int, str]] | None = None,
+) -> VerifyReport:
+    """Verify every chain in the cache; name the first broken record.
+
+    ``expected_heads`` are the heads HQ last received ((store, till) -> (seq,
+    signature)); the cache's own ``journal_heads`` are checked too, so a journal
+    truncated at its end is noticed.
+    """
+    started = time.perf_counter()
+    chains = sorted(
+        {
+            (int(r[0]), int(r[1]))
+            for r in db.execute(
+                "SELECT DISTINCT store_id, till_no FROM journal "
+                "UNION SELECT store_id, till_no FROM journal_heads"
+            )
+        }
+        | set(expected_heads or {})
+    )
+    total = 0
+    heads: dict[tuple[int, int], tuple[int, str]] = {}
+    conn = db.conn
+    for store_id, till_no in chains:
+        keys = chain_keys(db, store_id, till_no)
+
+        def fetch(seq: int, _s: int = store_id, _t: int = till_no) -> Sequence[Any] | None:
+            return conn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM journal WHERE store_id = ? AND till_no = ? "
+                "AND seq = ?",
+                [_s, _t, seq],
+            ).fetchone()
+
+        first = fetch(1)
+        if first is not None and first[_KEY] in keys:
+            # No key rotation (docs/journal.md): the chain's one key is the key of its first
+            # record. journal_keys takes INSERTs, so another key registered there later
+            # must not make records signed with it pass.
+            keys = {first[_KEY]: keys[first[_KEY]]}
+        cursor = conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM journal WHERE store_id = ? AND till_no = ? ORDER BY seq",
+            [store_id, till_no],
+        )
+        count, last, broken = _verify_chain(cursor, keys, full=full, fetch=fetch)
+        cursor.close()
+        total += count
+        if broken is None:
+            broken = _check_heads(db, store_id, till_no, last, expected_heads)
+        if broken is not None:
+            seq, reason, record_id = broken
+            extra = ""
+            if reason == "truncated":
+                extra = str(_known_head(db, store_id, till_no, expected_heads)[0])
+            return VerifyReport(
+                ok=False,
+                records=total,
+                chains=len(chains),
+                seconds=time.perf_counter() - started,
+                full=full,
+                broken=BrokenRecord(
+                    store_id, till_no, seq, record_id, reason, _reason_message(reason, seq, extra)
+                ),
+            )
+        if last is not None:
+            heads[(store_id, till_no)] = (int(last[_SEQ]), str(last[_SIG]))
+    return VerifyReport(
+        ok=True,
+        records=total,
+        chains=len(chains),
+        seconds=time.perf_counter() - started,
+        full=full,
+        heads=heads,
+    )
+
+
+def _known_head(
+    db: Database,
+    store_id: int,
+    till_no: int,
+    expected_heads: dict[tuple[int, int], tuple[int, str]] | None,
+) -> tuple[int, str]:
+    row = db.execute(
+        "SELECT seq, signature FROM journal_heads WHERE store_id = ? AND till_no = ?",
+        [store_id, till_no],
+    ).fetchone()
+    best = (int(row[0]), str(row[1])) if row else (0, "")
+    hq = (expected_heads or {}).get((store_id, till_no))
+    if hq is not None and hq[0] > best[0]:
+        best = (int(hq[0]), str(hq[1]))
+    return best
+
+
+def _check_heads(
+    db: Database,
+    store_id: int,
+    till_no: int,
+    last: Sequence[Any] | None,
+    expected_heads: dict[tuple[int, int], tuple[int, str]] | None,
+) -> tuple[int, str, int | None] | None:
+    row = db.execute(
+        "SELECT seq, signature FROM journal_heads WHERE store_id = ? AND till_no = ?",
+        [store_id, till_no],
+    ).fetchone()
+    candidates: list[tuple[int, str]] = []
+    if row is not None:
+        candidates.append((int(row[0]), str(row[1])))
+    elif last is not None:
+        return (int(last[_SEQ]), "head_missing", int(last[_ID]))
+    hq = (expected_heads or {}).get((store_id, till_no))
+    if hq is not None:
+        candidates.append((int(hq[0]), str(hq[1])))
+    last_seq = int(last[_SEQ]) if last is not None else 0
+    for head_seq, head_sig in candidates:
+        if head_seq > last_seq:
+            return (last_seq + 1, "truncated", None)
+        if head_seq == last_seq and last is not None and head_sig != last[_SIG]:
+            return (last_seq, "head", int(last[_ID]))
+        if head_seq < last_seq and row is not None and head_seq == int(row[0]):
+            # the cache's head must be the last record; HQ's may lag behind
+            return (head_seq + 1, "head", None)
+    return None
+
+

@@ -1,0 +1,382 @@
+"""Pull: HQ's rows since the local cursors, below a snapshot fence, in batches."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from pos_returns.cache.db import atomic
+from pos_returns.sync.state import (
+    DEFAULT_BATCH,
+    DEFER_INDEXES_FROM,
+    PULL_TABLES,
+    Progress,
+    ProgressCallback,
+    PullTable,
+    _local_columns,
+    _local_exists,
+    _save_cursor,
+    get_cursor,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
+
+
+# -- pull ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    spec: PullTable
+    cols: list[str]  # copied into the local table
+    select: list[str]  # txid, key..., cols...
+    types: list[str]
+    local_extra: dict[str, Any]  # constant local columns (origin='hq')
+
+
+def _pg_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        [table],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def _plan(conn: psycopg.Connection, db: Database, spec: PullTable) -> _Plan | None:
+    if not _local_exists(db, spec.name):
+        if spec.optional:
+            return None
+        raise RuntimeError(f"local table {spec.name} missing")
+    pg = _pg_types(conn, spec.name)
+    local = _local_columns(db, spec.name)
+    skip = {"txid", *spec.exclude}
+    if spec.mode == "returns":
+        skip |= {"id"}
+    cols = [c for c in pg if c in local and c not in skip]
+    extra: dict[str, Any] = {}
+    if spec.mode != "upsert" and "origin" in local:
+        extra["origin"] = "hq"
+        cols = [c for c in cols if c != "origin"]
+    select = ["txid", *spec.key, *cols]
+    return _Plan(spec, cols, select, [pg[c] for c in select], extra)
+
+
+def _where(plan: _Plan, cursor: tuple[int, list[Any] | None], fence: int,
+           own: tuple[int, int]) -> tuple[str, list[Any]]:
+    spec = plan.spec
+    txid, key = cursor
+    conds = ["txid < %s"]
+    params: list[Any] = [fence]
+    if key is not None:
+        cols = ", ".join(("txid", *spec.key))
+        conds.append(f"({cols}) > ({', '.join(['%s'] * (1 + len(spec.key)))})")
+        params.extend([txid, *key])
+    return " AND ".join(conds), params
+
+
+def _own_filter(plan: _Plan, own: tuple[int, int]) -> tuple[str, list[Any]]:
+    if not plan.spec.skip_own_till:
+        return "", []
+    return " AND NOT (store_id = %s AND till_no = %s)", [own[0], own[1]]
+
+
+def _count(conn: psycopg.Connection, plan: _Plan, cursor: tuple[int, list[Any] | None],
+           fence: int, own: tuple[int, int]) -> int:
+    where, params = _where(plan, cursor, fence, own)
+    row = conn.execute(f"SELECT count(*) FROM {plan.spec.name} WHERE {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _fetch_batch(conn: psycopg.Connection, plan: _Plan, cursor: tuple[int, list[Any] | None],
+                 fence: int, own: tuple[int, int], limit: int) -> list[tuple]:
+    """The next batch in ``(txid, key)`` order: ``txid, key..., cols...`` per row.
+
+    A binary cursor and ``fetchall``: psycopg turns the whole result into tuples
+    in C, about twice as fast here as iterating ``COPY ... TO STDOUT`` row by
+    row (docs/sync.md, "Speed").
+    """
+    where, params = _where(plan, cursor, fence, own)
+    order = ", ".join(("txid", *plan.spec.key))
+    query = (
+        f"SELECT {', '.join(plan.select)} FROM {plan.spec.name} WHERE {where} "
+        f"ORDER BY {order} LIMIT {int(limit)}"
+    )
+    with conn.cursor(binary=True) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def _batches(conn: psycopg.Connection, plan: _Plan, cursor: tuple[int, list[Any] | None],
+             fence: int, own: tuple[int, int], limit: int) -> Iterator[list[tuple]]:
+    nk = len(plan.spec.key)
+    while True:
+        rows = _fetch_batch(conn, plan, cursor, fence, own, limit)
+        if not rows:
+            return
+        yield rows
+        if len(rows) < limit:
+            return
+        cursor = (int(rows[-1][0]), list(rows[-1][1 : 1 + nk]))
+
+
+_DONE = object()
+
+
+def _prefetched(batches: Iterator[list[tuple]], *, depth: int = 2) -> Iterator[list[tuple]]:
+    """Fetch the next batches from HQ in a thread while SQLite writes this one.
+
+    psycopg waits on the network and SQLite steps its B-trees without the GIL,
+    so the two overlap. The thread stops when the consumer stops (also on error)
+    and is joined before this generator returns.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="hq-pull-fetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False, whole_row: bool = False) -> str:
+    """The INSERT for a batch. With ``whole_row`` the fetched rows are bound as they
+    are (``txid, key..., cols...``): numbered parameters ``?N`` skip the leading
+    txid and key, so no tuple is rebuilt per row."""
+    cols = [*plan.cols, *plan.local_extra]
+    if whole_row:
+        first = 2 + len(plan.spec.key)
+        placeholders = ", ".join(f"?{first + i}" for i in range(len(cols)))
+    else:
+        placeholders = ", ".join(["?"] * len(cols))
+    conflict = ", ".join(plan.spec.conflict_cols)
+    if plain:  # the table was empty when this pull began: no row can exist yet
+        return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})"
+    if plan.spec.mode == "upsert":
+        sets = ", ".join(f"{c} = excluded.{c}" for c in plan.cols if c not in plan.spec.key)
+        tail = f"ON CONFLICT({conflict}) DO UPDATE SET {sets}" if sets else "ON CONFLICT DO NOTHING"
+    else:
+        tail = f"ON CONFLICT({conflict}) DO NOTHING"
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders}) {tail}"
+
+
+def _write_rows(db: Database, plan: _Plan, rows: list[tuple], own: tuple[int, int],
+                *, plain: bool = False) -> int:
+    if not plan.local_extra and not plan.spec.skip_own_till:
+        sql = _upsert_sql(plan, plan.spec.name, plain=plain, whole_row=True)
+        return max(db.conn.executemany(sql, rows).rowcount, 0)
+    nk = 1 + len(plan.spec.key)
+    extra = tuple(plan.local_extra.values())
+    data: Iterable[tuple] = (r[nk:] + extra for r in rows)
+    if plan.spec.skip_own_till:
+        si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
+        data = (d for d in data if (d[si], d[ti]) != own)
+    cur = db.conn.executemany(_upsert_sql(plan, plan.spec.name, plain=plain), data)
+    return max(cur.rowcount, 0)
+
+
+_CHILDREN = (
+    # (table, foreign key to the ticket, local conflict handling)
+    ("return_lines", "ticket_id", ""),
+    ("refunds", "ticket_id", ""),
+    ("approvals", "ticket_id", ""),
+    ("gift_cards", "issued_ticket_id", "ON CONFLICT DO NOTHING"),
+)
+
+
+def _write_returns(conn: psycopg.Connection, db: Database, plan: _Plan, rows: list[tuple],
+                   own: tuple[int, int]) -> int:
+    """Other tills' tickets, INSERT-only, with their lines, refunds, approvals, gift cards."""
+    si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
+    tickets = [(int(r[1]), r[2:]) for r in rows if (r[2:][si], r[2:][ti]) != own]
+    if not tickets:
+        return 0
+    cols = [*plan.cols, *plan.local_extra]
+    sql = (
+        f"INSERT INTO return_tickets ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        "ON CONFLICT(uuid) DO NOTHING RETURNING id"
+    )
+    extra = tuple(plan.local_extra.values())
+    local_id: dict[int, int] = {}
+    for hq_id, values in tickets:
+        got = db.execute(sql, values + extra).fetchone()
+        if got:
+            local_id[hq_id] = int(got[0])
+    if not local_id:
+        return 0
+    hq_ids = list(local_id)
+    for table, fk, tail in _CHILDREN:
+        if not _local_exists(db, table):
+            continue
+        local_cols = _local_columns(db, table)
+        pg_cols = [c for c in _pg_types(conn, table) if c in local_cols and c not in ("id", fk)]
+        child_rows = conn.execute(
+            f"SELECT {fk}, {', '.join(pg_cols)} FROM {table} WHERE {fk} = ANY(%s) "
+            f"ORDER BY {fk}",
+            [hq_ids],
+        ).fetchall()
+        if not child_rows:
+            continue
+        ins = (
+            f"INSERT INTO {table} ({fk}, {', '.join(pg_cols)}) "
+            f"VALUES ({', '.join('?' * (1 + len(pg_cols)))}) {tail}"
+        )
+        db.conn.executemany(ins, ((local_id[int(r[0])], *r[1:]) for r in child_rows))
+    return len(local_id)
+
+
+def _defer_indexes(db: Database, table: str) -> None:
+    """Drop the table's secondary (non-unique) indexes for a bulk load, noting them
+    in the same transaction so that a crash cannot lose them."""
+    with atomic(db):
+        rows = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'",
+            [table],
+        ).fetchall()
+        for name, sql in rows:
+            db.execute(
+                "INSERT OR IGNORE INTO sync_deferred_indexes (name, tbl, sql) VALUES (?, ?, ?)",
+                [name, table, sql],
+            )
+            db.execute(f'DROP INDEX "{name}"')
+
+
+def restore_indexes(db: Database, table: str | None = None) -> int:
+    """Rebuild the indexes a bulk pull deferred (all tables, or one); how many."""
+    if not _local_exists(db, "sync_deferred_indexes"):
+        return 0
+    where, params = ("WHERE tbl = ?", [table]) if table else ("", [])
+    rows = db.execute(f"SELECT name, sql FROM sync_deferred_indexes {where}", params).fetchall()
+    if not rows:
+        return 0
+    db.execute("PRAGMA threads = 2")  # SQLite's sorter may use a helper thread
+    with atomic(db):
+        for name, sql in rows:
+            exists = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [name]
+            ).fetchone()
+            if not exists:
+                db.execute(sql)
+            db.execute("DELETE FROM sync_deferred_indexes WHERE name = ?", [name])
+    return len(rows)
+
+
+def _should_defer(db: Database, table: str, incoming: int) -> bool:
+    if incoming < DEFER_INDEXES_FROM:
+        return False
+    row = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()
+    return int(row[0] or 0) < incoming  # rebuilding costs about what is already there
+
+
+def pull(
+    conn: psycopg.Connection,
+    db: Database,
+    *,
+    store_id: int,
+    till_no: int,
+    progress: ProgressCallback | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    tables: Sequence[PullTable] | None = None,
+    full_sync: bool = False,
+) -> dict[str, int]:
+    """Pull every table below one snapshot fence; commit per batch with its cursor."""
+    import psycopg
+
+    own = (store_id, till_no)
+    pulled: dict[str, int] = {}
+    specs = list(tables if tables is not None else PULL_TABLES)
+    saved = conn.isolation_level
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    cache_kib = db.execute("PRAGMA cache_size").fetchone()[0]
+    synchronous = db.execute("PRAGMA synchronous").fetchone()[0]
+    db.execute("PRAGMA cache_size = -262144")  # 256 MiB while B-trees grow by the million
+    # Pulled rows can always be pulled again, and each batch commits with its own cursor:
+    # a power cut may lose the last batches, never mix a batch with another cursor (WAL).
+    db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            fence_row = conn.execute(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+            ).fetchone()
+            fence = int(fence_row[0]) if fence_row else 0
+            plans = [p for p in (_plan(conn, db, s) for s in specs) if p is not None]
+            totals = {p.spec.name: _count(conn, p, get_cursor(db, p.spec.name), fence, own)
+                      for p in plans}
+            grand = sum(totals.values())
+            done = 0
+            # A small round (an incremental sync) lands in ONE SQLite transaction, so the
+            # till never sees a sale without its lines; a big one commits per batch.
+            with atomic(db) if grand <= batch_size else contextlib.nullcontext():
+                for plan in plans:
+                    name = plan.spec.name
+                    pulled[name] = 0
+                    if not totals[name]:
+                        restore_indexes(db, name)  # left deferred by a sync killed earlier
+                        continue
+                    if plan.spec.mode != "returns" and _should_defer(db, name, totals[name]):
+                        _defer_indexes(db, name)
+                    # One snapshot holds each key once: into an empty table, plain INSERTs.
+                    plain = plan.spec.mode == "upsert" and not db.execute(
+                        f"SELECT 1 FROM {name} LIMIT 1").fetchone()
+                    batches = _batches(conn, plan, get_cursor(db, name), fence, own, batch_size)
+                    if plan.spec.mode != "returns":  # returns read their children on conn
+                        batches = _prefetched(batches)
+                    try:
+                        for rows in batches:
+                            last = rows[-1]
+                            with atomic(db):
+                                if plan.spec.mode == "returns":
+                                    n = _write_returns(conn, db, plan, rows, own)
+                                else:
+                                    n = _write_rows(db, plan, rows, own, plain=plain)
+                                _save_cursor(db, name, int(last[0]),
+                                             list(last[1 : 1 + len(plan.spec.key)]), len(rows))
+                            pulled[name] += n
+                            done += len(rows)
+                            if progress:
+                                progress(Progress("pull", name, done, grand, full_sync))
+                    finally:
+                        batches.close()  # type: ignore[attr-defined]  # stops the fetch thread
+                        restore_indexes(db, name)
+    finally:
+        conn.isolation_level = saved
+        db.execute(f"PRAGMA cache_size = {int(cache_kib)}")
+        db.execute(f"PRAGMA synchronous = {int(synchronous)}")
+    return pulled

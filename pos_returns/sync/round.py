@@ -1,0 +1,130 @@
+"""One sync round: connect, pull, push, record the run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from pos_returns.cache.db import atomic
+from pos_returns.hq import receive as hq_receive
+from pos_returns.hq import schema as hq_schema
+from pos_returns.sync.pull import pull
+from pos_returns.sync.push import journal_head, push
+from pos_returns.sync.state import (
+    CONNECT_TIMEOUT,
+    DEFAULT_BATCH,
+    ProgressCallback,
+    PullTable,
+    SyncSummary,
+    first_sync_done,
+    now_iso,
+    offline_reason,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
+
+
+# -- one round ----------------------------------------------------------------------
+
+
+
+def run_sync(
+    db: Database,
+    dsn: str,
+    *,
+    store_id: int,
+    till_no: int,
+    progress: ProgressCallback | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    tables: Sequence[PullTable] | None = None,
+    journal: Any = None,
+) -> SyncSummary:
+    """Push then pull; HQ unreachable -> an offline summary (nothing raised).
+
+    With ``journal`` (a :class:`pos_returns.journal.chain.Journal` of this till), a round
+    that moved documents (sent some, found a conflict, or received other tills'
+    returns) is recorded as a ``sync`` technical event, and the head HQ keeps
+    includes that record. Quiet rounds (every minute) are not journaled.
+    """
+    import psycopg
+
+    started = time.perf_counter()
+    summary = SyncSummary(full_sync=not first_sync_done(db))
+    with atomic(db):
+        run_id = db.execute(
+            "INSERT INTO sync_runs (started_at, full_sync) VALUES (?, ?)",
+            [now_iso(), int(summary.full_sync)],
+        ).lastrowid
+    try:
+        try:
+            conn = hq_schema.connect(dsn, timeout=connect_timeout, autocommit=True)
+        except psycopg.OperationalError as exc:
+            summary.error = offline_reason(exc)
+            _finish_run(db, run_id, summary, started)
+            return summary
+        with conn:
+            summary.online = True
+            pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
+            summary.pushed, summary.ok = pushed.pushed, pushed.ok
+            summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
+            summary.journal_head_ok = pushed.journal_head_ok
+            summary.pulled = pull(
+                conn, db, store_id=store_id, till_no=till_no, progress=progress,
+                batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
+            )
+            if journal is not None and (
+                summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
+            ):
+                _journal_round(conn, db, journal, summary, store_id=store_id, till_no=till_no)
+    except psycopg.OperationalError as exc:  # HQ went away during the round
+        summary.online = False
+        summary.error = offline_reason(exc)
+    except BaseException as exc:
+        summary.error = offline_reason(exc) or "interrupted"
+        _finish_run(db, run_id, summary, started)
+        raise
+    _finish_run(db, run_id, summary, started)
+    return summary
+
+
+def _journal_round(conn: psycopg.Connection, db: Database, journal: Any, summary: SyncSummary,
+                   *, store_id: int, till_no: int) -> None:
+    journal.event(
+        "sync",
+        {"pushed": summary.pushed, "ok": summary.ok, "conflicts": summary.conflicts,
+         "pulled": summary.pulled_total,
+         "returns_pulled": summary.pulled.get("return_tickets", 0),
+         "full_sync": summary.full_sync},
+    )
+    head = journal_head(db, store_id, till_no)
+    if head is not None:
+        ok = hq_receive.raise_journal_head(conn, store_id=store_id, till_no=till_no, seq=head[0],
+                                   signature=head[1])
+        summary.journal_head_ok = ok and summary.journal_head_ok is not False
+
+
+def till_journal(db: Database, cfg: Any) -> Any:
+    """The till's journal for ``run_sync`` when its key file exists (else None:
+    sync never creates the till's signing key)."""
+    key_path = getattr(cfg, "key_path", None)
+    if key_path is None or not key_path.exists():
+        return None
+    from pos_returns.journal.chain import Journal
+
+    return Journal.for_config(db, cfg)
+
+
+def _finish_run(db: Database, run_id: int | None, summary: SyncSummary, started: float) -> None:
+    summary.seconds = time.perf_counter() - started
+    with atomic(db):
+        db.execute(
+            "UPDATE sync_runs SET finished_at = ?, online = ?, pulled = ?, pushed = ?, "
+            "conflicts = ?, error = ? WHERE id = ?",
+            [now_iso(), int(summary.online), summary.pulled_total, summary.pushed,
+             summary.conflicts, summary.error, run_id],
+        )
