@@ -27,6 +27,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from pos_returns.cache import db as store
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
 
@@ -124,7 +125,6 @@ class ThreadExecutor(Executor):
 
     def __init__(self, db_path: Path | str, *, connect: Callable[[], Any] | None = None) -> None:
         super().__init__()
-        from pos_returns.cache import db as store
 
         path = Path(db_path)
         self._thread = QThread()

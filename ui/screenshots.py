@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from pos_returns.cache import db as store
 from pos_returns.config import TillConfig
+from pos_returns.demo import chain as demo
 from pos_returns.engine.domain import Condition
 
 from .app import build_window, create_application, process_events
@@ -33,7 +34,6 @@ def _settle(_app: QApplication | None = None) -> None:
 
 
 def _demo_cache(folder: Path) -> Path:
-    from pos_returns.demo import chain as demo
 
     path = folder / "demo.sqlite"
     db = store.open_cache(path)

@@ -12,12 +12,16 @@ from typing import Any
 from sqlite_utils import Database
 
 from pos_returns.cache import reference
+from pos_returns.documents import print_ticket as save_and_print
 from pos_returns.engine.codes import CodeKind, classify
 from pos_returns.engine.domain import Product
 from pos_returns.engine.plan import Approval, ReturnPlan, ReturnRequest
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
+from pos_returns.journal import chain as journal
+from pos_returns.journal.chain import Journal
 from pos_returns.usecases import auth, planning, tickets
+from pos_returns.usecases.returns import complete_return
 
 from .services import TillContext
 
@@ -36,15 +40,12 @@ def load_context(db: Database, store_id: int, till_no: int) -> TillContext:
 def start_till(db: Database, cfg: Any) -> Any:
     """When the till opens: verify the fiscal journal, record a configuration
     change if any, then the ``start`` event (pos_returns.journal.chain.startup)."""
-    from pos_returns.journal import chain as journal
 
     return journal.startup(db, cfg)
 
 
 def login(db: Database, cfg: Any, code: str, pin: str) -> Any:
     """Check a staff code and PIN; the login, a wrong PIN or a lockout is journaled."""
-    from pos_returns.journal.chain import Journal
-    from pos_returns.usecases import auth
 
     return auth.authenticate(db, code, pin, journal=Journal.for_config(db, cfg))
 
@@ -131,7 +132,6 @@ def commit_return(db: Database, cfg: Any, plan: Any) -> Any:
     Nothing is written unless the engine's fresh answer is clear (a line or a
     refund still waiting for a manager raises :class:`PolicyRefused`).
     """
-    from pos_returns.usecases.returns import complete_return
 
     return complete_return(db, cfg, plan.request)
 
@@ -141,7 +141,6 @@ def print_ticket(db: Database, cfg: Any, ticket: Any, requested: bool,
     """Save the return ticket (80 mm roll) in the documents folder and print it when
     asked or when the core says it must (card refunds). A reprint is a DUPLICATA,
     recorded in the journal by the ticket writer first."""
-    from pos_returns.documents import print_ticket as save_and_print  # reportlab: lazily
 
     if duplicate:
         tickets.reprint(db, cfg, ticket.ticket_id, staff_id)

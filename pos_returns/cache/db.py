@@ -20,6 +20,8 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from pos_returns.cache.schema import migration_sets
+from pos_returns.errors import NotFound
+from pos_returns.i18n import _
 
 
 def connect(path: Path | str, *, create: bool = True, readonly: bool = False) -> Database:
@@ -29,9 +31,6 @@ def connect(path: Path | str, *, create: bool = True, readonly: bool = False) ->
     """
     path = Path(path)
     if not create and not path.exists():
-        from pos_returns.errors import NotFound
-        from pos_returns.i18n import _
-
         raise NotFound(_("The local cache {path} does not exist.").format(path=path))
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)

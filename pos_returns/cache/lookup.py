@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
+from pos_returns.cache.giftcards import balance, format_number
 from pos_returns.engine.codes import CodeKind, classify, parse_order_number, parse_receipt
 from pos_returns.engine.domain import (
     Channel,
@@ -177,7 +178,6 @@ def find_by_code(db: Database, text: str) -> Sale:
 def gift_card_message(db: Database, number: str) -> str:
     """A gift card scanned at the returns till: its balance, and why it cannot
     come back (R09, R17)."""
-    from pos_returns.cache.giftcards import balance, format_number
 
     info = balance(db, number)
     if info is None:

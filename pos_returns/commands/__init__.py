@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pos_returns.cache.db import connect, migrate
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -15,7 +17,6 @@ if TYPE_CHECKING:
 def existing_cache(path: Path | str) -> Iterator[Database]:
     """The till's cache, which must exist already (NotFound otherwise), brought up to
     date (migrations) and closed on the way out, whatever happens."""
-    from pos_returns.cache.db import connect, migrate
 
     db = connect(path, create=False)
     try:

@@ -9,6 +9,7 @@ import argparse
 import importlib
 from pathlib import Path
 
+from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from
 from pos_returns.errors import NotFound
 from pos_returns.i18n import _
@@ -38,7 +39,6 @@ def _check_cache(path: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     _check_cache(Path(cfg.cache_path))
-    from pos_returns.cache.db import open_cache
 
     open_cache(cfg.cache_path).close()  # apply any migration a newer version brings
     # The Qt layer is loaded only here (and not followed by mypy, which checks the core).

@@ -12,6 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from pos_returns.cache.db import open_cache
+from pos_returns.cli import add_common, config_from
+from pos_returns.demo.chain import build_demo
+from pos_returns.demo.returns import add_demo_returns
 from pos_returns.i18n import _, format_decimal
 
 DEFAULT_SALES = 20_000
@@ -19,7 +23,6 @@ DEFAULT_SEED = 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pos_returns.cli import add_common
 
     parser = sub.add_parser("demo", help=_("build a synthetic demo chain in the local cache"))
     add_common(parser)
@@ -70,9 +73,6 @@ def _remove_cache(path: Path) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from pos_returns.cache.db import open_cache
-    from pos_returns.cli import config_from
-    from pos_returns.demo.chain import build_demo
 
     cfg = config_from(args)
     path = Path(cfg.cache_path)
@@ -120,13 +120,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_returns(db, cfg, *, n: int, seed: int) -> None:  # type: ignore[no-untyped-def]
-    try:
-        from pos_returns.demo.returns import add_demo_returns
-    except ImportError as exc:  # the module, or its entry point, is not there yet
-        if isinstance(exc, ModuleNotFoundError) and exc.name != "pos_returns.demo.returns":
-            raise
-        print(_("Demo returns are not available in this version: skipped."), file=sys.stderr)
-        return
     result = add_demo_returns(db, cfg, n=n, seed=seed)
     count = getattr(result, "tickets", result if isinstance(result, int) else n)
     print(_("  Demo returns: {count}").format(count=format_decimal(count)))

@@ -18,11 +18,17 @@ import argparse
 import sys
 from datetime import date
 
-from pos_returns.i18n import _, ngettext
+from pos_returns.cache.db import connect
+from pos_returns.cli import add_common, config_from
+from pos_returns.commands.report import command_manager
+from pos_returns.errors import InvalidInput, NotFound
+from pos_returns.i18n import _, format_money, ngettext
+from pos_returns.journal.archive import export_year
+from pos_returns.journal.chain import Journal
+from pos_returns.journal.verify import verify
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pos_returns.cli import add_common
 
     parser = sub.add_parser("journal", help=_("verify, close and archive the fiscal journal"))
     jsub = parser.add_subparsers(dest="journal_command", metavar="ACTION")
@@ -62,14 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from pos_returns.cache.db import connect
-    from pos_returns.cli import config_from
 
     cfg = config_from(args)
     db = connect(cfg.cache_path, create=False)
     if not db["journal"].exists():
-        from pos_returns.errors import NotFound
-
         raise NotFound(
             _("The cache {path} has no fiscal journal.").format(path=cfg.cache_path),
             code="journal",
@@ -78,7 +80,6 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from pos_returns.journal.verify import verify
 
     _cfg, db = _open(args)
     try:
@@ -94,8 +95,6 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pos_returns.journal.archive import export_year
-    from pos_returns.journal.chain import Journal
 
     cfg, db = _open(args)
     try:
@@ -117,10 +116,6 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_close(args: argparse.Namespace) -> int:
-    from pos_returns.commands.report import command_manager
-    from pos_returns.errors import InvalidInput
-    from pos_returns.i18n import format_money
-    from pos_returns.journal.chain import Journal
 
     cfg, db = _open(args)
     try:

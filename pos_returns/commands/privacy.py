@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from pos_returns.cli import add_common, config_from
+from pos_returns.commands import existing_cache
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _, ngettext
+from pos_returns.usecases import idcheck
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pos_returns.cli import add_common
 
     parser = sub.add_parser("privacy", help=_("personal data of no-receipt returns (RGPD)"))
     inner = parser.add_subparsers(dest="privacy_command", metavar="COMMAND")
@@ -51,9 +53,6 @@ def parse_now(text: str | None) -> datetime:
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    from pos_returns.cli import config_from
-    from pos_returns.commands import existing_cache
-    from pos_returns.usecases import idcheck
 
     cfg = config_from(args)
     now = parse_now(args.now)
@@ -70,8 +69,6 @@ def run_purge(args: argparse.Namespace) -> int:
 
 
 def run_key(args: argparse.Namespace) -> int:
-    from pos_returns.cli import config_from
-    from pos_returns.usecases import idcheck
 
     cfg = config_from(args)
     key = idcheck.load_secret(cfg)

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import argparse
 
+from pos_returns.cli import add_common, config_from
+from pos_returns.commands import existing_cache
+from pos_returns.engine.domain import Role
+from pos_returns.errors import NotFound
 from pos_returns.i18n import _
+from pos_returns.usecases.auth import find_staff, get_staff, require_role
+from pos_returns.usecases.reports import write_daily_report
+from pos_returns.usecases.review import parse_day
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pos_returns.cli import add_common
 
     parser = sub.add_parser("report", help=_("write the daily returns report (PDF and CSV)"))
     add_common(parser)
@@ -36,9 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def command_manager(db, store_id: int, code: str | None):  # type: ignore[no-untyped-def]
     """The manager a headless command acts as (see the module's docstring)."""
-    from pos_returns.engine.domain import Role
-    from pos_returns.errors import NotFound
-    from pos_returns.usecases.auth import find_staff, get_staff, require_role
 
     if code:
         staff = find_staff(db, code)
@@ -56,10 +59,6 @@ def command_manager(db, store_id: int, code: str | None):  # type: ignore[no-unt
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from pos_returns.cli import config_from
-    from pos_returns.commands import existing_cache
-    from pos_returns.usecases.reports import write_daily_report
-    from pos_returns.usecases.review import parse_day
 
     cfg = config_from(args)
     day = parse_day(args.date)

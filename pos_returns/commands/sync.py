@@ -15,15 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pos_returns.cache.db import open_cache
+from pos_returns.cli import add_common, config_from
 from pos_returns.demo.hq import feed_sales, init_demo_hq
+from pos_returns.errors import ConfigError
 from pos_returns.hq.schema import connect, init_hq
 from pos_returns.i18n import _
+from pos_returns.sync.round import run_sync, till_journal
+from pos_returns.sync.state import DEFAULT_BATCH, table_label
 
 EXIT_OFFLINE = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pos_returns.cli import add_common
 
     hq_parser = sub.add_parser("hq", help=_("create or feed the HQ database (PostgreSQL)"))
     hq_sub = hq_parser.add_subparsers(dest="hq_command", metavar="ACTION")
@@ -88,7 +92,6 @@ class _Printer:
         self.last = ""
 
     def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
-        from pos_returns.sync.state import table_label
 
         if p.phase == "push":
             text = _("Sending: {done}/{total}").format(done=p.done, total=p.total)
@@ -112,11 +115,6 @@ class _Printer:
 
 
 def run_sync_command(args: argparse.Namespace) -> int:
-    from pos_returns.cache.db import open_cache
-    from pos_returns.cli import config_from
-    from pos_returns.errors import ConfigError
-    from pos_returns.sync.round import run_sync, till_journal
-    from pos_returns.sync.state import DEFAULT_BATCH
 
     cfg = config_from(args)
     dsn = args.dsn or cfg.hq_dsn

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pos_returns.cache.db import open_cache
 from pos_returns.demo.chain import build_demo
-from pos_returns.errors import Conflict
+from pos_returns.errors import Conflict, InvalidInput
 from pos_returns.hq.schema import connect, create_schema, load_from_cache
 from pos_returns.i18n import _
 
@@ -71,8 +71,6 @@ def feed_sales(
         nprod = conn.execute("SELECT count(*) FROM products WHERE gift_card = 0").fetchone()
         stores = [r[0] for r in conn.execute("SELECT id FROM stores ORDER BY id").fetchall()]
         if not nprod or not nprod[0] or not stores:
-            from pos_returns.errors import InvalidInput
-
             raise InvalidInput(_("HQ has no stores or products yet: run “hq init --demo” first."))
         ncust = conn.execute("SELECT count(*) FROM customers").fetchone()
         ncustomers = int(ncust[0]) if ncust else 0

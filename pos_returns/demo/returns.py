@@ -37,6 +37,9 @@ from pos_returns.engine.plan import (
 )
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import STORE_TZ
+from pos_returns.journal.chain import Journal
+from pos_returns.usecases.planning import plan_return
+from pos_returns.usecases.tickets import commit_plan
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -236,9 +239,6 @@ def add_demo_returns(
 
     Returns the number of tickets, of closures, and of tickets per scenario.
     """
-    from pos_returns.journal.chain import Journal
-    from pos_returns.usecases.planning import plan_return
-    from pos_returns.usecases.tickets import commit_plan
 
     rng = random.Random(seed * 7919 + 3)
     today = today or datetime.now(STORE_TZ).date()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
+from pos_returns.cache.jewelry import load_ticket_record
 from pos_returns.engine.codes import luhn_valid
 from pos_returns.engine.vat import VatRow, vat_by_rate  # shared with the journal (pos_returns.vat)
 from pos_returns.errors import InvalidInput, NotFound
@@ -422,7 +423,6 @@ def ticket_document_from_db(
 
 def _jewelry_record(db: Database, uuid: str) -> TicketJewelry | None:
     """The signature and inspections kept with a fine-jewelry ticket (R14)."""
-    from pos_returns.cache.jewelry import load_ticket_record
 
     return load_ticket_record(db, uuid)
 

@@ -40,6 +40,7 @@ from pos_returns.documents.layout import (
 )
 from pos_returns.documents.model import DocLine, DocRefund, TicketDocument, group_digits
 from pos_returns.engine.codes import parse_receipt
+from pos_returns.engine.jewelry import inspection_summary, png_size
 from pos_returns.engine.reasons import condition_label, reason_label
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import (
@@ -321,7 +322,6 @@ def _jewelry(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
 
     from reportlab.platypus import Image
 
-    from pos_returns.engine.jewelry import inspection_summary, png_size
 
     out: list[Flowable] = [_p(pgettext("document", "Fine jewelry: inspection"), st.section)]
     for item in record.inspections:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from pos_returns.cache.db import atomic
+from pos_returns.cache.db import atomic, get_meta, set_meta
 from pos_returns.hq import receive as hq_receive
 from pos_returns.sync.state import (
     Progress,
@@ -68,7 +68,6 @@ def _push_id_ledger(conn: psycopg.Connection, db: Database, *, store_id: int,
     """This till's id ledger rows (pos_returns.usecases.idcheck), by its ``seq`` cursor."""
     if not _local_exists(db, "id_ledger") or "seq" not in _local_columns(db, "id_ledger"):
         return 0
-    from pos_returns.cache.db import get_meta, set_meta
 
     sent = 0
     while True:

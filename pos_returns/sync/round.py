@@ -11,6 +11,7 @@ from sqlite_utils import Database
 from pos_returns.cache.db import atomic
 from pos_returns.hq import receive as hq_receive
 from pos_returns.hq import schema as hq_schema
+from pos_returns.journal.chain import Journal
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import journal_head, push
 from pos_returns.sync.state import (
@@ -114,7 +115,6 @@ def till_journal(db: Database, cfg: Any) -> Any:
     key_path = getattr(cfg, "key_path", None)
     if key_path is None or not key_path.exists():
         return None
-    from pos_returns.journal.chain import Journal
 
     return Journal.for_config(db, cfg)
 

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
 from pos_returns.engine.domain import Role, Staff, StaffId, StoreId
+from pos_returns.engine.plan import Approval
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied
 from pos_returns.i18n import _, ngettext
 
@@ -231,7 +232,6 @@ def authorize_override(
     lockout. The reason is checked first, so a missing reason costs no PIN try.
     Added by the policy engine (H2); the policy engine checks the approval again.
     """
-    from pos_returns.engine.plan import Approval
 
     text = " ".join((reason or "").split())
     if len(text) < MIN_OVERRIDE_REASON:

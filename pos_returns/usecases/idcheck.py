@@ -54,6 +54,7 @@ from pos_returns.cache.db import atomic
 from pos_returns.config import PolicyConfig, TillConfig
 from pos_returns.errors import ConfigError, Conflict, InvalidInput, NotFound
 from pos_returns.i18n import N_, _
+from pos_returns.journal.chain import record_event
 
 KEY_FILE_NAME = "id_hmac.key"
 PENDING_MAX_AGE = timedelta(hours=24)  # an undecided capture older than this is purged
@@ -542,14 +543,7 @@ def purge(db: Database, cfg: TillConfig, *, now: datetime | None = None) -> int:
 
 
 def _journal_purge(db: Database, cfg: TillConfig, *, now: datetime, payload: dict) -> None:
-    try:
-        from pos_returns.journal import chain as journal
-    except ImportError:  # the fiscal journal is not built yet
-        return
-    record = getattr(journal, "record_event", None)
-    if record is None:
-        return
-    record(db, cfg, "privacy_purge", payload, now=now)
+    record_event(db, cfg, "privacy_purge", payload, now=now)
 
 
 # --------------------------------------------------------------------------- HQ sync

@@ -23,18 +23,23 @@ from typing import Any
 from sqlite_utils import Database
 
 from pos_returns.config import PolicyConfig
-from pos_returns.engine.domain import Staff
+from pos_returns.documents.fonts import fonts, printable
+from pos_returns.engine.domain import Role, Staff
 from pos_returns.i18n import _, format_date, format_datetime, format_money, to_local
+from pos_returns.journal.chain import closures
+from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.review import (
     FLAGS,
     TENDERS,
     DayReview,
     ReviewFilters,
     ReviewRow,
+    _department_names,
     day_review,
     flag_label,
     kind_label,
     money_text,
+    reason_label,
     tender_label,
 )
 
@@ -67,7 +72,6 @@ def _flags_text(row: ReviewRow) -> str:
 
 
 def ticket_csv_rows(review: DayReview, db: Database) -> list[list[str]]:
-    from pos_returns.usecases.review import _department_names, reason_label
 
     depts = _department_names(db)
     header = [
@@ -134,10 +138,6 @@ def _write_csv(path: Path, rows: Sequence[Sequence[str]]) -> None:
 
 
 def _fonts() -> tuple[str, str, Any]:
-    try:
-        from pos_returns.documents.fonts import fonts, printable
-    except ImportError:  # pragma: no cover - the documents package is always there
-        return "Helvetica", "Helvetica-Bold", lambda s: s.replace("\u202f", "\u00a0")
     fs = fonts()
     return fs.regular, fs.bold, printable
 
@@ -328,7 +328,6 @@ def report_basename(day: date) -> str:
 
 def _closure_lines(db: Database, review: DayReview) -> list[tuple[str, str]]:
     """What the fiscal journal says about this day: each till's Z closure, or none yet."""
-    from pos_returns.journal.chain import closures
 
     found = [c for c in closures(db, store_id=review.store_id, period_kind="day")
              if c["period"] == review.day.isoformat()]
@@ -524,9 +523,6 @@ def write_daily_report(
     if review is None:
         review = day_review(db, manager, day, filters=filters, store_id=store_id, policy=policy)
     else:  # an already loaded review still needs a manager to print it
-        from pos_returns.engine.domain import Role
-        from pos_returns.usecases.auth import require_role
-
         require_role(manager, Role.MANAGER)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

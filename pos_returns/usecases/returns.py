@@ -20,19 +20,21 @@ from pos_returns.config import TillConfig
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan, ReturnRequest
 from pos_returns.errors import Conflict, PolicyRefused
 from pos_returns.i18n import _, ngettext
+from pos_returns.sync.online import check_return_online
+from pos_returns.usecases.idcheck import get_check, history_for
+from pos_returns.usecases.planning import plan_return
+from pos_returns.usecases.tickets import commit_plan
 
 OnlineChecker = Callable[..., Any]
 
 
 def _default_checker(dsn: str, plan: ReturnPlan, *, db: Database) -> Any:
-    from pos_returns.sync.online import check_return_online
 
     return check_return_online(dsn, plan, db=db)
 
 
 def decide_for_commit(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
     """The engine's fresh answer; refuses (PolicyRefused) while anything still waits."""
-    from pos_returns.usecases.planning import plan_return
 
     plan = plan_return(db, cfg, request)
     if plan.blocked:
@@ -57,7 +59,6 @@ def _require_id_check(db: Database, cfg: TillConfig, request: ReturnRequest) -> 
     (``id_check_uuid``), so the ticket writer counts it in the identity's history;
     ``id_checked`` alone is the caller's word. The identity's history is read again
     from the cache (a sync may have brought other stores' returns since the capture)."""
-    from pos_returns.usecases.idcheck import get_check, history_for
 
     if not request.id_check_uuid:
         raise PolicyRefused(
@@ -80,7 +81,6 @@ def complete_return(
 ) -> CommittedTicket:
     """Decide, check with HQ (when configured and the return has a record of sale),
     and commit the ticket. HQ unreachable: the ticket is committed offline."""
-    from pos_returns.usecases.tickets import commit_plan
 
     if request.sale_id is None:
         request = _require_id_check(db, cfg, request)

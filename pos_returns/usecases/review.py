@@ -29,10 +29,25 @@ from typing import Any
 from sqlite_utils import Database
 
 from pos_returns.config import PolicyConfig, TillConfig
+from pos_returns.documents import print_ticket
 from pos_returns.engine.domain import Role, Staff
-from pos_returns.errors import InvalidInput
-from pos_returns.i18n import N_, STORE_TZ, _, babel_locale, current_language, format_money, ngettext
+from pos_returns.engine.reasons import reason_label as label
+from pos_returns.errors import InvalidInput, NotFound
+from pos_returns.i18n import (
+    N_,
+    STORE_TZ,
+    _,
+    babel_locale,
+    current_language,
+    format_datetime,
+    format_money,
+    ngettext,
+    to_local,
+)
+from pos_returns.journal import chain as journal
+from pos_returns.journal.chain import Journal
 from pos_returns.usecases.auth import require_role
+from pos_returns.usecases.tickets import reprint
 
 FLAG_NO_RECEIPT = "no_receipt"
 FLAG_OVERRIDE = "override"
@@ -112,7 +127,6 @@ def reason_label(code: str) -> str:
     """The translated label of a return reason code (``pos_returns.engine.reasons``)."""
     if not code:
         return _("No reason given")
-    from pos_returns.engine.reasons import reason_label as label
 
     return label(code)
 
@@ -561,7 +575,6 @@ def day_review(
 def ticket_detail(db: Database, manager: Staff, ticket_id: int,
                   *, policy: PolicyConfig | None = None) -> ReviewRow:
     """One ticket of the review, with its lines, refunds, approvals and flags."""
-    from pos_returns.errors import NotFound
 
     require_role(manager, Role.MANAGER)
     row = db.execute(
@@ -569,7 +582,6 @@ def ticket_detail(db: Database, manager: Staff, ticket_id: int,
     ).fetchone()
     if row is None:
         raise NotFound(_("Return ticket not found."), code="ticket")
-    from pos_returns.i18n import to_local
 
     day = to_local(row[0]).date()
     for r in _load_rows(db, day=day, store_id=row[1], policy=policy or PolicyConfig()):
@@ -592,8 +604,6 @@ class ClosureState:
 
 def day_closure(db: Database, day: date, cfg: TillConfig) -> ClosureState:
     """The Z closure of ``day`` for the till of ``cfg``, from the fiscal journal."""
-    from pos_returns.i18n import format_datetime, format_money
-    from pos_returns.journal import chain as journal
 
     found = [
         c for c in journal.closures(db, store_id=cfg.store_id, till_no=cfg.till_no,
@@ -625,7 +635,6 @@ def close_day(db: Database, manager: Staff, day: date, cfg: TillConfig, *,
 
     The journal refuses a second closure of the same day (:class:`Conflict`).
     """
-    from pos_returns.journal.chain import Journal
 
     require_role(manager, Role.MANAGER)
     return Journal.for_config(db, cfg).close_day(day, staff_id=manager.id, now=now)
@@ -633,7 +642,6 @@ def close_day(db: Database, manager: Staff, day: date, cfg: TillConfig, *,
 
 def close_month(db: Database, manager: Staff, year: int, month: int, cfg: TillConfig, *,
                 now: datetime | None = None) -> Any:
-    from pos_returns.journal.chain import Journal
 
     require_role(manager, Role.MANAGER)
     return Journal.for_config(db, cfg).close_month(year, month, staff_id=manager.id, now=now)
@@ -641,7 +649,6 @@ def close_month(db: Database, manager: Staff, year: int, month: int, cfg: TillCo
 
 def close_year(db: Database, manager: Staff, year: int, cfg: TillConfig, *,
                now: datetime | None = None) -> Any:
-    from pos_returns.journal.chain import Journal
 
     require_role(manager, Role.MANAGER)
     return Journal.for_config(db, cfg).close_year(year, staff_id=manager.id, now=now)
@@ -651,8 +658,6 @@ def reprint_duplicate(db: Database, manager: Staff, ticket_id: int, cfg: TillCon
     """Reprint a ticket as a DUPLICATA: journaled first, then rendered and saved
     (and sent to the printer queue when one is configured). Returns the PDF path."""
     require_role(manager, Role.MANAGER)
-    from pos_returns.documents import print_ticket
-    from pos_returns.usecases.tickets import reprint
 
     reprint(db, cfg, ticket_id, manager.id)  # the DUPLICATA record, on this till's chain
     return print_ticket(db, ticket_id, cfg, duplicate=True).ticket_pdf

@@ -30,14 +30,16 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from pos_returns.cache import giftcards, outbox
+from pos_returns.cache import jewelry as jewelry_records
 from pos_returns.cache.db import atomic
-from pos_returns.engine import vat
+from pos_returns.engine import jewelry, vat
 from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from pos_returns.i18n import _, format_money
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
+from pos_returns.usecases import idcheck, jewelry_mode
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -285,9 +287,6 @@ def commit_plan(
         )
     _validate(plan)
     req = plan.request
-    from pos_returns.cache import jewelry as jewelry_records
-    from pos_returns.engine import jewelry
-    from pos_returns.usecases import jewelry_mode
 
     jewel = jewelry.ticket_record(
         plan, signature_png if signature_png is not None else req.signature_png
@@ -483,8 +482,6 @@ def commit_plan(
             signature=record.signature,
         )
         if getattr(req, "id_check_uuid", ""):
-            from pos_returns.usecases import idcheck
-
             idcheck.link_committed(db, committed, now=moment)
     return committed
 

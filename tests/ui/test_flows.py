@@ -431,7 +431,7 @@ def test_a_crash_of_the_database_work_gives_a_french_message_and_keeps_the_input
 def test_a_crash_while_committing_writes_nothing_and_keeps_the_card(
     qtbot, db, window, monkeypatch
 ):
-    from pos_returns.usecases import tickets as writer
+    from pos_returns.usecases import returns as writer
 
     sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
     open_sale(qtbot, db, window, sale_id)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
 from pos_returns.usecases import review as core
+from pos_returns.usecases.reports import write_daily_report
 from pos_returns.usecases.review import money_text
 
 from ..ops import error_message
@@ -63,7 +64,6 @@ def load_ticket(db: Any, staff: Any, ticket_id: int, policy: Any) -> core.Review
 
 def export_report(db: Any, staff: Any, day: date, out_dir: Path, store_id: int | None,
                   policy: Any) -> Any:
-    from pos_returns.usecases.reports import write_daily_report
 
     return write_daily_report(db, staff, day, out_dir, store_id=store_id, policy=policy)
 

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
+from pos_returns.cache.db import connect, open_cache
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _, format_datetime, ngettext
 from pos_returns.sync.round import run_sync, till_journal
@@ -94,7 +95,6 @@ class SyncRunner(QObject):
         return True
 
     def _round(self) -> None:
-        from pos_returns.cache.db import open_cache
 
         try:
             db = open_cache(self.cfg.cache_path)
@@ -120,7 +120,6 @@ class SyncRunner(QObject):
 
     def read_status(self) -> CoreSyncStatus | None:
         """The cache's sync state now (small queries; the UI calls it once at start)."""
-        from pos_returns.cache.db import connect
 
         try:
             db = connect(self.cfg.cache_path, create=False)
