@@ -157,9 +157,9 @@ def populate_day(db, day: date, n: int, *, seed: int = 1, store_id: int = 1,
 
 
 def make_services(db, cfg):
+    from pos_returns.usecases.till import load_context
     from ui.ops import InlineExecutor, Ops
     from ui.services import Services, TillContext
-    from ui.tasks import load_context
 
     services = Services(cfg, Ops(InlineExecutor(db)))
     context: TillContext = load_context(db, cfg.store_id, cfg.till_no)

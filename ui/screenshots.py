@@ -17,10 +17,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
-from pos_returns.cache import db as store
 from pos_returns.config import TillConfig
 from pos_returns.demo import chain as demo
 from pos_returns.engine.domain import Condition
+from pos_returns.usecases.till import open_or_create_cache, open_worker_cache
 
 from .app import build_window, create_application, process_events
 from .ops import InlineExecutor
@@ -36,7 +36,7 @@ def _settle(_app: QApplication | None = None) -> None:
 def _demo_cache(folder: Path) -> Path:
 
     path = folder / "demo.sqlite"
-    db = store.open_cache(path)
+    db = open_or_create_cache(path)
     demo.build_demo(db, sales=3000, seed=7)
     db.close()
     return path
@@ -68,7 +68,7 @@ def render_all(cfg: TillConfig, out: Path, *, use_db: bool = False) -> list[Path
             cfg = cfg.with_cache(_demo_cache(tmp))
         else:  # never write into the real cache: work on a copy
             copy = tmp / "cache.sqlite"
-            src = store.connect(cfg.cache_path, create=False)
+            src = open_worker_cache(cfg.cache_path)
             src.conn.execute("VACUUM INTO ?", [str(copy)])
             src.close()
             cfg = cfg.with_cache(copy)
@@ -81,7 +81,7 @@ def render_all(cfg: TillConfig, out: Path, *, use_db: bool = False) -> list[Path
 
 def _render(cfg: TillConfig, out: Path) -> list[Path]:
     app = create_application(cfg)
-    db = store.open_cache(cfg.cache_path)
+    db = open_or_create_cache(cfg.cache_path)
     window = build_window(cfg, executor=InlineExecutor(db))
     window.resize(*SIZE)
     window.show()
@@ -131,7 +131,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
         window.lookup.search_other()
         shot("06-lookup-nothing-found-no-receipt")
 
-        from pos_returns.cache.lookup import get_sale
+        from pos_returns.usecases.till import get_sale
 
         sale = get_sale(db, sale_id)
         window.lookup.scan.setText(sale.receipt_number)
@@ -184,7 +184,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
                            "products p ON p.sku = l.sku WHERE l.sale_id = s.id AND "
                            "p.return_tag_required = 1)")
     if tagged is not None:
-        from pos_returns.cache.lookup import get_sale
+        from pos_returns.usecases.till import get_sale
 
         sale = get_sale(db, tagged)
         window.open_sale(sale)
@@ -216,7 +216,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
     gift = _one(db, "SELECT id FROM sales WHERE gift_receipt = 1 AND channel = 'store' "
                 "ORDER BY sold_at DESC LIMIT 1")
     if gift is not None:
-        from pos_returns.cache.lookup import get_sale
+        from pos_returns.usecases.till import get_sale
 
         window.open_sale(get_sale(db, gift))
         _settle(app)
@@ -228,7 +228,7 @@ def _render(cfg: TillConfig, out: Path) -> list[Path]:
             shot("17-refund-gift-card")
     intl = _one(db, "SELECT id FROM sales WHERE international = 1 ORDER BY sold_at DESC LIMIT 1")
     if intl is not None:
-        from pos_returns.cache.lookup import get_sale
+        from pos_returns.usecases.till import get_sale
 
         window.open_sale(get_sale(db, intl))
         _settle(app)

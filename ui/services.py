@@ -3,28 +3,13 @@ identity (store, till) and who is logged in. Screens receive this object."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from PySide6.QtCore import QObject, Signal
 
 from pos_returns.config import TillConfig
-from pos_returns.engine.domain import Staff, Store
+from pos_returns.engine.domain import Staff
+from pos_returns.usecases.till import TillContext
 
 from .ops import Ops
-
-
-@dataclass(frozen=True)
-class TillContext:
-    """The till's identity and the chain's stores (small, loaded once at start)."""
-
-    store: Store | None
-    till_no: int
-    till_label: str
-    stores: dict[int, Store] = field(default_factory=dict)
-
-    def store_name(self, store_id: int) -> str:
-        store = self.stores.get(store_id)
-        return store.name if store else f"#{store_id:03d}"
 
 
 class Services(QObject):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from pos_returns.engine.domain import Sale, Staff
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.i18n import _
+from pos_returns.usecases.till import load_context, start_till
 
 from .dialogs.manager import ManagerDialog
 from .screens.done import DoneScreen
@@ -25,7 +26,6 @@ from .screens.lookup import LookupScreen
 from .screens.refund import RefundScreen
 from .screens.sale import SaleScreen
 from .services import Services
-from .tasks import load_context, start_till
 from .widgets.common import Banner
 from .widgets.header import Header
 

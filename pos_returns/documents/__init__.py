@@ -60,6 +60,8 @@ __all__ = [
     "SaleReference",
     "StoreIdentity",
     "TicketDocument",
+    "TicketPrintJob",
+    "deliver_ticket",
     "gift_card_document_from_db",
     "group_digits",
     "must_print",
@@ -72,17 +74,79 @@ __all__ = [
     "send_to_printer",
     "ticket_code",
     "ticket_document_from_db",
+    "ticket_documents",
     "vat_by_rate",
 ]
 
 
 @dataclass
 class PrintResult:
-    """What :func:`print_ticket` did: the files saved, and whether they went to the queue."""
+    """What :func:`deliver_ticket` did: the files saved, and whether they went to the queue."""
 
     ticket_pdf: Path
     gift_card_pdfs: list[Path] = field(default_factory=list)
     printed: bool = False
+
+
+@dataclass(frozen=True)
+class TicketPrintJob:
+    """Everything a ticket's documents say, read from the cache: the database part of
+    printing. Rendering, saving and sending (:func:`deliver_ticket`) need no cache."""
+
+    ticket: TicketDocument
+    gift_cards: tuple[GiftCardDocument, ...] = ()
+    duplicate: bool = False
+
+
+def ticket_documents(
+    db: Database,
+    ticket_id: int,
+    *,
+    duplicate: bool = False,
+    security_codes: dict[str, str] | None = None,
+) -> TicketPrintJob:
+    """The ticket's document and, on the first print, its new gift cards' documents."""
+    doc = ticket_document_from_db(db, ticket_id, duplicate=duplicate,
+                                  security_codes=security_codes)
+    cards: list[GiftCardDocument] = []
+    if not duplicate:
+        for card in doc.gift_cards:
+            try:
+                card_doc = gift_card_document_from_db(db, card.number,
+                                                      security_code=card.security_code)
+            except NotFound:  # named by a refund only: print it from the ticket's figures
+                card_doc = GiftCardDocument(card.number, card.amount, doc.created_at,
+                                            card.security_code, doc.store.name)
+            cards.append(card_doc)
+    return TicketPrintJob(doc, tuple(cards), duplicate)
+
+
+def deliver_ticket(
+    job: TicketPrintJob,
+    cfg: TillConfig,
+    *,
+    paper: Paper | str = Paper.ROLL_80,
+    requested: bool = False,
+) -> PrintResult:
+    """Render the ticket (and its new gift cards), save them, and send them to the
+    printer queue when the customer asked for paper or the ticket refunds a card
+    (:func:`must_print`). A DUPLICATA is always printed. No cache needed: this runs
+    on the I/O pool.
+
+    Raises :class:`PrintFailed` (files saved) when the queue refuses.
+    """
+    doc = job.ticket
+    to_printer = requested or job.duplicate or must_print(doc)
+    name = doc.code + ("-duplicata" if job.duplicate else "")
+    path = save_and_print(render_ticket_pdf(doc, paper=paper), kind="ticket", name=name,
+                          cfg=cfg, print_it=to_printer)
+    result = PrintResult(ticket_pdf=path, printed=to_printer and bool(cfg.printer_queue))
+    for card_doc in job.gift_cards:
+        result.gift_card_pdfs.append(
+            save_and_print(render_giftcard_pdf(card_doc), kind="giftcard",
+                           name=card_doc.number, cfg=cfg, print_it=to_printer)
+        )
+    return result
 
 
 def print_ticket(
@@ -95,29 +159,7 @@ def print_ticket(
     requested: bool = False,
     security_codes: dict[str, str] | None = None,
 ) -> PrintResult:
-    """Render the ticket (and, on the first print, its new gift cards), save them,
-    and send them to the printer queue when the customer asked for paper or the
-    ticket refunds a card (:func:`must_print`). A DUPLICATA is always printed.
-
-    Raises :class:`PrintFailed` (files saved) when the queue refuses.
-    """
-    doc = ticket_document_from_db(db, ticket_id, duplicate=duplicate,
-                                  security_codes=security_codes)
-    to_printer = requested or duplicate or must_print(doc)
-    name = doc.code + ("-duplicata" if duplicate else "")
-    path = save_and_print(render_ticket_pdf(doc, paper=paper), kind="ticket", name=name,
-                          cfg=cfg, print_it=to_printer)
-    result = PrintResult(ticket_pdf=path, printed=to_printer and bool(cfg.printer_queue))
-    if not duplicate:
-        for card in doc.gift_cards:
-            try:
-                card_doc = gift_card_document_from_db(db, card.number,
-                                                      security_code=card.security_code)
-            except NotFound:  # named by a refund only: print it from the ticket's figures
-                card_doc = GiftCardDocument(card.number, card.amount, doc.created_at,
-                                            card.security_code, doc.store.name)
-            result.gift_card_pdfs.append(
-                save_and_print(render_giftcard_pdf(card_doc), kind="giftcard",
-                               name=card.number, cfg=cfg, print_it=to_printer)
-            )
-    return result
+    """:func:`ticket_documents` then :func:`deliver_ticket`, in one call (the command
+    line, the review's reprint, the tests)."""
+    job = ticket_documents(db, ticket_id, duplicate=duplicate, security_codes=security_codes)
+    return deliver_ticket(job, cfg, paper=paper, requested=requested)

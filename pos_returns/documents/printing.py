@@ -18,6 +18,7 @@ from typing import Any
 
 from pos_returns.config import TillConfig
 from pos_returns.documents.model import TicketDocument
+from pos_returns.engine.approvals import must_print as plan_must_print
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import STORE_TZ, _
 
@@ -36,14 +37,12 @@ class PrintFailed(AlamaraError):
 def must_print(ticket: Any) -> bool:
     """True when the ticket refunds money to a card: such tickets always print.
 
-    Takes a :class:`TicketDocument`, a :class:`~pos_returns.engine.plan.CommittedTicket`
-    or a :class:`~pos_returns.engine.plan.ReturnPlan` (anything with refunds).
+    Takes a :class:`TicketDocument`, or anything the engine's
+    :func:`~pos_returns.engine.approvals.must_print` takes (a plan, a committed ticket).
     """
     if isinstance(ticket, TicketDocument):
         return ticket.has_card_refund
-    plan = getattr(ticket, "plan", ticket)
-    refunds = getattr(plan, "refunds", ())
-    return any(str(r.kind) == "card" and r.amount > 0 for r in refunds)
+    return plan_must_print(ticket)
 
 
 def _safe_name(text: str) -> str:

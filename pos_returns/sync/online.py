@@ -81,12 +81,14 @@ def check_return_online(
     plan_or_lines: Any,
     *,
     db: Database | None = None,
+    local_waiting: dict[int, int] | None = None,
     timeout: float = CHECK_TIMEOUT,
 ) -> OnlineCheck:
     """Ask HQ, before the refund, whether the lines can still be returned chain-wide.
 
     HQ's already-returned quantities (every till's pushed returns) plus, with
-    ``db``, this till's returns still waiting in the outbox. HQ unreachable
+    ``db`` (or ``local_waiting``, read before on the database worker), this till's
+    returns still waiting in the outbox. HQ unreachable
     (short ``connect_timeout``) -> ``offline``.
     """
     import psycopg
@@ -109,8 +111,8 @@ def check_return_online(
     finally:
         if own_conn:
             conn.close()
-    if db is not None:
-        extra = local_waiting_quantities(db, wanted)
+    if db is not None or local_waiting is not None:
+        extra = local_waiting if local_waiting is not None else local_waiting_quantities(db, wanted)
         seen = {k: (s, r + extra.get(k, 0)) for k, (s, r) in seen.items()}
     problems = hq_receive.over_return_problems(wanted, seen)
     return OnlineCheck("conflict" if problems else "ok", problems=tuple(problems))

@@ -9,11 +9,11 @@ from pypdf import PdfReader
 from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_closure, day_review
+from pos_returns.usecases.till import load_context
 from tests.core.test_review import DAY, RL, Ticket, _commit_day, add_return
 from ui.ops import InlineExecutor, Ops, ThreadExecutor
 from ui.screens.review import ReviewScreen, TicketDialog, open_review
 from ui.services import Services
-from ui.tasks import load_context
 
 # the offscreen platform warns once when a top-level window (the ticket dialog) is shown
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")

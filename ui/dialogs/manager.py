@@ -11,13 +11,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QLineEdit, QWidget
 
-from pos_returns.engine.plan import Approval, ReturnPlan, Verdict
+from pos_returns.engine.approvals import pending_approvals, refusable_lines
+from pos_returns.engine.plan import Approval, ReturnPlan
 from pos_returns.i18n import _
+from pos_returns.usecases.till import manager_decision
 
-from ..format import money
 from ..ops import error_message
 from ..services import Services
-from ..tasks import manager_decision
 from ..widgets.common import (
     Banner,
     action_button,
@@ -28,32 +28,11 @@ from ..widgets.common import (
     label,
 )
 
-_DECISIVE = ("manager", "refused")
-
 
 def items_to_decide(plan: ReturnPlan, scope: str = "lines") -> list[tuple[int | None, str, str]]:
-    """(line_no, rule, what) for every point the engine wants a manager on: the lines
-    (sale screen) or the refunds (refund screen)."""
-    items: list[tuple[int | None, str, str]] = []
-    for pl in plan.lines if scope == "lines" else ():
-        if pl.direction != "return" or pl.verdict == Verdict.ACCEPTED:
-            continue
-        decisive = [r for r in pl.reasons if getattr(r, "level", "") in _DECISIVE] or list(
-            pl.reasons
-        )
-        rules = list(dict.fromkeys(r.rule for r in decisive)) or ["R01"]
-        for rule in rules:
-            messages = [r.message for r in decisive if r.rule == rule]
-            what = f"{pl.name} — {messages[0]}" if messages else pl.name
-            items.append((pl.line_no, rule, what))
-    for refund in plan.refunds if scope == "refunds" else ():
-        if refund.needs_manager:
-            rules = list(dict.fromkeys(r.rule for r in refund.reasons)) or ["R01"]
-            for rule in rules:
-                msg = next((r.message for r in refund.reasons
-                            if r.rule == rule and getattr(r, "level", "") == "manager"), "")
-                items.append((None, rule, f"{money(refund.amount)} — {msg}".strip(" —")))
-    return items
+    """(line_no, rule, what) for every point the engine wants a manager on
+    (:func:`pos_returns.engine.approvals.pending_approvals`)."""
+    return [(p.line_no, p.rule, p.what) for p in pending_approvals(plan, scope)]
 
 
 class ManagerDialog(QDialog):
@@ -74,8 +53,7 @@ class ManagerDialog(QDialog):
         else:
             box.addWidget(label(_("The policy accepts this return. A manager may still "
                                   "refuse it (R01)."), name="subtitle", wrap=True))
-            self.items = [(pl.line_no, "R01", pl.name) for pl in plan.lines
-                          if pl.direction == "return"]
+            self.items = [(p.line_no, p.rule, p.what) for p in refusable_lines(plan)]
             text = "\n".join(f"• {what}" for _n, _r, what in self.items)
         what = label(text, wrap=True)
         what.setObjectName("banner")

@@ -8,11 +8,16 @@ from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import CommittedTicket
 from pos_returns.i18n import _
+from pos_returns.usecases.till import (
+    PRINT_TIMEOUT_SECONDS,
+    TicketPrintJob,
+    deliver_ticket_print,
+    prepare_ticket_print,
+)
 
 from ..format import money
 from ..ops import error_message
 from ..services import Services
-from ..tasks import print_ticket
 from ..widgets.common import Banner, action_button, card, label, relabel
 
 
@@ -132,10 +137,23 @@ class DoneScreen(QWidget):
         staff = self.services.staff
         staff_id = int(staff.id) if staff is not None else None
         self.print_button.setEnabled(False)
+        cfg = self.services.cfg
+        ops = self.services.ops
+        paper = requested or duplicate
+
+        def deliver(job: TicketPrintJob) -> None:
+            # Rendering, saving and the printer run on the I/O pool, never on the
+            # database worker: a stuck printer does not hold the next lookup.
+            (
+                ops.io(deliver_ticket_print, cfg, job, requested, timeout=PRINT_TIMEOUT_SECONDS)
+                .success(lambda result: self._printed(result, paper))
+                .failure(self._print_failed)
+                .run()
+            )
+
         (
-            self.services.ops.op(print_ticket, self.services.cfg, self.ticket, requested,
-                                 duplicate, staff_id)
-            .success(lambda result, paper=requested or duplicate: self._printed(result, paper))
+            ops.op(prepare_ticket_print, cfg, self.ticket, duplicate, staff_id)
+            .success(deliver)
             .failure(self._print_failed)
             .run()
         )

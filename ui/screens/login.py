@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 from pos_returns.engine.domain import Staff
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
+from pos_returns.usecases import till as tasks
 
-from .. import tasks
 from ..ops import error_message
 from ..services import Services
 from ..widgets.common import Banner, action_button, card, label

@@ -22,11 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.cache import lookup
-from pos_returns.engine.codes import CodeKind, classify
 from pos_returns.engine.domain import Sale
-from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _, ngettext
+from pos_returns.usecases import till
+from pos_returns.usecases.till import is_sale_code
 
 from ..format import money, sale_datetime, sale_short_ref, tender_text
 from ..ops import error_message
@@ -309,7 +308,7 @@ class LookupScreen(QWidget):
             return
         self._set_busy(True)
         (
-            self.services.ops.op(lookup.find_by_code, text)
+            self.services.ops.op(till.find_sale_by_code, text)
             .success(self._found)
             .failure(self._code_failed)
             .run()
@@ -335,24 +334,20 @@ class LookupScreen(QWidget):
             return
         if index == 0:
             start, end = self.card_dates.bounds()
-            job = self.services.ops.op(lookup.search_by_card, self.card_last4.text(), start, end)
+            job = self.services.ops.op(till.find_sales_by_card, self.card_last4.text(), start, end)
         elif index == 1:
-            job = self.services.ops.op(lookup.search_by_customer, self.customer_query.text())
+            job = self.services.ops.op(till.find_sales_by_customer, self.customer_query.text())
         else:
             start, end = self.sku_dates.bounds()
-            job = self.services.ops.op(lookup.search_by_sku, self.sku.text(), start, end)
+            job = self.services.ops.op(till.find_sales_by_article, self.sku.text(), start, end)
         self._set_busy(True)
         job.success(self._show_results).failure(self._search_failed).run()
 
     def _scanned_a_receipt(self, field: QLineEdit) -> bool:
         """A receipt or an order number scanned while the focus was in the customer or
         article field opens that sale, as if scanned in the scan field (the core's
-        classify tells); anything else is searched there as typed."""
-        try:
-            kind, _code = classify(field.text())
-        except AlamaraError:
-            return False
-        if kind not in (CodeKind.RECEIPT, CodeKind.ORDER):
+        engine tells); anything else is searched there as typed."""
+        if not is_sale_code(field.text()):
             return False
         self.scan.setText(field.text().strip())
         field.clear()

@@ -24,14 +24,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pos_returns.engine.approvals import must_print
 from pos_returns.engine.domain import Sale, TenderKind
 from pos_returns.engine.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
 from pos_returns.i18n import _
+from pos_returns.usecases.returns import (
+    HQ_DEADLINE_SECONDS,
+    OFFLINE,
+    PreparedReturn,
+    ask_hq,
+    commit_prepared,
+    prepare_return,
+)
 
 from ..format import money, sale_reference, tender_name
 from ..ops import error_message
 from ..services import Services
-from ..tasks import ask_policy, commit_return
+from ..tasks import ask_policy
 from ..widgets.common import Banner, action_button, card, icon, label, repolish
 
 _ICONS = {TenderKind.CARD: "card", TenderKind.CASH: "cash", TenderKind.GIFT_CARD: "giftcard",
@@ -221,7 +230,7 @@ class RefundScreen(QWidget):
         self._busy = False
         self.banner.clear_message()
         self.subtitle.setText(sale_reference(sale) if sale else _("Return without receipt"))
-        card_refund = any(is_card_refund(r) for r in plan.refunds)
+        card_refund = must_print(plan)
         self.card_box.setVisible(card_refund)
         request = plan.request
         pays = plan.net < 0
@@ -277,7 +286,7 @@ class RefundScreen(QWidget):
 
     def _sync_print(self, plan: ReturnPlan) -> None:
         """A card refund always prints (locked); otherwise paper is on request."""
-        card_refund = any(is_card_refund(r) for r in plan.refunds)
+        card_refund = must_print(plan)
         if card_refund:
             self.print_box.setChecked(True)
         elif not self.print_box.isEnabled():
@@ -372,12 +381,28 @@ class RefundScreen(QWidget):
             return
         self._busy = True
         self._refresh_buttons()
-        (
-            self.services.ops.op(commit_return, self.services.cfg, self.plan)
-            .success(self._committed)
-            .failure(self._failed)
-            .run()
-        )
+        cfg = self.services.cfg
+        ops = self.services.ops
+
+        def commit(prepared: PreparedReturn, answer: object = None) -> None:
+            ops.op(commit_prepared, cfg, prepared, answer).success(self._committed).failure(
+                self._failed).run()
+
+        def ask_hq_then_commit(prepared: PreparedReturn) -> None:
+            if not prepared.ask_hq:
+                commit(prepared)
+                return
+            # HQ is asked on the I/O pool: a slow HQ never holds the database worker.
+            # Past its deadline the till goes on offline (the return is marked so).
+            (
+                ops.io(ask_hq, cfg, prepared, timeout=HQ_DEADLINE_SECONDS)
+                .success(lambda answer: commit(prepared, answer))
+                .failure(lambda _exc: commit(prepared, OFFLINE))
+                .run()
+            )
+
+        ops.op(prepare_return, cfg, self.plan.request).success(ask_hq_then_commit).failure(
+            self._failed).run()
 
     def _committed(self, ticket: CommittedTicket) -> None:
         self._busy = False

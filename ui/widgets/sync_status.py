@@ -18,13 +18,16 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from pos_returns.cache.db import connect, open_cache
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _, format_datetime, ngettext
-from pos_returns.sync.round import run_sync, till_journal
-from pos_returns.sync.state import Progress, SyncSummary, table_label
-from pos_returns.sync.status import SyncStatus as CoreSyncStatus
-from pos_returns.sync.status import sync_status
+from pos_returns.usecases.hq_link import (
+    Progress,
+    SyncSummary,
+    read_sync_status,
+    sync_round,
+    table_label,
+)
+from pos_returns.usecases.hq_link import SyncStatus as CoreSyncStatus
 
 from .common import shortcut_text
 
@@ -46,8 +49,8 @@ class SyncRunner(QObject):
     """One sync round at a time, in the background; results come back as signals."""
 
     started = Signal()
-    progress = Signal(object)  # pos_returns.sync.tillsync.Progress
-    finished = Signal(object)  # pos_returns.sync.tillsync.SyncSummary
+    progress = Signal(object)  # pos_returns.sync.state.Progress
+    finished = Signal(object)  # pos_returns.sync.state.SyncSummary
     status_changed = Signal(object)  # pos_returns.sync.status.SyncStatus
     failed = Signal(str)
 
@@ -62,7 +65,7 @@ class SyncRunner(QObject):
         super().__init__(parent)
         self.cfg = cfg
         self.executor = executor
-        self.sync_fn = sync_fn or run_sync
+        self.sync_fn = sync_fn  # None: the real round
         self._busy = threading.Lock()
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.run_now)
@@ -95,20 +98,9 @@ class SyncRunner(QObject):
         return True
 
     def _round(self) -> None:
-
         try:
-            db = open_cache(self.cfg.cache_path)
-            try:
-                kwargs: dict[str, Any] = {}
-                if self.sync_fn is run_sync:
-                    kwargs["journal"] = till_journal(db, self.cfg)
-                summary = self.sync_fn(
-                    db, self.cfg.hq_dsn, store_id=self.cfg.store_id, till_no=self.cfg.till_no,
-                    progress=self.progress.emit, **kwargs,
-                )
-                status = sync_status(db)
-            finally:
-                db.close()
+            summary, status = sync_round(self.cfg, progress=self.progress.emit,
+                                         sync_fn=self.sync_fn)
         except Exception as exc:  # shown in the widget; the till goes on offline
             log.exception("sync round failed")
             self._busy.release()
@@ -120,17 +112,7 @@ class SyncRunner(QObject):
 
     def read_status(self) -> CoreSyncStatus | None:
         """The cache's sync state now (small queries; the UI calls it once at start)."""
-
-        try:
-            db = connect(self.cfg.cache_path, create=False)
-        except Exception:
-            return None
-        try:
-            return sync_status(db)
-        except Exception:  # a cache not migrated yet: the first round will tell
-            return None
-        finally:
-            db.close()
+        return read_sync_status(self.cfg)
 
 
 def _local_time(iso: str) -> str:
