@@ -41,6 +41,8 @@ from itertools import accumulate, chain
 from typing import Any, TypeVar
 
 from sqlite_utils import Database
+from stdnum.fr import siret as fr_siret
+from stdnum.fr import tva as fr_tva
 
 from pos_returns.cache.db import set_meta
 from pos_returns.engine.codes import ean13_check_digit, luhn_check_digit
@@ -257,13 +259,14 @@ class _Product:
 
 def siret_for(nic_body: str) -> str:
     """SIREN + a 4-digit establishment number + the digit that makes all 14 Luhn-valid."""
-    return SIREN + nic_body + luhn_check_digit(SIREN + nic_body)
+    return fr_siret.validate(SIREN + nic_body + luhn_check_digit(SIREN + nic_body))
 
 
 def vat_number(siren: str = SIREN) -> str:
-    """French intra-EU VAT number: FR + key (12 + 3 × (SIREN mod 97)) mod 97 + SIREN."""
+    """French intra-EU VAT number: FR + key (12 + 3 × (SIREN mod 97)) mod 97 + SIREN,
+    checked by python-stdnum."""
     key = (12 + 3 * (int(siren) % 97)) % 97
-    return f"FR{key:02d}{siren}"
+    return "FR" + fr_tva.validate(f"FR{key:02d}{siren}")  # validate() drops the "FR"
 
 
 def _round_price(cents: int) -> int:

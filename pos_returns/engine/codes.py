@@ -25,6 +25,9 @@ from datetime import date
 from enum import StrEnum
 from io import BytesIO
 
+from stdnum import ean, luhn
+from stdnum.iso7064 import mod_97_10
+
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 
@@ -81,33 +84,23 @@ class ReceiptNumber:
 
 def mod97_check(body: str) -> str:
     """ISO 7064 MOD 97-10 check digits (two digits) for a string of digits."""
-    remainder = int(body + "00") % 97
-    return f"{98 - remainder:02d}"
+    return str(mod_97_10.calc_check_digits(body))
 
 
 def mod97_valid(digits: str) -> bool:
-    return len(digits) > 2 and _is_digits(digits) and int(digits) % 97 == 1
+    return len(digits) > 2 and _is_digits(digits) and mod_97_10.is_valid(digits)
 
 
 def luhn_check_digit(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
+    return str(luhn.calc_check_digit(body))
 
 
 def luhn_valid(number: str) -> bool:
-    return len(number) > 1 and _is_digits(number) and luhn_check_digit(number[:-1]) == number[-1]
+    return len(number) > 1 and _is_digits(number) and luhn.is_valid(number)
 
 
 def ean13_check_digit(body: str) -> str:
-    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
-    return str((10 - total % 10) % 10)
+    return str(ean.calc_check_digit(body))
 
 
 def _clean(text: str) -> str:

@@ -13,18 +13,18 @@ or others is refused: it may have been copied.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import stat
 import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pos_returns.errors import ConfigError
 from pos_returns.i18n import _
@@ -67,7 +67,8 @@ class Signer:
         return pem.decode("ascii")
 
     def derive_secret(self, label: str) -> bytes:
-        """A 32-byte secret for ``label`` derived from the private key (HMAC-SHA256).
+        """A 32-byte secret for ``label`` derived from the private key (HKDF-SHA256,
+        RFC 5869, with ``label`` as its info).
 
         Used for keyed hashes that must not be computable from the cache alone
         (e.g. gift card security codes).
@@ -77,7 +78,8 @@ class Signer:
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        return hmac.new(private_raw, label.encode("utf-8"), hashlib.sha256).digest()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=label.encode("utf-8")).derive(private_raw)
 
 
 def verify_signature(public_raw: bytes | Ed25519PublicKey, data: bytes, signature_hex: str) -> bool:
