@@ -7,7 +7,7 @@ CACHE ?= $(HOME)/.local/share/alamara-retours/cache.sqlite
 DEMO_SALES ?= 20000
 DEMO_RETURNS ?= 300
 
-.PHONY: run test venv test-venv i18n demo bench lint screenshots clean system-deps
+.PHONY: run test wheel-smoke venv test-venv i18n demo bench lint screenshots clean system-deps
 
 ## make run: install, compile translations, build the demo cache on first run, open the till.
 run: $(BIN)/.installed i18n
@@ -17,20 +17,25 @@ run: $(BIN)/.installed i18n
 	fi
 	$(BIN)/pos-returns run --db "$(CACHE)"
 
-## make test: the same install with the test extras, then the whole suite headless.
+## make test: the same install with the test extras, the whole suite headless, then the
+## wheel: built, installed in a fresh virtual environment outside the checkout, smoke-tested.
 test: system-deps $(BIN)/.installed-test i18n
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	PYTHON=$(PYTHON) bash tools/wheel_smoke.sh
+
+wheel-smoke: $(BIN)/.installed-test
+	PYTHON=$(PYTHON) bash tools/wheel_smoke.sh
 
 system-deps:
 	@bash tools/system-deps.sh
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
 	@touch $@
 
-$(BIN)/.installed-test: pyproject.toml
+$(BIN)/.installed-test: pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"

@@ -5,4 +5,4 @@ lookup and every document can be used from the CLI and from tests without a
 window.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

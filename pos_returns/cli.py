@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pos_returns import __version__
 from pos_returns.config import TillConfig, load_config
 from pos_returns.errors import AlamaraError
-from pos_returns.i18n import _, set_language
+from pos_returns.i18n import _, catalogue_present, set_language
+from pos_returns.resources import locale_dir
 
 COMMAND_MODULES = (
     "pos_returns.commands.app",
@@ -64,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlamaraError:
         pass
     set_language(cfg_lang)
+    if not catalogue_present("fr"):
+        # No catalogue, so no gettext: the one message written in French in the code.
+        print("Erreur : le catalogue français de la caisse est introuvable ("
+              f"{locale_dir()}). L'installation est incomplète : réinstallez "
+              "Alamara Retours (French catalogue missing: reinstall).", file=sys.stderr)
+        return 3
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

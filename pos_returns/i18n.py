@@ -13,14 +13,14 @@ from __future__ import annotations
 import gettext as _gettext
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
+from pos_returns.resources import locale_dir
+
 DOMAIN = "pos_returns"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
 SUPPORTED = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
 STORE_TZ = ZoneInfo("Europe/Paris")
@@ -39,7 +39,7 @@ def set_language(language: str = DEFAULT_LANGUAGE) -> None:
         lang = DEFAULT_LANGUAGE
     _language = lang
     _translations = _gettext.translation(
-        DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True
+        DOMAIN, localedir=str(locale_dir()), languages=[lang], fallback=True
     )
 
 
@@ -49,6 +49,11 @@ def current_language() -> str:
 
 def babel_locale() -> str:
     return _BABEL_LOCALES[_language]
+
+
+def catalogue_present(language: str = DEFAULT_LANGUAGE) -> bool:
+    """True when the compiled catalogue (.mo) of ``language`` can be found."""
+    return _gettext.find(DOMAIN, localedir=str(locale_dir()), languages=[language]) is not None
 
 
 def catalogue_loaded() -> bool:

@@ -19,7 +19,9 @@ from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources" / "fonts"
+from pos_returns.resources import resources_dir
+
+RESOURCES = resources_dir() / "fonts"
 SYSTEM_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/dejavu"),

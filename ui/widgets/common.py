@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QKeySequence
@@ -20,8 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from pos_returns.i18n import _
+from pos_returns.resources import resources_dir
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+RESOURCES = resources_dir()
 
 
 def icon(name: str) -> QIcon:
