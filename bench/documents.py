@@ -29,8 +29,8 @@ from pos_returns.documents import (  # noqa: E402
     render_ticket_pdf,
     ticket_document_from_db,
 )
-from tests.core import documents_scenarios as sc  # noqa: E402
-from tests.factories import L, add_sale, new_cache  # noqa: E402
+from tests.helpers import L, add_sale, new_cache  # noqa: E402
+from tests.helpers import documents as sc  # noqa: E402
 
 
 def _time(fn, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]

@@ -179,7 +179,7 @@ def screenshots(out: Path, workdir: Path) -> list[Path]:
 
     from pos_returns.config import TillConfig
     from pos_returns.usecases.auth import get_staff
-    from tests.factories import new_cache
+    from tests.helpers import new_cache
     from ui.screens.review import ReviewScreen
 
     app = QApplication.instance() or QApplication([])
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         from pos_returns.config import TillConfig
         from pos_returns.usecases.auth import get_staff
         from pos_returns.usecases.reports import write_daily_report
-        from tests.factories import new_cache
+        from tests.helpers import new_cache
         from ui.screens.review import ReviewScreen
 
         app = QApplication.instance() or QApplication([])

@@ -30,7 +30,7 @@ from pos_returns.hq import schema as hq_schema
 from pos_returns.sync import pull as sync_pull
 from pos_returns.sync.round import run_sync
 from pos_returns.sync.state import Progress
-from tests.integration.pgserver import LocalPostgres
+from tests.helpers.pgserver import LocalPostgres
 
 
 def build_hq(dsn: str, tmp: Path, sales: int) -> None:

@@ -30,7 +30,7 @@ def tmp_cache(tmp_path: Path) -> Path:
 @pytest.fixture
 def db(tmp_cache: Path):
     """A fresh migrated cache with the reference data of ``tests/factories.py``."""
-    from tests.factories import new_cache
+    from tests.helpers import new_cache
 
     database = new_cache(tmp_cache)
     yield database

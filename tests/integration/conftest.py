@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pgserver import LocalPostgres, PostgresUnavailable
+from tests.helpers.pgserver import LocalPostgres, PostgresUnavailable
 
 TEMPLATE = "hq_template"
 _names = itertools.count(1)
@@ -41,7 +41,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgre
 
 def _make_template(server: LocalPostgres, tmp: Path) -> None:
     from pos_returns.hq import schema as hq_schema
-    from tests.factories import new_cache
+    from tests.helpers import new_cache
 
     with hq_schema.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")

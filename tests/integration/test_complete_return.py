@@ -12,7 +12,7 @@ from pos_returns.engine.domain import Condition
 from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import Conflict
 from pos_returns.usecases.returns import complete_return
-from tests.integration.helpers import commit_return, hq_sale, sync, till_config
+from tests.helpers.hq import commit_return, hq_sale, sync, till_config
 
 pytestmark = pytest.mark.postgres
 

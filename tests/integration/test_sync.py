@@ -24,7 +24,7 @@ from pos_returns.sync.online import check_return_online
 from pos_returns.sync.round import till_journal
 from pos_returns.sync.state import Progress
 from pos_returns.sync.status import open_conflicts, sync_status
-from tests.integration.helpers import commit_return, hq_count, hq_sale, sync, till_config
+from tests.helpers.hq import commit_return, hq_count, hq_sale, sync, till_config
 
 pytestmark = pytest.mark.postgres
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
 
 from pos_returns.config import TillConfig
+from tests.helpers.ui import make_window
 from ui.app import install_translations, style_sheet
-from ui.ops import InlineExecutor, Ops, ThreadExecutor
-from ui.services import Services
+from ui.ops import InlineExecutor, ThreadExecutor
 from ui.window import MainWindow
 
 
@@ -36,14 +35,6 @@ def styled_app(qapp):
     qapp.setStyleSheet("")
 
 
-def make_window(qtbot, cfg: TillConfig, executor) -> MainWindow:
-    window = MainWindow(Services(cfg, Ops(executor)))
-    qtbot.add_widget(window)
-    window.resize(1366, 860)
-    window.show()
-    window.activateWindow()
-    qtbot.wait_until(window.isActiveWindow)
-    return window
 
 
 @pytest.fixture
@@ -60,24 +51,7 @@ def threaded_window(qtbot, db, till_cfg, styled_app):
     w.services.ops.shutdown()
 
 
-def log_in(qtbot, window: MainWindow, code: str = "V001", pin: str = "1111") -> None:
-    qtbot.keyClicks(window.login.code, code)
-    qtbot.keyClick(window.login.code, Qt.Key.Key_Return)
-    qtbot.keyClicks(window.login.pin, pin)
-    qtbot.keyClick(window.login.pin, Qt.Key.Key_Return)
 
 
-def scan(qtbot, field, code: str) -> None:
-    """A scanner burst: every character as a key press, then Enter."""
-    qtbot.keyClicks(field, code)
-    qtbot.keyClick(field, Qt.Key.Key_Return)
 
 
-def press(qtbot, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
-    """A shortcut key pressed wherever the focus is (button shortcuts click a moment
-    later, Qt's animateClick: wait for their effect with ``qtbot.wait_until``)."""
-    from PySide6.QtWidgets import QApplication
-
-    target = QApplication.focusWidget() or QApplication.activeWindow()
-    assert target is not None, "no window has the keyboard"
-    qtbot.keyClick(target, key, modifier)

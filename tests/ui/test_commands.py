@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from pos_returns import cli
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 

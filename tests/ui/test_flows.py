@@ -9,58 +9,33 @@ import pytest
 from pypdf import PdfReader
 from PySide6.QtCore import Qt
 
-from pos_returns.cache.lookup import get_sale
 from pos_returns.engine.domain import Condition
-from tests.factories import L, T, add_sale, ean_of
-from tests.ui.conftest import log_in, press, scan
-from tests.ui.test_lookup import _receipt
+from tests.helpers import L, T, add_sale, ean_of
+from tests.helpers.ui import (
+    confirm,
+    log_in,
+    open_sale,
+    press,
+    receipt_of,
+    scan,
+    take_back,
+    to_refund,
+    verdict,
+)
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
 # -- helpers: what the salesperson's hands do ----------------------------------------------
 
-def open_sale(qtbot, db, window, sale_id: int, *, login: bool = True) -> None:
-    if login:
-        log_in(qtbot, window)
-    sale = get_sale(db, sale_id)
-    code = _receipt(db, sale_id).barcode_content if sale.receipt_number else sale.order_number
-    window.lookup.scan.selectAll()
-    scan(qtbot, window.lookup.scan, code)
-    assert window.current == "sale"
 
 
-def take_back(qtbot, window, index: int, qty: int, *, condition: Condition | None = None,
-              reason: str = "size") -> None:
-    card = window.sale.cards[index]
-    card.qty.setFocus()
-    card.qty.selectAll()
-    qtbot.keyClicks(card.qty, str(qty))
-    if condition is not None:
-        pick(qtbot, card.condition, str(condition))
-    pick(qtbot, card.reason, reason)
-    qtbot.wait_until(window.sale.is_settled)
 
 
-def pick(qtbot, combo, data: str) -> None:
-    """Choose an entry of a list with the arrow keys."""
-    combo.setFocus()
-    target = combo.findData(data)
-    assert target >= 0
-    while combo.currentIndex() < target:
-        qtbot.keyClick(combo, Qt.Key.Key_Down)
-    while combo.currentIndex() > target:
-        qtbot.keyClick(combo, Qt.Key.Key_Up)
 
 
-def verdict(window, index: int) -> str:
-    return window.sale.cards[index].verdict.text()
 
 
-def to_refund(qtbot, window) -> None:
-    assert window.sale.continue_button.isEnabled()
-    press(qtbot, Qt.Key.Key_F10)
-    qtbot.wait_until(lambda: window.current == "refund")
 
 
 def present_card(qtbot, window, last4: str) -> None:
@@ -71,10 +46,6 @@ def present_card(qtbot, window, last4: str) -> None:
     qtbot.wait_until(window.refund.is_settled)
 
 
-def confirm(qtbot, window) -> None:
-    assert window.refund.confirm_button.isEnabled()
-    press(qtbot, Qt.Key.Key_F10)
-    qtbot.wait_until(lambda: window.current == "done")
 
 
 def tickets(db) -> list[dict]:
@@ -295,7 +266,7 @@ def test_a_receipt_scanned_as_an_exchange_item_is_explained(qtbot, db, window):
     other = add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
     open_sale(qtbot, db, window, sale_id)
     window.sale.exchange_scan.setFocus()
-    scan(qtbot, window.sale.exchange_scan, _receipt(db, other).barcode_content)
+    scan(qtbot, window.sale.exchange_scan, receipt_of(db, other).barcode_content)
     assert "C’est un ticket" in window.sale.banner.text()
     assert window.sale.new_items == [] and window.sale.sale.id == sale_id
 
@@ -460,7 +431,7 @@ def test_receipt_return_through_the_real_database_worker(qtbot, db, threaded_win
                        [T("card", 22900, "4242", "fp")])
     log_in(qtbot, window)
     qtbot.wait_until(lambda: window.current == "lookup", timeout=10_000)
-    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+    scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).barcode_content)
     qtbot.wait_until(lambda: window.current == "sale", timeout=10_000)
     card = window.sale.cards[0]
     card.qty.setFocus()

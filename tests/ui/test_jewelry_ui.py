@@ -22,9 +22,17 @@ from PySide6.QtWidgets import QApplication
 from pos_returns.cache import jewelry as jewelry_records
 from pos_returns.config import TillConfig
 from pos_returns.journal import chain as journal
-from tests.factories import L, T, add_sale
-from tests.ui.conftest import log_in, make_window, press
-from tests.ui.test_flows import confirm, open_sale, take_back, to_refund, verdict
+from tests.helpers import L, T, add_sale
+from tests.helpers.ui import (
+    confirm,
+    log_in,
+    make_window,
+    open_sale,
+    press,
+    take_back,
+    to_refund,
+    verdict,
+)
 from ui.ops import InlineExecutor
 from ui.widgets.signature_pad import SignaturePad
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from pos_returns.journal import chain as journal
-from tests.ui.conftest import log_in
+from tests.helpers.ui import log_in
 
 
 def _kinds(db) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from pos_returns.usecases.auth import MAX_FAILED_ATTEMPTS
-from tests.ui.conftest import log_in
+from tests.helpers.ui import log_in
 
 
 def test_good_pin_opens_lookup_and_header_shows_user_store_and_till(qtbot, window):

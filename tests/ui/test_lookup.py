@@ -7,24 +7,16 @@ from datetime import date
 
 from PySide6.QtCore import Qt
 
-from pos_returns.cache.lookup import get_sale
 from pos_returns.engine.codes import ReceiptNumber
-from tests.factories import L, T, add_sale, ean_of
-from tests.ui.conftest import log_in, press, scan
-
-
-def _receipt(db, sale_id: int) -> ReceiptNumber:
-    sale = get_sale(db, sale_id)
-    d = sale.receipt_number
-    return ReceiptNumber(int(d[0:3]), int(d[3:5]), date(2000 + int(d[5:7]), int(d[7:9]),
-                                                        int(d[9:11])), int(d[11:15]))
+from tests.helpers import L, T, add_sale, ean_of
+from tests.helpers.ui import log_in, press, receipt_of, scan
 
 
 def test_scanner_burst_opens_the_sale(qtbot, db, window):
     sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 15000), L("SKU-CHEM-01", 2, 7900)])
     log_in(qtbot, window)
     assert window.lookup.scan.hasFocus()
-    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+    scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).barcode_content)
     assert window.current == "sale"
     assert window.sale.sale.id == sale_id
     assert [c.line.sku for c in window.sale.cards] == ["SKU-ROBE-01", "SKU-CHEM-01"]
@@ -37,7 +29,7 @@ def test_scanner_burst_through_the_real_worker_thread(qtbot, db, threaded_window
     with qtbot.wait_signal(window.services.staff_changed, timeout=10_000):
         log_in(qtbot, window)
     with qtbot.wait_signal(window.lookup.sale_opened, timeout=10_000) as opened:
-        scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+        scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).barcode_content)
     assert opened.args[0].id == sale_id
     assert window.current == "sale"
 
@@ -47,7 +39,7 @@ def test_typed_receipt_number_with_dashes_and_order_number(qtbot, db, window):
     web_id = add_sale(db, [L("SKU-ESCA-01", 1, 22000)], channel="online",
                       order_number="W204815162", shipping=590)
     log_in(qtbot, window)
-    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).display)
+    scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).display)
     assert window.sale.sale.id == sale_id
     press(qtbot, Qt.Key.Key_Escape)
     qtbot.wait_until(lambda: window.current == "lookup")
@@ -160,7 +152,7 @@ def test_a_scan_while_the_results_have_the_focus_still_opens_the_sale(qtbot, db,
     assert lookup.results.hasFocus() and len(lookup.results.sales) == 1
     # The customer finds another receipt after all: the scanner types into whatever
     # has the focus, here the results list.
-    for char in _receipt(db, sale_id).barcode_content:
+    for char in receipt_of(db, sale_id).barcode_content:
         qtbot.keyClicks(QApplication.focusWidget(), char)
     assert lookup.scan.hasFocus()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
@@ -177,7 +169,7 @@ def test_R08_receipt_scanned_into_the_customer_or_article_field_opens_the_sale(
     lookup = window.lookup
     for tab, field in ((1, lookup.customer_query), (2, lookup.sku)):
         lookup.choose_tab(tab)
-        scan(qtbot, field, _receipt(db, sale_id).barcode_content)
+        scan(qtbot, field, receipt_of(db, sale_id).barcode_content)
         assert window.current == "sale" and window.sale.sale.id == sale_id
         assert field.text() == ""
         press(qtbot, Qt.Key.Key_Escape)

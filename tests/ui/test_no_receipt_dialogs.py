@@ -14,7 +14,7 @@ from pos_returns.engine.plan import TicketKind
 from pos_returns.usecases import idcheck
 from pos_returns.usecases.auth import find_staff
 from pos_returns.usecases.idcheck import DocType, HistoryLevel
-from tests.factories import ean_of
+from tests.helpers import ean_of
 from ui.dialogs.id_capture import IdCaptureDialog
 from ui.dialogs.id_notice import IdNoticeDialog
 from ui.dialogs.no_receipt import NoReceiptDialog, NoReceiptFlow, history_message

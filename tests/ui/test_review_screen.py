@@ -10,7 +10,7 @@ from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_closure, day_review
 from pos_returns.usecases.till import load_context
-from tests.core.test_review import DAY, RL, Ticket, _commit_day, add_return
+from tests.helpers.review import DAY, RL, Ticket, add_return, commit_day
 from ui.ops import InlineExecutor, Ops, ThreadExecutor
 from ui.screens.review import ReviewScreen, TicketDialog, open_review
 from ui.services import Services
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 
 @pytest.fixture
 def day_data(db, till_cfg):
-    ids = _commit_day(db, till_cfg, DAY)
+    ids = commit_day(db, till_cfg, DAY)
     # a fine-jewelry return on till 2, above the manager threshold
     jewel, _uuid = add_return(db, Ticket([RL("SKU-BAGU-01", 640000, "changed_mind")],
                                          {"card": 640000}, staff_id=2, till_no=2,

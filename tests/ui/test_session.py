@@ -6,9 +6,8 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt
 
-from tests.factories import L, add_sale
-from tests.ui.conftest import log_in, make_window, press, scan
-from tests.ui.test_lookup import _receipt
+from tests.helpers import L, add_sale
+from tests.helpers.ui import log_in, make_window, press, receipt_of, scan
 from ui.ops import InlineExecutor
 
 
@@ -18,7 +17,7 @@ def test_idle_lock_after_the_configured_delay_then_same_user_resumes(
     window = make_window(qtbot, replace(till_cfg, idle_lock_seconds=1), InlineExecutor(db))
     sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 15000)])
     log_in(qtbot, window)
-    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+    scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).barcode_content)
     window.sale.cards[0].qty.setValue(1)
     with qtbot.wait_signal(window.locked, timeout=10_000) as locked:
         pass  # nobody touches the till
@@ -38,7 +37,7 @@ def test_idle_lock_after_the_configured_delay_then_same_user_resumes(
 def test_lock_shortcut_and_switch_user(qtbot, db, window):
     sale_id = add_sale(db, [L("SKU-ROBE-01", 1, 15000)])
     log_in(qtbot, window)
-    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+    scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).barcode_content)
     press(qtbot, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     qtbot.wait_until(lambda: window.current == "login")
     # Another person: F4 clears the code, they scan their badge and type their PIN.

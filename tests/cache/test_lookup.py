@@ -5,7 +5,7 @@ import pytest
 from pos_returns.cache import lookup
 from pos_returns.engine.codes import ReceiptNumber
 from pos_returns.errors import InvalidInput, NotFound
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 
 def test_receipt_lookup_by_barcode_and_typed_number(db):

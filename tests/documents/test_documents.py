@@ -44,8 +44,9 @@ from pos_returns.engine.money import vat_included_split
 from pos_returns.engine.plan import PlannedRefund, ReturnPlan, ReturnRequest, TicketKind
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import format_date, format_money, format_percent
-from tests.core import documents_scenarios as sc
-from tests.factories import L, add_sale
+from tests.helpers import L, add_sale
+from tests.helpers import documents as sc
+from tests.helpers.documents import embedded_codes, flat, has, pdf_text
 
 MM = 72 / 25.4
 
@@ -53,28 +54,12 @@ MM = 72 / 25.4
 # -- reading PDFs back
 
 
-def pdf_text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() or "" for page in PdfReader(BytesIO(pdf)).pages)
 
 
-def flat(text: str) -> str:
-    """Text with every kind of space made a plain space (babel and French typography use
-    no-break spaces; extraction may also break a line where the PDF wrapped it)."""
-    return " ".join(text.replace("\u202f", " ").replace("\u00a0", " ").split())
 
 
-def has(pdf_or_text: bytes | str, needle: str) -> bool:
-    text = pdf_text(pdf_or_text) if isinstance(pdf_or_text, bytes) else pdf_or_text
-    return flat(needle) in flat(text)
 
 
-def embedded_codes(pdf: bytes) -> list[str]:
-    """Decode every image embedded in the PDF (python-barcode's PNGs)."""
-    found: list[str] = []
-    for page in PdfReader(BytesIO(pdf)).pages:
-        for img in page.images:
-            found += [r.text for r in zxingcpp.read_barcodes(img.image)]
-    return found
 
 
 def rendered_codes(pdf: bytes, tmp_path: Path, *, dpi: int = 200) -> list[str]:

@@ -17,7 +17,7 @@ from pos_returns.i18n import _, format_money
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.reports import csv_amount, parse_csv_amount, write_daily_report
 from pos_returns.usecases.review import TENDERS, day_review, tender_label
-from tests.core.test_review import DAY, RL, Ticket, add_return, standard_day
+from tests.helpers.review import DAY, RL, Ticket, add_return, standard_day
 
 
 def pdf_lines(path: Path) -> list[str]:
@@ -156,10 +156,10 @@ def test_pdf_shows_the_z_closure_and_grand_total_of_the_journal(db, manager, tmp
 
     from pos_returns.config import TillConfig
     from pos_returns.usecases.review import close_day
-    from tests.core.test_review import _commit_day
+    from tests.helpers.review import commit_day
 
     till = TillConfig(key_path=tmp_path / "keys" / "j.pem", documents_dir=tmp_path / "docs")
-    _commit_day(db, till, DAY)
+    commit_day(db, till, DAY)
     before = pdf_lines(write_daily_report(db, manager, DAY, tmp_path / "a").pdf)
     assert value_after(before, _("Day closure (Z)")) == _("not closed yet")
     closure = close_day(db, manager, DAY, till, now=datetime(2025, 3, 15, 20, tzinfo=UTC))

@@ -12,7 +12,7 @@ from pos_returns.cache.db import atomic, connect, migrate, open_cache
 from pos_returns.cache.schema import migration_sets
 from pos_returns.cache.schema.core import CORE
 from pos_returns.errors import NotFound
-from tests.factories import L, add_sale, seed_reference
+from tests.helpers import L, add_sale, seed_reference
 
 
 def all_migration_names() -> list[str]:

@@ -10,7 +10,7 @@ from babel.numbers import format_currency
 
 from pos_returns import i18n
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():

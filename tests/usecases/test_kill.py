@@ -24,7 +24,7 @@ import pytest
 from pos_returns.cache.db import connect
 from pos_returns.journal.keys import load_signer
 from pos_returns.journal.verify import verify
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 KILLS = 210
 MAX_DELAY_MS = 25

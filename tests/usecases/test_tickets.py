@@ -25,7 +25,7 @@ from pos_returns.journal.chain import Journal
 from pos_returns.journal.keys import load_signer
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 
 @pytest.fixture
@@ -436,7 +436,7 @@ def test_R02_R03_R05_whatever_plans_come_the_cache_never_over_returns(tmp_path_f
     from pos_returns.cache.lookup import get_sale
     from pos_returns.engine.plan import LineRequest, NewItem, ReturnRequest
     from pos_returns.usecases.planning import plan_return
-    from tests.factories import new_cache
+    from tests.helpers import new_cache
 
     base = tmp_path_factory.mktemp("prop")
     db = new_cache(base / "cache.sqlite")

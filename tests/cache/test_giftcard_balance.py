@@ -9,7 +9,7 @@ from pos_returns.cache import giftcards, lookup
 from pos_returns.cache.db import atomic
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import format_money
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 
 def _issue(db, amount):

@@ -13,7 +13,7 @@ from pos_returns import config
 from pos_returns.config import PolicyConfig, TillConfig, load_config, parse_config
 from pos_returns.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "till.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "till.example.toml"
 
 
 @pytest.fixture(autouse=True)

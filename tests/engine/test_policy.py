@@ -27,7 +27,7 @@ from pos_returns.engine.policy import decide
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from pos_returns.usecases import auth
 from pos_returns.usecases.planning import plan_return
-from tests.factories import PINS, L, T, add_sale
+from tests.helpers import PINS, L, T, add_sale
 
 CFG = TillConfig(store_id=1, till_no=1)
 REASON = "Cliente fidèle, article en parfait état"
@@ -541,7 +541,7 @@ def jewel_sale(db, **kw) -> int:
 
 # H9 (fine-jewelry mode): the engine now runs pos_returns.engine.jewelry.check_line, so a
 # jewelry line also needs the serial read off the piece, the inspection checklist and,
-# for the card, the fingerprint read by the terminal (tests/core/test_jewelry.py).
+# for the card, the fingerprint read by the terminal (tests/usecases/test_jewelry.py).
 INSPECTED = Inspection(condition=True, hallmark=True, clasp=True, stones=True)
 CARD_READ = {"presented_card_fingerprint": "fp-4242"}
 

@@ -7,7 +7,7 @@ import pytest
 from pos_returns.cache.db import connect
 from pos_returns.errors import NotFound, PermissionDenied
 from pos_returns.usecases import auth
-from tests.factories import PINS
+from tests.helpers import PINS
 
 
 def _failed_attempts(db, code: str) -> int:

@@ -11,7 +11,7 @@ from pos_returns.engine.domain import Condition
 from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import Conflict, PolicyRefused
 from pos_returns.usecases.returns import complete_return
-from tests.factories import L, add_sale
+from tests.helpers import L, add_sale
 
 
 @dataclass

@@ -32,7 +32,7 @@ from pos_returns.journal.records import record_bytes
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from pos_returns.usecases.auth import authenticate
-from tests.factories import PINS, L, T, add_sale
+from tests.helpers import PINS, L, T, add_sale
 
 
 @pytest.fixture

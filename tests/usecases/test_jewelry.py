@@ -27,7 +27,7 @@ from pos_returns.usecases import jewelry_mode
 from pos_returns.usecases.auth import find_staff
 from pos_returns.usecases.planning import plan_return
 from pos_returns.usecases.tickets import commit_plan
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 OK = Inspection(condition=True, hallmark=True, clasp=True, stones=True)
 

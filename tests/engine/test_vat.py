@@ -20,8 +20,8 @@ from pos_returns.engine.vat import VatRow, add_records, as_record, line_amounts,
 from pos_returns.i18n import format_money, format_percent
 from pos_returns.journal.chain import Journal
 from pos_returns.usecases.tickets import commit_plan
-from tests.core.test_documents import has, pdf_text
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
+from tests.helpers.documents import has, pdf_text
 
 DAY = date(2026, 3, 2)
 FEE = 51  # R18 restocking fee on the first returned line

@@ -7,12 +7,15 @@ from __future__ import annotations
 import itertools
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from io import BytesIO
 
+import zxingcpp
+from pypdf import PdfReader
 from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
 from pos_returns.engine.codes import luhn_check_digit
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 _numbers = itertools.count(41)
 
@@ -227,3 +230,27 @@ def gift_return_r06(db: Database) -> Made:
                   serial="SN-PERL-0042")],
         refunds=[RF("gift_card", 65000, gift_card_number=card)],
     )
+
+
+def pdf_text(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(BytesIO(pdf)).pages)
+
+
+def flat(text: str) -> str:
+    """Text with every kind of space made a plain space (babel and French typography use
+    no-break spaces; extraction may also break a line where the PDF wrapped it)."""
+    return " ".join(text.replace("\u202f", " ").replace("\u00a0", " ").split())
+
+
+def has(pdf_or_text: bytes | str, needle: str) -> bool:
+    text = pdf_text(pdf_or_text) if isinstance(pdf_or_text, bytes) else pdf_or_text
+    return flat(needle) in flat(text)
+
+
+def embedded_codes(pdf: bytes) -> list[str]:
+    """Decode every image embedded in the PDF (python-barcode's PNGs)."""
+    found: list[str] = []
+    for page in PdfReader(BytesIO(pdf)).pages:
+        for img in page.images:
+            found += [r.text for r in zxingcpp.read_barcodes(img.image)]
+    return found
