@@ -94,3 +94,105 @@ def test_qt_bindings_keep_their_references(qapp, n):
         lab.setText("x")
     after = (sys.getrefcount(True), sys.getrefcount(None))
     assert before[0] - after[0] < 20 and before[1] - after[1] < 20
+
+
+# -- the two workers --------------------------------------------------------------------
+
+
+class _SilentHQ:
+    """A TCP server on the loopback that accepts and never answers: HQ hanging."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)  # held open, never a byte back
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_a_lookup_answers_while_hq_hangs_and_the_printer_blocks(qtbot, db, till_cfg, tmp_path,
+                                                                monkeypatch):
+    """HQ's check and printing run on the I/O pool: a receipt lookup on the database
+    worker comes back while both are still stuck (and each fails at its deadline)."""
+    from dataclasses import replace
+
+    from pos_returns.engine.plan import LineRequest, ReturnRequest
+    from pos_returns.usecases.planning import plan_return
+    from pos_returns.usecases.returns import ask_hq, prepare_return
+    from pos_returns.usecases.tickets import commit_plan
+    from pos_returns.usecases.till import (
+        deliver_ticket_print,
+        find_sale_by_code,
+        prepare_ticket_print,
+    )
+    from tests.helpers import L, T, add_sale
+    from tests.helpers.ui import receipt_of
+    from ui.ops import IoTimeout
+
+    # A printer queue whose `lp` never returns (a stuck CUPS).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lp").write_text("#!/bin/sh\nsleep 30\n")
+    (bin_dir / "lp").chmod(0o755)
+    from pos_returns.documents import printing
+
+    monkeypatch.setattr(printing, "LP_TIMEOUT_SECONDS", 4)  # the stuck thread ends soon after
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    hq = _SilentHQ()
+    cfg = replace(till_cfg, printer_queue="stuck",
+                  hq_dsn=f"host=127.0.0.1 port={hq.port} dbname=hq user=x connect_timeout=5")
+    try:
+        sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+        other = add_sale(db, [L("SKU-ROBE-01", 1, 18900)])
+        line_id = db.execute("SELECT id FROM sale_lines WHERE sale_id = ?",
+                             [sale_id]).fetchone()[0]
+        request = ReturnRequest(
+            store_id=1, till_no=1, staff_id=1, sale_id=sale_id, presented_card_last4="4242",
+            lines=(LineRequest(quantity=1, sale_line_id=line_id, reason="size"),),
+        )
+        prepared = prepare_return(db, cfg, request)
+        assert prepared.ask_hq
+        ticket = commit_plan(db, cfg, plan_return(db, cfg, request))
+        job = prepare_ticket_print(db, cfg, ticket)
+
+        ops = Ops(ThreadExecutor(cfg.cache_path))
+        events: list[str] = []
+        def note(what):
+            return lambda result: events.append(
+                f"{what}:{type(result).__name__}" if isinstance(result, BaseException) else what)
+
+        ops.io(ask_hq, cfg, prepared, timeout=1.5).success(note("hq")).failure(note("hq")).run()
+        ops.io(deliver_ticket_print, cfg, job, True, timeout=2.0).success(note("print")).failure(
+            note("print")).run()
+        found = []
+        ops.op(find_sale_by_code, receipt_of(db, other).barcode_content).success(
+            lambda sale: (found.append(sale.id), events.append("lookup"))).run()
+        qtbot.wait_until(lambda: len(events) == 3, timeout=10_000)
+        assert found == [other]
+        assert events[0] == "lookup"  # the lookup did not wait for HQ nor for the printer
+        assert sorted(events[1:]) == ["hq:IoTimeout", "print:IoTimeout"]
+        assert IoTimeout.__name__ in events[1]
+        ops.shutdown()
+    finally:
+        hq.close()
