@@ -54,6 +54,93 @@ class FeedResult:
     ids: Sequence[int] = field(default_factory=tuple)
 
 
+_FEED_NEW_SQL = """
+CREATE TEMP TABLE feed_new ON COMMIT DROP AS
+SELECT nextval(pg_get_serial_sequence('sales', 'id')) AS id,
+       nextval('feed_seq') - 1 AS k,
+       1 + floor(random() * 4)::int AS nlines,
+       random() < %(web)s AS web,
+       random() < 0.2 AS split,
+       CASE WHEN %(ncust)s > 0 AND random() < 0.5
+            THEN 1 + floor(random() * %(ncust)s)::bigint END AS cust_rank
+FROM generate_series(1, %(n)s)
+"""
+
+_FEED_LINES_SQL = """
+CREATE TEMP TABLE feed_lines ON COMMIT DROP AS
+WITH prod AS (
+    SELECT row_number() OVER (ORDER BY sku) - 1 AS i, sku, current_price,
+           vat_rate_bp
+    FROM products WHERE gift_card = 0
+), pick AS (
+    SELECT f.id AS sale_id, g AS line_no,
+           floor(random() * %(nprod)s)::int AS i,
+           1 + (random() < 0.15)::int AS quantity
+    FROM feed_new f, generate_series(1, f.nlines) g
+)
+SELECT nextval(pg_get_serial_sequence('sale_lines', 'id')) AS id, pick.sale_id,
+       ''::text AS sold_at,
+       pick.line_no, prod.sku, pick.quantity, prod.current_price AS unit_price,
+       prod.current_price AS list_price, prod.vat_rate_bp
+FROM pick JOIN prod USING (i)
+"""
+
+_FEED_SALES_SQL = """
+WITH tot AS (
+    SELECT sale_id, sum(quantity * unit_price) AS merchandise
+    FROM feed_lines GROUP BY sale_id
+), stores_ranked AS (
+    SELECT row_number() OVER (ORDER BY id) - 1 AS r, id FROM stores
+), cust AS (
+    SELECT row_number() OVER (ORDER BY id) AS r, id FROM customers
+), base AS (
+    SELECT f.*, t.merchandise,
+           s.id AS store_id,
+           %(till_base)s + (f.k %% %(ntills)s) %% 10 AS till_no,
+           DATE '2025-01-01' + ((f.k / %(ntills)s) / 9999)::int AS day,
+           (f.k / %(ntills)s) %% 9999 + 1 AS seq
+    FROM feed_new f JOIN tot t ON t.sale_id = f.id
+    JOIN stores_ranked s ON s.r = (f.k %% %(ntills)s) / 10
+), numbered AS (
+    SELECT b.*, lpad(b.store_id::text, 3, '0') || lpad(b.till_no::text, 2, '0')
+           || to_char(b.day, 'YYMMDD') || lpad(b.seq::text, 4, '0') AS body
+    FROM base b
+)
+INSERT INTO sales (id, receipt_number, order_number, channel, store_id, till_no,
+                   sold_at, customer_id, staff_id, merchandise, shipping, total)
+SELECT n.id,
+       CASE WHEN n.web THEN NULL ELSE n.body || lpad(
+           (98 - ((n.body || '00')::numeric %% 97))::int::text, 2, '0') END,
+       CASE WHEN n.web THEN 'W' || lpad((900000000 + n.k %% 100000000)::text, 9,
+           '0') END,
+       CASE WHEN n.web THEN 'online' ELSE 'store' END,
+       n.store_id, CASE WHEN n.web THEN 0 ELSE n.till_no END,
+       to_char(n.day + make_interval(secs => 36000 + n.seq * 3),
+               'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       c.id, NULL, n.merchandise,
+       CASE WHEN n.web THEN 490 ELSE 0 END,
+       n.merchandise + CASE WHEN n.web THEN 490 ELSE 0 END
+FROM numbered n LEFT JOIN cust c ON c.r = n.cust_rank
+"""
+
+_FEED_TENDERS_SQL = """
+INSERT INTO tenders (sale_id, kind, amount, card_last4, card_fingerprint, card_brand)
+SELECT s.id, t.kind, t.amount, t.last4, t.fp, t.brand
+FROM sales s JOIN feed_new f ON f.id = s.id,
+LATERAL (
+    SELECT 'cash' AS kind, least(2000, s.total / 2) AS amount, '' AS last4,
+           '' AS fp, '' AS brand
+    WHERE f.split AND s.total >= 2
+    UNION ALL
+    SELECT 'card', s.total - CASE WHEN f.split AND s.total >= 2
+                                  THEN least(2000, s.total / 2) ELSE 0 END,
+           lpad((s.id % 10000)::text, 4, '0'), 'fp-' || (s.id % 10000)::text,
+           'VISA'
+) t
+ORDER BY s.id
+"""
+
+
 def feed_sales(
     conn: psycopg.Connection, n: int, *, seed: int | None = None, web_share: float = 0.1
 ) -> FeedResult:
@@ -77,80 +164,17 @@ def feed_sales(
         ntills = len(stores) * 10
         conn.execute("DROP TABLE IF EXISTS feed_new; DROP TABLE IF EXISTS feed_lines")
         conn.execute(
-            """
-            CREATE TEMP TABLE feed_new ON COMMIT DROP AS
-            SELECT nextval(pg_get_serial_sequence('sales', 'id')) AS id,
-                   nextval('feed_seq') - 1 AS k,
-                   1 + floor(random() * 4)::int AS nlines,
-                   random() < %(web)s AS web,
-                   random() < 0.2 AS split,
-                   CASE WHEN %(ncust)s > 0 AND random() < 0.5
-                        THEN 1 + floor(random() * %(ncust)s)::bigint END AS cust_rank
-            FROM generate_series(1, %(n)s)
-            """,
+            _FEED_NEW_SQL,
             {"n": n, "web": web_share, "ncust": ncustomers},
         )
         conn.execute(
-            """
-            CREATE TEMP TABLE feed_lines ON COMMIT DROP AS
-            WITH prod AS (
-                SELECT row_number() OVER (ORDER BY sku) - 1 AS i, sku, current_price,
-                       vat_rate_bp
-                FROM products WHERE gift_card = 0
-            ), pick AS (
-                SELECT f.id AS sale_id, g AS line_no,
-                       floor(random() * %(nprod)s)::int AS i,
-                       1 + (random() < 0.15)::int AS quantity
-                FROM feed_new f, generate_series(1, f.nlines) g
-            )
-            SELECT nextval(pg_get_serial_sequence('sale_lines', 'id')) AS id, pick.sale_id,
-                   ''::text AS sold_at,
-                   pick.line_no, prod.sku, pick.quantity, prod.current_price AS unit_price,
-                   prod.current_price AS list_price, prod.vat_rate_bp
-            FROM pick JOIN prod USING (i)
-            """,
+            _FEED_LINES_SQL,
             {"nprod": int(nprod[0])},
         )
         # k numbers the feed's sales: till = k % ntills, then day and sequence of that
         # till, so every receipt number is new (and its check digits right).
         conn.execute(
-            """
-            WITH tot AS (
-                SELECT sale_id, sum(quantity * unit_price) AS merchandise
-                FROM feed_lines GROUP BY sale_id
-            ), stores_ranked AS (
-                SELECT row_number() OVER (ORDER BY id) - 1 AS r, id FROM stores
-            ), cust AS (
-                SELECT row_number() OVER (ORDER BY id) AS r, id FROM customers
-            ), base AS (
-                SELECT f.*, t.merchandise,
-                       s.id AS store_id,
-                       %(till_base)s + (f.k %% %(ntills)s) %% 10 AS till_no,
-                       DATE '2025-01-01' + ((f.k / %(ntills)s) / 9999)::int AS day,
-                       (f.k / %(ntills)s) %% 9999 + 1 AS seq
-                FROM feed_new f JOIN tot t ON t.sale_id = f.id
-                JOIN stores_ranked s ON s.r = (f.k %% %(ntills)s) / 10
-            ), numbered AS (
-                SELECT b.*, lpad(b.store_id::text, 3, '0') || lpad(b.till_no::text, 2, '0')
-                       || to_char(b.day, 'YYMMDD') || lpad(b.seq::text, 4, '0') AS body
-                FROM base b
-            )
-            INSERT INTO sales (id, receipt_number, order_number, channel, store_id, till_no,
-                               sold_at, customer_id, staff_id, merchandise, shipping, total)
-            SELECT n.id,
-                   CASE WHEN n.web THEN NULL ELSE n.body || lpad(
-                       (98 - ((n.body || '00')::numeric %% 97))::int::text, 2, '0') END,
-                   CASE WHEN n.web THEN 'W' || lpad((900000000 + n.k %% 100000000)::text, 9,
-                       '0') END,
-                   CASE WHEN n.web THEN 'online' ELSE 'store' END,
-                   n.store_id, CASE WHEN n.web THEN 0 ELSE n.till_no END,
-                   to_char(n.day + make_interval(secs => 36000 + n.seq * 3),
-                           'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   c.id, NULL, n.merchandise,
-                   CASE WHEN n.web THEN 490 ELSE 0 END,
-                   n.merchandise + CASE WHEN n.web THEN 490 ELSE 0 END
-            FROM numbered n LEFT JOIN cust c ON c.r = n.cust_rank
-            """,
+            _FEED_SALES_SQL,
             {"ntills": ntills, "till_base": FEED_TILL_BASE},
         )
         cur = conn.execute(
@@ -161,22 +185,7 @@ def feed_sales(
         )
         nlines = cur.rowcount
         cur = conn.execute(
-            """
-            INSERT INTO tenders (sale_id, kind, amount, card_last4, card_fingerprint, card_brand)
-            SELECT s.id, t.kind, t.amount, t.last4, t.fp, t.brand
-            FROM sales s JOIN feed_new f ON f.id = s.id,
-            LATERAL (
-                SELECT 'cash' AS kind, least(2000, s.total / 2) AS amount, '' AS last4,
-                       '' AS fp, '' AS brand
-                WHERE f.split AND s.total >= 2
-                UNION ALL
-                SELECT 'card', s.total - CASE WHEN f.split AND s.total >= 2
-                                              THEN least(2000, s.total / 2) ELSE 0 END,
-                       lpad((s.id % 10000)::text, 4, '0'), 'fp-' || (s.id % 10000)::text,
-                       'VISA'
-            ) t
-            ORDER BY s.id
-            """
+            _FEED_TENDERS_SQL
         )
         ntenders = cur.rowcount
         bounds = conn.execute("SELECT min(id), max(id) FROM feed_new").fetchone()
