@@ -216,3 +216,60 @@ def test_no_import_cycle_not_even_inside_a_function():
 def test_the_graph_is_read(top):
     """The checks above would pass on an empty graph: make sure it is not empty."""
     assert sum(len(imports_of(m)) for m in modules() if m.startswith(top)) > 50
+
+
+# -- function length -------------------------------------------------------------------
+
+MAX_FUNCTION_LINES = 100
+# Migration SQL is long by nature (one script per migration, never edited once shipped).
+LONG_ALLOWED_IN = ("pos_returns/cache/schema/", "pos_returns/hq/schema.py")
+# Still over 100 lines: the lead splits them (issue 11), then removes the xfail mark below.
+STILL_TO_SPLIT = frozenset({
+    "pos_returns/usecases/tickets.py:commit_plan",
+    "pos_returns/usecases/tickets.py:_recheck",
+    "pos_returns/usecases/reports.py:build_pdf",
+    "pos_returns/documents/model.py:ticket_document_from_db",
+})
+
+
+@cache
+def function_lengths() -> dict[str, int]:
+    """"path:Qualified.name" -> lines from ``def`` to the last line (nested functions
+    included) of every function and method of the core, but the migrations'."""
+    out: dict[str, int] = {}
+
+    def visit(node: ast.AST, rel: str, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = prefix + child.name
+                out[f"{rel}:{name}"] = child.end_lineno - child.lineno + 1  # type: ignore[operator]
+                visit(child, rel, name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, rel, prefix + child.name + ".")
+            else:
+                visit(child, rel, prefix)
+
+    for path in sorted((ROOT / "pos_returns").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if not rel.startswith(LONG_ALLOWED_IN):
+            visit(ast.parse(path.read_text(encoding="utf-8")), rel, "")
+    return out
+
+
+def over_long() -> dict[str, int]:
+    return {f: n for f, n in function_lengths().items() if n > MAX_FUNCTION_LINES}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "still over 100 lines until the lead splits them: usecases/tickets.py commit_plan and "
+    "_recheck, usecases/reports.py build_pdf, documents/model.py ticket_document_from_db; "
+    "remove this mark then"))
+def test_no_core_function_is_over_100_lines():
+    assert over_long() == {}
+
+
+def test_no_core_function_but_those_still_to_split_is_over_100_lines():
+    """Keeps the functions already split short while the test above is marked xfail."""
+    assert len(function_lengths()) > 500  # the walk saw the core
+    assert "pos_returns/demo/chain.py:_Builder.sales_chunk" in function_lengths()
+    assert {f: n for f, n in over_long().items() if f not in STILL_TO_SPLIT} == {}

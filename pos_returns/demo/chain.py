@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import accumulate, chain
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlite_utils import Database
 from stdnum.fr import siret as fr_siret
@@ -581,180 +581,279 @@ class _Builder:
         return self.sales_chunk(task)
 
     def sales_chunk(self, index: int) -> tuple:
-        """("sales", sales, lines, tenders, done) for the days of chunk ``index``."""
+        """("sales", sales, lines, tenders, done) for the days of chunk ``index``, drawn
+        day after day from the chunk's own random stream."""
         c = self.ctx
         rng = random.Random(f"{self.seed}/{index}")
-        rand = rng.random
-        choices = rng.choices
-        getrandbits = rng.getrandbits
         first_day, end_day, first_id, done = c["chunks"][index]
         days: list[date] = c["days"]
         per_day: list[int] = c["per_day"]
-        pool, pool_cum = c["pool"], c["pool_cum"]
-        non_jewel, nj_cum = c["non_jewel"], c["nj_cum"]
-        p_sku, p_vat, p_prices = c["p_sku"], c["p_vat"], c["p_prices"]
-        p_jewel, p_gift, p_beauty = c["p_jewel"], c["p_gift"], c["p_beauty"]
-        store_ids, store_cum, store_tills = c["store_ids"], c["store_cum"], c["store_tills"]
-        jewel_stores, jewel_store_list = c["jewel_stores"], c["jewel_store_list"]
-        sellers, jewel_staff = c["sellers"], c["jewel_staff"]
-        n_lines_vals, n_lines_cum = c["n_lines_vals"], c["n_lines_cum"]
-        st_vals, st_cum, on_vals, on_cum = c["st_vals"], c["st_cum"], c["on_vals"], c["on_cum"]
-        disc_vals, disc_cum = c["disc_vals"], c["disc_cum"]
-        card_brand, card_last4, card_fp = c["card_brand"], c["card_last4"], c["card_fp"]
-        cust_cards, anon_cards, hms = c["cust_cards"], c["anon_cards"], c["hms"]
-        n_customers = self.n_customers
-
-        quarter = -1
-        prices_now: list[int] = []
-        sale_id = first_id - 1
+        p_prices: list[list[int]] = c["p_prices"]
         sales_rows: list[tuple] = []
         line_rows: list[tuple] = []
         tender_rows: list[tuple] = []
-
+        parts = _SaleParts(
+            lines=_lines_writer(c, rng, line_rows),
+            online=_online_order_writer(c, rng, self.n_customers, sales_rows),
+            store=_store_sale_writer(c, rng, self.n_customers, sales_rows),
+            tenders=_tenders_writer(c, rng, tender_rows),
+        )
+        quarter = -1
+        prices_now: list[int] = []
+        sale_id = first_id - 1
         for day_index in range(first_day, end_day):
-            day = days[day_index]
             n = per_day[day_index]
             if not n:
                 continue
-            if day_index // 91 != quarter:
+            if day_index // 91 != quarter:  # the list prices change by quarter
                 quarter = day_index // 91
                 prices_now = [pr[quarter] for pr in p_prices]
-            offset = int(datetime(day.year, day.month, day.day, 12, tzinfo=STORE_TZ)
-                         .utcoffset().total_seconds())  # type: ignore[union-attr]
-            day_prefix = day.isoformat()
-            ymd = f"{day:%y%m%d}"
-            disc_p = _discount_chance(day)
-            sunday = day.weekday() == 6
-            # (local second, online?) in time order
-            moments = []
-            for _i in range(n):
-                if rand() < 0.15:
-                    moments.append((21_600 + int(rand() * 64_800), 1))  # 06:00-24:00
-                elif sunday:
-                    moments.append((39_600 + int(rand() * 28_800), 0))  # 11:00-19:00
-                else:
-                    moments.append((36_000 + int(rand() * 36_000), 0))  # 10:00-20:00
-            moments.sort()
-            stores_pick = choices(store_ids, cum_weights=store_cum, k=n)
-            nlines_pick = choices(n_lines_vals, cum_weights=n_lines_cum, k=n)
-            prod_pick = choices(pool, cum_weights=pool_cum, k=sum(nlines_pick))
-            seq: dict[tuple[int, int], int] = {}
-            k = 0
-            for i in range(n):
-                local_sec, online = moments[i]
-                sale_id += 1
-                sold_at = day_prefix + hms[local_sec - offset]
-                store = stores_pick[i]
-                may_jewel = online or store in jewel_stores
-                # lines
-                merch = 0
-                has_jewel = False
-                customer: int | None
-                for line_no in range(1, nlines_pick[i] + 1):
-                    p = prod_pick[k]
-                    k += 1
-                    if p_jewel[p] and not may_jewel:
-                        p = non_jewel[bisect_right(nj_cum, rand() * nj_cum[-1])]
-                    list_price = prices_now[p]
-                    qty = 1
-                    serial = ""
-                    unit = list_price
-                    if p_jewel[p]:
-                        has_jewel = True
-                        serial = f"AJ{day:%y}{sale_id:08d}{line_no}"  # unique
-                        if rand() < 0.03:
-                            unit = list_price * 9 // 10 // 100 * 100
-                    elif not p_gift[p]:
-                        if p_beauty[p] and rand() < 0.25:
-                            qty = 2 if rand() < 0.8 else 3
-                        if rand() < disc_p:
-                            pct = disc_vals[bisect_right(disc_cum, rand() * disc_cum[-1])]
-                            unit = list_price * (100 - pct) // 100 // 10 * 10
-                    merch += qty * unit
-                    line_rows.append((sale_id, line_no, p_sku[p], qty, unit, list_price,
-                                      p_vat[p], serial, sold_at))
-                # the sale
-                shipping = duties = 0
-                international = 0
-                if online:
-                    if has_jewel:
-                        store = jewel_store_list[int(rand() * len(jewel_store_list))]
-                    customer = 1 + int(rand() ** 1.6 * n_customers)
-                    if rand() < 0.10:
-                        international = 1
-                        shipping = 2500 + 500 * int(rand() * 5)
-                        duties = merch * (8 + int(rand() * 17)) // 100
-                    elif merch < 10_000:
-                        shipping = 590
-                    elif rand() < 0.10:
-                        shipping = 1290  # express
-                    order_no = 200_000_000 + 7 * sale_id + int(rand() * 7)  # unique, growing
-                    receipt = None
-                    order = f"W{order_no}"
-                    packing = f"BL{order_no}"
-                    till = 0
-                    staff_id = None
-                else:
-                    customer = 1 + int(rand() ** 1.6 * n_customers) if rand() < 0.45 else None
-                    till = 1 + int(rand() * store_tills[store])
-                    key = (store, till)
-                    s = seq.get(key, 0) + 1
-                    seq[key] = s
-                    body = f"{store:03d}{till:02d}{ymd}{s:04d}"
-                    receipt = f"{body}{98 - int(body) * 100 % 97:02d}"  # codes.mod97_check
-                    order = None
-                    packing = ""
-                    if has_jewel and store in jewel_staff:
-                        staff_id = jewel_staff[store]
-                    else:
-                        group = sellers[store]
-                        staff_id = group[int(rand() * len(group))]
-                total = merch + shipping + duties
-                gift = 1 if rand() < 0.05 else 0
-                sales_rows.append((sale_id, receipt, order, "online" if online else "store",
-                                   store, till, sold_at, customer, staff_id, international,
-                                   gift, merch, shipping, duties, total, packing))
-                # tenders
-                if online:
-                    mix = on_vals[bisect_right(on_cum, rand() * on_cum[-1])]
-                else:
-                    mix = st_vals[bisect_right(st_cum, rand() * st_cum[-1])]
-                    if mix == "cash" and total > CASH_CEILING:
-                        mix = "card"
-                if mix == "notes" and total > 5_000:
-                    mix = "card+notes"
-                parts: list[tuple[str, int]]
-                if mix == "card+gift_card":
-                    gc = GIFT_CARD_VALUES[int(rand() * 5)]
-                    if total - gc >= 100:
-                        parts = [("gift_card", gc), ("card", total - gc)]
-                    else:
-                        parts = [("gift_card", total)]
-                elif mix == "card+notes":
-                    notes = 500 * (1 + int(rand() * 6))
-                    if total - notes >= 100:
-                        parts = [("notes", notes), ("card", total - notes)]
-                    else:
-                        parts = [("card", total)]
-                else:
-                    parts = [(mix, total)]
-                for kind, amount in parts:
-                    if kind == "card":
-                        if customer is not None and rand() < 0.8:
-                            ci = (customer - 1) * 3 // 2 + (1 if rand() < 0.3 else 0)
-                            ci = min(ci, cust_cards - 1)
-                        else:
-                            ci = cust_cards + int(rand() * anon_cards)
-                        tender_rows.append((sale_id, "card", amount, card_last4[ci],
-                                            card_fp[ci], card_brand[ci], ""))
-                    elif kind == "gift_card":
-                        gbody = f"63{getrandbits(50) % 10**16:016d}"
-                        tender_rows.append((sale_id, "gift_card", amount, "", "", "",
-                                            gbody + luhn_check_digit(gbody)))
-                    else:
-                        tender_rows.append((sale_id, kind, amount, "", "", "", ""))
+            sale_id = _sales_of_day(c, rng, parts, days[day_index], n, sale_id, prices_now)
         assert sale_id == done
         return ("sales", _pack(sales_rows), _pack(line_rows), _pack(tender_rows), done)
+
+
+# -- the sales of a chunk -------------------------------------------------------------------
+#
+# The hot loop. Per sale: the lines (:func:`_lines_writer`), the sale row (an online order or
+# a store sale), the tenders. Each part is a closure made once per chunk, so the tables it
+# reads are bound once (no dictionary or attribute look-up per sale) and a sale costs three
+# calls with a few arguments. The order of the random draws is the data: keep it.
+
+LinesOfSale = Callable[[int, str, list[int], int, int, object, list[int], float, str],
+                       tuple[int, bool]]
+OnlineOrder = Callable[[int, str, int, bool, int], tuple[int, int]]
+StoreSale = Callable[[int, str, int, bool, int, dict[tuple[int, int], int], str],
+                     tuple[int, int | None]]
+TendersOfSale = Callable[[int, int, int | None, int], None]
+
+
+class _SaleParts(NamedTuple):
+    lines: LinesOfSale
+    online: OnlineOrder
+    store: StoreSale
+    tenders: TendersOfSale
+
+
+def _day_moments(rand: Callable[[], float], n: int, sunday: bool) -> list[tuple[int, int]]:
+    """(local second, online?) of the day's ``n`` sales in time order: 15 % web orders
+    from 06:00 to midnight, the others in opening hours (10:00-20:00, Sunday 11:00-19:00)."""
+    moments = []
+    for _i in range(n):
+        if rand() < 0.15:
+            moments.append((21_600 + int(rand() * 64_800), 1))  # 06:00-24:00
+        elif sunday:
+            moments.append((39_600 + int(rand() * 28_800), 0))  # 11:00-19:00
+        else:
+            moments.append((36_000 + int(rand() * 36_000), 0))  # 10:00-20:00
+    moments.sort()
+    return moments
+
+
+def _sales_of_day(c: dict[str, Any], rng: random.Random, parts: _SaleParts, day: date, n: int,
+                  sale_id: int, prices_now: list[int]) -> int:
+    """The ``n`` sales of ``day``, ids from ``sale_id + 1`` in time order, appended by the
+    parts; returns the last id."""
+    choices = rng.choices
+    hms: list[str] = c["hms"]
+    jewel_stores: set[int] = c["jewel_stores"]
+    lines_of_sale, online_order, store_sale, tenders_of_sale = parts
+    offset = int(datetime(day.year, day.month, day.day, 12, tzinfo=STORE_TZ)
+                 .utcoffset().total_seconds())  # type: ignore[union-attr]
+    day_prefix = day.isoformat()
+    ymd = f"{day:%y%m%d}"
+    yy = ymd[:2]
+    disc_p = _discount_chance(day)
+    moments = _day_moments(rng.random, n, sunday=day.weekday() == 6)
+    stores_pick = choices(c["store_ids"], cum_weights=c["store_cum"], k=n)
+    nlines_pick = choices(c["n_lines_vals"], cum_weights=c["n_lines_cum"], k=n)
+    prod_pick = choices(c["pool"], cum_weights=c["pool_cum"], k=sum(nlines_pick))
+    seq: dict[tuple[int, int], int] = {}  # receipt sequence per (store, till), this day
+    k = 0  # the sale's first product in prod_pick
+    for i in range(n):
+        local_sec, online = moments[i]
+        sale_id += 1
+        sold_at = day_prefix + hms[local_sec - offset]
+        store = stores_pick[i]
+        n_lines = nlines_pick[i]
+        merch, has_jewel = lines_of_sale(sale_id, sold_at, prod_pick, k, n_lines,
+                                         online or store in jewel_stores, prices_now, disc_p, yy)
+        k += n_lines
+        if online:
+            total, customer = online_order(sale_id, sold_at, store, has_jewel, merch)
+        else:
+            total, customer = store_sale(sale_id, sold_at, store, has_jewel, merch, seq, ymd)
+        tenders_of_sale(sale_id, total, customer, online)
+    return sale_id
+
+
+def _lines_writer(c: dict[str, Any], rng: random.Random, line_rows: list[tuple]) -> LinesOfSale:
+    """The lines of one sale, appended to ``line_rows``; returns (merchandise, has a jewel)."""
+    rand = rng.random
+    append = line_rows.append
+    p_sku, p_vat = c["p_sku"], c["p_vat"]
+    p_jewel, p_gift, p_beauty = c["p_jewel"], c["p_gift"], c["p_beauty"]
+    non_jewel, nj_cum = c["non_jewel"], c["nj_cum"]
+    disc_vals, disc_cum = c["disc_vals"], c["disc_cum"]
+    nj_all, disc_all = nj_cum[-1], disc_cum[-1]
+
+    def lines_of_sale(sale_id: int, sold_at: str, picks: list[int], k: int, n_lines: int,
+                      may_jewel: object, prices_now: list[int], disc_p: float,
+                      yy: str) -> tuple[int, bool]:
+        """``n_lines`` articles from ``picks[k:]``: a jewel becomes another article where
+        none may be sold; jewels are unique (a serial number) and seldom discounted;
+        beauty goes by two or three; the day's discounts on the rest."""
+        merch = 0
+        has_jewel = False
+        for line_no in range(1, n_lines + 1):
+            p = picks[k]
+            k += 1
+            if p_jewel[p] and not may_jewel:
+                p = non_jewel[bisect_right(nj_cum, rand() * nj_all)]
+            list_price = prices_now[p]
+            qty = 1
+            serial = ""
+            unit = list_price
+            if p_jewel[p]:
+                has_jewel = True
+                serial = f"AJ{yy}{sale_id:08d}{line_no}"  # unique
+                if rand() < 0.03:
+                    unit = list_price * 9 // 10 // 100 * 100
+            elif not p_gift[p]:
+                if p_beauty[p] and rand() < 0.25:
+                    qty = 2 if rand() < 0.8 else 3
+                if rand() < disc_p:
+                    pct = disc_vals[bisect_right(disc_cum, rand() * disc_all)]
+                    unit = list_price * (100 - pct) // 100 // 10 * 10
+            merch += qty * unit
+            append((sale_id, line_no, p_sku[p], qty, unit, list_price, p_vat[p], serial,
+                    sold_at))
+        return merch, has_jewel
+
+    return lines_of_sale
+
+
+def _online_order_writer(c: dict[str, Any], rng: random.Random, n_customers: int,
+                         sales_rows: list[tuple]) -> OnlineOrder:
+    """The row of one AlamaraStore.com order, appended to ``sales_rows``."""
+    rand = rng.random
+    append = sales_rows.append
+    jewel_store_list: list[int] = c["jewel_store_list"]
+    n_jewel_stores = len(jewel_store_list)
+
+    def online_order(sale_id: int, sold_at: str, store: int, has_jewel: bool,
+                     merch: int) -> tuple[int, int]:
+        """A customer's order (a jewel ships from a jewelry store), shipping (free from
+        100 €, some express, 10 % abroad with duties), order and packing slip numbers;
+        returns (total, customer)."""
+        if has_jewel:
+            store = jewel_store_list[int(rand() * n_jewel_stores)]
+        customer = 1 + int(rand() ** 1.6 * n_customers)
+        shipping = duties = international = 0
+        if rand() < 0.10:
+            international = 1
+            shipping = 2500 + 500 * int(rand() * 5)
+            duties = merch * (8 + int(rand() * 17)) // 100
+        elif merch < 10_000:
+            shipping = 590
+        elif rand() < 0.10:
+            shipping = 1290  # express
+        order_no = 200_000_000 + 7 * sale_id + int(rand() * 7)  # unique, growing
+        total = merch + shipping + duties
+        gift = 1 if rand() < 0.05 else 0
+        append((sale_id, None, f"W{order_no}", "online", store, 0, sold_at, customer, None,
+                international, gift, merch, shipping, duties, total, f"BL{order_no}"))
+        return total, customer
+
+    return online_order
+
+
+def _store_sale_writer(c: dict[str, Any], rng: random.Random, n_customers: int,
+                       sales_rows: list[tuple]) -> StoreSale:
+    """The row of one sale at a store's till, appended to ``sales_rows``."""
+    rand = rng.random
+    append = sales_rows.append
+    store_tills: dict[int, int] = c["store_tills"]
+    sellers: dict[int, list[int]] = c["sellers"]
+    jewel_staff: dict[int, int] = c["jewel_staff"]
+
+    def store_sale(sale_id: int, sold_at: str, store: int, has_jewel: bool, merch: int,
+                   seq: dict[tuple[int, int], int], ymd: str) -> tuple[int, int | None]:
+        """A till, the receipt number (the till's next of the day), a customer account
+        for 45 %, the jewelry specialist for a jewel; returns (total, customer)."""
+        customer = 1 + int(rand() ** 1.6 * n_customers) if rand() < 0.45 else None
+        till = 1 + int(rand() * store_tills[store])
+        key = (store, till)
+        s = seq.get(key, 0) + 1
+        seq[key] = s
+        body = f"{store:03d}{till:02d}{ymd}{s:04d}"
+        receipt = f"{body}{98 - int(body) * 100 % 97:02d}"  # codes.mod97_check
+        if has_jewel and store in jewel_staff:
+            staff_id = jewel_staff[store]
+        else:
+            group = sellers[store]
+            staff_id = group[int(rand() * len(group))]
+        gift = 1 if rand() < 0.05 else 0
+        append((sale_id, receipt, None, "store", store, till, sold_at, customer, staff_id, 0,
+                gift, merch, 0, 0, merch, ""))
+        return merch, customer
+
+    return store_sale
+
+
+def _tenders_writer(c: dict[str, Any], rng: random.Random,
+                    tender_rows: list[tuple]) -> TendersOfSale:
+    """The tenders of one sale, appended to ``tender_rows``: they add up to its total."""
+    rand = rng.random
+    getrandbits = rng.getrandbits
+    append = tender_rows.append
+    st_vals, st_cum, on_vals, on_cum = c["st_vals"], c["st_cum"], c["on_vals"], c["on_cum"]
+    st_all, on_all = st_cum[-1], on_cum[-1]
+    card_brand, card_last4, card_fp = c["card_brand"], c["card_last4"], c["card_fp"]
+    cust_cards, anon_cards = c["cust_cards"], c["anon_cards"]
+
+    def tenders_of_sale(sale_id: int, total: int, customer: int | None, online: int) -> None:
+        """A tender mix (no cash online nor above the legal ceiling, gift card or store
+        credit notes then card for the rest); a customer mostly pays with their own card."""
+        if online:
+            mix = on_vals[bisect_right(on_cum, rand() * on_all)]
+        else:
+            mix = st_vals[bisect_right(st_cum, rand() * st_all)]
+            if mix == "cash" and total > CASH_CEILING:
+                mix = "card"
+        if mix == "notes" and total > 5_000:
+            mix = "card+notes"
+        parts: list[tuple[str, int]]
+        if mix == "card+gift_card":
+            gc = GIFT_CARD_VALUES[int(rand() * 5)]
+            if total - gc >= 100:
+                parts = [("gift_card", gc), ("card", total - gc)]
+            else:
+                parts = [("gift_card", total)]
+        elif mix == "card+notes":
+            notes = 500 * (1 + int(rand() * 6))
+            if total - notes >= 100:
+                parts = [("notes", notes), ("card", total - notes)]
+            else:
+                parts = [("card", total)]
+        else:
+            parts = [(mix, total)]
+        for kind, amount in parts:
+            if kind == "card":
+                if customer is not None and rand() < 0.8:  # one of the customer's cards
+                    ci = (customer - 1) * 3 // 2 + (1 if rand() < 0.3 else 0)
+                    ci = min(ci, cust_cards - 1)
+                else:
+                    ci = cust_cards + int(rand() * anon_cards)
+                append((sale_id, "card", amount, card_last4[ci], card_fp[ci], card_brand[ci],
+                        ""))
+            elif kind == "gift_card":
+                gbody = f"63{getrandbits(50) % 10**16:016d}"
+                append((sale_id, "gift_card", amount, "", "", "", gbody + luhn_check_digit(gbody)))
+            else:
+                append((sale_id, kind, amount, "", "", "", ""))
+
+    return tenders_of_sale
 
 
 def _hash_staff(staff: list[tuple[int, str, str, str, int]]) -> list[tuple]:

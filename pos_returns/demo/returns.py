@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from pos_returns.cache.lookup import get_sale
-from pos_returns.engine.domain import Condition, Sale, TenderKind
+from pos_returns.engine.domain import Condition, Sale, SaleLine, TenderKind
 from pos_returns.engine.plan import (
     Approval,
     LineRequest,
@@ -223,6 +223,17 @@ def _blocking(plan: ReturnPlan) -> tuple[list[tuple[str, int | None]], bool]:
     return list(dict.fromkeys(out)), refused
 
 
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What the demo returns are drawn from, at one store."""
+
+    sellers: list[int]
+    managers: list[int]
+    candidates: list[int]  # sales of the 200 days before the window (or the last 5,000)
+    online: list[int]  # the last 2,000 web orders before the window
+    exchange_skus: list[tuple[str, str]]  # (sku, department) an exchange may take
+
+
 def add_demo_returns(
     db: Database,
     cfg: TillConfig,
@@ -242,8 +253,45 @@ def add_demo_returns(
 
     rng = random.Random(seed * 7919 + 3)
     today = today or datetime.now(STORE_TZ).date()
+    yesterday = today - timedelta(days=1)
     journal = Journal.for_config(db, cfg)
-    store_id, till_no = cfg.store_id, cfg.till_no
+    src = _sources(db, cfg.store_id, today - timedelta(days=days))
+    names, weights = zip(*SCENARIOS, strict=True)
+    moments = _moments(rng, n, days, today)
+    rest_later: list[tuple[int, int]] = []  # (sale id, earliest slot) of partial returns
+    counts: dict[str, int] = {}
+    committed = attempts = slot = closed = 0
+    while committed < n and attempts < n * 20:
+        attempts += 1
+        moment = moments[slot]
+        if close_days and slot > 0:  # the first return of a day: close the days before
+            local_day = moment.astimezone(STORE_TZ).date()
+            if local_day > moments[slot - 1].astimezone(STORE_TZ).date():
+                closed += _close_days(db, journal, moments[0].astimezone(STORE_TZ).date(),
+                                      min(local_day, yesterday), src.managers[0])
+        scenario, sale, rest = _pick_sale(db, rng, rng.choices(names, weights)[0], src,
+                                          rest_later, slot)
+        chosen = _choose_lines(rng, scenario, sale, rest, rest_later, slot)
+        if not chosen:
+            continue
+        request = _request(rng, cfg, src, scenario, sale, chosen)
+        plan = _plan_and_commit(db, cfg, journal, rng, request, scenario, src.managers, moment)
+        if plan is None:
+            continue
+        label = "exchange" if request.new_items else (
+            "override" if plan.approvals else scenario)
+        counts[label] = counts.get(label, 0) + 1
+        committed += 1
+        slot += 1
+    if close_days and committed:
+        closed += _close_days(db, journal, moments[0].astimezone(STORE_TZ).date(), yesterday,
+                              src.managers[0])
+    return DemoReturns(tickets=committed, closures=closed, by_scenario=counts)
+
+
+def _sources(db: Database, store_id: int, window_end_day: date) -> _Sources:
+    """The store's staff, and the sales to return: those of the 200 days before
+    ``window_end_day`` (returns come a while after the sale), recent web orders."""
     staff_rows = db.execute(
         "SELECT id, role FROM staff WHERE store_id = ? AND active = 1 ORDER BY id", [store_id]
     ).fetchall()
@@ -251,13 +299,14 @@ def add_demo_returns(
     managers = [r[0] for r in staff_rows if r[1] == "manager"]
     if not sellers or not managers:
         raise AlamaraError(f"store {store_id} has no salesperson or no manager")
-    window_end = datetime.combine(today - timedelta(days=days), time(0), tzinfo=STORE_TZ)
+    window_end = datetime.combine(window_end_day, time(0), tzinfo=STORE_TZ)
     window_start = window_end - timedelta(days=200)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
+    end = window_end.astimezone(UTC).strftime(fmt)
     candidates = [
         r[0] for r in db.execute(
             "SELECT id FROM sales WHERE sold_at >= ? AND sold_at < ?",
-            [window_start.astimezone(UTC).strftime(fmt), window_end.astimezone(UTC).strftime(fmt)],
+            [window_start.astimezone(UTC).strftime(fmt), end],
         )
     ]
     if not candidates:
@@ -265,115 +314,114 @@ def add_demo_returns(
     online = [
         r[0] for r in db.execute(
             "SELECT id FROM sales WHERE channel = 'online' AND sold_at < ? ORDER BY id DESC "
-            "LIMIT 2000",
-            [window_end.astimezone(UTC).strftime(fmt)],
+            "LIMIT 2000", [end],
         )
     ]
     exchange_skus = [
-        r for r in db.execute(
+        (r[0], r[1]) for r in db.execute(
             "SELECT sku, department FROM products WHERE department NOT IN (?, ?) "
             "AND return_tag_required = 0 ORDER BY sku",
             list(_SKIPPED_DEPARTMENTS),
         )
     ]
-    names, weights = zip(*SCENARIOS, strict=True)
-    moments = _moments(rng, n, days, today)
-    rest_later: list[tuple[int, int]] = []  # (sale id, earliest slot) of partial returns
-    counts: dict[str, int] = {}
-    committed = 0
-    attempts = 0
-    slot = 0
-    closures_done = 0
-    while committed < n and attempts < n * 20:
-        attempts += 1
-        moment = moments[slot]
-        if close_days and slot > 0:
-            local_day = moment.astimezone(STORE_TZ).date()
-            if local_day > moments[slot - 1].astimezone(STORE_TZ).date():
-                closures_done += _close_days(
-                    db, journal, moments[0].astimezone(STORE_TZ).date(),
-                    min(local_day, today - timedelta(days=1)), managers[0])
-        scenario = rng.choices(names, weights)[0]
-        sale_id: int | None = None
-        rest = False
-        if rest_later and rest_later[0][1] <= slot:
-            sale_id, _slot = rest_later.pop(0)
-            scenario, rest = "partial", True
-        elif scenario == "online" and online:
-            sale_id = rng.choice(online)
-        else:
-            sale_id = rng.choice(candidates)
-        sale = get_sale(db, sale_id)
-        lines = _returnable(sale)
-        if not lines:
-            continue
-        if scenario == "split" and len(sale.tenders) < 2:
-            continue
-        if scenario == "gift" and not sale.gift_receipt and rng.random() < 0.5:
-            continue  # half the gift returns come with a gift receipt
-        condition = Condition.NEW_WITH_TAGS
-        if rest:
-            chosen = [(line, line.refundable_qty) for line in lines]
-        elif scenario == "partial":
-            if len(lines) < 2 and lines[0].refundable_qty < 2:
-                continue
-            first = lines[0]
-            chosen = [(first, 1)] if first.refundable_qty >= 2 else [(first, first.quantity)]
-            rest_later.append((sale.id, slot + rng.randint(3, 12)))
-        else:
-            k = 1 if rng.random() < 0.7 else min(len(lines), 2)
-            chosen = [(line, 1) for line in rng.sample(lines, k)]
-        if scenario == "override":
-            condition = rng.choice([Condition.WORN, Condition.DAMAGED])
-        new_items: tuple[NewItem, ...] = ()
-        if scenario == "exchange" and exchange_skus:
-            dept = str(chosen[0][0].department)
-            same = [s for s, d in exchange_skus if d == dept] or [s for s, _d in exchange_skus]
-            new_items = (NewItem(rng.choice(same), 1),)
-        card = next((t for t in sale.tenders if t.kind == TenderKind.CARD), None)
-        request = ReturnRequest(
-            store_id=store_id, till_no=till_no, staff_id=rng.choice(sellers), sale_id=sale.id,
-            lines=tuple(
-                LineRequest(quantity=q, condition=condition, sale_line_id=line.id,
-                            reason=rng.choice(["size", "fit", "colour", "changed_mind",
-                                               "gift" if scenario == "gift" else "size",
-                                               "defective" if condition != Condition.NEW_WITH_TAGS
-                                               else "not_as_described"]))
-                for line, q in chosen
-            ),
-            new_items=new_items,
-            gift=scenario == "gift",
-            presented_card_last4=card.card_last4 if card else "",
-            packing_slip=sale.packing_slip,
-        )
-        try:
-            plan = plan_return(db, cfg, request)
+    return _Sources(sellers, managers, candidates, online, exchange_skus)
+
+
+def _pick_sale(db: Database, rng: random.Random, scenario: str, src: _Sources,
+               rest_later: list[tuple[int, int]], slot: int) -> tuple[str, Sale, bool]:
+    """(scenario, sale, the rest of a partial return?): a partial return whose rest is
+    due comes first; a web order for the online scenario; else any candidate."""
+    rest = False
+    if rest_later and rest_later[0][1] <= slot:
+        sale_id, _slot = rest_later.pop(0)
+        scenario, rest = "partial", True
+    elif scenario == "online" and src.online:
+        sale_id = rng.choice(src.online)
+    else:
+        sale_id = rng.choice(src.candidates)
+    return scenario, get_sale(db, sale_id), rest
+
+
+def _choose_lines(rng: random.Random, scenario: str, sale: Sale, rest: bool,
+                  rest_later: list[tuple[int, int]], slot: int) -> list[tuple[SaleLine, int]]:
+    """(line, quantity) to return, or [] when the sale does not fit the scenario. A
+    partial return takes one article now and schedules the rest a few returns later."""
+    lines = _returnable(sale)
+    if not lines:
+        return []
+    if scenario == "split" and len(sale.tenders) < 2:
+        return []
+    if scenario == "gift" and not sale.gift_receipt and rng.random() < 0.5:
+        return []  # half the gift returns come with a gift receipt
+    if rest:
+        return [(line, line.refundable_qty) for line in lines]
+    if scenario == "partial":
+        if len(lines) < 2 and lines[0].refundable_qty < 2:
+            return []
+        first = lines[0]
+        rest_later.append((sale.id, slot + rng.randint(3, 12)))
+        return [(first, 1)] if first.refundable_qty >= 2 else [(first, first.quantity)]
+    k = 1 if rng.random() < 0.7 else min(len(lines), 2)
+    return [(line, 1) for line in rng.sample(lines, k)]
+
+
+def _request(rng: random.Random, cfg: TillConfig, src: _Sources, scenario: str, sale: Sale,
+             chosen: list[tuple[SaleLine, int]]) -> ReturnRequest:
+    """The salesperson's request: the condition (worn or damaged for an override), an
+    article of the same department for an exchange, a reason per line."""
+    condition = Condition.NEW_WITH_TAGS
+    if scenario == "override":
+        condition = rng.choice([Condition.WORN, Condition.DAMAGED])
+    new_items: tuple[NewItem, ...] = ()
+    if scenario == "exchange" and src.exchange_skus:
+        dept = str(chosen[0][0].department)
+        same = ([s for s, d in src.exchange_skus if d == dept]
+                or [s for s, _d in src.exchange_skus])
+        new_items = (NewItem(rng.choice(same), 1),)
+    card = next((t for t in sale.tenders if t.kind == TenderKind.CARD), None)
+    staff_id = rng.choice(src.sellers)
+    reasons = ["size", "fit", "colour", "changed_mind", "gift" if scenario == "gift" else "size",
+               "defective" if condition != Condition.NEW_WITH_TAGS else "not_as_described"]
+    return ReturnRequest(
+        store_id=cfg.store_id, till_no=cfg.till_no, staff_id=staff_id, sale_id=sale.id,
+        lines=tuple(
+            LineRequest(quantity=q, condition=condition, sale_line_id=line.id,
+                        reason=rng.choice(reasons))
+            for line, q in chosen
+        ),
+        new_items=new_items,
+        gift=scenario == "gift",
+        presented_card_last4=card.card_last4 if card else "",
+        packing_slip=sale.packing_slip,
+    )
+
+
+def _plan_and_commit(db: Database, cfg: TillConfig, journal: Journal, rng: random.Random,
+                     request: ReturnRequest, scenario: str, managers: list[int],
+                     moment: datetime) -> ReturnPlan | None:
+    """Plan through the policy engine; a manager approves what only needs a manager
+    (R12, cash; R13 and R03 for an override scenario) with a written reason (R01); commit
+    at ``moment``. None when the engine refuses or the writer fails."""
+    try:
+        plan = plan_return(db, cfg, request)
+        if plan.blocked:
+            needed, refused = _blocking(plan)
+            allowed = {"R12", "CASH"} | ({"R13", "R03"} if scenario == "override" else set())
+            if refused or not needed or {rule for rule, _l in needed} - allowed:
+                return None
+            manager = rng.choice(managers)
+            approvals = tuple(
+                Approval(rule=rule, manager_id=manager, decision="approved",
+                         reason=rng.choice(OVERRIDE_REASONS), line_no=line_no)
+                for rule, line_no in needed
+            )
+            plan = plan_return(db, cfg, replace(request, approvals=approvals))
             if plan.blocked:
-                needed, refused = _blocking(plan)
-                allowed = {"R12", "CASH"} | ({"R13", "R03"} if scenario == "override" else set())
-                if refused or not needed or {rule for rule, _l in needed} - allowed:
-                    continue
-                manager = rng.choice(managers)
-                approvals = tuple(
-                    Approval(rule=rule, manager_id=manager, decision="approved",
-                             reason=rng.choice(OVERRIDE_REASONS), line_no=line_no)
-                    for rule, line_no in needed
-                )
-                plan = plan_return(db, cfg, replace(request, approvals=approvals))
-                if plan.blocked:
-                    continue
-            commit_plan(db, cfg, plan, journal=journal, now=moment)
-        except AlamaraError:
-            continue
-        label = "exchange" if new_items else ("override" if plan.approvals else scenario)
-        counts[label] = counts.get(label, 0) + 1
-        committed += 1
-        slot += 1
-    closed = closures_done
-    if close_days and committed:
-        closed += _close_days(db, journal, moments[0].astimezone(STORE_TZ).date(),
-                             today - timedelta(days=1), managers[0])
-    return DemoReturns(tickets=committed, closures=closed, by_scenario=counts)
+                return None
+        commit_plan(db, cfg, plan, journal=journal, now=moment)
+    except AlamaraError:
+        return None
+    return plan
 
 
 def _close_days(db: Database, journal, first: date, until: date, manager_id: int) -> int:  # type: ignore[no-untyped-def]
