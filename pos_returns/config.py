@@ -47,6 +47,17 @@ class PolicyConfig:
     max_line_quantity: int = 99  # any quantity above this is absurd at a till
 
 
+PRINTER_KINDS = ("pdf", "escpos-network", "escpos-device", "none")
+TICKET_CHOICES = ("paper", "email", "none")
+PAPER_WIDTHS = (80, 58)
+# Gift cards (and the avoirs issued on them) carry a validity date. The till refuses a
+# setting under GIFT_CARD_MIN_VALIDITY_MONTHS: the floor the chain applies as the legal
+# minimum (docs/devices.md explains the choice; raise it here if the law sets more).
+GIFT_CARD_MIN_VALIDITY_MONTHS = 12
+GIFT_CARD_DEFAULT_VALIDITY_MONTHS = 24
+GIFT_CARD_MAX_VALIDITY_MONTHS = 120
+
+
 @dataclass(frozen=True)
 class TillConfig:
     store_id: int = 1
@@ -59,6 +70,22 @@ class TillConfig:
     hq_dsn: str = ""  # PostgreSQL DSN of HQ; empty: no sync (demo mode)
     idle_lock_seconds: int = 120
     privacy_contact: str = "dpo@alamara.fr"  # shown in the ID notice (RGPD rights)
+    # -- tickets: printer, cash drawer, e-mail (docs/devices.md) --------------------------
+    printer_kind: str = "pdf"  # pdf (folder + CUPS queue) | escpos-network | escpos-device | none
+    printer_host: str = ""  # escpos-network: the printer's address
+    printer_port: int = 9100  # escpos-network: raw TCP port
+    printer_device: str = ""  # escpos-device: /dev/usb/lp0, /dev/ttyUSB0…
+    paper_width_mm: int = 80  # 80 (48 columns) or 58 (32 columns)
+    cash_drawer: bool = False  # a drawer on the ESC/POS printer's drawer port
+    smtp_host: str = ""  # empty: no e-mail tickets
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password_file: Path | None = None  # the account's password, alone in a 0600 file
+    mail_sender: str = ""  # the From: address of e-mailed tickets
+    ticket_default: str = "none"  # what the done screen proposes: paper | email | none
+    nf525_certificate: str = ""  # NF525 certificate reference; empty: « en cours de certification »
+    gift_card_validity_months: int = GIFT_CARD_DEFAULT_VALIDITY_MONTHS
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def with_cache(self, path: Path | str) -> TillConfig:
@@ -76,7 +103,23 @@ _TOP_TYPES: dict[str, type] = {
     "hq_dsn": str,
     "idle_lock_seconds": int,
     "privacy_contact": str,
+    "printer_kind": str,
+    "printer_host": str,
+    "printer_port": int,
+    "printer_device": str,
+    "paper_width_mm": int,
+    "cash_drawer": bool,
+    "smtp_host": str,
+    "smtp_port": int,
+    "smtp_starttls": bool,
+    "smtp_user": str,
+    "smtp_password_file": Path,
+    "mail_sender": str,
+    "ticket_default": str,
+    "nf525_certificate": str,
+    "gift_card_validity_months": int,
 }
+_OPTIONAL_PATHS = {"smtp_password_file"}  # "" in the file: none
 
 
 def _bad(key: str, expected: str, value: Any) -> ConfigError:
@@ -112,7 +155,14 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> TillC
         value = data[key]
         if typ is int:
             kwargs[key] = _int(key, value, minimum=1 if key != "idle_lock_seconds" else 0)
+        elif typ is bool:
+            if not isinstance(value, bool):
+                raise _bad(key, _("true or false"), value)
+            kwargs[key] = value
         elif typ is Path:
+            if key in _OPTIONAL_PATHS and value == "":
+                kwargs[key] = None
+                continue
             if not isinstance(value, str) or not value:
                 raise _bad(key, _("a file path"), value)
             path = Path(os.path.expanduser(value))
@@ -129,11 +179,48 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> TillC
         _int("store_id", kwargs["store_id"], minimum=1, maximum=999)
     if "till_no" in kwargs:
         _int("till_no", kwargs["till_no"], minimum=1, maximum=99)
+    _check_devices(kwargs)
     policy = data.get("policy", {})
     if not isinstance(policy, dict):
         raise _bad("policy", _("a table"), policy)
     kwargs["policy"] = _parse_policy(policy)
     return TillConfig(**kwargs)
+
+
+def _one_of(key: str, value: Any, choices: tuple[Any, ...]) -> None:
+    if value not in choices:
+        raise _bad(key, " / ".join(f"“{c}”" for c in choices), value)
+
+
+def _check_devices(kw: dict[str, Any]) -> None:
+    """The printer, drawer and e-mail keys, each alone and together."""
+    d = TillConfig.__dataclass_fields__
+    get = lambda key: kw.get(key, d[key].default)  # noqa: E731
+    _one_of("printer_kind", get("printer_kind"), PRINTER_KINDS)
+    _one_of("paper_width_mm", get("paper_width_mm"), PAPER_WIDTHS)
+    _one_of("ticket_default", get("ticket_default"), TICKET_CHOICES)
+    for key in ("printer_port", "smtp_port"):
+        if key in kw:
+            _int(key, kw[key], minimum=1, maximum=65535)
+    if get("printer_kind") == "escpos-network" and not get("printer_host"):
+        raise _bad("printer_host", _("the printer's address (printer_kind = escpos-network)"),
+                   get("printer_host"))
+    if get("printer_kind") == "escpos-device" and not get("printer_device"):
+        raise _bad("printer_device", _("the printer's device file (printer_kind = escpos-device)"),
+                   get("printer_device"))
+    if get("cash_drawer") and not str(get("printer_kind")).startswith("escpos"):
+        raise _bad("cash_drawer", _("false unless the printer is an ESC/POS printer"), True)
+    sender = get("mail_sender")
+    if sender and ("@" not in sender or " " in sender.strip()):
+        raise _bad("mail_sender", _("an e-mail address"), sender)
+    if get("smtp_user") and not get("smtp_password_file"):
+        raise _bad("smtp_password_file", _("the file holding smtp_user's password"), "")
+    if get("ticket_default") == "email" and not (get("smtp_host") and sender):
+        raise _bad("ticket_default", _("“paper” or “none” while smtp_host and mail_sender "
+                                       "are not set"), "email")
+    months = get("gift_card_validity_months")
+    _int("gift_card_validity_months", months, minimum=GIFT_CARD_MIN_VALIDITY_MONTHS,
+         maximum=GIFT_CARD_MAX_VALIDITY_MONTHS)
 
 
 def _parse_policy(data: dict[str, Any]) -> PolicyConfig:

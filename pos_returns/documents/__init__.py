@@ -19,12 +19,13 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from pos_returns.config import TillConfig
-from pos_returns.documents.giftcard import render_giftcard_pdf
+from pos_returns.documents.giftcard import render_code_slip_pdf, render_giftcard_pdf
 from pos_returns.documents.model import (
     DocApproval,
     DocGiftCard,
     DocLine,
     DocRefund,
+    DocumentSettings,
     GiftCardDocument,
     JournalExcerpt,
     SaleReference,
@@ -52,6 +53,7 @@ __all__ = [
     "DocGiftCard",
     "DocLine",
     "DocRefund",
+    "DocumentSettings",
     "GiftCardDocument",
     "JournalExcerpt",
     "Paper",
@@ -67,6 +69,7 @@ __all__ = [
     "must_print",
     "parse_ticket_code",
     "print_ticket",
+    "render_code_slip_pdf",
     "render_giftcard_pdf",
     "render_ticket_pdf",
     "save_and_print",
@@ -86,6 +89,9 @@ class PrintResult:
     ticket_pdf: Path
     gift_card_pdfs: list[Path] = field(default_factory=list)
     printed: bool = False
+    store_copy_pdf: Path | None = None  # « exemplaire magasin », when two copies print
+    code_slip_pdfs: list[Path] = field(default_factory=list)  # security codes, at issue
+    to_paper: bool = False  # the ticket had to go on paper (asked, card refund, duplicata)
 
 
 @dataclass(frozen=True)
@@ -104,19 +110,24 @@ def ticket_documents(
     *,
     duplicate: bool = False,
     security_codes: dict[str, str] | None = None,
+    settings: DocumentSettings | None = None,
 ) -> TicketPrintJob:
     """The ticket's document and, on the first print, its new gift cards' documents."""
+    settings = settings or DocumentSettings()
     doc = ticket_document_from_db(db, ticket_id, duplicate=duplicate,
-                                  security_codes=security_codes)
+                                  security_codes=security_codes, settings=settings)
     cards: list[GiftCardDocument] = []
+    months = settings.gift_card_validity_months
     if not duplicate:
         for card in doc.gift_cards:
             try:
                 card_doc = gift_card_document_from_db(db, card.number,
-                                                      security_code=card.security_code)
+                                                      security_code=card.security_code,
+                                                      validity_months=months)
             except NotFound:  # named by a refund only: print it from the ticket's figures
                 card_doc = GiftCardDocument(card.number, card.amount, doc.created_at,
-                                            card.security_code, doc.store.name)
+                                            card.security_code, doc.store.name,
+                                            valid_until=doc.gift_card_valid_until())
             cards.append(card_doc)
     return TicketPrintJob(doc, tuple(cards), duplicate)
 
@@ -136,16 +147,29 @@ def deliver_ticket(
     Raises :class:`PrintFailed` (files saved) when the queue refuses.
     """
     doc = job.ticket
-    to_printer = requested or job.duplicate or must_print(doc)
+    to_paper = requested or job.duplicate or must_print(doc)
+    # the CUPS queue is the printer only when printer_kind is "pdf" (the ESC/POS path is
+    # pos_returns.usecases.delivery); the files are saved whatever the printer
+    to_queue = to_paper and cfg.printer_kind == "pdf"
     name = doc.code + ("-duplicata" if job.duplicate else "")
-    path = save_and_print(render_ticket_pdf(doc, paper=paper), kind="ticket", name=name,
-                          cfg=cfg, print_it=to_printer)
-    result = PrintResult(ticket_pdf=path, printed=to_printer and bool(cfg.printer_queue))
+    two = len(doc.copies) > 1
+    path = save_and_print(render_ticket_pdf(doc, paper=paper, copy="customer" if two else ""),
+                          kind="ticket", name=name, cfg=cfg, print_it=to_queue)
+    result = PrintResult(ticket_pdf=path, printed=to_queue and bool(cfg.printer_queue),
+                         to_paper=to_paper)
+    if two:
+        result.store_copy_pdf = save_and_print(
+            render_ticket_pdf(doc, paper=paper, copy="store"), kind="ticket",
+            name=name + "-magasin", cfg=cfg, print_it=to_queue)
     for card_doc in job.gift_cards:
         result.gift_card_pdfs.append(
             save_and_print(render_giftcard_pdf(card_doc), kind="giftcard",
-                           name=card_doc.number, cfg=cfg, print_it=to_printer)
+                           name=card_doc.number, cfg=cfg, print_it=to_queue)
         )
+        if card_doc.security_code:  # the code on its own slip, handed over apart
+            result.code_slip_pdfs.append(
+                save_and_print(render_code_slip_pdf(card_doc), kind="giftcard-code",
+                               name=card_doc.number, cfg=cfg, print_it=to_queue))
     return result
 
 
@@ -161,5 +185,6 @@ def print_ticket(
 ) -> PrintResult:
     """:func:`ticket_documents` then :func:`deliver_ticket`, in one call (the command
     line, the review's reprint, the tests)."""
-    job = ticket_documents(db, ticket_id, duplicate=duplicate, security_codes=security_codes)
+    job = ticket_documents(db, ticket_id, duplicate=duplicate, security_codes=security_codes,
+                           settings=DocumentSettings.from_config(cfg))
     return deliver_ticket(job, cfg, paper=paper, requested=requested)

@@ -12,12 +12,19 @@ from io import BytesIO
 
 from reportlab.lib.colors import Color, white
 from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, Paragraph
 
 from pos_returns.documents.fonts import fonts, printable
-from pos_returns.documents.layout import barcode_png
+from pos_returns.documents.layout import Code128Bars, Rule, build_roll, esc, make_styles
 from pos_returns.documents.model import GiftCardDocument, group_digits
+from pos_returns.documents.ticket import (
+    gift_card_balance_text,
+    gift_card_notice,
+    security_code_text,
+    valid_until_text,
+)
+from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _, format_date, format_money, pgettext
 
 CARD_WIDTH = 85.6 * mm
@@ -87,27 +94,32 @@ def render_giftcard_pdf(card: GiftCardDocument) -> bytes:
     c.drawString(pad, y, number)
     c.setFont(f.regular, 6.8)
     y -= 3.9 * mm
-    if card.security_code:
-        code = _("Security code: {code}").format(code=card.security_code)
-    else:
-        code = _("Security code: see the original card")
-    c.drawString(pad, y, printable(code))
+    # never the security code on the face: it is on its own slip (render_code_slip_pdf)
+    c.drawString(pad, y, printable(security_code_text(card.security_code,
+                                                      duplicate=card.duplicate)))
     y -= 3.2 * mm
     issued = _("Issued on {date}").format(date=format_date(card.issued_at, fmt="short"))
     if card.store_name:
         issued += " · " + card.store_name
     c.drawString(pad, y, printable(issued))
+    if card.valid_until:
+        y -= 3.2 * mm
+        c.setFont(f.bold, 6.8)
+        c.drawString(pad, y, printable(valid_until_text(card.valid_until)))
+        c.setFont(f.regular, 6.8)
+    y -= 3.2 * mm
+    c.setFont(f.regular, 6.0)
+    c.drawString(pad, y, printable(gift_card_balance_text()))
 
     # barcode bottom, full width, on white
-    png, bar_w, bar_h = barcode_png(card.number, module_width_mm=0.3, bar_height_mm=9,
-                                    max_width=w - 2 * pad)
-    bar_y = 4.6 * mm
-    c.drawImage(ImageReader(BytesIO(png)), (w - bar_w) / 2, bar_y, bar_w, bar_h)
+    bars = Code128Bars(card.number, module_width_mm=0.3, bar_height_mm=9,
+                       max_width=w - 2 * pad)
+    bars.draw_at(c, (w - bars.width) / 2, 4.6 * mm)
 
-    # the R09 / R17 notice along the bottom edge
+    # the notice along the bottom edge (R09, R17, in plain words)
     c.setFont(f.regular, 5.6)
     c.setFillColor(Color(0.3, 0.3, 0.3))
-    notice = printable(_("No return, no exchange for cash (R09, R17)."))
+    notice = printable(gift_card_notice())
     c.drawCentredString(w / 2, 2.2 * mm, notice)
 
     if card.duplicate:
@@ -120,3 +132,30 @@ def render_giftcard_pdf(card: GiftCardDocument) -> bytes:
     c.showPage()
     c.save()
     return out.getvalue()
+
+
+def render_code_slip_pdf(card: GiftCardDocument) -> bytes:
+    """The security code on its own slip (80 mm roll), handed over apart from the card:
+    whoever finds the card alone cannot spend it online. Only at issue (the code is
+    never stored in clear, so there is no reprint)."""
+    if not card.security_code:
+        raise InvalidInput(_("The security code is known only when the card is issued."),
+                           code="security_code")
+
+    def story() -> list[Flowable]:
+        st = make_styles(9, roll=True)
+        return [
+            Paragraph("ALAMARA", st.brand),
+            Paragraph(esc(pgettext("document", "Alamara Gift Card").upper()), st.title),
+            Paragraph(esc(_("Card ending in {last4}").format(last4=card.number[-4:])),
+                      st.center),
+            Rule(),
+            Paragraph(esc(_("Security code")), st.center),
+            Paragraph(esc(card.security_code), st.huge),
+            Rule(),
+            Paragraph(esc(_("Keep this slip apart from the card: the code protects its "
+                            "balance. The till never prints it again.")), st.center_small),
+        ]
+
+    return build_roll(story, width=80 * mm, margin_x=4 * mm, margin_y=4 * mm,
+                      title=_("Security code") + " " + card.number[-4:])

@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from io import BytesIO
 from xml.sax.saxutils import escape
 
-from PIL import Image as PILImage
 from reportlab.lib.colors import Color, black
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import BaseDocTemplate, Flowable, Frame, Image, PageTemplate
+from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
 from pos_returns.documents.fonts import fonts, printable
-from pos_returns.engine.codes import code128_png
 
-BARCODE_DPI = 300
 GREY = Color(0.35, 0.35, 0.35)
 LIGHT = Color(0.85, 0.85, 0.85)
 
@@ -38,6 +35,7 @@ class Styles:
     right_bold: ParagraphStyle
     center: ParagraphStyle
     center_small: ParagraphStyle
+    center_bold: ParagraphStyle
     title: ParagraphStyle
     brand: ParagraphStyle
     section: ParagraphStyle
@@ -45,9 +43,15 @@ class Styles:
     size: float
 
 
-def make_styles(size: float) -> Styles:
+def make_styles(size: float, *, roll: bool = False) -> Styles:
+    """Paragraph styles around a body ``size``. On a thermal ``roll`` the small print
+    is as large as the body (never under 8 pt) and black: grey and 6.6 pt fade on a
+    thermal head. On A4 the small print is 82 % of the body, dark grey."""
     f = fonts()
     lead = size * 1.25
+    small_size = max(size, 8.0) if roll else size * 0.82
+    small_lead = small_size * (1.22 if roll else 1.25)
+    small_colour = black if roll else GREY
 
     def style(name: str, **kw: object) -> ParagraphStyle:
         base: dict[str, object] = {"fontName": f.regular, "fontSize": size, "leading": lead,
@@ -57,13 +61,14 @@ def make_styles(size: float) -> Styles:
 
     return Styles(
         body=style("body"),
-        small=style("small", fontSize=size * 0.82, leading=size * 1.02, textColor=GREY),
+        small=style("small", fontSize=small_size, leading=small_lead, textColor=small_colour),
         bold=style("bold", fontName=f.bold),
         right=style("right", alignment=TA_RIGHT),
         right_bold=style("right_bold", fontName=f.bold, alignment=TA_RIGHT),
         center=style("center", alignment=TA_CENTER),
-        center_small=style("center_small", alignment=TA_CENTER, fontSize=size * 0.82,
-                           leading=size * 1.02, textColor=GREY),
+        center_small=style("center_small", alignment=TA_CENTER, fontSize=small_size,
+                           leading=small_lead, textColor=small_colour),
+        center_bold=style("center_bold", fontName=f.bold, alignment=TA_CENTER),
         title=style("title", fontName=f.bold, fontSize=size * 1.5, leading=size * 1.9,
                     alignment=TA_CENTER),
         brand=style("brand", fontName=f.bold, fontSize=size * 2.2, leading=size * 2.6,
@@ -76,31 +81,80 @@ def make_styles(size: float) -> Styles:
     )
 
 
-def barcode_png(content: str, *, module_width_mm: float, bar_height_mm: float,
-                max_width: float) -> tuple[bytes, float, float]:
-    """A Code 128 PNG (python-barcode) and its size in points: its true size, shrunk
-    only if wider than ``max_width``. No human-readable text in the image: the PDF
-    writes it as real text under the bars (searchable, and drawn with our fonts)."""
-    png = code128_png(content, module_width=module_width_mm, module_height=bar_height_mm,
-                      text=False, dpi=BARCODE_DPI)
-    with PILImage.open(BytesIO(png)) as im:
-        px_w, px_h = im.size
-    width = px_w / BARCODE_DPI * 25.4 * mm
-    height = px_h / BARCODE_DPI * 25.4 * mm
-    if width > max_width:
-        height *= max_width / width
-        width = max_width
-    return png, width, height
+# Barcodes are drawn as vector bars: one rectangle per run of bars, each edge at an
+# exact multiple of the module width. python-barcode's ImageWriter drew a PNG at 300 dpi
+# and placed each module at a fractional pixel (0.33 mm = 3.898 px), so its bars came
+# out 3 or 4 px wide at random; a printer or rasteriser at another resolution resampled
+# those uneven bars again (200 dpi: 2/3 of a dot per pixel), and for some contents
+# (ticket numbers ending in 5 at 200 dpi, many more at 180 dpi) the bar/space widths
+# went past what a decoder accepts. A PNG of one pixel per module was better but still
+# lost some gift card numbers at 300 dpi (the upscale's own rounding). With vector bars
+# the raster's only error is half a dot at each edge, never accumulated, whatever the
+# printer's resolution (docs/documents.md, tests/documents/test_barcode_render.py).
+BARCODE_QUIET_ZONE_MM = 4.0
+
+
+def code128_modules(content: str) -> str:
+    """The Code 128 symbol of ``content`` as modules: ``"1"`` bar, ``"0"`` space
+    (python-barcode's encoder: start, data, check character and stop)."""
+    from barcode import Code128
+
+    return str(Code128(content).build()[0])
+
+
+def draw_bars(canvas: Canvas, modules: str, *, x: float, y: float, module: float,
+              height: float) -> None:
+    """Draw ``modules`` ("1" bar, "0" space) from (x, y): one filled rectangle per run."""
+    canvas.saveState()
+    canvas.setFillColor(black)
+    i, n = 0, len(modules)
+    while i < n:
+        if modules[i] != "1":
+            i += 1
+            continue
+        j = i
+        while j < n and modules[j] == "1":
+            j += 1
+        canvas.rect(x + i * module, y, (j - i) * module, height, stroke=0, fill=1)
+        i = j
+    canvas.restoreState()
+
+
+class Code128Bars(Flowable):
+    """A Code 128 barcode, ``module_width_mm`` per module and its quiet zones (shrunk as a
+    whole, never bar by bar, only if wider than ``max_width``). No human-readable text:
+    the document writes it as real text under the bars (searchable, in our fonts)."""
+
+    def __init__(self, content: str, *, module_width_mm: float, bar_height_mm: float,
+                 max_width: float) -> None:
+        super().__init__()
+        self.content = content
+        self.modules = code128_modules(content)
+        self.quiet = max(10, round(BARCODE_QUIET_ZONE_MM / module_width_mm))
+        n = len(self.modules) + 2 * self.quiet
+        self.module = module_width_mm * mm
+        if n * self.module > max_width:
+            self.module = max_width / n
+        self.width = n * self.module
+        self.height = bar_height_mm * mm
+        self.hAlign = "CENTER"
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        self.draw_at(self.canv, 0, 0)
+
+    def draw_at(self, canvas: Canvas, x: float, y: float) -> None:
+        draw_bars(canvas, self.modules, x=x + self.quiet * self.module, y=y,
+                  module=self.module, height=self.height)
 
 
 def barcode_image(content: str, *, module_width_mm: float, bar_height_mm: float,
-                  max_width: float) -> Image:
-    """:func:`barcode_png` as a centred platypus Image."""
-    png, width, height = barcode_png(content, module_width_mm=module_width_mm,
-                                     bar_height_mm=bar_height_mm, max_width=max_width)
-    img = Image(BytesIO(png), width=width, height=height)
-    img.hAlign = "CENTER"
-    return img
+                  max_width: float) -> Code128Bars:
+    """The centred barcode flowable of a document (:class:`Code128Bars`)."""
+    return Code128Bars(content, module_width_mm=module_width_mm,
+                       bar_height_mm=bar_height_mm, max_width=max_width)
 
 
 class Rule(Flowable):

@@ -11,17 +11,20 @@ positive when the money goes to the customer.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
+from pos_returns import __version__
 from pos_returns.cache.jewelry import load_ticket_record
 from pos_returns.engine.codes import luhn_valid
 from pos_returns.engine.vat import VatRow, vat_by_rate  # shared with the journal (pos_returns.vat)
 from pos_returns.errors import InvalidInput, NotFound
-from pos_returns.i18n import _
+from pos_returns.i18n import N_, _, to_local
 
 if TYPE_CHECKING:
     from pos_returns.engine.jewelry import TicketJewelry
@@ -144,6 +147,71 @@ class JournalExcerpt:
         return f"{sig[:8]}…{sig[-8:]}"
 
 
+SOFTWARE_NAME = "Alamara Retours"
+
+# The identity document of a no-receipt return, as printed (R07): its type and the last
+# 4 characters only. The labels mirror usecases.idcheck.DOC_TYPE_LABELS (same msgids).
+ID_DOC_LABELS = {
+    "cni": N_("National identity card"),
+    "passport": N_("Passport"),
+    "residence_permit": N_("Residence permit"),
+    "driving_licence": N_("Driving licence"),
+}
+
+
+def software_version() -> str:
+    """``Alamara Retours 0.1.0``: the software that made the document (NF525)."""
+    return f"{SOFTWARE_NAME} {__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSettings:
+    """What the till's configuration adds to every document."""
+
+    nf525_certificate: str = ""  # empty: « en cours de certification »
+    privacy_contact: str = ""  # where the customer exercises RGPD rights
+    gift_card_validity_months: int = 0  # 0: no validity date printed
+
+    @classmethod
+    def from_config(cls, cfg: object) -> DocumentSettings:
+        return cls(nf525_certificate=str(getattr(cfg, "nf525_certificate", "") or ""),
+                   privacy_contact=str(getattr(cfg, "privacy_contact", "") or ""),
+                   gift_card_validity_months=int(getattr(cfg, "gift_card_validity_months", 0)))
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` + ``months`` calendar months (the 31st becomes the month's last day)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover
+
+
+def valid_until(issued_at: str, months: int) -> str:
+    """The last day a gift card issued at ``issued_at`` (UTC) is valid, ISO; "" if none."""
+    if months <= 0 or not issued_at:
+        return ""
+    return add_months(to_local(issued_at).date(), months).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class DocIdentity:
+    """The ID checked for a no-receipt return (R07): its type and last 4 characters."""
+
+    doc_type: str
+    last4: str
+
+    @property
+    def label(self) -> str:
+        return _(ID_DOC_LABELS[self.doc_type]) if self.doc_type in ID_DOC_LABELS else (
+            self.doc_type)
+
+
 @dataclass(frozen=True, slots=True)
 class TicketDocument:
     """A printable return ticket: everything the PDF shows, nothing else."""
@@ -170,6 +238,33 @@ class TicketDocument:
     copy: int = 0  # on a DUPLICATA: which reprint this is (journal DUPLICATA records)
     # fine jewelry (H9, R14): the customer's signature and each piece's inspection
     jewelry: TicketJewelry | None = None
+    # on a DUPLICATA: when, and by whom, this reprint was made (its journal record)
+    reprinted_at: str = ""  # UTC "YYYY-MM-DDTHH:MM:SSZ"
+    reprinted_by: str = ""
+    identity: DocIdentity | None = None  # no-receipt returns (R07)
+    settings: DocumentSettings = DocumentSettings()
+    software: str = ""  # "Alamara Retours 0.1.0"; filled by ticket_document_from_db
+
+    @property
+    def certificate(self) -> str:
+        """The NF525 certificate reference, or « en cours de certification »."""
+        return self.settings.nf525_certificate or _("certification in progress")
+
+    @property
+    def paid_card_last4(self) -> str:
+        return next((r.card_last4 for r in self.refunds
+                     if r.kind == "card" and r.amount < 0 and r.card_last4), "")
+
+    @property
+    def copies(self) -> tuple[str, ...]:
+        """The paper copies: the customer's, and the store's when it keeps a signed one
+        (cash handed over, a return without receipt, fine jewelry)."""
+        store_keeps = (self.kind == "no_receipt" or self.jewelry is not None
+                       or any(r.kind == "cash" and r.amount > 0 for r in self.refunds))
+        return ("customer", "store") if store_keeps else ("customer",)
+
+    def gift_card_valid_until(self) -> str:
+        return valid_until(self.created_at, self.settings.gift_card_validity_months)
 
     # -- what the ticket is -------------------------------------------------------
 
@@ -314,12 +409,43 @@ def duplicate_count(db: Database, uuid: str) -> int:
     return int(row[0])
 
 
+def reprint_record(db: Database, uuid: str) -> tuple[str, str]:
+    """(when, by whom) of the latest DUPLICATA journal record of ticket ``uuid``."""
+    if not _table_exists(db, "journal"):
+        return "", ""
+    row = db.execute(
+        "SELECT created_at, payload FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ? "
+        "ORDER BY seq DESC LIMIT 1", [uuid]).fetchone()
+    if row is None:
+        return "", ""
+    try:
+        staff_id = json.loads(row[1]).get("staff_id")
+    except (ValueError, AttributeError):
+        staff_id = None
+    name = ""
+    if staff_id is not None:
+        staff = db.execute("SELECT name FROM staff WHERE id = ?", [staff_id]).fetchone()
+        name = staff[0] if staff else str(staff_id)
+    return str(row[0]), name
+
+
+def identity_of(db: Database, uuid: str) -> DocIdentity | None:
+    """The ID type and last 4 of a no-receipt return (the id_checks table, if still there:
+    the purge may have removed it after its retention period)."""
+    if not _table_exists(db, "id_checks"):
+        return None
+    row = db.execute("SELECT doc_type, last4 FROM id_checks WHERE ticket_uuid = ? "
+                     "ORDER BY created_at DESC LIMIT 1", [uuid]).fetchone()
+    return DocIdentity(row[0], row[1]) if row else None
+
+
 def ticket_document_from_db(
     db: Database,
     ticket_id: int,
     *,
     duplicate: bool = False,
     security_codes: dict[str, str] | None = None,
+    settings: DocumentSettings | None = None,
 ) -> TicketDocument:
     """Build the printable view of ticket ``ticket_id`` from the cache.
 
@@ -409,6 +535,7 @@ def ticket_document_from_db(
                 refund.gift_card_number, refund.amount,
                 "" if duplicate else codes.get(refund.gift_card_number, ""),
             )
+    reprinted = reprint_record(db, uuid) if duplicate else ("", "")
     return TicketDocument(
         store=store, store_id=int(store_id), ticket_id=int(tid), uuid=uuid, number=int(number),
         till_no=int(till_no), staff_name=staff_name, staff_code=staff_code,
@@ -418,6 +545,9 @@ def ticket_document_from_db(
         offline=bool(offline), gift=bool(gift),
         copy=duplicate_count(db, uuid) if duplicate else 0,
         jewelry=_jewelry_record(db, uuid),
+        reprinted_at=reprinted[0], reprinted_by=reprinted[1],
+        identity=identity_of(db, uuid) if kind == "no_receipt" else None,
+        settings=settings or DocumentSettings(), software=software_version(),
     )
 
 
@@ -437,6 +567,7 @@ class GiftCardDocument:
     security_code: str = ""  # empty on a reprint: only its hash is stored
     store_name: str = ""
     duplicate: bool = False
+    valid_until: str = ""  # ISO date, the last day it may be used; "" if none
 
     def __post_init__(self) -> None:
         if not luhn_valid(self.number):
@@ -446,7 +577,8 @@ class GiftCardDocument:
 
 
 def gift_card_document_from_db(
-    db: Database, number: str, *, security_code: str = "", duplicate: bool = False
+    db: Database, number: str, *, security_code: str = "", duplicate: bool = False,
+    validity_months: int = 0,
 ) -> GiftCardDocument:
     row = db.execute(
         "SELECT g.number, g.initial_amount, g.issued_at, s.name FROM gift_cards g "
@@ -458,4 +590,5 @@ def gift_card_document_from_db(
     return GiftCardDocument(
         number=row[0], amount=int(row[1]), issued_at=row[2], security_code=security_code,
         store_name=row[3] or "", duplicate=duplicate,
+        valid_until=valid_until(row[2], validity_months),
     )

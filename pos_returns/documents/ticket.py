@@ -38,7 +38,13 @@ from pos_returns.documents.layout import (
     esc,
     make_styles,
 )
-from pos_returns.documents.model import DocLine, DocRefund, TicketDocument, group_digits
+from pos_returns.documents.model import (
+    DocLine,
+    DocRefund,
+    TicketDocument,
+    group_digits,
+    software_version,
+)
 from pos_returns.engine.codes import parse_receipt
 from pos_returns.engine.jewelry import inspection_summary, png_size
 from pos_returns.engine.reasons import condition_label, reason_label
@@ -101,7 +107,7 @@ def title_of(doc: TicketDocument) -> str:
 def origin_text(doc: TicketDocument) -> str:
     sale = doc.sale
     if sale is None:
-        return _("Return without receipt (R07)")
+        return _("Return without receipt")
     when = format_date(sale.sold_at, fmt="short")
     if sale.order_number:
         return _("Return on AlamaraStore.com order no. {order} of {date}").format(
@@ -115,6 +121,9 @@ def origin_text(doc: TicketDocument) -> str:
 def refund_label(refund: DocRefund) -> str:
     pays = refund.amount < 0
     if refund.kind == "card":
+        if not refund.card_last4:
+            return pgettext("document", "Paid by card") if pays else pgettext(
+                "document", "Card refund")
         if pays:
             return _("Paid by card **** {last4}").format(last4=refund.card_last4)
         return _("Card refund **** {last4}").format(last4=refund.card_last4)
@@ -137,8 +146,8 @@ def net_label(doc: TicketDocument) -> str:
     net = doc.net_to_customer
     if net > 0:
         return pgettext("document", "Total refunded")
-    if net < 0:
-        return pgettext("document", "Amount to pay")
+    if net < 0:  # a committed ticket is paid: the payment rows above say how
+        return pgettext("document", "Total paid")
     return _("Even exchange: nothing to pay")
 
 
@@ -146,10 +155,10 @@ def notices(doc: TicketDocument) -> list[str]:
     out: list[str] = []
     sale = doc.sale
     if doc.gift:
-        out.append(_("Gift return: refund on an Alamara Gift Card only (R06)."))
+        out.append(_("Gift return: the refund is made on an Alamara Gift Card only."))
     if sale is not None and sale.shipping > 0:
         out.append(
-            _("Shipping charges of the order not refunded (R10): {amount}.").format(
+            _("Shipping charges of the order are not refunded: {amount}.").format(
                 amount=format_money(sale.shipping)
             )
         )
@@ -157,16 +166,96 @@ def notices(doc: TicketDocument) -> list[str]:
         out.append(
             _(
                 "Duties, taxes and tariffs of the international order are not refunded "
-                "in store (R15): {amount}."
+                "in store: {amount}."
             ).format(amount=format_money(sale.duties))
         )
     return out
 
 
+# What a manager's approval was about, in plain words for the customer's paper (the rule
+# ids R01–R19 are internal: they stay in the journal and the review, never on paper).
+APPROVAL_SUBJECTS = {
+    "R01": N_("Exception to the returns policy"),
+    "R02": N_("Refund amount"),
+    "R03": N_("Refund on another form of payment"),
+    "R05": N_("Refund to the card"),
+    "R06": N_("Gift return"),
+    "R07": N_("Return without receipt"),
+    "R12": N_("Worn or used item"),
+    "R13": N_("Item without its return tag"),
+    "R14": N_("Fine jewelry return"),
+    "R18": N_("Restocking fee"),
+    "R19": N_("Repeated returns without receipt"),
+    "cash_ceiling": N_("Large cash refund"),
+    "jewelry_threshold": N_("Fine jewelry above the threshold"),
+}
+
+
+def approval_subject(rule: str) -> str:
+    return _(APPROVAL_SUBJECTS.get(rule, APPROVAL_SUBJECTS["R01"]))
+
+
 def approval_text(rule: str, manager: str, decision: str) -> str:
+    subject = approval_subject(rule)
     if decision == "refused":
-        return _("{rule}: refused by {manager}").format(rule=rule, manager=manager)
-    return _("{rule}: approved by {manager}").format(rule=rule, manager=manager)
+        return _("{subject}: refused by {manager}").format(subject=subject, manager=manager)
+    return _("{subject}: approved by {manager}").format(subject=subject, manager=manager)
+
+
+def gift_card_notice() -> str:
+    return _("A gift card cannot be returned nor exchanged for cash.")
+
+
+def gift_card_balance_text() -> str:
+    return _("Balance: at the till of any Alamara store, or on AlamaraStore.com.")
+
+
+def valid_until_text(iso_day: str) -> str:
+    return _("Valid until {date}").format(date=format_date(iso_day, fmt="short"))
+
+
+def security_code_text(code: str, *, duplicate: bool) -> str:
+    """Never the code itself on the ticket: it is on its own slip (or the card's back)."""
+    if duplicate:
+        return _("Security code: not reprinted")
+    return _("Security code: on the separate slip")
+
+
+def copy_label(copy: str) -> str:
+    return pgettext("document", "Store copy") if copy == "store" else pgettext(
+        "document", "Customer copy")
+
+
+def software_text(doc: TicketDocument) -> str:
+    return _("{software} · NF525 certificate: {certificate}").format(
+        software=doc.software or software_version(), certificate=doc.certificate)
+
+
+def duplicate_note(doc: TicketDocument) -> str:
+    when = format_datetime(doc.reprinted_at, fmt="short") if doc.reprinted_at else ""
+    if doc.copy and when:
+        return _("Reprint no. {copy} of the original ticket, on {datetime} by {name}").format(
+            copy=doc.copy, datetime=when, name=doc.reprinted_by or "?")
+    if doc.copy:
+        return _("Reprint no. {copy} of the original ticket").format(copy=doc.copy)
+    return _("Reprint of the original ticket")
+
+
+def identity_lines(doc: TicketDocument) -> list[str]:
+    """A no-receipt avoir (R07): the ID checked and where the customer's rights apply."""
+    if doc.kind != "no_receipt":
+        return []
+    out = []
+    if doc.identity is not None:
+        out.append(_("Identity document checked: {type} ending in {last4}").format(
+            type=doc.identity.label, last4=doc.identity.last4))
+    contact = doc.settings.privacy_contact
+    if contact:
+        out.append(_(
+            "Your identity is kept only to prevent abuse of returns without receipt. "
+            "To access, correct or erase it, write to {contact}."
+        ).format(contact=contact))
+    return out
 
 
 # -- building blocks shared by both formats ----------------------------------------------
@@ -251,7 +340,7 @@ def _settlement(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]
             rows.append((_p(_("No. {number}").format(number=group_digits(
                 refund.gift_card_number)), st.small), Spacer(1, 1)))
         if refund.beyond_original:
-            rows.append((_p(_("Whole merchandise amount refunded to the card (R05)."),
+            rows.append((_p(_("The whole merchandise amount is refunded to the card."),
                             st.small), Spacer(1, 1)))
     net = doc.net_to_customer
     rows.append((_p(net_label(doc), st.bold), _p(format_money(abs(net)), st.right_bold)))
@@ -276,22 +365,20 @@ def _approvals(doc: TicketDocument, st: Styles) -> list[Flowable]:
 def _gift_card_blocks(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
     out: list[Flowable] = []
     for card in doc.gift_cards:
-        if card.security_code:
-            code_line = _("Security code: {code}").format(code=card.security_code)
-        elif doc.duplicate:
-            code_line = _("Security code: not reprinted")
-        else:
-            code_line = _("Security code: printed on the card")
+        code_line = security_code_text(card.security_code, duplicate=doc.duplicate)
+        until = doc.gift_card_valid_until()
         inner: list[Flowable] = [
             _p(pgettext("document", "Alamara Gift Card").upper(), st.title),
             _p(_("No. {number}").format(number=group_digits(card.number)), st.center),
             _p(_("Amount: {amount}").format(amount=format_money(card.amount)), st.center),
             _p(code_line, st.center),
+            *([_p(valid_until_text(until), st.center)] if until else []),
+            _p(gift_card_balance_text(), st.center_small),
             Spacer(1, 1 * mm),
             barcode_image(card.number, module_width_mm=0.3, bar_height_mm=9,
                           max_width=width - 4 * mm),
             _p(card.number, st.center_small),
-            _p(_("No return, no exchange for cash (R09, R17)."), st.center_small),
+            _p(gift_card_notice(), st.center_small),
         ]
         box = Table([[inner]], colWidths=[width])
         box.setStyle(TableStyle([
@@ -307,10 +394,11 @@ def _gift_card_blocks(doc: TicketDocument, st: Styles, width: float) -> list[Flo
 
 
 def _journal(doc: TicketDocument, st: Styles) -> list[Flowable]:
-    if doc.journal is None:
-        return []
-    return [_p(_("Journal signature: {excerpt} · record no. {seq}").format(
-        excerpt=doc.journal.excerpt, seq=doc.journal.seq), st.small)]
+    out = [_p(software_text(doc), st.small)]
+    if doc.journal is not None:
+        out.append(_p(_("Journal signature: {excerpt} · record no. {seq}").format(
+            excerpt=doc.journal.excerpt, seq=doc.journal.seq), st.small))
+    return out
 
 
 def _jewelry(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
@@ -385,10 +473,7 @@ def _offline(st: Styles) -> list[Flowable]:
 
 
 def _duplicate(doc: TicketDocument, st: Styles) -> list[Flowable]:
-    if doc.copy:
-        note = _("Reprint no. {copy} of the original ticket").format(copy=doc.copy)
-    else:
-        note = _("Reprint of the original ticket")
+    note = duplicate_note(doc)
     return [
         Banner(pgettext("document", "DUPLICATE"), size=st.size * 3),
         _p(note, st.center_small),
@@ -418,8 +503,21 @@ def _roll_line(line: DocLine, st: Styles, width: float) -> list[tuple[Flowable, 
     return rows
 
 
-def _roll_story(doc: TicketDocument) -> list[Flowable]:
-    st = make_styles(8)
+def _copy_and_identity(doc: TicketDocument, st: Styles, copy: str) -> list[Flowable]:
+    out: list[Flowable] = []
+    if copy:
+        out.append(_p(copy_label(copy).upper(), st.center_bold))
+    return out
+
+
+def _identity(doc: TicketDocument, st: Styles) -> list[Flowable]:
+    lines = identity_lines(doc)
+    return [Spacer(1, 1.5 * mm), *[_p(t, st.small) for t in lines]] if lines else []
+
+
+def _roll_story(doc: TicketDocument, copy: str = "") -> list[Flowable]:
+    # On the roll every line is at least 8 pt and black: small print is for A4 only.
+    st = make_styles(8, roll=True)
     width = ROLL_WIDTH - 2 * ROLL_MARGIN_X
     amount_w = 21 * mm
     story: list[Flowable] = []
@@ -428,6 +526,7 @@ def _roll_story(doc: TicketDocument) -> list[Flowable]:
     story += [_p("ALAMARA", st.brand)]
     story += _store_header(doc, st, center=True)
     story += [Rule(), _p(title_of(doc).upper(), st.title)]
+    story += _copy_and_identity(doc, st, copy)
     if doc.offline:
         story += _offline(st)
     story += _ticket_facts(doc, st)
@@ -450,6 +549,7 @@ def _roll_story(doc: TicketDocument) -> list[Flowable]:
     if note_list:
         story.append(Spacer(1, 1.5 * mm))
         story += [_p(n, st.small) for n in note_list]
+    story += _identity(doc, st)
     story += _approvals(doc, st)
     story += _jewelry(doc, st, width)
     story += _gift_card_blocks(doc, st, width)
@@ -509,7 +609,7 @@ def _a4_lines_table(lines: tuple[DocLine, ...], st: Styles, width: float) -> Tab
     return table
 
 
-def _a4_story(doc: TicketDocument) -> list[Flowable]:
+def _a4_story(doc: TicketDocument, copy: str = "") -> list[Flowable]:
     st = make_styles(10)
     width = A4[0] - 2 * A4_MARGIN_X
     story: list[Flowable] = []
@@ -518,6 +618,8 @@ def _a4_story(doc: TicketDocument) -> list[Flowable]:
     left = [_p("ALAMARA", st.brand.clone("brand_left", alignment=0))]
     left += _store_header(doc, st, center=False)
     right: list[Flowable] = [_p(title_of(doc).upper(), st.title.clone("t_r", alignment=2))]
+    if copy:
+        right.append(_p(copy_label(copy).upper(), st.right_bold))
     right += _ticket_facts(doc, st, right=True)
     head = Table([[left, right]], colWidths=[width * 0.5, width * 0.5])
     head.setStyle(TableStyle([
@@ -551,6 +653,7 @@ def _a4_story(doc: TicketDocument) -> list[Flowable]:
     if note_list:
         story.append(Spacer(1, 2 * mm))
         story += [_p(n, st.body) for n in note_list]
+    story += _identity(doc, st)
     story += _approvals(doc, st)
     story += _jewelry(doc, st, width)
     cards = _gift_card_blocks(doc, make_styles(9), 95 * mm)
@@ -590,12 +693,15 @@ def _a4_footer(doc: TicketDocument):  # type: ignore[no-untyped-def]
 # -- entry point ---------------------------------------------------------------------------
 
 
-def render_ticket_pdf(doc: TicketDocument, *, paper: Paper | str = Paper.ROLL_80) -> bytes:
-    """The ticket as PDF bytes, on an 80 mm roll (height fitted) or on A4."""
+def render_ticket_pdf(doc: TicketDocument, *, paper: Paper | str = Paper.ROLL_80,
+                      copy: str = "") -> bytes:
+    """The ticket as PDF bytes, on an 80 mm roll (height fitted) or on A4; ``copy``
+    ("customer" / "store") marks « exemplaire client » / « exemplaire magasin » when
+    two copies print (:attr:`TicketDocument.copies`)."""
     paper = Paper(paper)
     title = f"{title_of(doc)} {doc.code}"
     if paper is Paper.ROLL_80:
-        return build_roll(lambda: _roll_story(doc), width=ROLL_WIDTH, margin_x=ROLL_MARGIN_X,
-                          margin_y=ROLL_MARGIN_Y, title=title)
-    return build_pages(_a4_story(doc), pagesize=A4, margin_x=A4_MARGIN_X,
+        return build_roll(lambda: _roll_story(doc, copy), width=ROLL_WIDTH,
+                          margin_x=ROLL_MARGIN_X, margin_y=ROLL_MARGIN_Y, title=title)
+    return build_pages(_a4_story(doc, copy), pagesize=A4, margin_x=A4_MARGIN_X,
                        margin_y=A4_MARGIN_Y, title=title, on_page=_a4_footer(doc))

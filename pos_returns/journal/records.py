@@ -35,6 +35,7 @@ TECHNICAL_KINDS = frozenset(
         "jewelry_mode_off",
         "privacy_purge",
         "archive",
+        "drawer_open",  # the cash drawer pulsed for a cash refund or exchange (issue 15)
     }
 )
 RECORD_KINDS = frozenset({TICKET, DUPLICATE, CLOSURE}) | TECHNICAL_KINDS

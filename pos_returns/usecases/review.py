@@ -29,7 +29,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from pos_returns.config import PolicyConfig, TillConfig
-from pos_returns.documents import print_ticket
+from pos_returns.documents import (
+    DocumentSettings,
+    TicketPrintJob,
+    print_ticket,
+    ticket_documents,
+)
 from pos_returns.engine.domain import Role, Staff
 from pos_returns.engine.reasons import reason_label as label
 from pos_returns.errors import InvalidInput, NotFound
@@ -46,6 +51,7 @@ from pos_returns.i18n import (
 )
 from pos_returns.journal import chain as journal
 from pos_returns.journal.chain import Journal
+from pos_returns.usecases import delivery
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.tickets import reprint
 
@@ -274,6 +280,8 @@ class DayReview:
     staff_choices: tuple[tuple[int, str], ...]  # who made returns that day
     department_choices: tuple[tuple[str, str], ...]
     reason_choices: tuple[tuple[str, str], ...]
+    # ticket e-mails waiting for a retry or given up (usecases.delivery), any day
+    mail_problems: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -569,6 +577,7 @@ def day_review(
             sorted(((c, depts.get(c, c)) for c in dept_codes), key=lambda d: d[1])
         ),
         reason_choices=tuple((c, reason_label(c)) for c in reason_codes),
+        mail_problems=tuple(delivery.mail_problem_text(m) for m in delivery.mail_problems(db)),
     )
 
 
@@ -652,6 +661,16 @@ def close_year(db: Database, manager: Staff, year: int, cfg: TillConfig, *,
 
     require_role(manager, Role.MANAGER)
     return Journal.for_config(db, cfg).close_year(year, staff_id=manager.id, now=now)
+
+
+def prepare_duplicate(db: Database, manager: Staff, ticket_id: int,
+                      cfg: TillConfig) -> TicketPrintJob:
+    """The database part of a manager's reprint: the DUPLICATA journal record first,
+    then the documents (printed on the I/O pool by ``usecases.delivery.deliver``)."""
+    require_role(manager, Role.MANAGER)
+    reprint(db, cfg, ticket_id, manager.id)  # the DUPLICATA record, on this till's chain
+    return ticket_documents(db, ticket_id, duplicate=True,
+                            settings=DocumentSettings.from_config(cfg))
 
 
 def reprint_duplicate(db: Database, manager: Staff, ticket_id: int, cfg: TillConfig) -> Path:

@@ -19,9 +19,8 @@ from pos_returns.cache import lookup, reference
 from pos_returns.cache.db import connect, open_cache
 from pos_returns.config import TillConfig
 from pos_returns.documents import (
-    PrintResult,
+    DocumentSettings,
     TicketPrintJob,
-    deliver_ticket,
     ticket_documents,
 )
 from pos_returns.engine.codes import CodeKind, classify
@@ -31,7 +30,7 @@ from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 from pos_returns.journal.chain import Journal, startup
 from pos_returns.journal.verify import VerifyReport
-from pos_returns.usecases import auth, tickets
+from pos_returns.usecases import auth, delivery, tickets
 
 MAX_CODE_LENGTH = 64  # a scanned code longer than this is not one of ours
 PRINT_TIMEOUT_SECONDS = 45.0  # rendering + the printer queue's own 30 s
@@ -181,9 +180,15 @@ def prepare_ticket_print(db: Database, cfg: TillConfig, ticket: Any, duplicate: 
         tickets.reprint(db, cfg, ticket.ticket_id, staff_id)
     codes = {number: code for number, code, _amount in ticket.gift_cards}
     return ticket_documents(db, ticket.ticket_id, duplicate=duplicate,
-                            security_codes=codes or None)
+                            security_codes=codes or None,
+                            settings=DocumentSettings.from_config(cfg))
 
 
-def deliver_ticket_print(cfg: TillConfig, job: TicketPrintJob, requested: bool) -> PrintResult:
-    """The I/O part of printing (on the I/O pool): render, save, send to the printer."""
-    return deliver_ticket(job, cfg, requested=requested)
+def deliver_ticket_print(cfg: TillConfig, job: TicketPrintJob, requested: bool, *,
+                         email: str = "", keep_email: bool = False,
+                         open_drawer: bool = False) -> delivery.Delivery:
+    """The I/O part of printing (on the I/O pool): save, print, e-mail, cash drawer
+    (:func:`pos_returns.usecases.delivery.deliver`); then run
+    :func:`pos_returns.usecases.delivery.record_delivery` on the database worker."""
+    choice = delivery.TicketChoice(paper=requested, email=email, keep_email=keep_email)
+    return delivery.deliver(cfg, job, choice, open_drawer=open_drawer)

@@ -222,7 +222,7 @@ def test_R14_flow_wrong_card_then_wrong_serial_then_signed_ticket(qtbot, db, win
                                                           "stones"))
     [rec] = list(journal.iter_records(db, 1, 1, kind="ticket"))
     assert rec.payload["jewelry"]["signature_sha256"] == record.sha256
-    qtbot.wait_until(lambda: window.done.print_count == 1)
+    qtbot.wait_until(lambda: window.done.deliveries == 1)
     reader = PdfReader(str(window.done.last_result.ticket_pdf))
     text = flat(" ".join(page.extract_text() for page in reader.pages))
     assert "Signature du client" in text and "Poinçon OK" in text

@@ -139,7 +139,8 @@ def test_reprint_prints_a_journaled_duplicata(qtbot, db, till_cfg, day_data):
     path = blocker.args[0]
     assert "DUPLICATA" in "".join(p.extract_text() for p in PdfReader(str(path)).pages)
     assert db.execute("SELECT COUNT(*) FROM journal WHERE kind = 'duplicate'").fetchone()[0] == 1
-    assert screen.banner.level == "success"
+    # no printer at this till: saved, journaled, never « imprimé » (issue 15)
+    assert screen.banner.level == "error" and "Aucune imprimante" in screen.banner.text()
 
 
 def test_export_writes_the_pdf_and_csv(qtbot, db, till_cfg, day_data, tmp_path):

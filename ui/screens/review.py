@@ -38,9 +38,11 @@ from PySide6.QtWidgets import (
 )
 
 from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
+from pos_returns.usecases import delivery
 from pos_returns.usecases import review as core
 from pos_returns.usecases.reports import write_daily_report
 from pos_returns.usecases.review import money_text
+from pos_returns.usecases.till import PRINT_TIMEOUT_SECONDS
 
 from ..ops import error_message
 from ..widgets.common import Banner, action_button, card, label, shortcut_text
@@ -69,7 +71,9 @@ def export_report(db: Any, staff: Any, day: date, out_dir: Path, store_id: int |
 
 
 def reprint_ticket(db: Any, staff: Any, ticket_id: int, cfg: Any) -> Any:
-    return core.reprint_duplicate(db, staff, ticket_id, cfg)
+    """Database worker: journal the DUPLICATA and read the documents (printing follows
+    on the I/O pool, never here)."""
+    return core.prepare_duplicate(db, staff, ticket_id, cfg)
 
 
 def close_day(db: Any, staff: Any, day: date, cfg: Any) -> Any:
@@ -428,6 +432,11 @@ class ReviewScreen(QWidget):
             pv.addWidget(chart)
         self.closure_label = label("", muted=True, wrap=True)
         pv.addWidget(self.closure_label)
+        # ticket e-mails that wait for a retry or were given up (issue 15)
+        self.mail_label = label("", wrap=True)
+        self.mail_label.setObjectName("mailProblems")
+        self.mail_label.hide()
+        pv.addWidget(self.mail_label)
         pv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -606,6 +615,10 @@ class ReviewScreen(QWidget):
         self.reason_chart.set_items([(b.label, b.amount) for b in t.by_reason[:8]])
         self.dept_chart.set_items([(b.label, b.amount) for b in t.by_department[:8]])
         self.staff_chart.set_items([(b.label, b.amount) for b in t.by_staff[:8]])
+        problems = getattr(review, "mail_problems", ())
+        self.mail_label.setText("\n".join([_("Ticket e-mails not sent:"), *problems])
+                                if problems else "")
+        self.mail_label.setVisible(bool(problems))
         if review.rows:
             self.table.selectRow(0)
         self.loaded.emit(review)
@@ -645,15 +658,25 @@ class ReviewScreen(QWidget):
         tid = self._need_ticket()
         if tid is None:
             return
-        (self.services.ops.op(reprint_ticket, self.staff, tid,
-                              getattr(self.services, "cfg", None))
-         .success(self._reprinted).failure(self._on_error).run())
+        cfg = getattr(self.services, "cfg", None)
+        ops = self.services.ops
+
+        def deliver(job: Any) -> None:
+            (ops.io(delivery.deliver, cfg, job, delivery.TicketChoice(paper=True),
+                    timeout=PRINT_TIMEOUT_SECONDS)
+             .success(self._reprinted).failure(self._on_error).run())
+
+        (ops.op(reprint_ticket, self.staff, tid, cfg)
+         .success(deliver).failure(self._on_error).run())
 
     def _reprinted(self, result: Any) -> None:
-        path = getattr(result, "path", None) or result
-        self.banner.show_message(
-            _("Duplicate printed: {path}").format(path=path), "success")
-        self.reprinted.emit(result)
+        """« Duplicata imprimé » only when the printer took it (issue 15)."""
+        if result.printed:
+            self.banner.show_message(
+                _("Duplicate printed: {path}").format(path=result.ticket_pdf), "success")
+        else:
+            self.banner.show_message(result.print_message, "error")
+        self.reprinted.emit(result.ticket_pdf)
 
     def export(self) -> None:
         out = self.reports_dir

@@ -14,6 +14,7 @@ from pos_returns.cache.schema.core import CORE
 from pos_returns.cache.schema.idcheck import MIGRATIONS as IDCHECK
 from pos_returns.cache.schema.jewelry import MIGRATIONS as JEWELRY
 from pos_returns.cache.schema.journal import FISCAL_TABLES, JOURNAL
+from pos_returns.cache.schema.mail import MIGRATIONS as MAIL
 from pos_returns.cache.schema.sync import MIGRATIONS as SYNC
 
 __all__ = ["FISCAL_TABLES", "migration_sets"]
@@ -21,4 +22,4 @@ __all__ = ["FISCAL_TABLES", "migration_sets"]
 
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they must be applied."""
-    return [CORE, IDCHECK, JOURNAL, SYNC, JEWELRY]
+    return [CORE, IDCHECK, JOURNAL, SYNC, JEWELRY, MAIL]
