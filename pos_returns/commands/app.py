@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from
-from pos_returns.errors import NotFound
+from pos_returns.errors import NotFound, StorageError
+from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _
 
 
@@ -34,13 +35,17 @@ def _check_cache(path: Path) -> None:
               "cache the first time) or “pos-returns demo --db {path}”.").format(path=path),
             code="cache",
         )
+    problem = diagnose_cache(path)
+    if problem:
+        raise StorageError(problem, code="cache")
+    # a cache SQLite cannot read, or a folder that cannot be written, stops here,
+    # before any window opens (the message is French, see pos_returns.failures)
+    open_cache(path).close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    _check_cache(Path(cfg.cache_path))
-
-    open_cache(cfg.cache_path).close()  # apply any migration a newer version brings
+    _check_cache(Path(cfg.cache_path))  # also applies any migration a newer version brings
     # The Qt layer is loaded only here (and not followed by mypy, which checks the core).
     app = importlib.import_module("ui.app")
     return int(app.run(cfg))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from pos_returns.cache.db import open_cache
-from pos_returns.cli import add_common, config_from
+from pos_returns.cli import add_common, config_from, whole_number
 from pos_returns.demo.chain import build_demo
 from pos_returns.demo.returns import add_demo_returns
 from pos_returns.i18n import _, format_decimal
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sales", type=_count, default=DEFAULT_SALES, metavar="N",
                         help=_("number of sales to generate (default: {n})").format(
                             n=DEFAULT_SALES))
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
+    parser.add_argument("--seed", type=whole_number(), default=DEFAULT_SEED, metavar="S",
                         help=_("random seed: the same seed gives the same chain"))
     parser.add_argument("--returns", type=_count, default=0, metavar="N",
                         help=_("also record this many demo returns"))

@@ -300,7 +300,8 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text.strip())
     except (ValueError, AttributeError) as exc:
         raise InvalidInput(
-            _("“{text}” is not a date (expected YYYY-MM-DD).").format(text=text), code="date"
+            _("“{text}” is not a date (expected YYYY-MM-DD).").format(text=str(text)[:40]),
+            code="date",
         ) from exc
 
 

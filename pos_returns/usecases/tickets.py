@@ -36,6 +36,7 @@ from pos_returns.engine import jewelry, vat
 from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
+from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
@@ -256,6 +257,7 @@ def vat_breakdown(lines: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return vat.as_record(vat.vat_by_rate(vat.line_amounts(lines)))
 
 
+@french_failures
 def commit_plan(
     db: Database,
     cfg: TillConfig,

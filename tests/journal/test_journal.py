@@ -483,7 +483,7 @@ def test_cli_journal_export_and_close(db, cfg, journal, tmp_path, capsys):
     toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
     today = datetime.now(UTC).date()
     assert main(["journal", "close", "--config", str(toml), "--day", today.isoformat()]) == 0
-    assert main(["journal", "close", "--config", str(toml), "--day", today.isoformat()]) == 1
+    assert main(["journal", "close", "--config", str(toml), "--day", today.isoformat()]) == 2
     out = tmp_path / "archive"
     assert main(["journal", "export", "--config", str(toml), "--year", str(today.year),
                  "--out", str(out)]) == 0
@@ -509,7 +509,7 @@ def test_cli_journal_close_is_for_managers_only(db, cfg, journal, tmp_path, caps
     toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
     today = datetime.now(UTC).date().isoformat()
     assert main(["journal", "close", "--config", str(toml), "--day", today,
-                 "--manager", "V001"]) == 1
+                 "--manager", "V001"]) == 2
     assert db.execute("SELECT COUNT(*) FROM closures").fetchone()[0] == 0
     assert main(["journal", "close", "--config", str(toml), "--day", today,
                  "--manager", "M001"]) == 0
