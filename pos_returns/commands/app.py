@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from
+from pos_returns.commands.demo import cache_state
 from pos_returns.errors import NotFound, StorageError
 from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _
@@ -38,6 +39,12 @@ def _check_cache(path: Path) -> None:
     problem = diagnose_cache(path)
     if problem:
         raise StorageError(problem, code="cache")
+    if cache_state(path) == "incomplete":
+        raise StorageError(
+            _("The local cache {path} is incomplete (an interrupted build). Run “make run” "
+              "or “pos-returns demo --ensure --db {path}” to finish it.").format(path=path),
+            code="cache",
+        )
     # a cache SQLite cannot read, or a folder that cannot be written, stops here,
     # before any window opens (the message is French, see pos_returns.failures)
     open_cache(path).close()
