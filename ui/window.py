@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from pos_returns.engine.domain import Sale, Staff
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.i18n import _
+from pos_returns.usecases.review import business_day_notice
 from pos_returns.usecases.till import load_context, start_till
 
 from .dialogs.manager import ManagerDialog
@@ -191,6 +192,7 @@ class MainWindow(QMainWindow):
         self.lookup.reset()
         self.show_screen("lookup")
         self.lookup.focus_input()
+        self._tell_business_day(self.lookup.banner)
 
     def lock(self) -> None:
         staff = self.services.staff
@@ -288,6 +290,15 @@ class MainWindow(QMainWindow):
         print_now = self.refund.wants_print
         self.show_screen("done")
         self.done.show_ticket(ticket, print_now=print_now)
+        self._tell_business_day(self.banner)
+
+    def _tell_business_day(self, banner: Banner) -> None:
+        """Once today's Z is made, a return counts in the next day: the till says so."""
+        def show(text: str) -> None:
+            if text:
+                banner.show_message(text, "info")
+
+        self.services.ops.op(business_day_notice, self.services.cfg).success(show).run()
 
     def toggle_jewelry_mode(self) -> None:
         if self.services.staff is not None and self.current != "login":

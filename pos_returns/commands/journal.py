@@ -23,9 +23,10 @@ from pos_returns.commands.report import command_manager
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.journal.archive import export_year
-from pos_returns.journal.chain import Journal
+from pos_returns.journal.chain import Journal, closures
 from pos_returns.journal.verify import verify
-from pos_returns.usecases.review import parse_day
+from pos_returns.usecases.reports import export_z_report
+from pos_returns.usecases.review import after_closure, parse_day
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--year", type=whole_number(minimum=1970, maximum=9999), metavar="YYYY")
     close.add_argument("--manager", metavar="CODE",
                        help=_("the manager who closes (staff code)"))
+    close.add_argument("--out", metavar="DIR",
+                       help=_("also write each closure's Z report (PDF) into this folder"))
     close.set_defaults(func=run_close)
 
     head = jsub.add_parser("head", help=_("print each chain's head (sequence and signature)"))
@@ -134,27 +137,38 @@ def run_close(args: argparse.Namespace) -> int:
     try:
         manager = command_manager(db, cfg.store_id, args.manager)
         journal = Journal.for_config(db, cfg)
+        before = {(c["period_kind"], c["period"]) for c in closures(
+            db, store_id=cfg.store_id, till_no=cfg.till_no)}
         if args.day:
-            closure = journal.close_day(parse_day(args.day), staff_id=manager.id)
+            journal.close_day(parse_day(args.day), staff_id=manager.id)
         elif args.month:
             year, month = parse_month(args.month)
-            closure = journal.close_month(year, month, staff_id=manager.id)
+            journal.close_month(year, month, staff_id=manager.id)
         else:
-            closure = journal.close_year(int(args.year), staff_id=manager.id)
+            journal.close_year(int(args.year), staff_id=manager.id)
+        after_closure(db, cfg)  # the RGPD purge runs at each closure
+        made = [c for c in closures(db, store_id=cfg.store_id, till_no=cfg.till_no)
+                if (c["period_kind"], c["period"]) not in before]
+        made.sort(key=lambda c: c["journal_seq"])
+        paths = [export_z_report(db, c, args.out) for c in made] if args.out else []
     finally:
         db.close()
-    print(
-        ngettext(
-            "Closed {period}: {count} ticket, net {net}, grand total {grand_total} "
-            "(record no. {seq}).",
-            "Closed {period}: {count} tickets, net {net}, grand total {grand_total} "
-            "(record no. {seq}).",
-            closure.ticket_count,
-        ).format(
-            period=closure.period, count=closure.ticket_count, net=format_money(closure.net),
-            grand_total=format_money(closure.grand_total), seq=closure.journal_seq,
+    for closure in made:  # the earlier open days first, then months and years that ended
+        print(
+            ngettext(
+                "Closed {period}: {count} ticket, net {net}, grand total {grand_total} "
+                "(record no. {seq}).",
+                "Closed {period}: {count} tickets, net {net}, grand total {grand_total} "
+                "(record no. {seq}).",
+                closure["ticket_count"],
+            ).format(
+                period=closure["period"], count=closure["ticket_count"],
+                net=format_money(closure["net"]),
+                grand_total=format_money(closure["grand_total"]), seq=closure["journal_seq"],
+            )
         )
-    )
+    for path in paths:
+        print(path)
     return 0
 
 
