@@ -26,6 +26,7 @@ from pos_returns.documents import (
 from pos_returns.engine.codes import CodeKind, classify
 from pos_returns.engine.domain import Customer, Product, Sale, Staff, Store
 from pos_returns.engine.plan import Approval
+from pos_returns.engine.text import clean_text
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 from pos_returns.journal.chain import Journal, startup
@@ -84,7 +85,7 @@ def login(db: Database, cfg: TillConfig, code: str, pin: str) -> Staff:
 
 
 def _scan_text(code: str) -> str:
-    text = (code or "").strip().upper()
+    text = clean_text(code, field=_("The code"), max_length=10_000, upper=True)
     if not text or len(text) > MAX_CODE_LENGTH:
         raise InvalidInput(_("Scan the item or type its reference."), code="sku")
     return text
@@ -92,7 +93,7 @@ def _scan_text(code: str) -> str:
 
 def is_sale_code(text: str) -> bool:
     """True when ``text`` is a receipt or an order number (not an article)."""
-    text = (text or "").strip().upper()
+    text = clean_text(text, max_length=10_000, upper=True) if isinstance(text, str) else ""
     if not text or len(text) > MAX_CODE_LENGTH:
         return False
     try:
