@@ -24,8 +24,11 @@ from .screens.done import DoneScreen
 from .screens.jewelry_banner import JewelryBanner, JewelryMode
 from .screens.login import LoginScreen
 from .screens.lookup import LookupScreen
+from .screens.privacy import open_privacy
 from .screens.refund import RefundScreen
 from .screens.sale import SaleScreen
+from .screens.settings import open_settings
+from .screens.staff import open_staff
 from .services import Services
 from .widgets.common import Banner
 from .widgets.header import Header
@@ -132,6 +135,14 @@ class MainWindow(QMainWindow):
         # Fine jewelry: Ctrl+J enters / leaves the mode, F4 on the sale opens the checks;
         # locking the till (idle or Ctrl+L) or another person logging in leaves the mode.
         QShortcut(QKeySequence("Ctrl+J"), self, activated=self.toggle_jewelry_mode)
+        # The manager's screens (the core refuses anyone else; the screen shows why).
+        self.manager_windows: dict[str, QWidget] = {}
+        QShortcut(QKeySequence("Ctrl+Shift+P"), self,
+                  activated=lambda: self.open_manager_screen("settings"))
+        QShortcut(QKeySequence("Ctrl+Shift+U"), self,
+                  activated=lambda: self.open_manager_screen("staff"))
+        QShortcut(QKeySequence("Ctrl+Shift+G"), self,
+                  activated=lambda: self.open_manager_screen("privacy"))
         self.jewelry.refused.connect(lambda message: self.show_error(message, None))
         self.jewelry.changed.connect(lambda _on: self.sale.jewelry_changed())
         self.jewelry.recorded.connect(self.sale.jewelry_changed)
@@ -201,6 +212,9 @@ class MainWindow(QMainWindow):
         for dialog in self.findChildren(QDialog):  # nothing stays open over the lock
             if dialog.isVisible():
                 dialog.reject()
+        for screen in self.manager_windows.values():  # nor a manager's screen
+            screen.close()
+        self.manager_windows.clear()
         self._resume = self.current
         self.idle.arm(False)
         self.login.show_locked(staff)
@@ -299,6 +313,18 @@ class MainWindow(QMainWindow):
                 banner.show_message(text, "info")
 
         self.services.ops.op(business_day_notice, self.services.cfg).success(show).run()
+
+    def open_manager_screen(self, name: str) -> QWidget | None:
+        """Settings (Ctrl+Maj+P), staff accounts (Ctrl+Maj+U), RGPD (Ctrl+Maj+G)."""
+        if self.services.staff is None or self.current == "login":
+            return None
+        openers = {"settings": open_settings, "staff": open_staff, "privacy": open_privacy}
+        old = self.manager_windows.pop(name, None)
+        if old is not None:
+            old.close()
+        screen = openers[name](self, self.services)
+        self.manager_windows[name] = screen
+        return screen
 
     def toggle_jewelry_mode(self) -> None:
         if self.services.staff is not None and self.current != "login":

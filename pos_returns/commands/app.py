@@ -11,10 +11,12 @@ from pathlib import Path
 
 from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from
+from pos_returns.commands import existing_cache
 from pos_returns.commands.demo import cache_state
 from pos_returns.errors import NotFound, StorageError
 from pos_returns.failures import diagnose_cache
-from pos_returns.i18n import _
+from pos_returns.i18n import _, set_language
+from pos_returns.usecases.settings import effective_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +55,9 @@ def _check_cache(path: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     _check_cache(Path(cfg.cache_path))  # also applies any migration a newer version brings
+    with existing_cache(cfg.cache_path) as db:  # the store's settings over the TOML file
+        cfg = effective_config(db, cfg)
+    set_language(cfg.language)
     # The Qt layer is loaded only here (and not followed by mypy, which checks the core).
     app = importlib.import_module("ui.app")
     return int(app.run(cfg))
