@@ -18,11 +18,10 @@ from pathlib import Path
 
 from pos_returns import __version__
 from pos_returns.config import TillConfig, load_config
-from pos_returns.errors import AlamaraError
-from pos_returns.resources import locale_dir
 from pos_returns.failures import as_alamara, unexpected_message
 from pos_returns.i18n import N_, _, catalogue_present, ngettext, set_language
 from pos_returns.logs import setup_logging
+from pos_returns.resources import locale_dir
 
 log = logging.getLogger("pos_returns.cli")
 

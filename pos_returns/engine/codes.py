@@ -25,13 +25,10 @@ from datetime import date
 from enum import StrEnum
 from io import BytesIO
 
-<<<<<<< HEAD
 from stdnum import ean, luhn
 from stdnum.iso7064 import mod_97_10
 
-=======
 from pos_returns.engine.text import clean_text, shown
->>>>>>> f4e87e9 (R04: one new gift card per ticket whatever the tenders (legs kept per tender, one card named by each); approvals list only what blocks; input gaps closed as a class: engine.text cleans every entry point (control and bidi characters, lengths, ids up to 2^63-1, text dates, short echoes))
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QComboBox, QLineEdit
 from pos_returns.usecases import idcheck
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.staff import reset_pin
-from tests.ui.conftest import log_in
+from tests.helpers.ui import log_in
 
 
 def test_settings_screen_saves_validates_and_shows_hq_values_read_only(qtbot, db, window):

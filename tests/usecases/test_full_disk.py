@@ -23,7 +23,7 @@ from pos_returns.engine.domain import Condition
 from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import StorageError
 from pos_returns.usecases.returns import complete_return
-from tests.factories import L, add_sale, new_cache
+from tests.helpers import L, add_sale, new_cache
 
 COUNTED = ("return_tickets", "return_lines", "refunds", "journal", "outbox", "gift_cards")
 

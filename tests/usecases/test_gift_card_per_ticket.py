@@ -16,7 +16,7 @@ from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.engine.refunds import gift_card_total, shown_refunds
 from pos_returns.usecases import tickets
 from pos_returns.usecases.planning import plan_return
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pos_returns.config import TillConfig
 from pos_returns.engine.text import clean_date, clean_id, clean_text, shown
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.usecases import idcheck, till
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 NUL, ESC, RLO = "\x00", "\x1b", "\u202e"
 

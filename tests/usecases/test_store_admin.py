@@ -15,7 +15,7 @@ from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenie
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import privacy, settings, staff, till
 from pos_returns.usecases.auth import get_staff
-from tests.factories import PINS
+from tests.helpers import PINS
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pos_returns.usecases import tickets
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.reports import export_z_report, z_report_for, z_report_pdf
 from pos_returns.usecases.review import business_day_notice, close_day, days_to_close
-from tests.factories import L, add_sale
+from tests.helpers import L, add_sale
 
 
 @pytest.fixture
