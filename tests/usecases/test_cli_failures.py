@@ -34,7 +34,8 @@ ENGLISH = (
     "unable to open", "No such file", "Permission denied", "Errno", "codec can't",
     "connection info string", "readonly database", "disk is full", "Read-only file system",
     "Is a directory", "Not a directory", "Error:", "error:", "usage:", "required:",
-    "invalid int value", "Unexpected error", "database or disk",
+    "invalid int value", "Unexpected error", "database or disk", "connection to server",
+    "Connection refused", "failed:",
 )
 UNEXPECTED = "Erreur inattendue"
 # Every known failure has its own message: the generic one means a case was missed.
@@ -358,6 +359,11 @@ def test_sync_with_a_garbage_dsn_and_a_negative_batch(base, tmp_path):
     code, out, err = run_cli(["sync", "--dsn", "garbage", "--batch-size", "-1", *common])
     assert_french_failure(code, out, err, "sync --batch-size -1")
     assert code == 2 and "entre 1 et" in err
+    # HQ unreachable: offline (exit 3), the reason in French, not the driver's English
+    code, out, err = run_cli(["sync", "--dsn", "host=127.0.0.1 port=1 connect_timeout=1",
+                              *common])
+    assert_french_failure(code, out, err, "sync, HQ unreachable")
+    assert code == 3 and "injoignable" in out
     code, out, err = run_cli(["sync", "--dsn", "x", "--batch-size", "douze", *common])
     assert_french_failure(code, out, err, "sync --batch-size douze")
     assert code == 2 and "douze" in err
