@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         services.ops.set_error_handler(self.show_error)
         self.header.lock_requested.connect(self.lock)
         self.header.review_requested.connect(self.toggle_review)
+        self.header.manage_requested.connect(self.open_manager_screen)
         self.lookup.no_receipt_requested.connect(self.start_no_receipt)
         self.login.logged_in.connect(self._logged_in)
         self.lookup.sale_opened.connect(self.open_sale)

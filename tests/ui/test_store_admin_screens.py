@@ -101,3 +101,18 @@ def test_privacy_screen_finds_exports_and_erases(qtbot, db, window, till_cfg, tm
         screen.erase_button.click()
     assert db.execute("SELECT COUNT(*) FROM id_checks").fetchone()[0] == 0
     assert screen.table.rowCount() == 0
+
+
+def test_the_header_offers_the_managers_screens_to_a_manager_only(qtbot, window):
+    log_in(qtbot, window, "V001", "1111")
+    assert not window.header.manage_button.isVisible()
+    window.lock()
+    window.login.switch_user()
+    log_in(qtbot, window, "M001", "9999")
+    assert window.header.manage_button.isVisible()
+    actions = window.header.manage_button.menu().actions()
+    assert [a.text().split("\t")[0] for a in actions] == [
+        "Paramètres du magasin", "Comptes du personnel",
+        "Demandes sur les données personnelles (RGPD)"]
+    actions[2].trigger()
+    assert "privacy" in window.manager_windows

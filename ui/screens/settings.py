@@ -86,7 +86,7 @@ class SettingsScreen(QWidget):
             s = view.setting
             if s.group != group:
                 group = s.group
-                self.grid.addWidget(label(_(group), name="section"), row, 0, 1, 3)
+                self.grid.addWidget(label(_(group), name="sectionTitle"), row, 0, 1, 3)
                 row += 1
             if s.kind == "choice":
                 widget: QWidget = QComboBox()
@@ -103,7 +103,8 @@ class SettingsScreen(QWidget):
             if view.read_only:
                 widget.setToolTip(_("Set by HQ"))
             self.fields[s.key] = widget
-            self.grid.addWidget(label(_(s.label)), row, 0)
+            unit = {"money": " (€)", "percent": " (%)"}.get(s.kind, "")
+            self.grid.addWidget(label(_(s.label) + unit), row, 0)
             self.grid.addWidget(widget, row, 1)
             note = _("HQ") if view.source == "hq" or s.hq_only else (
                 _("store") if view.source == "store" else "")

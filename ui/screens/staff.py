@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLineEdit,
     QTableWidget,
     QTableWidgetItem,
@@ -77,7 +78,10 @@ class StaffScreen(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        for col in range(3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         outer.addWidget(self.table, 1)
 
         actions = QHBoxLayout()
@@ -99,7 +103,7 @@ class StaffScreen(QWidget):
         self.role_button.clicked.connect(
             lambda: self._selected_action("role", self.role_box.currentData()))
 
-        outer.addWidget(label(_("New account"), name="section"))
+        outer.addWidget(label(_("New account"), name="sectionTitle"))
         form = QGridLayout()
         self.new_code = QLineEdit()
         self.new_code.setMaxLength(12)
