@@ -253,6 +253,11 @@ def receive_document(
                     "name = EXCLUDED.name, role = EXCLUDED.role, store_id = EXCLUDED.store_id, "
                     "pin_hash = EXCLUDED.pin_hash, active = EXCLUDED.active",
                 )
+    if kind == "privacy_erasure":  # pos_returns.usecases.privacy: an RGPD erasure at a till
+        digest = str(payload.get("id_hash", ""))
+        if digest:
+            with conn.transaction():
+                conn.execute("DELETE FROM id_ledger WHERE id_hash = %s", [digest])
     if kind in ("id_check", "id_ledger"):
         row = {"store_id": store_id, "till_no": till_no, "created_at": _now(), **payload,
                "uuid": uuid}

@@ -34,3 +34,20 @@ def test_an_account_added_and_disabled_at_one_till_reaches_hq_and_the_other_till
     assert b.execute("SELECT active FROM staff WHERE code = 'V900'").fetchone()[0] == 0
     # and the till that made the change keeps it after its own pull
     assert a.execute("SELECT active FROM staff WHERE code = 'V900'").fetchone()[0] == 0
+
+
+def test_an_RGPD_erasure_at_a_till_erases_hqs_copy_of_the_ledger(hq_conn, hq_dsn, till,
+                                                                   tmp_path):
+    from pos_returns.usecases import idcheck, privacy
+
+    cfg = till_config(tmp_path, "a")
+    db = till("a")
+    sync(db, hq_dsn, cfg)
+    check = idcheck.capture(db, cfg, doc_type="cni", number="X4RTBPFW4", name="Zoé N’Diaye",
+                            staff_id=1)
+    idcheck.link_ticket(db, check.uuid, ticket_uuid="t-1", amount=4500)
+    sync(db, hq_dsn, cfg)
+    assert hq_conn.execute("SELECT COUNT(*) FROM id_ledger").fetchone()[0] == 1
+    assert privacy.erase_records(db, cfg, get_staff(db, 3), "X4RTBPFW4") == (1, 1)
+    sync(db, hq_dsn, cfg)
+    assert hq_conn.execute("SELECT COUNT(*) FROM id_ledger").fetchone()[0] == 0
