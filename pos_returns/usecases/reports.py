@@ -591,8 +591,9 @@ def z_report_lines(db: Database, closure: dict[str, Any]) -> list[tuple[str, str
         if row:
             lines.append((_("By"), str(row[0])))
     count = int(closure["ticket_count"])
-    numbers = (f"{closure['first_number']}–{closure['last_number']}" if count
-               else _("none"))
+    first, last = closure["first_number"], closure["last_number"]
+    numbers = (_("none") if not count else f"n° {first}" if first == last
+               else f"{first}–{last}")
     lines += [
         (_("Tickets"), f"{count} ({numbers})"),
         (_("Merchandise returned"), format_money(int(totals.get("merchandise_returned", 0)))),
@@ -637,7 +638,7 @@ def z_report_pdf(db: Database, closure: dict[str, Any]) -> bytes:
         header = [str(store[0]), f"{store[1]}, {store[2]} {store[3]}",
                   _("SIRET {siret}").format(siret=store[4])]
     width = 80 * mm
-    height = (40 + 5 * (len(header) + len(lines) + 6)) * mm
+    height = (34 + 4.6 * (len(header) + len(lines))) * mm
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=(width, height))
     pdf.setTitle(clean(_(Z_TITLES.get(closure["period_kind"], "Z"))))
