@@ -49,7 +49,7 @@ class Setting:
 
     key: str  # dotted path in TillConfig; policy.restocking_fee_bp.<dept> for a table
     label: str  # N_() msgid
-    kind: str  # "money" (cents), "int", "percent" (basis points), "text", "choice"
+    kind: str  # "money" (cents), "int", "percent" (basis points), "text", "choice", "bool"
     group: str = N_("Returns")
     minimum: int = 0
     maximum: int | None = None
@@ -71,6 +71,13 @@ def _email(value: str) -> str:
     if value and not re.fullmatch(r"[^@\s]{1,64}@[A-Za-z0-9.\-]{1,250}\.[A-Za-z]{2,}", value):
         raise InvalidInput(_("“{value}” is not an e-mail address.").format(value=shown(value)),
                            code="email")
+    return value
+
+
+def _device(value: str) -> str:
+    if value and not re.fullmatch(r"/dev/[A-Za-z0-9_./\-]{1,60}", value):
+        raise InvalidInput(_("“{value}” is not a device path (/dev/…).").format(
+            value=shown(value)), code="device")
     return value
 
 
@@ -101,6 +108,11 @@ def choice(key: str, label: str, choices: tuple[tuple[str, str], ...], **kw: Any
     return Setting(key, label, "choice", choices=choices, **kw)
 
 
+def boolean(key: str, label: str, **kw: Any) -> Setting:
+    return Setting(key, label, "bool", choices=(("true", N_("Yes")), ("false", N_("No"))),
+                   **kw)
+
+
 R19 = N_("Repeat no-receipt returns (R19)")
 PRINTER = N_("Printer")
 TERMINAL = N_("Payment terminal")
@@ -124,12 +136,24 @@ SETTINGS: list[Setting] = [
           group=R19, maximum=1_000_000_00),
     whole("policy.id_retention_months", N_("ID data kept (months)"), group=R19, minimum=1,
           maximum=120, hq_only=True),
+    choice("printer_kind", N_("Printer kind"),
+           (("pdf", N_("PDF (folder and CUPS queue)")), ("escpos-network", N_("Thermal, network")),
+            ("escpos-device", N_("Thermal, USB or serial")), ("none", N_("None"))),
+           group=PRINTER),
     text("printer_queue", N_("Printer queue (CUPS)"), group=PRINTER, check=_queue),
+    text("printer_host", N_("Printer address"), group=PRINTER, check=_host),
+    whole("printer_port", N_("Printer port"), group=PRINTER, minimum=1, maximum=65535),
+    text("printer_device", N_("Printer device"), group=PRINTER, check=_device),
+    choice("paper_width_mm", N_("Paper width (mm)"), (("80", "80"), ("58", "58")),
+           group=PRINTER),
+    boolean("cash_drawer", N_("Cash drawer on the printer"), group=PRINTER),
     text("terminal_host", N_("Terminal address"), group=TERMINAL, check=_host),
     whole("terminal_port", N_("Terminal port"), group=TERMINAL, minimum=1, maximum=65535),
     text("smtp_host", N_("E-mail server"), group=MAIL, check=_host),
     whole("smtp_port", N_("E-mail server port"), group=MAIL, minimum=1, maximum=65535),
-    text("smtp_sender", N_("Sender address"), group=MAIL, check=_email),
+    boolean("smtp_starttls", N_("Encrypted connection (STARTTLS)"), group=MAIL),
+    text("smtp_user", N_("E-mail account"), group=MAIL),
+    text("mail_sender", N_("Sender address"), group=MAIL, check=_email),
     choice("ticket_default", N_("Default ticket"),
            (("paper", N_("Paper")), ("email", N_("E-mail")), ("none", N_("None"))), group=TILL),
     choice("language", N_("Language"), (("fr", N_("French")), ("en", N_("English"))),
@@ -221,9 +245,15 @@ def display(setting: Setting, value: Any) -> str:
         return format_money(int(value))
     if setting.kind == "percent":
         return format_percent(int(value))
-    if setting.kind == "choice":
-        return next((_(label) for v, label in setting.choices if v == value), str(value))
+    if setting.kind in ("choice", "bool"):
+        key = choice_key(value)
+        return next((_(label) for v, label in setting.choices if v == key), str(value))
     return str(value)
+
+
+def choice_key(value: Any) -> str:
+    """A choice's stored value as the key of its entry (``True`` -> ``"true"``, 80 -> ``"80"``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def edit_text(setting: Setting, value: Any) -> str:
@@ -235,18 +265,23 @@ def edit_text(setting: Setting, value: Any) -> str:
         return f"{cents // 100},{cents % 100:02d}"
     if setting.kind == "percent":
         return f"{Decimal(int(value)) / 100:f}".replace(".", ",")
+    if setting.kind in ("choice", "bool"):
+        return choice_key(value)
     return str(value)
 
 
 def parse_value(setting: Setting, raw: Any) -> Any:
     """What was typed -> the stored value, checked; a French error names the setting."""
     label = _(setting.label)
-    if setting.kind == "choice":
-        value = clean_text(raw, field=label, max_length=40, strict=True)
+    if setting.kind in ("choice", "bool"):
+        value = clean_text(str(raw).lower() if isinstance(raw, bool) else raw, field=label,
+                           max_length=40, strict=True)
         if value not in {v for v, _l in setting.choices}:
             raise InvalidInput(_("{setting}: choose one of the values offered.").format(
                 setting=label), code="setting")
-        return value
+        if setting.kind == "bool":
+            return value == "true"
+        return int(value) if value.isdigit() else value
     if setting.kind == "text":
         value = clean_text(raw, field=label, max_length=255, strict=True)
         return setting.check(value) if setting.check else value

@@ -32,14 +32,14 @@ def test_settings_screen_saves_validates_and_shows_hq_values_read_only(qtbot, db
     field.setText("1500")
     combo = screen.fields["ticket_default"]
     assert isinstance(combo, QComboBox)
-    combo.setCurrentIndex(combo.findData("none"))
+    combo.setCurrentIndex(combo.findData("email"))
     with qtbot.wait_signal(screen.saved):
         screen.save_button.click()
     assert window.services.cfg.policy.cash_refund_ceiling == 150_000
     changes = [json.loads(r[0]) for r in db.execute(
         "SELECT payload FROM journal WHERE kind = 'setting_change' ORDER BY seq")]
     assert [(c["key"], c["after"]) for c in changes] == [
-        ("policy.cash_refund_ceiling", 150_000), ("ticket_default", "none")]
+        ("policy.cash_refund_ceiling", 150_000), ("ticket_default", "email")]
 
 
 def test_staff_screen_adds_resets_and_unlocks(qtbot, db, window):

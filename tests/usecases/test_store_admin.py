@@ -67,7 +67,9 @@ def test_R18_restocking_fee_per_department_and_R19_thresholds(db, cfg, manager):
     ("policy.cash_refund_ceiling", "NaN"),
     ("terminal_port", "70000"),
     ("terminal_host", "caisse 1; rm -rf"),
-    ("smtp_sender", "pas-une-adresse"),
+    ("mail_sender", "pas-une-adresse"),
+    ("printer_device", "C:\\imprimante"),
+    ("cash_drawer", "peut-être"),
     ("printer_queue", "file\u202eimprimante"),
     ("ticket_default", "fax"),
     ("language", "de"),
@@ -230,3 +232,16 @@ def test_the_purge_runs_at_each_closure(db, cfg, manager):
     close_day(db, manager, datetime.now(UTC).date(), cfg)
     assert db.execute("SELECT COUNT(*) FROM id_checks").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM id_ledger").fetchone()[0] == 0
+
+
+def test_the_printer_and_mail_keys_of_issue_15_apply_to_the_configuration(db, cfg, manager):
+    settings.change_setting(db, cfg, manager, "cash_drawer", "true")
+    settings.change_setting(db, cfg, manager, "paper_width_mm", "58")
+    settings.change_setting(db, cfg, manager, "printer_kind", "escpos-network")
+    settings.change_setting(db, cfg, manager, "printer_host", "192.0.2.10")
+    settings.change_setting(db, cfg, manager, "mail_sender", "retours@alamara.fr")
+    eff = settings.effective_config(db, cfg)
+    assert (eff.cash_drawer, eff.paper_width_mm, eff.printer_kind, eff.printer_host,
+            eff.mail_sender) == (True, 58, "escpos-network", "192.0.2.10", "retours@alamara.fr")
+    views = {v.setting.key: v for v in settings.list_settings(db, cfg, manager)}
+    assert views["cash_drawer"].text == "Oui" and views["paper_width_mm"].edit == "58"

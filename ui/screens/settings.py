@@ -88,11 +88,11 @@ class SettingsScreen(QWidget):
                 group = s.group
                 self.grid.addWidget(label(_(group), name="sectionTitle"), row, 0, 1, 3)
                 row += 1
-            if s.kind == "choice":
+            if s.kind in ("choice", "bool"):
                 widget: QWidget = QComboBox()
                 for value, text in s.choices:
                     widget.addItem(_(text), value)
-                widget.setCurrentIndex(max(0, widget.findData(view.value)))
+                widget.setCurrentIndex(max(0, widget.findData(view.edit)))
             else:
                 widget = QLineEdit(view.edit)
                 widget.setMaxLength(255)
@@ -125,8 +125,7 @@ class SettingsScreen(QWidget):
             if view.read_only or view.setting.key not in self.fields:
                 continue
             raw = self.typed(view.setting.key)
-            current = view.value if view.setting.kind == "choice" else view.edit
-            if str(raw).strip() != str(current if current is not None else ""):
+            if str(raw).strip() != (view.edit or ""):
                 out.append((view.setting.key, raw))
         return out
 
