@@ -9,12 +9,10 @@ DEMO_RETURNS ?= 300
 
 .PHONY: run test wheel-smoke venv test-venv i18n demo bench lint screenshots clean system-deps
 
-## make run: install, compile translations, build the demo cache on first run, open the till.
+## make run: install, compile translations, build the demo cache when missing or incomplete, open the till.
 run: $(BIN)/.installed i18n
-	@if [ ! -f "$(CACHE)" ]; then \
-		echo "Première ouverture : construction du cache de démonstration ($(CACHE))…"; \
-		$(BIN)/pos-returns demo --sales $(DEMO_SALES) --returns $(DEMO_RETURNS) --seed 1 --db "$(CACHE)"; \
-	fi
+	@# builds the demo cache when it is missing or incomplete (an interrupted build), else says it is ready
+	$(BIN)/pos-returns demo --ensure --sales $(DEMO_SALES) --returns $(DEMO_RETURNS) --seed 1 --db "$(CACHE)"
 	$(BIN)/pos-returns run --db "$(CACHE)"
 
 ## make test: the same install with the test extras, the whole suite headless, then the

@@ -11,14 +11,77 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pos_returns import __version__
 from pos_returns.config import TillConfig, load_config
-from pos_returns.errors import AlamaraError
-from pos_returns.i18n import _, catalogue_present, set_language
+from pos_returns.failures import as_alamara, unexpected_message
+from pos_returns.i18n import N_, _, catalogue_present, ngettext, set_language
+from pos_returns.logs import setup_logging
 from pos_returns.resources import locale_dir
+
+log = logging.getLogger("pos_returns.cli")
+
+# Exit codes of every command.
+EXIT_OK = 0
+EXIT_REFUSED = 1  # the command ran and said no (journal broken, cache already filled)
+EXIT_ERROR = 2  # a failure, told in French (also argparse's usage errors)
+EXIT_OFFLINE = 3  # sync: HQ unreachable, the till stays offline
+EXIT_UNEXPECTED = 70  # a bug: generic French message, the details in the log
+EXIT_INTERRUPTED = 130
+
+# argparse's own messages, translated through our catalogue (argparse looks its
+# ``_`` and ``ngettext`` up at call time, so the command line speaks French too).
+ARGPARSE_MESSAGES = (
+    N_("usage: "),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("expected one argument"),
+    N_("expected at most one argument"),
+    N_("expected at least one argument"),
+    N_("not allowed with argument %s"),
+    N_("one of the arguments %s is required"),
+    N_("ignored explicit argument %r"),
+    N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+    N_("positional arguments"),
+    N_("options"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
+def _french_argparse() -> None:
+    argparse._ = _  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+def whole_number(*, minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in a range, with French messages."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip().replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                _("“{text}” is not a whole number.").format(text=text[:40])) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            if maximum is None:
+                msg = _("The number must be {minimum} or more.").format(minimum=minimum)
+            else:
+                msg = _("The number must be between {minimum} and {maximum}.").format(
+                    minimum=minimum, maximum=maximum)
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    parse.__name__ = "whole_number"
+    return parse
 
 COMMAND_MODULES = (
     "pos_returns.commands.app",
@@ -27,6 +90,7 @@ COMMAND_MODULES = (
     "pos_returns.commands.report",
     "pos_returns.commands.privacy",
     "pos_returns.commands.sync",
+    "pos_returns.commands.support",
 )
 
 
@@ -58,11 +122,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _paths(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """The cache and configuration file a command works on, to name them in a message."""
+    config = getattr(args, "config", None)
+    cache = getattr(args, "db", None)
+    if not cache:
+        try:
+            cache = load_config(config).cache_path
+        except Exception:
+            cache = None
+    return (Path(cache) if cache else None, Path(config) if config else None)
+
+
+def report_failure(exc: BaseException, args: argparse.Namespace | None) -> int:
+    """Print ``exc`` as one French sentence on stderr and give the exit code; an
+    unexpected error goes, with its traceback, to the log only."""
+    cache, config = _paths(args) if args is not None else (None, None)
+    error = as_alamara(exc, cache=cache, config=config)
+    if error is None:
+        log_path = setup_logging()
+        log.error("unexpected error in %s", " ".join(sys.argv[:2]), exc_info=exc)
+        print(_("Error: {message}").format(message=unexpected_message(log_path)),
+              file=sys.stderr)
+        return EXIT_UNEXPECTED
+    if error is not exc:
+        log.warning("%s: %s", type(exc).__name__, exc)
+    print(_("Error: {message}").format(message=error), file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure becomes a French message and an exit code
+    (see the ``EXIT_*`` constants), never a traceback."""
     cfg_lang = "fr"
     try:
         cfg_lang = load_config(None).language
-    except AlamaraError:
+    except Exception:  # a broken default configuration is reported by the command
         pass
     set_language(cfg_lang)
     if not catalogue_present("fr"):
@@ -71,16 +166,23 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{locale_dir()}). L'installation est incomplète : réinstallez "
               "Alamara Retours (French catalogue missing: reinstall).", file=sys.stderr)
         return 3
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    _french_argparse()
+    args: argparse.Namespace | None = None
     try:
+        setup_logging()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_ERROR
         return int(args.func(args) or 0)
-    except AlamaraError as exc:
-        print(_("Error: {message}").format(message=exc), file=sys.stderr)
-        return 1
+    except SystemExit as exc:  # argparse: --help, --version, a usage error
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except KeyboardInterrupt:
+        print(_("Interrupted."), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return report_failure(exc, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

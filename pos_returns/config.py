@@ -8,6 +8,7 @@ The documented example is ``docs/till.example.toml``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -261,10 +262,20 @@ def load_config(path: Path | str | None = None) -> TillConfig:
         with cfg_path.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
+        # tomllib's text is English: keep only its position ("at line 3, column 7").
+        found = re.search(r"at line (\d+), column (\d+)", str(exc))
+        where = (_(" (line {line}, column {column})").format(line=found[1], column=found[2])
+                 if found else "")
         raise ConfigError(
-            _("Configuration file {path} is not valid TOML: {error}").format(
-                path=cfg_path, error=exc
+            _("Configuration file {path} is not valid TOML{where}.").format(
+                path=cfg_path, where=where
             ),
+            code="config",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            _("Configuration file {path} is not UTF-8 text (a binary or damaged file?).")
+            .format(path=cfg_path),
             code="config",
         ) from exc
     return parse_config(data, base_dir=cfg_path.parent)

@@ -45,3 +45,9 @@ class ConfigError(AlamaraError):
 
 class IntegrityFailure(AlamaraError):
     """The fiscal journal does not verify."""
+
+
+class StorageError(AlamaraError):
+    """The cache, a file or HQ failed below the core (corrupt, read-only or full
+    cache, full disk, unreachable HQ); the message says it in French
+    (:func:`pos_returns.failures.as_alamara`)."""

@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TZ", "Europe/Paris")
+# The till's log file (pos_returns.logs) goes to a temporary folder, never the home.
+os.environ.setdefault("POS_RETURNS_LOG_DIR",
+                      __import__("tempfile").mkdtemp(prefix="alamara-test-logs-"))
 
 from pathlib import Path
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from pos_returns.config import TillConfig
 from pos_returns.i18n import set_language
+from pos_returns.usecases.support import start_logging
 
 from .ops import Executor, Ops, ThreadExecutor
 from .services import Services
@@ -75,6 +76,9 @@ def build_window(cfg: TillConfig, *, executor: Executor | None = None):
 
 
 def run(cfg: TillConfig) -> int:
+    log_path = start_logging()  # rotating, without personal data (pos_returns.logs)
+    log.info("till starting (store %s, till %s, log %s)",
+                                 cfg.store_id, cfg.till_no, log_path)
     app = create_application(cfg)
     window = build_window(cfg)
     window.showMaximized()

@@ -38,6 +38,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
+from pos_returns.usecases.support import french_error
 from pos_returns.usecases.till import open_worker_cache
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ def error_message(exc: BaseException) -> str:
     """The French sentence to show for ``exc``."""
     if isinstance(exc, AlamaraError):
         return str(exc)
+    known = french_error(exc)  # SQLite, disk, HQ: said in French too
+    if known is not None:
+        return str(known)
     return _(
         "Something went wrong in the till (technical error). Nothing was saved; "
         "try again, and call support if it happens again."
@@ -336,6 +340,11 @@ class Ops(QObject):
     @Slot(object)
     def _deliver(self, job: Job) -> None:
         try:
+            if job.error is not None and not isinstance(job.error, AlamaraError):
+                known = french_error(job.error)  # a full disk, a corrupt cache, HQ…
+                if known is not None:
+                    log.warning("%s: %s", type(job.error).__name__, job.error)
+                    job.error = known
             if job.error is not None:
                 if job.on_failure is not None:
                     if not isinstance(job.error, AlamaraError):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from pos_returns.engine.domain import Sale, Staff
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.i18n import _
+from pos_returns.usecases.review import business_day_notice
 from pos_returns.usecases.till import load_context, start_till
 
 from .dialogs.manager import ManagerDialog
@@ -23,8 +24,11 @@ from .screens.done import DoneScreen
 from .screens.jewelry_banner import JewelryBanner, JewelryMode
 from .screens.login import LoginScreen
 from .screens.lookup import LookupScreen
+from .screens.privacy import open_privacy
 from .screens.refund import RefundScreen
 from .screens.sale import SaleScreen
+from .screens.settings import open_settings
+from .screens.staff import open_staff
 from .services import Services
 from .widgets.common import Banner
 from .widgets.header import Header
@@ -117,6 +121,7 @@ class MainWindow(QMainWindow):
         services.ops.set_error_handler(self.show_error)
         self.header.lock_requested.connect(self.lock)
         self.header.review_requested.connect(self.toggle_review)
+        self.header.manage_requested.connect(self.open_manager_screen)
         self.lookup.no_receipt_requested.connect(self.start_no_receipt)
         self.login.logged_in.connect(self._logged_in)
         self.lookup.sale_opened.connect(self.open_sale)
@@ -131,6 +136,14 @@ class MainWindow(QMainWindow):
         # Fine jewelry: Ctrl+J enters / leaves the mode, F4 on the sale opens the checks;
         # locking the till (idle or Ctrl+L) or another person logging in leaves the mode.
         QShortcut(QKeySequence("Ctrl+J"), self, activated=self.toggle_jewelry_mode)
+        # The manager's screens (the core refuses anyone else; the screen shows why).
+        self.manager_windows: dict[str, QWidget] = {}
+        QShortcut(QKeySequence("Ctrl+Shift+P"), self,
+                  activated=lambda: self.open_manager_screen("settings"))
+        QShortcut(QKeySequence("Ctrl+Shift+U"), self,
+                  activated=lambda: self.open_manager_screen("staff"))
+        QShortcut(QKeySequence("Ctrl+Shift+G"), self,
+                  activated=lambda: self.open_manager_screen("privacy"))
         self.jewelry.refused.connect(lambda message: self.show_error(message, None))
         self.jewelry.changed.connect(lambda _on: self.sale.jewelry_changed())
         self.jewelry.recorded.connect(self.sale.jewelry_changed)
@@ -191,6 +204,7 @@ class MainWindow(QMainWindow):
         self.lookup.reset()
         self.show_screen("lookup")
         self.lookup.focus_input()
+        self._tell_business_day(self.lookup.banner)
 
     def lock(self) -> None:
         staff = self.services.staff
@@ -199,6 +213,9 @@ class MainWindow(QMainWindow):
         for dialog in self.findChildren(QDialog):  # nothing stays open over the lock
             if dialog.isVisible():
                 dialog.reject()
+        for screen in self.manager_windows.values():  # nor a manager's screen
+            screen.close()
+        self.manager_windows.clear()
         self._resume = self.current
         self.idle.arm(False)
         self.login.show_locked(staff)
@@ -288,6 +305,27 @@ class MainWindow(QMainWindow):
         print_now = self.refund.wants_print
         self.show_screen("done")
         self.done.show_ticket(ticket, print_now=print_now)
+        self._tell_business_day(self.banner)
+
+    def _tell_business_day(self, banner: Banner) -> None:
+        """Once today's Z is made, a return counts in the next day: the till says so."""
+        def show(text: str) -> None:
+            if text:
+                banner.show_message(text, "info")
+
+        self.services.ops.op(business_day_notice, self.services.cfg).success(show).run()
+
+    def open_manager_screen(self, name: str) -> QWidget | None:
+        """Settings (Ctrl+Maj+P), staff accounts (Ctrl+Maj+U), RGPD (Ctrl+Maj+G)."""
+        if self.services.staff is None or self.current == "login":
+            return None
+        openers = {"settings": open_settings, "staff": open_staff, "privacy": open_privacy}
+        old = self.manager_windows.pop(name, None)
+        if old is not None:
+            old.close()
+        screen = openers[name](self, self.services)
+        self.manager_windows[name] = screen
+        return screen
 
     def toggle_jewelry_mode(self) -> None:
         if self.services.staff is not None and self.current != "login":

@@ -85,7 +85,10 @@ def atomic(db: Database) -> Iterator[Database]:
     try:
         yield db
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may already have rolled back by itself (a full disk, SQLITE_FULL):
+        # a second ROLLBACK would hide the real error behind "no transaction".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     else:
         conn.execute("COMMIT")

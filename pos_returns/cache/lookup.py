@@ -30,6 +30,7 @@ from pos_returns.engine.domain import (
     TenderKind,
 )
 from pos_returns.engine.normalize import email_key, fold, phone_digits
+from pos_returns.engine.text import clean_date, clean_id, clean_text, shown
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import STORE_TZ, _, format_money
 
@@ -115,7 +116,7 @@ def load_sales(db: Database, sale_ids: Sequence[int]) -> list[Sale]:
 
 
 def get_sale(db: Database, sale_id: int) -> Sale:
-    sales = load_sales(db, [sale_id])
+    sales = load_sales(db, [clean_id(sale_id, field=_("Sale"))])
     if not sales:
         raise NotFound(_("This sale is not in the local cache."), code="sale")
     return sales[0]
@@ -179,6 +180,14 @@ def gift_card_message(db: Database, number: str) -> str:
     """A gift card scanned at the returns till: its balance, and why it cannot
     come back (R09, R17)."""
 
+    number = clean_text(number, field=_("The gift card number"), max_length=10_000)
+    number = number.replace(" ", "")
+    if not (len(number) == 19 and number.isascii() and number.isdigit()):
+        raise InvalidInput(
+            _("“{number}” is not an Alamara gift card number (19 digits).").format(
+                number=shown(number)),
+            code="gift_card",
+        )
     info = balance(db, number)
     if info is None:
         known = _("Gift card {number}: not known to this till.").format(
@@ -236,7 +245,9 @@ def search_by_card(
     *, limit: int = DEFAULT_LIMIT,
 ) -> list[Sale]:
     """Sales paid with a card ending in ``last4`` between two local dates, newest first."""
-    last4 = (last4 or "").strip()
+    date_from = clean_date(date_from, field=_("From"))
+    date_to = clean_date(date_to, field=_("To"))
+    last4 = clean_text(last4, field=_("Card"), max_length=40)
     if len(last4) != 4 or not (last4.isascii() and last4.isdigit()):
         raise InvalidInput(_("Type the last 4 digits of the card."), code="last4")
     start, end = _utc_bounds(date_from, date_to)
@@ -251,7 +262,7 @@ def search_by_card(
 
 def search_customers(db: Database, query: str, *, limit: int = 20) -> list[Customer]:
     """Customers by e-mail, phone or name ("dupont", "dupont marie", "Marie Dupont")."""
-    q = (query or "").strip()
+    q = clean_text(query, field=_("The search"), max_length=10_000)
     if len(q) < 2:
         raise InvalidInput(_("Type at least 2 characters of the name, phone or e-mail."),
                            code="query")
@@ -293,6 +304,8 @@ def search_by_customer(
     *, limit: int = DEFAULT_LIMIT,
 ) -> list[Sale]:
     """Sales of the customers matching ``query`` (name, phone or e-mail), newest first."""
+    date_from = clean_date(date_from, field=_("From"))
+    date_to = clean_date(date_to, field=_("To"))
     customers = search_customers(db, query)
     if not customers:
         return []
@@ -312,13 +325,15 @@ def search_by_sku(
     *, limit: int = DEFAULT_LIMIT,
 ) -> list[Sale]:
     """Sales with an article (SKU, or its EAN scanned from the item) between two dates."""
-    text = (sku_or_ean or "").strip().upper()
+    date_from = clean_date(date_from, field=_("From"))
+    date_to = clean_date(date_to, field=_("To"))
+    text = clean_text(sku_or_ean, field=_("The article"), max_length=10_000, upper=True)
     if not text or len(text) > 32:
         raise InvalidInput(_("Scan the item or type its reference."), code="sku")
     conn = db.conn
     row = conn.execute("SELECT sku FROM products WHERE sku = ? OR ean = ?", [text, text]).fetchone()
     if row is None:
-        raise NotFound(_("Unknown article “{sku}”.").format(sku=text), code="sku")
+        raise NotFound(_("Unknown article “{sku}”.").format(sku=shown(text)), code="sku")
     start, end = _utc_bounds(date_from, date_to)
     # One range of the (sku, sold_at, sale_id) index, newest first; a sale with the
     # article on two lines appears twice, hence the margin before de-duplicating.

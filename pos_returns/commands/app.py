@@ -11,8 +11,12 @@ from pathlib import Path
 
 from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from
-from pos_returns.errors import NotFound
-from pos_returns.i18n import _
+from pos_returns.commands import existing_cache
+from pos_returns.commands.demo import cache_state
+from pos_returns.errors import NotFound, StorageError
+from pos_returns.failures import diagnose_cache
+from pos_returns.i18n import _, set_language
+from pos_returns.usecases.settings import effective_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,13 +38,26 @@ def _check_cache(path: Path) -> None:
               "cache the first time) or “pos-returns demo --db {path}”.").format(path=path),
             code="cache",
         )
+    problem = diagnose_cache(path)
+    if problem:
+        raise StorageError(problem, code="cache")
+    if cache_state(path) == "incomplete":
+        raise StorageError(
+            _("The local cache {path} is incomplete (an interrupted build). Run “make run” "
+              "or “pos-returns demo --ensure --db {path}” to finish it.").format(path=path),
+            code="cache",
+        )
+    # a cache SQLite cannot read, or a folder that cannot be written, stops here,
+    # before any window opens (the message is French, see pos_returns.failures)
+    open_cache(path).close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    _check_cache(Path(cfg.cache_path))
-
-    open_cache(cfg.cache_path).close()  # apply any migration a newer version brings
+    _check_cache(Path(cfg.cache_path))  # also applies any migration a newer version brings
+    with existing_cache(cfg.cache_path) as db:  # the store's settings over the TOML file
+        cfg = effective_config(db, cfg)
+    set_language(cfg.language)
     # The Qt layer is loaded only here (and not followed by mypy, which checks the core).
     app = importlib.import_module("ui.app")
     return int(app.run(cfg))

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 
 from pos_returns.cache.db import connect
-from pos_returns.cli import add_common, config_from
+from pos_returns.cli import add_common, config_from, whole_number
 from pos_returns.commands.report import command_manager
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.journal.archive import export_year
-from pos_returns.journal.chain import Journal
+from pos_returns.journal.chain import Journal, closures
 from pos_returns.journal.verify import verify
+from pos_returns.usecases.reports import export_z_report
+from pos_returns.usecases.review import after_closure, parse_day
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     export = jsub.add_parser("export", help=_("write the yearly archive (CSV, schema, signature)"))
     add_common(export)
-    export.add_argument("--year", type=int, required=True, metavar="YYYY")
+    export.add_argument("--year", type=whole_number(minimum=1970, maximum=9999),
+                        required=True, metavar="YYYY")
     export.add_argument("--out", required=True, metavar="DIR",
                         help=_("the folder to write the archive into"))
     export.set_defaults(func=run_export)
@@ -55,9 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     group = close.add_mutually_exclusive_group(required=True)
     group.add_argument("--day", metavar="YYYY-MM-DD")
     group.add_argument("--month", metavar="YYYY-MM")
-    group.add_argument("--year", type=int, metavar="YYYY")
+    group.add_argument("--year", type=whole_number(minimum=1970, maximum=9999), metavar="YYYY")
     close.add_argument("--manager", metavar="CODE",
                        help=_("the manager who closes (staff code)"))
+    close.add_argument("--out", metavar="DIR",
+                       help=_("also write each closure's Z report (PDF) into this folder"))
     close.set_defaults(func=run_close)
 
     head = jsub.add_parser("head", help=_("print each chain's head (sequence and signature)"))
@@ -115,38 +119,56 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_month(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` -> (year, month), with a French message for anything else."""
+    parts = text.strip().split("-")
+    if (len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts)
+            and len(parts[0]) == 4 and 1 <= int(parts[1]) <= 12):
+        return int(parts[0]), int(parts[1])
+    raise InvalidInput(
+        _("“{text}” is not a month (expected YYYY-MM, e.g. 2026-03).").format(text=text[:40]),
+        code="period",
+    )
+
+
 def run_close(args: argparse.Namespace) -> int:
 
     cfg, db = _open(args)
     try:
         manager = command_manager(db, cfg.store_id, args.manager)
         journal = Journal.for_config(db, cfg)
-        try:
-            if args.day:
-                closure = journal.close_day(date.fromisoformat(args.day), staff_id=manager.id)
-            elif args.month:
-                year, month = (int(x) for x in args.month.split("-"))
-                closure = journal.close_month(year, month, staff_id=manager.id)
-            else:
-                closure = journal.close_year(int(args.year), staff_id=manager.id)
-        except ValueError as exc:
-            raise InvalidInput(
-                _("Invalid period: {error}").format(error=exc), code="period"
-            ) from exc
+        before = {(c["period_kind"], c["period"]) for c in closures(
+            db, store_id=cfg.store_id, till_no=cfg.till_no)}
+        if args.day:
+            journal.close_day(parse_day(args.day), staff_id=manager.id)
+        elif args.month:
+            year, month = parse_month(args.month)
+            journal.close_month(year, month, staff_id=manager.id)
+        else:
+            journal.close_year(int(args.year), staff_id=manager.id)
+        after_closure(db, cfg)  # the RGPD purge runs at each closure
+        made = [c for c in closures(db, store_id=cfg.store_id, till_no=cfg.till_no)
+                if (c["period_kind"], c["period"]) not in before]
+        made.sort(key=lambda c: c["journal_seq"])
+        paths = [export_z_report(db, c, args.out) for c in made] if args.out else []
     finally:
         db.close()
-    print(
-        ngettext(
-            "Closed {period}: {count} ticket, net {net}, grand total {grand_total} "
-            "(record no. {seq}).",
-            "Closed {period}: {count} tickets, net {net}, grand total {grand_total} "
-            "(record no. {seq}).",
-            closure.ticket_count,
-        ).format(
-            period=closure.period, count=closure.ticket_count, net=format_money(closure.net),
-            grand_total=format_money(closure.grand_total), seq=closure.journal_seq,
+    for closure in made:  # the earlier open days first, then months and years that ended
+        print(
+            ngettext(
+                "Closed {period}: {count} ticket, net {net}, grand total {grand_total} "
+                "(record no. {seq}).",
+                "Closed {period}: {count} tickets, net {net}, grand total {grand_total} "
+                "(record no. {seq}).",
+                closure["ticket_count"],
+            ).format(
+                period=closure["period"], count=closure["ticket_count"],
+                net=format_money(closure["net"]),
+                grand_total=format_money(closure["grand_total"]), seq=closure["journal_seq"],
+            )
         )
-    )
+    for path in paths:
+        print(path)
     return 0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from pos_returns.cli import add_common, config_from
+from pos_returns.cli import add_common, config_from, whole_number
 from pos_returns.commands import existing_cache
 from pos_returns.engine.domain import Role
 from pos_returns.errors import NotFound
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=_("the day to report (store time)"))
     parser.add_argument("--out", required=True, metavar="DIR",
                         help=_("the folder to write the PDF and CSV files into"))
-    parser.add_argument("--store", type=int, metavar="ID",
+    parser.add_argument("--store", type=whole_number(minimum=1, maximum=999), metavar="ID",
                         help=_("the store (default: the till's store)"))
     parser.add_argument("--manager", metavar="CODE",
                         help=_("the manager the report is made for (staff code)"))

@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from pos_returns.cache.db import open_cache
-from pos_returns.cli import add_common, config_from
+from pos_returns.cli import add_common, config_from, whole_number
 from pos_returns.demo.hq import feed_sales, init_demo_hq
 from pos_returns.errors import ConfigError
 from pos_returns.hq.schema import connect, init_hq
@@ -34,24 +34,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     init = hq_sub.add_parser("init", help=_("create the HQ schema, optionally with the demo chain"))
     init.add_argument("--dsn", required=True, help=_("PostgreSQL connection string of HQ"))
     init.add_argument("--demo", action="store_true", help=_("load the demo chain into HQ"))
-    init.add_argument("--sales", type=int, default=2000, metavar="N",
+    init.add_argument("--sales", type=whole_number(maximum=10_000_000), default=2000, metavar="N",
                       help=_("number of demo sales (with --demo)"))
-    init.add_argument("--seed", type=int, default=1, help=_("random seed of the demo data"))
+    init.add_argument("--seed", type=whole_number(),
+                      default=1, help=_("random seed of the demo data"))
     init.set_defaults(func=run_hq_init)
     feed = hq_sub.add_parser("feed", help=_("add new sales at HQ, as the other tills would"))
     feed.add_argument("--dsn", required=True, help=_("PostgreSQL connection string of HQ"))
-    feed.add_argument("--sales", type=int, required=True, metavar="N",
+    feed.add_argument("--sales", type=whole_number(minimum=1, maximum=10_000_000),
+                      required=True, metavar="N",
                       help=_("number of new sales"))
-    feed.add_argument("--seed", type=int, default=None, help=_("random seed"))
+    feed.add_argument("--seed", type=whole_number(), default=None, help=_("random seed"))
     feed.set_defaults(func=run_hq_feed)
     hq_parser.set_defaults(func=lambda args: (hq_parser.print_help(), 2)[1])
 
     sync = sub.add_parser("sync", help=_("sync with HQ now: send the returns, receive the sales"))
     add_common(sync)
     sync.add_argument("--dsn", help=_("PostgreSQL connection string of HQ (default: hq_dsn)"))
-    sync.add_argument("--store", type=int, metavar="ID", help=_("this till's store"))
-    sync.add_argument("--till", type=int, metavar="N", help=_("this till's number"))
-    sync.add_argument("--batch-size", type=int, default=None, metavar="N",
+    sync.add_argument("--store", type=whole_number(minimum=1, maximum=999),
+                      metavar="ID", help=_("this till's store"))
+    sync.add_argument("--till", type=whole_number(minimum=1, maximum=99),
+                      metavar="N", help=_("this till's number"))
+    sync.add_argument("--batch-size", type=whole_number(minimum=1, maximum=100_000),
+                      default=None, metavar="N",
                       help=_("rows per batch (each batch is committed with its cursor)"))
     sync.set_defaults(func=run_sync_command)
 

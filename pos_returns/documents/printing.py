@@ -20,6 +20,7 @@ from pos_returns.config import TillConfig
 from pos_returns.documents.model import TicketDocument
 from pos_returns.engine.approvals import must_print as plan_must_print
 from pos_returns.errors import AlamaraError
+from pos_returns.failures import os_message
 from pos_returns.i18n import STORE_TZ, _
 
 LP_TIMEOUT_SECONDS = 30
@@ -76,7 +77,7 @@ def save_document(pdf_bytes: bytes, *, kind: str, name: str, folder: Path,
     except OSError as exc:
         raise AlamaraError(
             _("Cannot create the documents folder {path}: {error}").format(
-                path=target_dir, error=exc.strerror or exc
+                path=target_dir, error=os_message(exc)  # French, never strerror's English
             ),
             code="documents_dir",
         ) from exc
@@ -123,7 +124,7 @@ def send_to_printer(path: Path, *, queue: str, title: str = "") -> None:
     except OSError as exc:
         raise PrintFailed(
             _("Printing failed ({error}). The document is saved in {path}.").format(
-                error=exc.strerror or exc, path=path
+                error=os_message(exc), path=path
             ),
             path=path, code="lp_failed",
         ) from exc

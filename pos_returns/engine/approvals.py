@@ -29,9 +29,10 @@ def pending_approvals(plan: ReturnPlan, scope: str = "lines") -> list[PendingApp
     ``"lines"``) or the refunds (refund screen, ``"refunds"``)."""
     items: list[PendingApproval] = []
     for pl in plan.lines if scope == "lines" else ():
-        if pl.direction != "return" or pl.verdict == Verdict.ACCEPTED:
-            continue
-        decisive = [r for r in pl.reasons if r.level in _DECISIVE] or list(pl.reasons)
+        if pl.direction != "return" or pl.verdict == Verdict.ACCEPTED or not pl.overridable:
+            continue  # accepted, or refused with no override possible (R14 elsewhere)
+        # only what blocks: never an informational reason (R02, R03…) beside it
+        decisive = [r for r in pl.reasons if r.level in _DECISIVE]
         rules = list(dict.fromkeys(r.rule for r in decisive)) or ["R01"]
         for rule in rules:
             messages = [r.message for r in decisive if r.rule == rule]

@@ -28,6 +28,7 @@ from io import BytesIO
 from stdnum import ean, luhn
 from stdnum.iso7064 import mod_97_10
 
+from pos_returns.engine.text import clean_text, shown
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 
@@ -106,6 +107,7 @@ def ean13_check_digit(body: str) -> str:
 def _clean(text: str) -> str:
     if text is None:
         raise InvalidInput(_("Nothing was scanned or typed."), code="empty")
+    text = clean_text(text, max_length=1_000_000)  # no NUL, ESC, bidi… (length: below)
     if len(text) > MAX_CODE_LENGTH:
         raise InvalidInput(
             _("This code is too long ({length} characters): it is not an Alamara code.").format(
@@ -195,7 +197,7 @@ def classify(text: str) -> tuple[CodeKind, str]:
         _(
             "“{code}” is not a code the till knows: scan the receipt, "
             "or type its number (17 digits) or an order number (W + 9 digits)."
-        ).format(code=text.strip()[:30]),
+        ).format(code=shown(text)),
         code="unknown",
     )
 

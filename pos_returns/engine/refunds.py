@@ -26,6 +26,12 @@ The choices, written down in ``docs/policy.md``:
 * Order of the list: the sale's tenders in their order, then anything else.
 * **Checks that need a manager** (``needs_manager``): a card refund when the card
   presented is not the card used (R03), and cash above the ceiling (``CASH``).
+* **One new gift card per ticket** (R04), however many tenders paid: a sale paid
+  with Alamara Notes and a gift card keeps one refund leg per tender (so each
+  tender's refunded amount stays derivable and never exceeds what it paid), but
+  the ticket writer issues **one** card for the sum of the legs, and every leg
+  names it. :func:`shown_refunds` gives the legs as the customer sees them (one
+  gift-card line).
 """
 
 from __future__ import annotations
@@ -219,5 +225,31 @@ def _cash_ceiling(refunds: list[PlannedRefund], ceiling: int | None) -> tuple[Pl
                 beyond_original=r.beyond_original, reasons=(*r.reasons, reason),
                 needs_manager=True,
             )
+        out.append(r)
+    return tuple(out)
+
+
+def gift_card_total(refunds: Sequence[PlannedRefund]) -> int:
+    """The amount of the one new gift card a ticket issues (R04, R06, R07, R02)."""
+    return sum(r.amount for r in refunds if r.new_gift_card and r.amount > 0)
+
+
+def shown_refunds(refunds: Sequence[PlannedRefund]) -> tuple[PlannedRefund, ...]:
+    """The refunds as the customer sees them: the new-gift-card legs (one per tender
+    paid with a gift card or Notes) merged into one, at the first leg's place."""
+    legs = [r for r in refunds if r.new_gift_card and r.amount > 0]
+    if len(legs) < 2:
+        return tuple(refunds)
+    reasons = tuple(dict.fromkeys(x for r in legs for x in r.reasons))
+    merged = PlannedRefund(
+        kind=TenderKind.GIFT_CARD, amount=gift_card_total(legs), sale_tender_id=None,
+        new_gift_card=True, reasons=reasons, needs_manager=any(r.needs_manager for r in legs),
+    )
+    out: list[PlannedRefund] = []
+    for r in refunds:
+        if r in legs:
+            if r is legs[0]:
+                out.append(merged)
+            continue
         out.append(r)
     return tuple(out)

@@ -222,6 +222,7 @@ def receive_return(
     return Answer("ok")
 
 
+_STAFF_COLS = ("id", "code", "name", "role", "store_id", "pin_hash", "active")
 _ID_LEDGER_COLS = (
     "uuid", "id_hash", "type", "last4", "name", "amount", "created_at", "store_id", "till_no",
 )
@@ -242,6 +243,21 @@ def receive_document(
             public_key=str(payload.get("public_key", "")),
         )
         return Answer("ok")
+    if kind == "staff_change":  # pos_returns.usecases.staff: an account changed at a till
+        staff = dict(payload.get("staff") or {})
+        if staff.get("id") and staff.get("code"):
+            with conn.transaction():
+                _insert_dict(
+                    conn, "staff", _STAFF_COLS, staff,
+                    on_conflict="ON CONFLICT (id) DO UPDATE SET code = EXCLUDED.code, "
+                    "name = EXCLUDED.name, role = EXCLUDED.role, store_id = EXCLUDED.store_id, "
+                    "pin_hash = EXCLUDED.pin_hash, active = EXCLUDED.active",
+                )
+    if kind == "privacy_erasure":  # pos_returns.usecases.privacy: an RGPD erasure at a till
+        digest = str(payload.get("id_hash", ""))
+        if digest:
+            with conn.transaction():
+                conn.execute("DELETE FROM id_ledger WHERE id_hash = %s", [digest])
     if kind in ("id_check", "id_ledger"):
         row = {"store_id": store_id, "till_no": till_no, "created_at": _now(), **payload,
                "uuid": uuid}

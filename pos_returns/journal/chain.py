@@ -262,100 +262,282 @@ class Journal:
             )
 
     # -- closures ----------------------------------------------------------
+    #
+    # A day closure (Z) covers this till's tickets numbered after the previous
+    # day closure and made before the end of the day (store local time): a
+    # ticket made after the Z belongs to the next day. Closing day D first closes
+    # every earlier open day, each on its own, in order. A month closure is the
+    # sum of its day closures, a year closure the sum of its month closures; they
+    # are made at the first closure after their period ends (or asked for once
+    # the period is over), so every ticket is in exactly one closure of each kind.
 
     def close_day(
         self, day: date, *, staff_id: int | None = None, now: datetime | None = None
     ) -> Closure:
-        """Close one business day (store local time)."""
-        return self._close("day", day.isoformat(), day, day + timedelta(days=1), staff_id, now)
+        """Close ``day`` (store local time), after every earlier open day; then the
+        months and years that have ended. Returns ``day``'s closure."""
+        made = self.close_through(day, staff_id=staff_id, now=now)
+        return next(c for c in made if c.period_kind == "day" and c.period == day.isoformat())
+
+    def close_through(
+        self, day: date, *, staff_id: int | None = None, now: datetime | None = None
+    ) -> list[Closure]:
+        """Every closure made by closing ``day``: the earlier open days, ``day``,
+        then the months and years that ended, in the order they were made."""
+        moment = now or datetime.now(UTC)
+        today = moment.astimezone(STORE_TZ).date()
+        if day > today:
+            raise InvalidInput(
+                _("The period {period} has not begun: it cannot be closed yet.").format(
+                    period=day.isoformat()),
+                code="future",
+            )
+        with atomic(self.db):
+            self._refuse_closed("day", day.isoformat())
+            made = self._close_days_until(day, staff_id, now)
+            made.extend(self._close_ended_periods(today, staff_id, now))
+        return made
 
     def close_month(
         self, year: int, month: int, *, staff_id: int | None = None, now: datetime | None = None
     ) -> Closure:
+        """Close a month that is over (its open days first, each on its own)."""
         if not 1 <= month <= 12:
             raise InvalidInput(_("A month is a number from 1 to 12."), code="month")
-        start = date(year, month, 1)
         end = date(year + (month == 12), month % 12 + 1, 1)
-        return self._close("month", f"{year:04d}-{month:02d}", start, end, staff_id, now)
+        return self._close_over("month", f"{year:04d}-{month:02d}", end, staff_id, now)
 
     def close_year(
         self, year: int, *, staff_id: int | None = None, now: datetime | None = None
     ) -> Closure:
-        return self._close(
-            "year", f"{year:04d}", date(year, 1, 1), date(year + 1, 1, 1), staff_id, now
-        )
+        """Close a year that is over (its open days and months first)."""
+        return self._close_over("year", f"{year:04d}", date(year + 1, 1, 1), staff_id, now)
 
-    def _close(
-        self,
-        period_kind: str,
-        period: str,
-        start: date,
-        end: date,
-        staff_id: int | None,
-        now: datetime | None,
+    def open_days(self, until: date) -> list[date]:
+        """The days that closing ``until`` closes: every open day up to it, in order."""
+        last = self._last_period("day")
+        if last is not None:
+            start = date.fromisoformat(last) + timedelta(days=1)
+        else:
+            first = self._first_ticket_day()
+            start = min(first, until) if first else until
+        days = []
+        day = start
+        while day <= until:
+            days.append(day)
+            day += timedelta(days=1)
+        return days
+
+    def business_day(self, now: datetime | None = None) -> date:
+        return business_day(self.db, self.store_id, self.till_no, now)
+
+    def _close_over(
+        self, kind: str, period: str, end: date, staff_id: int | None, now: datetime | None
     ) -> Closure:
         moment = now or datetime.now(UTC)
-        if moment.astimezone(STORE_TZ).date() < start:
+        today = moment.astimezone(STORE_TZ).date()
+        if end > today:
             raise InvalidInput(
-                _("The period {period} has not begun: it cannot be closed yet.").format(
-                    period=period
-                ),
-                code="future",
+                _("The period {period} is not over: it is closed at the first closure "
+                  "after it ends.").format(period=period),
+                code="not_over",
             )
-        end_utc = _local_midnight_utc(end)
         with atomic(self.db):
-            prev = self.db.execute(
-                "SELECT period, last_number, grand_total, grand_total_abs FROM closures "
-                "WHERE store_id = ? AND till_no = ? AND period_kind = ? "
-                "ORDER BY period DESC LIMIT 1",
-                [self.store_id, self.till_no, period_kind],
-            ).fetchone()
-            if prev is not None and prev[0] >= period:
-                if prev[0] == period:
-                    msg = _("The period {period} is already closed.").format(period=period)
-                else:
-                    msg = _(
-                        "A later period ({later}) is already closed: {period} cannot be "
-                        "closed after it."
-                    ).format(later=prev[0], period=period)
-                raise Conflict(msg, code="closed")
-            after_number = int(prev[1]) if prev else 0
-            totals, first, last, count, net, abs_total = self._period_totals(
-                after_number, end_utc
-            )
-            grand_total = (int(prev[2]) if prev else 0) + net
-            grand_total_abs = (int(prev[3]) if prev else 0) + abs_total
-            payload = {
-                "period_kind": period_kind,
-                "period": period,
-                "previous_period": prev[0] if prev else "",
-                "first_number": first,
-                "last_number": last,
-                "tickets": count,
-                "totals": totals,
-                "net": net,
-                "grand_total": grand_total,
-                "grand_total_abs": grand_total_abs,
-                "staff_id": staff_id,
-            }
-            record = self.append(CLOSURE, payload, now=now)
-            self.db.execute(
-                "INSERT INTO closures(store_id, till_no, period_kind, period, created_at, "
-                "staff_id, first_number, last_number, ticket_count, net, grand_total, "
-                "grand_total_abs, totals, journal_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    self.store_id, self.till_no, period_kind, period, record.created_at,
-                    staff_id, first, last, count, net, grand_total, grand_total_abs,
-                    outbox.canonical_json(totals), record.seq,
-                ],
-            )
-            doc = dict(payload)
-            doc.update(
-                store_id=self.store_id,
-                till_no=self.till_no,
-                journal={"seq": record.seq, "signature": record.signature},
-            )
-            outbox.enqueue(self.db, kind="closure", uuid=str(uuidlib.uuid4()), payload=doc)
+            self._refuse_closed(kind, period)
+            last_day = end - timedelta(days=1)
+            made: list[Closure] = []
+            closed = self._last_period("day")
+            if closed is None or closed < last_day.isoformat():
+                made.extend(self._close_days_until(last_day, staff_id, now))
+            made.extend(self._close_ended_periods(today, staff_id, now))
+            found = [c for c in made if c.period_kind == kind and c.period == period]
+            if not found:  # nothing of that period on this till: an empty closure
+                found = [self._close_summary(kind, period, staff_id, now)]
+        return found[0]
+
+    def _last_period(self, kind: str) -> str | None:
+        row = self.db.execute(
+            "SELECT MAX(period) FROM closures WHERE store_id = ? AND till_no = ? "
+            "AND period_kind = ?",
+            [self.store_id, self.till_no, kind],
+        ).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def _first_period(self, kind: str) -> str | None:
+        row = self.db.execute(
+            "SELECT MIN(period) FROM closures WHERE store_id = ? AND till_no = ? "
+            "AND period_kind = ?",
+            [self.store_id, self.till_no, kind],
+        ).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def _first_ticket_day(self) -> date | None:
+        row = self.db.execute(
+            "SELECT MIN(created_at) FROM return_tickets WHERE store_id = ? AND till_no = ? "
+            "AND origin = 'local'",
+            [self.store_id, self.till_no],
+        ).fetchone()
+        if not row or not row[0]:
+            return None
+        return datetime.fromisoformat(row[0].replace("Z", "+00:00")).astimezone(STORE_TZ).date()
+
+    def _refuse_closed(self, kind: str, period: str) -> None:
+        last = self._last_period(kind)
+        if last is None or last < period:
+            return
+        if last == period:
+            msg = _("The period {period} is already closed.").format(period=period)
+        else:
+            msg = _(
+                "A later period ({later}) is already closed: {period} cannot be "
+                "closed after it."
+            ).format(later=last, period=period)
+        raise Conflict(msg, code="closed")
+
+    def _close_days_until(
+        self, day: date, staff_id: int | None, now: datetime | None
+    ) -> list[Closure]:
+        made = []
+        for each in self.open_days(day):
+            made.append(self._close_one_day(each, staff_id, now))
+        return made
+
+    def _close_ended_periods(
+        self, today: date, staff_id: int | None, now: datetime | None
+    ) -> list[Closure]:
+        """Close every month, then year, that is over and whose days (months) are
+        all closed: "at the first closure after their period ends"."""
+        made: list[Closure] = []
+        last_day = self._last_period("day")
+        if last_day is None:
+            return made
+        last_month = self._last_period("month")
+        if last_month is not None:
+            y, m = (int(x) for x in last_month.split("-"))
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        else:
+            first = date.fromisoformat(self._first_period("day") or last_day)
+            y, m = first.year, first.month
+        while True:
+            end = date(y + (m == 12), m % 12 + 1, 1)
+            if end > today or (end - timedelta(days=1)).isoformat() > last_day:
+                break
+            made.append(self._close_summary("month", f"{y:04d}-{m:02d}", staff_id, now))
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        last_month = self._last_period("month")
+        if last_month is None:
+            return made
+        last_year = self._last_period("year")
+        y = int(last_year) + 1 if last_year else int((self._first_period("month") or "0")[:4])
+        while date(y + 1, 1, 1) <= today and last_month >= f"{y:04d}-12":
+            made.append(self._close_summary("year", f"{y:04d}", staff_id, now))
+            y += 1
+        return made
+
+    def _close_one_day(self, day: date, staff_id: int | None, now: datetime | None) -> Closure:
+        prev = self._previous("day")
+        after_number = int(prev[1]) if prev else 0
+        totals, first, last, count, net, abs_total = self._period_totals(
+            after_number, _local_midnight_utc(day + timedelta(days=1))
+        )
+        totals["abs_total"] = abs_total
+        return self._record_closure("day", day.isoformat(), prev, totals, first, last, count,
+                                    net, abs_total, staff_id, now)
+
+    def _close_summary(
+        self, kind: str, period: str, staff_id: int | None, now: datetime | None
+    ) -> Closure:
+        """A month (the sum of its day closures) or a year (of its months)."""
+        child = "day" if kind == "month" else "month"
+        prev = self._previous(kind)
+        rows = self.db.execute(
+            "SELECT period, first_number, last_number, ticket_count, net, grand_total_abs, "
+            "totals FROM closures WHERE store_id = ? AND till_no = ? AND period_kind = ? "
+            "AND period < ? ORDER BY period",
+            [self.store_id, self.till_no, child, period + "~"],
+        ).fetchall()
+        totals: dict[str, Any] = {
+            "tickets": 0, "merchandise_returned": 0, "merchandise_sold": 0,
+            "restocking_fees": 0, "net": 0, "refunds_by_tender": {}, "vat_by_rate": {},
+        }
+        first = last = None
+        count = net = abs_total = 0
+        previous_abs = 0
+        for c_period, c_first, c_last, c_count, c_net, c_abs, c_totals in rows:
+            own_abs = int(c_abs) - previous_abs
+            previous_abs = int(c_abs)
+            if not c_period.startswith(period):
+                continue
+            data = json.loads(c_totals)
+            for key in ("tickets", "merchandise_returned", "merchandise_sold",
+                        "restocking_fees", "net"):
+                totals[key] += int(data.get(key, 0))
+            for tender, amount in data.get("refunds_by_tender", {}).items():
+                totals["refunds_by_tender"][tender] = (
+                    totals["refunds_by_tender"].get(tender, 0) + int(amount))
+            for rate, parts in data.get("vat_by_rate", {}).items():
+                entry = totals["vat_by_rate"].setdefault(rate, {"ttc": 0, "ht": 0, "vat": 0})
+                for part in ("ttc", "ht", "vat"):
+                    entry[part] += int(parts.get(part, 0))
+            first = int(c_first) if first is None else first
+            last = int(c_last)
+            count += int(c_count)
+            net += int(c_net)
+            abs_total += own_abs
+        after_number = int(prev[1]) if prev else 0
+        totals["refunds_by_tender"] = dict(sorted(totals["refunds_by_tender"].items()))
+        totals["abs_total"] = abs_total
+        return self._record_closure(
+            kind, period, prev, totals, after_number + 1 if first is None else first,
+            after_number if last is None else last, count, net, abs_total, staff_id, now)
+
+    def _previous(self, kind: str) -> tuple[str, int, int, int] | None:
+        row = self.db.execute(
+            "SELECT period, last_number, grand_total, grand_total_abs FROM closures "
+            "WHERE store_id = ? AND till_no = ? AND period_kind = ? "
+            "ORDER BY period DESC LIMIT 1",
+            [self.store_id, self.till_no, kind],
+        ).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
+    def _record_closure(
+        self, period_kind: str, period: str, prev: tuple[str, int, int, int] | None,
+        totals: dict[str, Any], first: int, last: int, count: int, net: int, abs_total: int,
+        staff_id: int | None, now: datetime | None,
+    ) -> Closure:
+        grand_total = (int(prev[2]) if prev else 0) + net
+        grand_total_abs = (int(prev[3]) if prev else 0) + abs_total
+        payload = {
+            "period_kind": period_kind,
+            "period": period,
+            "previous_period": prev[0] if prev else "",
+            "first_number": first,
+            "last_number": last,
+            "tickets": count,
+            "totals": totals,
+            "net": net,
+            "grand_total": grand_total,
+            "grand_total_abs": grand_total_abs,
+            "staff_id": staff_id,
+        }
+        record = self.append(CLOSURE, payload, now=now)
+        self.db.execute(
+            "INSERT INTO closures(store_id, till_no, period_kind, period, created_at, "
+            "staff_id, first_number, last_number, ticket_count, net, grand_total, "
+            "grand_total_abs, totals, journal_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                self.store_id, self.till_no, period_kind, period, record.created_at,
+                staff_id, first, last, count, net, grand_total, grand_total_abs,
+                outbox.canonical_json(totals), record.seq,
+            ],
+        )
+        doc = dict(payload)
+        doc.update(
+            store_id=self.store_id,
+            till_no=self.till_no,
+            journal={"seq": record.seq, "signature": record.signature},
+        )
+        outbox.enqueue(self.db, kind="closure", uuid=str(uuidlib.uuid4()), payload=doc)
         return Closure(
             self.store_id, self.till_no, period_kind, period, record.created_at, first, last,
             count, net, grand_total, grand_total_abs, totals, record.seq, record.signature,
@@ -412,6 +594,22 @@ class Journal:
             "vat_by_rate": vat,
         }
         return totals, first, last, count, int(row[6]), abs_total
+
+
+def business_day(db: Database, store_id: int, till_no: int,
+                 now: datetime | None = None) -> date:
+    """The day a ticket made at ``now`` counts in (its Z): today, or, once today's
+    Z is made, the day after the last closed day."""
+    today = (now or datetime.now(UTC)).astimezone(STORE_TZ).date()
+    row = db.execute(
+        "SELECT MAX(period) FROM closures WHERE store_id = ? AND till_no = ? "
+        "AND period_kind = 'day'",
+        [store_id, till_no],
+    ).fetchone()
+    last = row[0] if row else None
+    if last is not None and last >= today.isoformat():
+        return date.fromisoformat(last) + timedelta(days=1)
+    return today
 
 
 def closures(

@@ -36,6 +36,9 @@ TECHNICAL_KINDS = frozenset(
         "privacy_purge",
         "archive",
         "drawer_open",  # the cash drawer pulsed for a cash refund or exchange (issue 15)
+        "setting_change",  # a store setting changed on the till: who, before, after
+        "staff_change",  # a staff account added, disabled, its PIN reset, its role changed
+        "privacy_request",  # an RGPD access (export) or erasure request: counts only
     }
 )
 RECORD_KINDS = frozenset({TICKET, DUPLICATE, CLOSURE}) | TECHNICAL_KINDS

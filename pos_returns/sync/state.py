@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from pos_returns.failures import known_message
 from pos_returns.i18n import N_, _, ngettext
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -202,5 +206,9 @@ def first_sync_done(db: Database) -> bool:
     return row is not None
 
 def offline_reason(exc: BaseException) -> str:
+    """Why HQ could not be used, in French (shown by ``pos-returns sync`` and the
+    header); the driver's own English text goes to the log only."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+    log.warning("HQ: %s: %s", exc.__class__.__name__, text[0] if text else "")
+    return known_message(exc) or _(
+        "HQ could not be used ({error}).").format(error=exc.__class__.__name__)

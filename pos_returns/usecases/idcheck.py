@@ -52,6 +52,7 @@ from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
 from pos_returns.config import PolicyConfig, TillConfig
+from pos_returns.engine.text import clean_text
 from pos_returns.errors import ConfigError, Conflict, InvalidInput, NotFound
 from pos_returns.i18n import N_, _
 from pos_returns.journal.chain import record_event
@@ -267,7 +268,8 @@ def _validate(doc_type: str, number: str, name: str) -> tuple[DocType, str, str]
             ),
             code="id_number",
         )
-    clean_name = " ".join((name or "").split())
+    # NFC, no control or bidi-override character (U+202E would show « Jean » as « naeJ »)
+    clean_name = clean_text(name, field=_("The name"), max_length=MAX_NAME_LENGTH, strict=True)
     if sum(c.isalpha() for c in clean_name) < 2:
         raise InvalidInput(_("Type the name shown on the document."), code="name")
     if len(clean_name) > MAX_NAME_LENGTH:

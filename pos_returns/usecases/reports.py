@@ -20,12 +20,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date as babel_format_date
 from sqlite_utils import Database
 
 from pos_returns.config import PolicyConfig
 from pos_returns.documents.fonts import fonts, printable
+from pos_returns.documents.printing import save_and_print
 from pos_returns.engine.domain import Role, Staff
-from pos_returns.i18n import _, format_date, format_datetime, format_money, to_local
+from pos_returns.errors import NotFound
+from pos_returns.i18n import (
+    N_,
+    _,
+    babel_locale,
+    format_date,
+    format_datetime,
+    format_money,
+    format_percent,
+    to_local,
+)
 from pos_returns.journal.chain import closures
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.review import (
@@ -536,3 +548,153 @@ def write_daily_report(
     _write_csv(files.totals_csv, totals_csv_rows(review))
     build_pdf(db, review, files.pdf)
     return files
+
+
+# --------------------------------------------------------------------------- Z report
+
+Z_TITLES = {
+    "day": N_("Z — day closure"),
+    "month": N_("Monthly closure"),
+    "year": N_("Yearly closure"),
+}
+
+
+def find_closure(db: Database, store_id: int, till_no: int, period_kind: str,
+                 period: str) -> dict[str, Any]:
+    found = [c for c in closures(db, store_id=store_id, till_no=till_no,
+                                 period_kind=period_kind) if c["period"] == period]
+    if not found:
+        raise NotFound(_("The period {period} is not closed on till {till}.").format(
+            period=period, till=till_no), code="closure")
+    return found[0]
+
+
+def _period_text(kind: str, period: str) -> str:
+    if kind == "day":
+        return format_date(date.fromisoformat(period), fmt="full")
+    if kind == "month":
+        year, month = (int(x) for x in period.split("-"))
+        return babel_format_date(date(year, month, 1), "LLLL y", locale=babel_locale())
+    return period
+
+
+def z_report_lines(db: Database, closure: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a Z (or a month / year closure) says, line by line (label, value)."""
+    totals = closure["totals"]
+    lines: list[tuple[str, str]] = [
+        (_("Period"), _period_text(closure["period_kind"], closure["period"])),
+        (_("Till"), str(closure["till_no"])),
+        (_("Closed on"), format_datetime(closure["created_at"], fmt="short")),
+    ]
+    if closure.get("staff_id"):
+        row = db.execute("SELECT name FROM staff WHERE id = ?", [closure["staff_id"]]).fetchone()
+        if row:
+            lines.append((_("By"), str(row[0])))
+    count = int(closure["ticket_count"])
+    first, last = closure["first_number"], closure["last_number"]
+    numbers = (_("none") if not count else f"n° {first}" if first == last
+               else f"{first}–{last}")
+    lines += [
+        (_("Tickets"), f"{count} ({numbers})"),
+        (_("Merchandise returned"), format_money(int(totals.get("merchandise_returned", 0)))),
+        (_("New items sold (exchanges)"), format_money(int(totals.get("merchandise_sold", 0)))),
+        (_("Restocking fees"), format_money(int(totals.get("restocking_fees", 0)))),
+        ("", ""),
+    ]
+    for kind, amount in sorted(totals.get("refunds_by_tender", {}).items()):
+        lines.append((tender_label(kind), format_money(int(amount))))
+    vat = totals.get("vat_by_rate", {})
+    if vat:
+        lines.append(("", ""))
+        for rate in sorted(vat, key=int):
+            parts = vat[rate]
+            lines.append((_("VAT {rate}: excl. {ht}, VAT").format(
+                rate=format_percent(int(rate)), ht=format_money(int(parts["ht"]))),
+                format_money(int(parts["vat"]))))
+    lines += [
+        ("", ""),
+        (_("Net (money to customers)"), format_money(int(closure["net"]))),
+        (_("Perpetual grand total"), format_money(int(closure["grand_total"]))),
+        (_("Perpetual grand total (absolute)"), format_money(int(closure["grand_total_abs"]))),
+        (_("Journal record no."), str(closure["journal_seq"])),
+    ]
+    return lines
+
+
+def z_report_pdf(db: Database, closure: dict[str, Any]) -> bytes:
+    """The closure as a PDF the width of a till ticket (80 mm), in French."""
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen import canvas
+
+    regular, bold, clean = _fonts()
+    store = db.execute("SELECT name, address, postcode, city, siret FROM stores WHERE id = ?",
+                       [closure["store_id"]]).fetchone()
+    sig = db.execute("SELECT signature FROM journal WHERE store_id = ? AND till_no = ? AND "
+                     "seq = ?", [closure["store_id"], closure["till_no"],
+                                 closure["journal_seq"]]).fetchone()
+    lines = z_report_lines(db, closure)
+    header = []
+    if store:
+        header = [str(store[0]), f"{store[1]}, {store[2]} {store[3]}",
+                  _("SIRET {siret}").format(siret=store[4])]
+    width = 80 * mm
+    height = (34 + 4.6 * (len(header) + len(lines))) * mm
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(buf, pagesize=(width, height))
+    pdf.setTitle(clean(_(Z_TITLES.get(closure["period_kind"], "Z"))))
+    y = height - 10 * mm
+    for i, text in enumerate(header):
+        pdf.setFont(bold if i == 0 else regular, 9 if i == 0 else 7.5)
+        pdf.drawCentredString(width / 2, y, clean(text))
+        y -= 4.5 * mm
+    y -= 2 * mm
+    pdf.setFont(bold, 11)
+    pdf.drawCentredString(width / 2, y, clean(_(Z_TITLES.get(closure["period_kind"], "Z"))))
+    y -= 7 * mm
+    for label, value in lines:
+        if not label:
+            pdf.line(4 * mm, y + 2.5 * mm, width - 4 * mm, y + 2.5 * mm)
+            y -= 2 * mm
+            continue
+        pdf.setFont(regular, 7.5)
+        pdf.drawString(4 * mm, y, clean(label))
+        pdf.setFont(bold, 7.5)
+        pdf.drawRightString(width - 4 * mm, y, clean(value))
+        y -= 4.5 * mm
+    if sig:
+        y -= 2 * mm
+        pdf.setFont(regular, 6)
+        pdf.drawString(4 * mm, y, clean(_("Signature {start}…{end}").format(
+            start=sig[0][:16], end=sig[0][-16:])))
+    pdf.showPage()
+    pdf.save()
+    return buf.getvalue()
+
+
+def z_report_name(closure: dict[str, Any]) -> str:
+    return f"{closure['period']}-caisse{closure['till_no']}"
+
+
+def z_report_for(db: Database, manager: Staff, cfg: Any, period_kind: str,
+                 period: str) -> tuple[bytes, str]:
+    """Database worker: the Z PDF of this till's closure of ``period`` (manager only)."""
+    require_role(manager, Role.MANAGER)
+    closure = find_closure(db, cfg.store_id, cfg.till_no, period_kind, period)
+    return z_report_pdf(db, closure), z_report_name(closure)
+
+
+def deliver_z_report(cfg: Any, pdf_bytes: bytes, name: str) -> Path:
+    """I/O pool: save the Z in the documents folder and print it when a printer
+    queue is configured; returns the saved path."""
+    return save_and_print(pdf_bytes, kind="z", name=name, cfg=cfg)
+
+
+def export_z_report(db: Database, closure: dict[str, Any], out_dir: Path | str) -> Path:
+    """Write the Z PDF of ``closure`` into ``out_dir`` (the file appears whole)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"z-{z_report_name(closure)}.pdf"
+    tmp = path.with_suffix(".pdf.tmp")
+    tmp.write_bytes(z_report_pdf(db, closure))
+    tmp.replace(path)
+    return path

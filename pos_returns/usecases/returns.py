@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from pos_returns.config import TillConfig
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan, ReturnRequest
 from pos_returns.errors import Conflict, PolicyRefused
+from pos_returns.failures import french_failures
 from pos_returns.i18n import _, ngettext
 from pos_returns.sync.online import (
     check_return_online,
@@ -97,6 +98,7 @@ class PreparedReturn:
     local_waiting: dict[int, int] = field(default_factory=dict)  # this till's unpushed
 
 
+@french_failures
 def prepare_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> PreparedReturn:
     """Step 1, database worker: decide again (refused while anything waits for a
     manager); read this till's returns not yet pushed for the same lines."""
@@ -118,6 +120,7 @@ def ask_hq(cfg: TillConfig, prepared: PreparedReturn,
     return checker(cfg.hq_dsn, prepared.plan, local_waiting=prepared.local_waiting)
 
 
+@french_failures
 def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
                     answer: Any = None) -> CommittedTicket:
     """Step 3, database worker: refuse on HQ's conflict, mark offline when HQ was
@@ -142,6 +145,7 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
     return commit_plan(db, cfg, plan)
 
 
+@french_failures
 def complete_return(
     db: Database,
     cfg: TillConfig,

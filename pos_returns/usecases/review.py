@@ -44,6 +44,7 @@ from pos_returns.i18n import (
     _,
     babel_locale,
     current_language,
+    format_date,
     format_datetime,
     format_money,
     ngettext,
@@ -53,6 +54,7 @@ from pos_returns.journal import chain as journal
 from pos_returns.journal.chain import Journal
 from pos_returns.usecases import delivery
 from pos_returns.usecases.auth import require_role
+from pos_returns.usecases.idcheck import purge
 from pos_returns.usecases.tickets import reprint
 
 FLAG_NO_RECEIPT = "no_receipt"
@@ -300,7 +302,8 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text.strip())
     except (ValueError, AttributeError) as exc:
         raise InvalidInput(
-            _("“{text}” is not a date (expected YYYY-MM-DD).").format(text=text), code="date"
+            _("“{text}” is not a date (expected YYYY-MM-DD).").format(text=str(text)[:40]),
+            code="date",
         ) from exc
 
 
@@ -640,13 +643,41 @@ def day_closure(db: Database, day: date, cfg: TillConfig) -> ClosureState:
 
 def close_day(db: Database, manager: Staff, day: date, cfg: TillConfig, *,
               now: datetime | None = None) -> Any:
-    """Close ``day`` (Z) in this till's fiscal journal; a manager only.
+    """Close ``day`` (Z) in this till's fiscal journal; a manager only. Every
+    earlier open day is closed first, each on its own; the months and years that
+    ended are closed after it. The RGPD purge of the ID data runs with it.
 
     The journal refuses a second closure of the same day (:class:`Conflict`).
     """
 
     require_role(manager, Role.MANAGER)
-    return Journal.for_config(db, cfg).close_day(day, staff_id=manager.id, now=now)
+    closure = Journal.for_config(db, cfg).close_day(day, staff_id=manager.id, now=now)
+    after_closure(db, cfg, now=now)
+    return closure
+
+
+def days_to_close(db: Database, day: date, cfg: TillConfig) -> list[date]:
+    """The days a Z of ``day`` closes (the earlier open days, then ``day``), for the
+    confirmation the manager reads first."""
+    return Journal.for_config(db, cfg).open_days(day)
+
+
+def business_day_notice(db: Database, cfg: TillConfig, now: datetime | None = None) -> str:
+    """What the till says once today's Z is made: a return made now counts in the
+    next day's closure. Empty while today is open."""
+    moment = now or datetime.now(UTC)
+    today = moment.astimezone(STORE_TZ).date()
+    day = journal.business_day(db, cfg.store_id, cfg.till_no, moment)
+    if day <= today:
+        return ""
+    return _("Today's Z is made (day closed): a return made now counts in the day of "
+             "{day}.").format(day=format_date(day, fmt="long"))
+
+
+def after_closure(db: Database, cfg: TillConfig, *, now: datetime | None = None) -> None:
+    """What runs by itself at each closure: the RGPD purge of the ID data past
+    its retention (docs/privacy.md)."""
+    purge(db, cfg, now=now)
 
 
 def close_month(db: Database, manager: Staff, year: int, month: int, cfg: TillConfig, *,

@@ -35,7 +35,9 @@ from pos_returns.cache.db import atomic
 from pos_returns.engine import jewelry, vat
 from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
+from pos_returns.engine.refunds import gift_card_total
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
+from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
@@ -256,6 +258,7 @@ def vat_breakdown(lines: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return vat.as_record(vat.vat_by_rate(vat.line_amounts(lines)))
 
 
+@french_failures
 def commit_plan(
     db: Database,
     cfg: TillConfig,
@@ -391,15 +394,16 @@ def commit_plan(
         )
         issued: list[giftcards.IssuedGiftCard] = []
         refunds: list[dict[str, Any]] = []
+        # One new gift card per ticket (R04), however many tenders' legs it takes
+        # back: each leg keeps its tender (for the chain's accounting) and names it.
+        total_card = gift_card_total(plan.refunds)
+        if total_card > 0:
+            issued.append(giftcards.issue(
+                db, secret=secret, amount=total_card, ticket_id=ticket_id,
+                store_id=req.store_id, till_no=req.till_no, issued_at=created_at,
+            ))
         for r in plan.refunds:
-            card_number = ""
-            if r.new_gift_card:
-                card = giftcards.issue(
-                    db, secret=secret, amount=r.amount, ticket_id=ticket_id,
-                    store_id=req.store_id, till_no=req.till_no, issued_at=created_at,
-                )
-                issued.append(card)
-                card_number = card.number
+            card_number = issued[0].number if r.new_gift_card and issued else ""
             refunds.append(
                 {
                     "kind": r.kind.value,

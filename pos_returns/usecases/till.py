@@ -26,11 +26,13 @@ from pos_returns.documents import (
 from pos_returns.engine.codes import CodeKind, classify
 from pos_returns.engine.domain import Customer, Product, Sale, Staff, Store
 from pos_returns.engine.plan import Approval
-from pos_returns.errors import InvalidInput
+from pos_returns.engine.text import clean_text
+from pos_returns.errors import InvalidInput, PermissionDenied
 from pos_returns.i18n import _
 from pos_returns.journal.chain import Journal, startup
 from pos_returns.journal.verify import VerifyReport
 from pos_returns.usecases import auth, delivery, tickets
+from pos_returns.usecases.staff import needs_new_pin
 
 MAX_CODE_LENGTH = 64  # a scanned code longer than this is not one of ours
 PRINT_TIMEOUT_SECONDS = 45.0  # rendering + the printer queue's own 30 s
@@ -79,12 +81,20 @@ def start_till(db: Database, cfg: TillConfig) -> VerifyReport:
 
 
 def login(db: Database, cfg: TillConfig, code: str, pin: str) -> Staff:
-    """Check a staff code and PIN; the login, a wrong PIN or a lockout is journaled."""
+    """Check a staff code and PIN; the login, a wrong PIN or a lockout is journaled.
+    A PIN reset by a manager is refused with ``code="pin_reset"``: the login screen
+    then asks for a new one (:func:`pos_returns.usecases.staff.set_new_pin`)."""
+    if needs_new_pin(db, code):
+        raise PermissionDenied(
+            _("Your PIN was reset by a manager: choose a new one (4 to 8 digits) and type "
+              "it twice."),
+            code="pin_reset",
+        )
     return auth.authenticate(db, code, pin, journal=Journal.for_config(db, cfg))
 
 
 def _scan_text(code: str) -> str:
-    text = (code or "").strip().upper()
+    text = clean_text(code, field=_("The code"), max_length=10_000, upper=True)
     if not text or len(text) > MAX_CODE_LENGTH:
         raise InvalidInput(_("Scan the item or type its reference."), code="sku")
     return text
@@ -92,7 +102,7 @@ def _scan_text(code: str) -> str:
 
 def is_sale_code(text: str) -> bool:
     """True when ``text`` is a receipt or an order number (not an article)."""
-    text = (text or "").strip().upper()
+    text = clean_text(text, max_length=10_000, upper=True) if isinstance(text, str) else ""
     if not text or len(text) > MAX_CODE_LENGTH:
         return False
     try:

@@ -483,7 +483,7 @@ def test_cli_hq_init_feed_and_sync_print_a_french_summary(pg_server, till, tmp_p
     dsn = pg_server.dsn("hq_cli")
     assert main(["hq", "init", "--dsn", dsn, "--demo", "--sales", "40", "--seed", "4"]) == 0
     assert "Schéma du siège prêt" in capsys.readouterr().out
-    assert main(["hq", "init", "--dsn", dsn, "--demo"]) == 1  # never twice into one HQ
+    assert main(["hq", "init", "--dsn", dsn, "--demo"]) == 2  # never twice into one HQ
     assert "déjà une chaîne" in capsys.readouterr().err
     assert main(["hq", "feed", "--dsn", dsn, "--sales", "25", "--seed", "4"]) == 0
     assert "25 nouvelles ventes" in capsys.readouterr().out

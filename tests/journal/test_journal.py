@@ -374,15 +374,21 @@ def test_closure_totals_by_tender_and_vat_and_the_perpetual_grand_total(db, cfg,
     assert c3.grand_total == 42900  # perpetual: never reset
     assert c3.grand_total_abs == 42900
 
-    month = journal.close_month(2026, 3)
+    # the month closes once it is over: its open days first (5 to 31 March, each
+    # its own Z), then the month, the sum of its days (issue 17)
+    month = journal.close_month(2026, 3, now=_day(date(2026, 4, 1)))
     assert (month.ticket_count, month.net, month.grand_total) == (4, 42900, 42900)
-    year = journal.close_year(2026)
-    assert year.grand_total == 42900
+    assert month.totals["refunds_by_tender"] == {"card": 7900 + 22000, "cash": 3500,
+                                                 "gift_card": 9500}
+    assert month.totals["vat_by_rate"]["2000"]["ttc"] == -42900
+    assert (month.first_number, month.last_number, month.grand_total_abs) == (1, 4, 42900)
+    days = closures(db, period_kind="day")
+    assert [d["period"] for d in days][-1] == "2026-03-31" and len(days) == 30
     with pytest.raises(Conflict):
-        journal.close_month(2026, 3)
+        journal.close_month(2026, 3, now=_day(date(2026, 4, 1)))
     # every closure is a signed journal record and goes to HQ
-    assert db.execute("SELECT COUNT(*) FROM journal WHERE kind = 'closure'").fetchone()[0] == 5
-    assert db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'closure'").fetchone()[0] == 5
+    assert db.execute("SELECT COUNT(*) FROM journal WHERE kind = 'closure'").fetchone()[0] == 31
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'closure'").fetchone()[0] == 31
     assert verify(db, full=True).ok
 
 
@@ -483,7 +489,7 @@ def test_cli_journal_export_and_close(db, cfg, journal, tmp_path, capsys):
     toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
     today = datetime.now(UTC).date()
     assert main(["journal", "close", "--config", str(toml), "--day", today.isoformat()]) == 0
-    assert main(["journal", "close", "--config", str(toml), "--day", today.isoformat()]) == 1
+    assert main(["journal", "close", "--config", str(toml), "--day", today.isoformat()]) == 2
     out = tmp_path / "archive"
     assert main(["journal", "export", "--config", str(toml), "--year", str(today.year),
                  "--out", str(out)]) == 0
@@ -509,7 +515,7 @@ def test_cli_journal_close_is_for_managers_only(db, cfg, journal, tmp_path, caps
     toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
     today = datetime.now(UTC).date().isoformat()
     assert main(["journal", "close", "--config", str(toml), "--day", today,
-                 "--manager", "V001"]) == 1
+                 "--manager", "V001"]) == 2
     assert db.execute("SELECT COUNT(*) FROM closures").fetchone()[0] == 0
     assert main(["journal", "close", "--config", str(toml), "--day", today,
                  "--manager", "M001"]) == 0

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 
 def test_run_on_a_missing_cache_says_what_to_do_in_french(tmp_path, capsys):
     missing = tmp_path / "nowhere.sqlite"
-    assert cli.main(["run", "--db", str(missing)]) == 1
+    assert cli.main(["run", "--db", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "n’existe pas" in err and "make run" in err and "pos-returns demo" in err
     assert not missing.exists()

@@ -38,6 +38,30 @@ def test_errors_without_failure_go_to_the_one_handler(db):
     assert "disk" not in seen[1][0]
 
 
+def test_sqlite_and_disk_errors_reach_the_screens_in_french(db):
+    """A full disk or a corrupt cache is not a bug: the screens get a French
+    AlamaraError (their failure callbacks show str(exc)), never SQLite's English."""
+    import sqlite3
+
+    from pos_returns.errors import AlamaraError
+
+    ops = Ops(InlineExecutor(db))
+    seen, failed = [], []
+    ops.set_error_handler(lambda message, exc: seen.append((message, exc)))
+
+    def full(_db):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def corrupt(_db):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    ops.op(full).run()
+    ops.op(corrupt).failure(failed.append).run()
+    assert "disque est plein" in seen[0][0] and isinstance(seen[0][1], AlamaraError)
+    assert isinstance(failed[0], AlamaraError) and "abîmé" in str(failed[0])
+    assert "disk" not in seen[0][0] and "malformed" not in str(failed[0])
+
+
 def test_a_bug_in_a_callback_is_reported_not_raised(db):
     ops = Ops(InlineExecutor(db))
     seen = []

@@ -280,3 +280,19 @@ def test_keyboard_today_and_clear_filters(qtbot, db, till_cfg, day_data):
         qtbot.keyClick(screen.table, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     assert screen.day == date.today()
     assert "Ctrl+D" in screen.today_button.toolTip().replace(" ", "")
+
+
+def test_closing_saves_the_Z_report_as_a_PDF(qtbot, db, till_cfg, day_data, tmp_path):
+    """Issue 17: after F10 the Z is rendered (database worker) then saved, and
+    printed when a queue is configured (I/O pool)."""
+    from dataclasses import replace
+
+    cfg = replace(till_cfg, documents_dir=tmp_path / "docs", printer_queue="")
+    screen = make_screen(qtbot, db, cfg, answers=[True])
+    screen.set_day(DAY)
+    with qtbot.wait_signal(screen.z_printed, timeout=20_000) as blocker:
+        screen.close_button.click()
+    path = blocker.args[0]
+    assert path.exists() and path.read_bytes().startswith(b"%PDF")
+    assert path.name.startswith("z-2025-03-15-caisse1")
+    assert "Z" in screen.banner.text() and str(path) in screen.banner.text()

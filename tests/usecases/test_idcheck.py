@@ -414,7 +414,7 @@ def test_cli_privacy_purge_rejects_a_bad_date(tmp_cache, tmp_path):
          "--now", "hier"],
         capture_output=True, text=True, env=env, check=False,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "n’est pas une date" in proc.stderr or "n'est pas une date" in proc.stderr
 
 

@@ -144,10 +144,10 @@ def test_report_command_refuses_a_salesperson_and_a_bad_date(db, tmp_cache, tmp_
     out = tmp_path / "out"
     code = main(["report", "--date", "2025-03-15", "--db", str(tmp_cache), "--out", str(out),
                  "--manager", "V001"])
-    assert code == 1
+    assert code == 2  # a failure told in French (pos_returns.cli exit codes)
     assert not out.exists()
     code = main(["report", "--date", "15/03/2025", "--db", str(tmp_cache), "--out", str(out)])
-    assert code == 1
+    assert code == 2
     assert "15/03/2025" in capsys.readouterr().err
 
 

@@ -19,7 +19,7 @@ from pos_returns.demo.returns import direct_plan
 from pos_returns.engine.codes import luhn_valid
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import Approval, PlannedRefund, Reason, Verdict
-from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused
+from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused, StorageError
 from pos_returns.journal import chain as journal_mod
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.keys import load_signer
@@ -314,11 +314,12 @@ def test_all_or_nothing_when_the_journal_fails_midway(db, cfg, monkeypatch):
     before = _counts(db)
 
     def broken_append(self, kind, payload, **kw):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(journal_mod.Journal, "append", broken_append)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError) as err:  # said in French (issue 17)
         tickets.commit_plan(db, cfg, plan)
+    assert isinstance(err.value.__cause__, OSError) and "disque est plein" in str(err.value)
     monkeypatch.undo()
     assert _counts(db) == before
     assert tickets.commit_plan(db, cfg, plan).number == 1

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import CommittedTicket
+from pos_returns.engine.refunds import shown_refunds
 from pos_returns.i18n import _
 from pos_returns.usecases import delivery
 from pos_returns.usecases.till import (
@@ -152,7 +153,7 @@ class DoneScreen(QWidget):
             self.net_caption.setText(_("Paid by the customer"))
         self.net_amount.setText(money(abs(plan.net)))
         lines = []
-        for refund in plan.refunds:
+        for refund in shown_refunds(plan.refunds):  # one new gift card per ticket (R04)
             amount = money(abs(refund.amount))
             if refund.amount < 0:
                 lines.append(_("Take {amount} from the customer.").format(amount=amount))

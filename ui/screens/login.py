@@ -14,6 +14,7 @@ from pos_returns.engine.domain import Staff
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
 from pos_returns.usecases import till as tasks
+from pos_returns.usecases.staff import set_new_pin
 
 from ..ops import error_message
 from ..services import Services
@@ -65,6 +66,18 @@ class LoginScreen(QWidget):
         self.pin.setPlaceholderText("••••")
         self.pin.returnPressed.connect(self.submit)
         form.addWidget(self.pin)
+        # After a manager reset the PIN: the new PIN typed twice (usecases.staff).
+        self.pin_again_label = label(_("New PIN, again"), name="sectionTitle")
+        self.pin_again = QLineEdit()
+        self.pin_again.setObjectName("pinAgainField")
+        self.pin_again.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin_again.setMaxLength(8)
+        self.pin_again.returnPressed.connect(self.submit)
+        form.addWidget(self.pin_again_label)
+        form.addWidget(self.pin_again)
+        self.pin_again_label.hide()
+        self.pin_again.hide()
+        self.new_pin_mode = False
 
         self.banner = Banner()
         form.addWidget(self.banner)
@@ -89,7 +102,14 @@ class LoginScreen(QWidget):
         outer.addStretch(2)
 
     # -- modes ------------------------------------------------------------------------------
+    def set_new_pin_mode(self, on: bool) -> None:
+        self.new_pin_mode = on
+        self.pin_again_label.setVisible(on)
+        self.pin_again.setVisible(on)
+        self.pin_again.clear()
+
     def show_login(self) -> None:
+        self.set_new_pin_mode(False)
         self.locked_staff = None
         self.title.setText(_("Log in"))
         self.subtitle.setText(_("Scan your badge or type your staff code, then your PIN."))
@@ -143,6 +163,11 @@ class LoginScreen(QWidget):
             return
         self._busy = True
         self.login_button.setEnabled(False)
+        if self.new_pin_mode:
+            (self.services.ops.op(set_new_pin, self.services.cfg, code, pin,
+                                  self.pin_again.text())
+             .success(self._on_success).failure(self._on_failure).run())
+            return
         (
             self.services.ops.op(tasks.login, self.services.cfg, code, pin)
             .success(self._on_success)
@@ -151,6 +176,7 @@ class LoginScreen(QWidget):
         )
 
     def _on_success(self, staff: Staff) -> None:
+        self.set_new_pin_mode(False)
         self._busy = False
         self.login_button.setEnabled(True)
         self.pin.clear()
@@ -160,8 +186,12 @@ class LoginScreen(QWidget):
     def _on_failure(self, exc: BaseException) -> None:
         self._busy = False
         self.login_button.setEnabled(True)
-        self.banner.show_message(error_message(exc))
+        self.banner.show_message(error_message(exc), "info" if getattr(
+            exc, "code", "") == "pin_reset" else "error")
         self.pin.clear()
+        self.pin_again.clear()
+        if isinstance(exc, AlamaraError) and exc.code == "pin_reset":
+            self.set_new_pin_mode(True)
         if isinstance(exc, AlamaraError) and exc.code == "staff":
             self.code.setFocus()
             self.code.selectAll()

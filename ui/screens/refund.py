@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from pos_returns.engine.approvals import must_print
 from pos_returns.engine.domain import Sale, TenderKind
 from pos_returns.engine.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
+from pos_returns.engine.refunds import shown_refunds
 from pos_returns.i18n import _
 from pos_returns.usecases.returns import (
     HQ_DEADLINE_SECONDS,
@@ -262,7 +263,7 @@ class RefundScreen(QWidget):
             row.setParent(None)
             row.deleteLater()
         self.rows = []
-        for refund in plan.refunds:
+        for refund in shown_refunds(plan.refunds):  # one new gift card per ticket (R04)
             row = RefundRow(refund)
             self.rows_host.addWidget(row)
             self.rows.append(row)

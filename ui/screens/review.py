@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
 from pos_returns.usecases import delivery
 from pos_returns.usecases import review as core
-from pos_returns.usecases.reports import write_daily_report
+from pos_returns.usecases.reports import deliver_z_report, write_daily_report, z_report_for
 from pos_returns.usecases.review import money_text
 from pos_returns.usecases.till import PRINT_TIMEOUT_SECONDS
 
@@ -78,6 +78,11 @@ def reprint_ticket(db: Any, staff: Any, ticket_id: int, cfg: Any) -> Any:
 
 def close_day(db: Any, staff: Any, day: date, cfg: Any) -> Any:
     return core.close_day(db, staff, day, cfg)
+
+
+def days_to_close(db: Any, day: date, cfg: Any) -> list[date]:
+    days = core.days_to_close(db, day, cfg)
+    return days or [day]  # already closed: the core says so when asked to close it
 
 
 def closure_state(db: Any, day: date, cfg: Any) -> Any:
@@ -311,6 +316,7 @@ class ReviewScreen(QWidget):
     reprinted = Signal(object)
     exported = Signal(object)  # ReportFiles
     day_closed = Signal(object)
+    z_printed = Signal(object)  # the saved Z report (PDF path)
     back_requested = Signal()  # Escape: back to the till, like the other screens' "Back"
 
     def __init__(self, services: Any, parent: QWidget | None = None, *,
@@ -694,6 +700,12 @@ class ReviewScreen(QWidget):
         self.exported.emit(files)
 
     def close_day(self) -> None:
+        """F10: ask the core which days a Z of this day closes, confirm, close."""
+        cfg = getattr(self.services, "cfg", None)
+        (self.services.ops.op(days_to_close, self.day, cfg)
+         .success(self._confirm_close).failure(self._on_error).run())
+
+    def _confirm_close(self, days: list[date]) -> None:
         day_text = format_date(self.day, fmt="full")
         count = self.review.day_count if self.review else 0
         question = ngettext(
@@ -703,6 +715,15 @@ class ReviewScreen(QWidget):
             "(Z closure). A day can be closed only once.",
             count,
         ).format(day=day_text, count=count)
+        earlier = [d for d in days if d < self.day]
+        if earlier:
+            question += "\n\n" + ngettext(
+                "The earlier open day ({days}) is closed first, with its own Z.",
+                "The {count} earlier open days ({days}) are closed first, each with its own Z.",
+                len(earlier),
+            ).format(count=len(earlier),
+                     days=", ".join(format_date(d, fmt="short") for d in earlier[:7])
+                     + ("…" if len(earlier) > 7 else ""))
         if not self._confirm(_("Close the day"), question):
             return
         (self.services.ops.op(close_day, self.staff, self.day,
@@ -713,6 +734,23 @@ class ReviewScreen(QWidget):
         self.banner.show_message(_("The day is closed."), "success")
         self.day_closed.emit(closure)
         self._load_closure()
+        cfg = getattr(self.services, "cfg", None)
+        if cfg is not None and hasattr(self.services.ops, "io"):
+            (self.services.ops.op(z_report_for, self.staff, cfg, "day", closure.period)
+             .success(self._print_z).failure(self._on_error).run())
+
+    def _print_z(self, result: tuple[bytes, str]) -> None:
+        """The Z as a PDF: saved in the documents folder and printed when a printer
+        queue is configured (I/O pool: never on the database worker)."""
+        pdf_bytes, name = result
+        cfg = self.services.cfg
+        (self.services.ops.io(deliver_z_report, cfg, pdf_bytes, name, timeout=30)
+         .success(self._z_printed).failure(self._on_error).run())
+
+    def _z_printed(self, path: Any) -> None:
+        self.banner.show_message(
+            _("The day is closed. Z report saved: {path}").format(path=path), "success")
+        self.z_printed.emit(path)
 
     def _on_error(self, exc: BaseException) -> None:
         self.banner.show_message(error_message(exc), "error")

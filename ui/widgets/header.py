@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtSvgWidgets import QSvgWidget
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QVBoxLayout, QWidget
 
 from pos_returns.engine.domain import Role, Staff
 from pos_returns.i18n import N_, _, format_datetime
 
 from ..services import Services, TillContext
-from .common import RESOURCES, action_button
+from .common import RESOURCES, action_button, shortcut_text
 
 ROLE_NAMES = {
     Role.SALESPERSON: N_("Salesperson"),
@@ -30,6 +30,7 @@ def role_name(role: Role) -> str:
 class Header(QFrame):
     lock_requested = Signal()
     review_requested = Signal()
+    manage_requested = Signal(str)  # "settings", "staff" or "privacy" (a manager's screens)
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,7 +38,7 @@ class Header(QFrame):
         self.setObjectName("header")
         row = QHBoxLayout(self)
         row.setContentsMargins(20, 8, 20, 8)
-        row.setSpacing(18)
+        row.setSpacing(12)
 
         logo = QSvgWidget(str(RESOURCES / "logo.svg"))
         logo.setFixedSize(176, 38)
@@ -81,6 +82,21 @@ class Header(QFrame):
         self.review_button.clicked.connect(self.review_requested)
         row.addWidget(self.review_button)
 
+        # The manager's other screens, in a menu (their shortcuts in the entries).
+        self.manage_button = action_button("", icon_name="manage")
+        self.manage_button.setToolTip(_("Settings, staff accounts, personal data requests"))
+        self.manage_button.setAccessibleName(_("Manage"))
+        self.manage_button.setFixedWidth(60)  # the band is narrow: an icon and its menu
+        menu = QMenu(self.manage_button)
+        for name, text, keys in (("settings", _("Store settings"), "Ctrl+Shift+P"),
+                                 ("staff", _("Staff accounts"), "Ctrl+Shift+U"),
+                                 ("privacy", _("Personal data requests (RGPD)"),
+                                  "Ctrl+Shift+G")):
+            action = menu.addAction(f"{text}\t{shortcut_text(keys)}")
+            action.triggered.connect(lambda _c=False, n=name: self.manage_requested.emit(n))
+        self.manage_button.setMenu(menu)
+        row.addWidget(self.manage_button)
+
         self.lock_button = action_button("", icon_name="lock")
         self.lock_button.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_button.setToolTip(_("Lock") + " (Ctrl+L)")
@@ -117,6 +133,7 @@ class Header(QFrame):
         staff = self.services.staff
         self.lock_button.setVisible(on and staff is not None)
         self.review_button.setVisible(on and staff is not None and staff.is_manager)
+        self.manage_button.setVisible(on and staff is not None and staff.is_manager)
 
     def set_review_mode(self, on: bool) -> None:
         """On the review screen the button leads back to the till."""
@@ -137,6 +154,7 @@ class Header(QFrame):
     def show_staff(self, staff: Staff | None) -> None:
         self.lock_button.setVisible(staff is not None)
         self.review_button.setVisible(staff is not None and staff.is_manager)
+        self.manage_button.setVisible(staff is not None and staff.is_manager)
         if staff is None:
             self.user_label.setText(_("Nobody logged in"))
             self.role_label.setText("")

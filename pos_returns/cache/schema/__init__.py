@@ -15,6 +15,7 @@ from pos_returns.cache.schema.idcheck import MIGRATIONS as IDCHECK
 from pos_returns.cache.schema.jewelry import MIGRATIONS as JEWELRY
 from pos_returns.cache.schema.journal import FISCAL_TABLES, JOURNAL
 from pos_returns.cache.schema.mail import MIGRATIONS as MAIL
+from pos_returns.cache.schema.store import MIGRATIONS as STORE
 from pos_returns.cache.schema.sync import MIGRATIONS as SYNC
 
 __all__ = ["FISCAL_TABLES", "migration_sets"]
@@ -22,4 +23,4 @@ __all__ = ["FISCAL_TABLES", "migration_sets"]
 
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they must be applied."""
-    return [CORE, IDCHECK, JOURNAL, SYNC, JEWELRY, MAIL]
+    return [CORE, IDCHECK, JOURNAL, SYNC, JEWELRY, MAIL, STORE]
