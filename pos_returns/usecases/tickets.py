@@ -142,7 +142,12 @@ def _check_approvers(db: Database, plan: ReturnPlan) -> None:
 
 def _recheck(db: Database, plan: ReturnPlan) -> None:
     """Under the write lock: nothing comes back more than it was sold or paid."""
-    conn = db.conn
+    _recheck_lines(db.conn, plan)
+    _recheck_tenders(db.conn, plan)
+
+
+def _recheck_lines(conn: Any, plan: ReturnPlan) -> None:
+    """No sale line comes back more than it was sold, nor is refunded more than paid."""
     sale_id = plan.request.sale_id
     wanted_qty: dict[int, int] = defaultdict(int)
     wanted_amount: dict[int, int] = defaultdict(int)
@@ -185,6 +190,12 @@ def _recheck(db: Database, plan: ReturnPlan) -> None:
                     ).format(line=line_no, sku=sku, paid=format_money(sold * unit_price)),
                     code="over_refund",
                 )
+
+
+def _recheck_tenders(conn: Any, plan: ReturnPlan) -> None:
+    """No payment takes back more than it paid (R05's card credit aside), nor the sale
+    more than all its payments."""
+    sale_id = plan.request.sale_id
     to_tenders = [r for r in plan.refunds if r.sale_tender_id is not None]
     if not to_tenders:
         return
@@ -258,6 +269,213 @@ def vat_breakdown(lines: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return vat.as_record(vat.vat_by_rate(vat.line_amounts(lines)))
 
 
+def _sale_reference(conn: Any, sale_id: int | None) -> tuple[str, str, str]:
+    """(receipt number, order number, sold at) of the sale returned; blanks without one."""
+    if sale_id is None:
+        return ("", "", "")
+    row = conn.execute(
+        "SELECT COALESCE(receipt_number, ''), COALESCE(order_number, ''), sold_at "
+        "FROM sales WHERE id = ?",
+        [sale_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(_("This sale is not in the local cache."), code="sale")
+    return (row[0], row[1], row[2])
+
+
+def _next_number(conn: Any, store_id: int, till_no: int) -> int:
+    """The till's next ticket number: gap-free, taken under the write lock."""
+    return int(
+        conn.execute(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM return_tickets "
+            "WHERE store_id = ? AND till_no = ?",
+            [store_id, till_no],
+        ).fetchone()[0]
+    )
+
+
+def _insert_ticket(conn: Any, plan: ReturnPlan, ticket_uuid: str, number: int,
+                   created_at: str) -> int:
+    req = plan.request
+    cur = conn.execute(
+        "INSERT INTO return_tickets(uuid, store_id, till_no, number, created_at, staff_id, "
+        "sale_id, kind, gift, offline, refund_total, charge_total, net, restocking_fees, "
+        "origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'local')",
+        [
+            ticket_uuid, req.store_id, req.till_no, number, created_at, req.staff_id,
+            req.sale_id, plan.kind.value, int(req.gift), int(req.offline),
+            plan.refund_total, plan.charge_total, plan.net, plan.restocking_fees,
+        ],
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _insert_lines(conn: Any, ticket_id: int, plan: ReturnPlan) -> list[dict[str, Any]]:
+    """The ticket's lines (returned and, for an exchange, new), as also journaled."""
+    lines = [
+        {
+            "line_no": line.line_no,
+            "direction": line.direction,
+            "sale_line_id": line.sale_line_id,
+            "sku": line.sku,
+            "name": line.name,
+            "department": line.department,
+            "quantity": line.quantity,
+            "unit_amount": line.unit_amount,
+            "amount": line.amount,
+            "vat_rate_bp": line.vat_rate_bp,
+            "condition": str(line.condition),
+            "reason": line.reason,
+            "rule_codes": line.rule_codes,
+            "restocking_fee": line.restocking_fee,
+            "serial_number": line.serial_number,
+        }
+        for line in plan.lines
+    ]
+    conn.executemany(
+        "INSERT INTO return_lines(ticket_id, line_no, direction, sale_line_id, sku, "
+        "quantity, unit_amount, amount, vat_rate_bp, condition, reason, rule_codes, "
+        "restocking_fee, serial_number) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                ticket_id, x["line_no"], x["direction"], x["sale_line_id"], x["sku"],
+                x["quantity"], x["unit_amount"], x["amount"], x["vat_rate_bp"],
+                x["condition"], x["reason"], x["rule_codes"], x["restocking_fee"],
+                x["serial_number"],
+            )
+            for x in lines
+        ],
+    )
+    return lines
+
+
+def _insert_approvals(conn: Any, ticket_id: int, plan: ReturnPlan,
+                      created_at: str) -> list[dict[str, Any]]:
+    approvals = [
+        {
+            "line_no": a.line_no,
+            "rule": a.rule,
+            "manager_id": a.manager_id,
+            "decision": a.decision,
+            "reason": a.reason.strip(),
+        }
+        for a in plan.approvals
+    ]
+    conn.executemany(
+        "INSERT INTO approvals(ticket_id, line_no, rule, manager_id, decision, reason, "
+        "decided_at) VALUES (?,?,?,?,?,?,?)",
+        [
+            (ticket_id, a["line_no"], a["rule"], a["manager_id"], a["decision"],
+             a["reason"], created_at)
+            for a in approvals
+        ],
+    )
+    return approvals
+
+
+def _insert_refunds(
+    db: Database, ticket_id: int, plan: ReturnPlan, secret: bytes, created_at: str
+) -> tuple[list[dict[str, Any]], list[giftcards.IssuedGiftCard]]:
+    """The refunds, tender by tender, and the one new gift card they load (R04)."""
+    req = plan.request
+    issued: list[giftcards.IssuedGiftCard] = []
+    refunds: list[dict[str, Any]] = []
+    # One new gift card per ticket (R04), however many tenders' legs it takes
+    # back: each leg keeps its tender (for the chain's accounting) and names it.
+    total_card = gift_card_total(plan.refunds)
+    if total_card > 0:
+        issued.append(giftcards.issue(
+            db, secret=secret, amount=total_card, ticket_id=ticket_id,
+            store_id=req.store_id, till_no=req.till_no, issued_at=created_at,
+        ))
+    for r in plan.refunds:
+        card_number = issued[0].number if r.new_gift_card and issued else ""
+        refunds.append(
+            {
+                "kind": r.kind.value,
+                "amount": r.amount,
+                "sale_tender_id": r.sale_tender_id,
+                "card_last4": r.card_last4,
+                "gift_card_number": card_number,
+                "new_gift_card": r.new_gift_card,
+                "beyond_original": r.beyond_original,
+                "rule_codes": ",".join(dict.fromkeys(x.rule for x in r.reasons)),
+            }
+        )
+    db.conn.executemany(
+        "INSERT INTO refunds(ticket_id, kind, amount, sale_tender_id, card_last4, "
+        "gift_card_number, beyond_original) VALUES (?,?,?,?,?,?,?)",
+        [
+            (ticket_id, x["kind"], x["amount"], x["sale_tender_id"], x["card_last4"],
+             x["gift_card_number"], int(x["beyond_original"]))
+            for x in refunds
+        ],
+    )
+    return refunds, issued
+
+
+def _ticket_payload(
+    plan: ReturnPlan, ticket_uuid: str, number: int, created_at: str,
+    sale_ref: tuple[str, str, str], lines: list[dict[str, Any]],
+    refunds: list[dict[str, Any]], approvals: list[dict[str, Any]],
+    issued: list[giftcards.IssuedGiftCard],
+) -> dict[str, Any]:
+    """The ticket as the journal signs it and HQ receives it."""
+    req = plan.request
+    return {
+        "uuid": ticket_uuid,
+        "number": number,
+        "store_id": req.store_id,
+        "till_no": req.till_no,
+        "created_at": created_at,
+        "staff_id": req.staff_id,
+        "kind": plan.kind.value,
+        "gift": bool(req.gift),
+        "offline": bool(req.offline),
+        "sale_id": req.sale_id,
+        "sale_receipt_number": sale_ref[0],
+        "sale_order_number": sale_ref[1],
+        "sale_sold_at": sale_ref[2],
+        "lines": lines,
+        "refunds": refunds,
+        "approvals": approvals,
+        "gift_cards": [{"number": c.number, "amount": c.amount} for c in issued],
+        "totals": {
+            "refund_total": plan.refund_total,
+            "charge_total": plan.charge_total,
+            "restocking_fees": plan.restocking_fees,
+            "net": plan.net,
+            "vat_by_rate": vat_breakdown(lines),
+        },
+    }
+
+
+def _journal_and_send(db: Database, journal: Journal, payload: dict[str, Any],
+                      approvals: list[dict[str, Any]], moment: datetime) -> JournalRecord:
+    """Sign the ticket (and each override) into the journal; queue it for HQ."""
+    ticket_uuid = payload["uuid"]
+    record = journal.append(TICKET, payload, ticket_uuid=ticket_uuid, now=moment)
+    for a in approvals:
+        journal.append(
+            "override",
+            {"ticket_uuid": ticket_uuid, "ticket_number": payload["number"], **a},
+            ticket_uuid=ticket_uuid,
+            now=moment,
+        )
+    head = journal.last()
+    assert head is not None
+    document = dict(payload)
+    document["journal"] = {
+        "seq": record.seq,
+        "signature": record.signature,
+        "key_id": record.key_id,
+        "head_seq": head.seq,
+        "head_signature": head.signature,
+    }
+    outbox.enqueue(db, kind="return_ticket", uuid=ticket_uuid, payload=document)
+    return record
+
+
 @french_failures
 def commit_plan(
     db: Database,
@@ -290,7 +508,6 @@ def commit_plan(
         )
     _validate(plan)
     req = plan.request
-
     jewel = jewelry.ticket_record(
         plan, signature_png if signature_png is not None else req.signature_png
     )
@@ -306,174 +523,23 @@ def commit_plan(
     ticket_uuid = str(uuidlib.uuid4())
     conn = db.conn
     with atomic(db):
-        staff = conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone()
-        if staff is None:
+        if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
             raise NotFound(_("Unknown member of staff."), code="staff")
         _check_approvers(db, plan)
         _recheck(db, plan)
-        sale_ref: tuple[str, str, str] = ("", "", "")
-        if req.sale_id is not None:
-            row = conn.execute(
-                "SELECT COALESCE(receipt_number, ''), COALESCE(order_number, ''), sold_at "
-                "FROM sales WHERE id = ?",
-                [req.sale_id],
-            ).fetchone()
-            if row is None:
-                raise NotFound(_("This sale is not in the local cache."), code="sale")
-            sale_ref = (row[0], row[1], row[2])
-        number = int(
-            conn.execute(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM return_tickets "
-                "WHERE store_id = ? AND till_no = ?",
-                [req.store_id, req.till_no],
-            ).fetchone()[0]
-        )
-        cur = conn.execute(
-            "INSERT INTO return_tickets(uuid, store_id, till_no, number, created_at, staff_id, "
-            "sale_id, kind, gift, offline, refund_total, charge_total, net, restocking_fees, "
-            "origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'local')",
-            [
-                ticket_uuid, req.store_id, req.till_no, number, created_at, req.staff_id,
-                req.sale_id, plan.kind.value, int(req.gift), int(req.offline),
-                plan.refund_total, plan.charge_total, plan.net, plan.restocking_fees,
-            ],
-        )
-        ticket_id = int(cur.lastrowid or 0)
-        lines = [
-            {
-                "line_no": line.line_no,
-                "direction": line.direction,
-                "sale_line_id": line.sale_line_id,
-                "sku": line.sku,
-                "name": line.name,
-                "department": line.department,
-                "quantity": line.quantity,
-                "unit_amount": line.unit_amount,
-                "amount": line.amount,
-                "vat_rate_bp": line.vat_rate_bp,
-                "condition": str(line.condition),
-                "reason": line.reason,
-                "rule_codes": line.rule_codes,
-                "restocking_fee": line.restocking_fee,
-                "serial_number": line.serial_number,
-            }
-            for line in plan.lines
-        ]
-        conn.executemany(
-            "INSERT INTO return_lines(ticket_id, line_no, direction, sale_line_id, sku, "
-            "quantity, unit_amount, amount, vat_rate_bp, condition, reason, rule_codes, "
-            "restocking_fee, serial_number) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    ticket_id, x["line_no"], x["direction"], x["sale_line_id"], x["sku"],
-                    x["quantity"], x["unit_amount"], x["amount"], x["vat_rate_bp"],
-                    x["condition"], x["reason"], x["rule_codes"], x["restocking_fee"],
-                    x["serial_number"],
-                )
-                for x in lines
-            ],
-        )
-        approvals = [
-            {
-                "line_no": a.line_no,
-                "rule": a.rule,
-                "manager_id": a.manager_id,
-                "decision": a.decision,
-                "reason": a.reason.strip(),
-            }
-            for a in plan.approvals
-        ]
-        conn.executemany(
-            "INSERT INTO approvals(ticket_id, line_no, rule, manager_id, decision, reason, "
-            "decided_at) VALUES (?,?,?,?,?,?,?)",
-            [
-                (ticket_id, a["line_no"], a["rule"], a["manager_id"], a["decision"],
-                 a["reason"], created_at)
-                for a in approvals
-            ],
-        )
-        issued: list[giftcards.IssuedGiftCard] = []
-        refunds: list[dict[str, Any]] = []
-        # One new gift card per ticket (R04), however many tenders' legs it takes
-        # back: each leg keeps its tender (for the chain's accounting) and names it.
-        total_card = gift_card_total(plan.refunds)
-        if total_card > 0:
-            issued.append(giftcards.issue(
-                db, secret=secret, amount=total_card, ticket_id=ticket_id,
-                store_id=req.store_id, till_no=req.till_no, issued_at=created_at,
-            ))
-        for r in plan.refunds:
-            card_number = issued[0].number if r.new_gift_card and issued else ""
-            refunds.append(
-                {
-                    "kind": r.kind.value,
-                    "amount": r.amount,
-                    "sale_tender_id": r.sale_tender_id,
-                    "card_last4": r.card_last4,
-                    "gift_card_number": card_number,
-                    "new_gift_card": r.new_gift_card,
-                    "beyond_original": r.beyond_original,
-                    "rule_codes": ",".join(dict.fromkeys(x.rule for x in r.reasons)),
-                }
-            )
-        conn.executemany(
-            "INSERT INTO refunds(ticket_id, kind, amount, sale_tender_id, card_last4, "
-            "gift_card_number, beyond_original) VALUES (?,?,?,?,?,?,?)",
-            [
-                (ticket_id, x["kind"], x["amount"], x["sale_tender_id"], x["card_last4"],
-                 x["gift_card_number"], int(x["beyond_original"]))
-                for x in refunds
-            ],
-        )
-        payload: dict[str, Any] = {
-            "uuid": ticket_uuid,
-            "number": number,
-            "store_id": req.store_id,
-            "till_no": req.till_no,
-            "created_at": created_at,
-            "staff_id": req.staff_id,
-            "kind": plan.kind.value,
-            "gift": bool(req.gift),
-            "offline": bool(req.offline),
-            "sale_id": req.sale_id,
-            "sale_receipt_number": sale_ref[0],
-            "sale_order_number": sale_ref[1],
-            "sale_sold_at": sale_ref[2],
-            "lines": lines,
-            "refunds": refunds,
-            "approvals": approvals,
-            "gift_cards": [{"number": c.number, "amount": c.amount} for c in issued],
-            "totals": {
-                "refund_total": plan.refund_total,
-                "charge_total": plan.charge_total,
-                "restocking_fees": plan.restocking_fees,
-                "net": plan.net,
-                "vat_by_rate": vat_breakdown(lines),
-            },
-        }
+        sale_ref = _sale_reference(conn, req.sale_id)
+        number = _next_number(conn, req.store_id, req.till_no)
+        ticket_id = _insert_ticket(conn, plan, ticket_uuid, number, created_at)
+        lines = _insert_lines(conn, ticket_id, plan)
+        approvals = _insert_approvals(conn, ticket_id, plan, created_at)
+        refunds, issued = _insert_refunds(db, ticket_id, plan, secret, created_at)
+        payload = _ticket_payload(plan, ticket_uuid, number, created_at, sale_ref, lines,
+                                  refunds, approvals, issued)
         if jewel is not None:
             jewelry_mode.require_mode(db, plan)
             payload["jewelry"] = jewel.journal_payload()
             jewelry_records.store_ticket_record(db, ticket_uuid, jewel, created_at)
-        record = journal.append(TICKET, payload, ticket_uuid=ticket_uuid, now=moment)
-        for a in approvals:
-            journal.append(
-                "override",
-                {"ticket_uuid": ticket_uuid, "ticket_number": number, **a},
-                ticket_uuid=ticket_uuid,
-                now=moment,
-            )
-        head = journal.last()
-        assert head is not None
-        document = dict(payload)
-        document["journal"] = {
-            "seq": record.seq,
-            "signature": record.signature,
-            "key_id": record.key_id,
-            "head_seq": head.seq,
-            "head_signature": head.signature,
-        }
-        outbox.enqueue(db, kind="return_ticket", uuid=ticket_uuid, payload=document)
+        record = _journal_and_send(db, journal, payload, approvals, moment)
         committed = CommittedTicket(
             ticket_id=ticket_id,
             uuid=ticket_uuid,
