@@ -125,6 +125,8 @@ class SyncSummary:
     conflicts: int = 0
     errors: int = 0
     journal_head_ok: bool | None = None
+    released: int = 0  # reservations this till never committed, freed at HQ
+    quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # table, key, reason
     seconds: float = 0.0
     error: str = ""
 

@@ -18,6 +18,7 @@ cash figure is exactly what left the drawer.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,15 +60,18 @@ from pos_returns.usecases.tickets import reprint
 
 FLAG_NO_RECEIPT = "no_receipt"
 FLAG_OVERRIDE = "override"
-FLAG_CONFLICT = "conflict"
+FLAG_CONFLICT = "conflict"  # found by HQ at push, for a return made offline
+FLAG_CONFLICT_ONLINE = "conflict_online"  # found by HQ for a return made online
 FLAG_JEWELRY = "jewelry_high"
 FLAG_REPEAT = "repeat_returner"
-FLAGS = (FLAG_NO_RECEIPT, FLAG_OVERRIDE, FLAG_CONFLICT, FLAG_JEWELRY, FLAG_REPEAT)
+FLAGS = (FLAG_NO_RECEIPT, FLAG_OVERRIDE, FLAG_CONFLICT, FLAG_CONFLICT_ONLINE, FLAG_JEWELRY,
+         FLAG_REPEAT)
 
 FLAG_LABELS = {
     FLAG_NO_RECEIPT: N_("No receipt"),
     FLAG_OVERRIDE: N_("Manager override"),
     FLAG_CONFLICT: N_("Offline conflict"),
+    FLAG_CONFLICT_ONLINE: N_("Conflict found online"),
     FLAG_JEWELRY: N_("High-value jewelry"),
     FLAG_REPEAT: N_("Repeat returner"),
 }
@@ -329,26 +333,40 @@ def department_label(db: Database, code: str) -> str:
     return _department_names(db).get(code, code)
 
 
-def _conflict_ticket_ids(db: Database, ticket_ids: Sequence[int]) -> set[int]:
-    """Tickets HQ answered "conflict" at push (``sync_conflicts``, see :mod:`pos_returns.sync`).
+def _conflict_found(answer: str) -> str:
+    """``online`` / ``offline``: where HQ's answer says the conflicting return was made
+    (answers from before reservations say nothing: those were offline checks)."""
+    try:
+        found = json.loads(answer or "{}").get("found")
+    except (ValueError, AttributeError):
+        found = None
+    return "online" if found == "online" else "offline"
+
+
+def _conflict_ticket_ids(db: Database, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Tickets HQ answered "conflict" at push (``sync_conflicts``, see :mod:`pos_returns.sync`),
+    each with whether the return was made ``online`` or ``offline``.
 
     A conflict stays flagged once reviewed: it happened on that day's ticket.
     """
     cols = _table_columns(db, "sync_conflicts")
     if not cols:
-        return set()
-    found: set[int] = set()
+        return {}
+    found: dict[int, str] = {}
+    answer = "c.answer" if "answer" in cols else "''"
     for chunk in _chunks(ticket_ids):
         ph = _placeholders(len(chunk))
         if "ticket_uuid" in cols:
-            found.update(r[0] for r in db.execute(
-                "SELECT t.id FROM return_tickets t WHERE t.id IN "
-                f"({ph}) AND EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.ticket_uuid = t.uuid)",
-                list(chunk)))
+            for tid, text in db.execute(
+                f"SELECT t.id, {answer} FROM return_tickets t JOIN sync_conflicts c "
+                f"ON c.ticket_uuid = t.uuid WHERE t.id IN ({ph})",
+                list(chunk)):
+                found[tid] = _conflict_found(text)
         if "ticket_id" in cols:
-            found.update(r[0] for r in db.execute(
-                f"SELECT DISTINCT ticket_id FROM sync_conflicts WHERE ticket_id IN ({ph})",
-                list(chunk)))
+            for tid, text in db.execute(
+                f"SELECT c.ticket_id, {answer} FROM sync_conflicts c WHERE c.ticket_id IN ({ph})",
+                list(chunk)):
+                found.setdefault(tid, _conflict_found(text))
     return found
 
 
@@ -446,7 +464,7 @@ def _load_rows(
         if tapprovals:
             flags.append(FLAG_OVERRIDE)
         if tid in conflicts:
-            flags.append(FLAG_CONFLICT)
+            flags.append(FLAG_CONFLICT_ONLINE if conflicts[tid] == "online" else FLAG_CONFLICT)
         jewelry = -sum(
             ln.amount for ln in tlines if ln.direction == "return" and ln.department == "jewelry"
         )
