@@ -12,6 +12,7 @@ from pos_returns.cache.db import atomic
 from pos_returns.hq import receive as hq_receive
 from pos_returns.hq import schema as hq_schema
 from pos_returns.journal.chain import Journal
+from pos_returns.sync import validate
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import journal_head, push
 from pos_returns.sync.reserve import DEFAULT_DEADLINE, release_uncommitted
@@ -47,6 +48,7 @@ def run_sync(
     journal: Any = None,
     deadline: float = DEFAULT_DEADLINE,
     pull_statement_timeout: float = 60.0,
+    limits: validate.Limits | None = None,
 ) -> SyncSummary:
     """Push then pull; HQ unreachable -> an offline summary (nothing raised).
 
@@ -85,13 +87,19 @@ def run_sync(
             summary.pushed, summary.ok = pushed.pushed, pushed.ok
             summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
             summary.journal_head_ok = pushed.journal_head_ok
+            seen = validate.last_id(db)
             ms = int(pull_statement_timeout * 1000)
             conn.execute(f"SET statement_timeout = {ms}")
             conn.execute(f"SET lock_timeout = {ms}")
             summary.pulled = pull(
                 conn, db, store_id=store_id, till_no=till_no, progress=progress,
                 batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
+                limits=limits,
             )
+            summary.quarantined = [
+                (q.table, q.key, q.reason)
+                for q in reversed(validate.quarantined(db, after_id=seen, limit=10_000))
+            ]
             if journal is not None and (
                 summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
             ):
