@@ -54,6 +54,9 @@ from pos_returns.i18n import (
 from pos_returns.journal import chain as journal
 from pos_returns.journal.chain import Journal
 from pos_returns.usecases import delivery
+from pos_returns.sync.reserve import StaleReservation, stale_reservations
+from pos_returns.sync.state import table_label
+from pos_returns.sync.validate import QuarantinedRow, quarantined
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.idcheck import purge
 from pos_returns.usecases.tickets import reprint
@@ -729,3 +732,64 @@ def reprint_duplicate(db: Database, manager: Staff, ticket_id: int, cfg: TillCon
 
     reprint(db, cfg, ticket_id, manager.id)  # the DUPLICATA record, on this till's chain
     return print_ticket(db, ticket_id, cfg, duplicate=True).ticket_pdf
+
+
+# --------------------------------------------------------------------------- HQ link
+
+
+RESERVATION_STATES = {
+    "asking": N_("HQ asked, no answer"),
+    "reserved": N_("reserved, not committed"),
+    "offline": N_("HQ too slow, committed offline"),
+    "committed": N_("committed, not yet at HQ"),
+    "abandoned": N_("commit failed, to be freed"),
+}
+
+
+@dataclass(frozen=True)
+class SyncIssues:
+    """What the HQ link leaves for the manager: reservations HQ has not confirmed
+    after ``reservation_review_minutes`` (a ticket not pushed yet, or a till that
+    stopped between HQ's answer and its commit), and rows refused at pull."""
+
+    minutes: int
+    stale: tuple[StaleReservation, ...] = ()
+    quarantined: tuple[QuarantinedRow, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.stale and not self.quarantined
+
+    def lines(self, *, limit: int = 8) -> list[str]:
+        """The French lines the review shows."""
+        out: list[str] = []
+        if self.stale:
+            out.append(ngettext(
+                "{n} reservation at HQ not confirmed after {minutes} min:",
+                "{n} reservations at HQ not confirmed after {minutes} min:",
+                len(self.stale)).format(n=len(self.stale), minutes=self.minutes))
+            for r in self.stale[:limit]:
+                what = (_("ticket {number}").format(number=r.ticket_number)
+                        if r.ticket_number is not None else _("never committed"))
+                out.append(_("  {when}: {what} ({state})").format(
+                    when=format_datetime(r.created_at, fmt="short"), what=what,
+                    state=_(RESERVATION_STATES.get(r.state, r.state))))
+        if self.quarantined:
+            out.append(ngettext(
+                "{n} row from HQ refused as invalid (quarantine):",
+                "{n} rows from HQ refused as invalid (quarantine):",
+                len(self.quarantined)).format(n=len(self.quarantined)))
+            for q in self.quarantined[:limit]:
+                out.append(_("  {table} {key}: {reason}").format(
+                    table=table_label(q.table), key=q.key, reason=q.reason))
+        return out
+
+
+def sync_issues(db: Database, manager: Staff, cfg: TillConfig | None = None) -> SyncIssues:
+    """The HQ link's open issues for the manager's review (managers only)."""
+    require_role(manager, Role.MANAGER)
+    minutes = int(getattr(cfg, "reservation_review_minutes", 10) if cfg else 10)
+    stale: tuple[StaleReservation, ...] = ()
+    if _table_columns(db, "pending_reservations"):
+        stale = tuple(stale_reservations(db, older_than_minutes=minutes))
+    return SyncIssues(minutes, stale, tuple(quarantined(db)))

@@ -296,3 +296,18 @@ def test_closing_saves_the_Z_report_as_a_PDF(qtbot, db, till_cfg, day_data, tmp_
     assert path.exists() and path.read_bytes().startswith(b"%PDF")
     assert path.name.startswith("z-2025-03-15-caisse1")
     assert "Z" in screen.banner.text() and str(path) in screen.banner.text()
+
+
+def test_the_review_shows_unconfirmed_reservations_and_quarantined_rows(qtbot, db, till_cfg,
+                                                                        day_data):
+    from tests.core.test_review import _sync_issue_rows
+
+    screen = make_screen(qtbot, db, till_cfg)
+    screen.set_day(DAY)
+    assert screen.sync_label.isHidden()
+    _sync_issue_rows(db)
+    with qtbot.wait_signal(screen.loaded):
+        screen.reload()
+    assert not screen.sync_label.isHidden()
+    assert "sale_lines.unit_price:bounds" in screen.sync_label.text()
+    assert "jamais validée" in screen.sync_label.text()
