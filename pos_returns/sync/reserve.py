@@ -167,7 +167,7 @@ def uncommitted(db: Database, *, grace_seconds: float = RELEASE_GRACE_SECONDS) -
         "SELECT p.uuid FROM pending_reservations p "
         "WHERE p.state IN ('asking', 'reserved', 'offline', 'abandoned') "
         "AND NOT EXISTS (SELECT 1 FROM return_tickets t WHERE t.uuid = p.uuid) "
-        "AND (p.state = 'abandoned' OR p.created_at < ?) ORDER BY p.created_at",
+        "AND (p.state = 'abandoned' OR p.created_at <= ?) ORDER BY p.created_at",
         [_older_than(grace_seconds)],
     ).fetchall()
     return [str(r[0]) for r in rows]

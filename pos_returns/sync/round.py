@@ -15,7 +15,11 @@ from pos_returns.journal.chain import Journal
 from pos_returns.sync import validate
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import journal_head, push
-from pos_returns.sync.reserve import DEFAULT_DEADLINE, release_uncommitted
+from pos_returns.sync.reserve import (
+    DEFAULT_DEADLINE,
+    RELEASE_GRACE_SECONDS,
+    release_uncommitted,
+)
 from pos_returns.sync.state import (
     CONNECT_TIMEOUT,
     DEFAULT_BATCH,
@@ -49,6 +53,7 @@ def run_sync(
     deadline: float = DEFAULT_DEADLINE,
     pull_statement_timeout: float = 60.0,
     limits: validate.Limits | None = None,
+    release_grace: float = RELEASE_GRACE_SECONDS,
 ) -> SyncSummary:
     """Push then pull; HQ unreachable -> an offline summary (nothing raised).
 
@@ -82,7 +87,7 @@ def run_sync(
         with conn:
             summary.online = True
             summary.released = release_uncommitted(conn, db, store_id=store_id,
-                                                   till_no=till_no)
+                                                   till_no=till_no, grace_seconds=release_grace)
             pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
             summary.pushed, summary.ok = pushed.pushed, pushed.ok
             summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
