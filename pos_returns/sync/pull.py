@@ -198,13 +198,7 @@ def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False, whole_row: bool
         placeholders = ", ".join(f"?{first + i}" for i in range(len(cols)))
     else:
         placeholders = ", ".join(["?"] * len(cols))
-    # A whole fetched row ends with the rule it breaks (NULL when good): SQLite skips
-    # the bad ones itself, no row is rebuilt in Python (sync/validate.py).
-    skip_bad = whole_row and plan.checked
-    source = (
-        f"SELECT {placeholders} WHERE ?{first + len(cols)} IS NULL" if skip_bad
-        else f"VALUES ({placeholders})"
-    )
+    source = f"VALUES ({placeholders})"
     conflict = ", ".join(plan.spec.conflict_cols)
     if plain:  # the table was empty when this pull began: no row can exist yet
         return f"INSERT INTO {table} ({', '.join(cols)}) {source}"
@@ -231,43 +225,44 @@ def _write_rows(db: Database, plan: _Plan, rows: list[tuple], own: tuple[int, in
     refuses (a foreign key, a UNIQUE clash) is written again row by row, each
     refused row quarantined with SQLite's reason. Never raises for a bad row."""
     nk = 1 + len(plan.spec.key)
-    if plan.checked:
-        for r in rows:
-            if r[-1] is not None:
-                validate.quarantine(db, plan.spec.name, r[1:nk], str(r[-1]), _detail(plan, r))
+    good: list[tuple] = rows
+    if plan.checked:  # the last column names the rule a bad row breaks (NULL: good)
+        good = [r[:-1] for r in rows if r[-1] is None]  # in C: cheap for 20 000 rows
+        if len(good) != len(rows):
+            for r in rows:
+                if r[-1] is not None:
+                    validate.quarantine(db, plan.spec.name, r[1:nk], str(r[-1]),
+                                        _detail(plan, r))
     whole = not plan.local_extra and not plan.spec.skip_own_till
     if whole:
         sql = _upsert_sql(plan, plan.spec.name, plain=plain, whole_row=True)
-        items: list[tuple] = rows
+        items = good
+        data = good
     else:
         sql = _upsert_sql(plan, plan.spec.name, plain=plain)
-        end = -1 if plan.checked else None
         extra = tuple(plan.local_extra.values())
-        good = (r for r in rows if not plan.checked or r[-1] is None)
+        items = good
         if plan.spec.skip_own_till:
             si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
-            good = (r for r in good if (r[nk + si], r[nk + ti]) != own)
-        items = [r for r in good]
-        data = [r[nk:end] + extra for r in items]
+            items = [r for r in good if (r[nk + si], r[nk + ti]) != own]
+        data = [r[nk:] + extra for r in items]
     db.execute("SAVEPOINT pull_batch")
     try:
-        n = max(db.conn.executemany(sql, items if whole else data).rowcount, 0)
+        n = max(db.conn.executemany(sql, data).rowcount, 0)
     except sqlite3.Error:
+        # a foreign key, a UNIQUE clash, a NOT NULL: row by row, each refusal quarantined
         db.execute("ROLLBACK TO pull_batch")
         n = 0
-        for i, r in enumerate(items):
-            if whole and plan.checked and r[-1] is not None:
-                continue
+        for r, values in zip(items, data, strict=True):
             try:
-                db.conn.execute(sql, r if whole else data[i])
+                db.conn.execute(sql, values)
                 n += 1
             except sqlite3.Error as exc:
                 validate.quarantine(db, plan.spec.name, r[1:nk],
                                     f"{plan.spec.name}:sqlite:{exc}", _detail(plan, r))
     db.execute("RELEASE pull_batch")
     if plan.open_keys:  # a row waiting in quarantine came back corrected
-        fixed = [k for r in rows if (k := _key_text(plan, r)) in plan.open_keys
-                 and not (plan.checked and r[-1] is not None)]
+        fixed = [k for r in good if (k := _key_text(plan, r)) in plan.open_keys]
         if fixed:
             validate.resolve(db, plan.spec.name, fixed)
             plan.open_keys.difference_update(fixed)

@@ -77,6 +77,83 @@ def hq_connect(dsn: str, deadline: float, *, autocommit: bool = True) -> psycopg
                              statement_timeout=deadline)
 
 
+class HqLink:
+    """The till's few idle connections to HQ, kept between calls.
+
+    Opening a PostgreSQL connection costs a server process and a few round trips
+    (several milliseconds, more than a reservation itself), so a till keeps its
+    connections: a call takes one (or opens one within the deadline) and gives it
+    back only when it ended cleanly and idle. A call past its deadline gives its
+    connection back only once it has finished (its statement timeout ends it), a
+    broken one is closed. Thread-safe: the UI's I/O pool shares one link.
+    """
+
+    def __init__(self, *, keep: int = 2) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, float], list[Any]] = {}
+        self.keep = keep
+
+    def take(self, dsn: str, deadline: float) -> tuple[psycopg.Connection, bool]:
+        """A connection, and whether it is a kept one (it may have died since)."""
+        with self._lock:
+            idle = self._idle.get((dsn, deadline))
+            conn = idle.pop() if idle else None
+        if conn is not None and not conn.closed:
+            return conn, True
+        return hq_connect(dsn, deadline), False
+
+    def give(self, dsn: str, deadline: float, conn: psycopg.Connection) -> None:
+        import psycopg
+
+        healthy = (not conn.closed
+                   and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+        with self._lock:
+            idle = self._idle.setdefault((dsn, deadline), [])
+            if healthy and len(idle) < self.keep:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def call(self, dsn: str, deadline: float, fn: Callable[[psycopg.Connection], T]) -> T:
+        """``fn(conn)`` on a kept connection, bounded by ``deadline`` overall."""
+
+        import psycopg
+
+        def run() -> T:
+            conn, kept = self.take(dsn, deadline)
+            try:
+                try:
+                    result = fn(conn)
+                except psycopg.OperationalError as exc:
+                    slow = isinstance(exc, psycopg.errors.QueryCanceled
+                                      | psycopg.errors.LockNotAvailable)
+                    if not kept or slow:
+                        raise
+                    # a kept connection HQ closed meanwhile (restart, idle timeout):
+                    # once more on a new one (every HQ call is idempotent by uuid)
+                    conn.close()
+                    conn = hq_connect(dsn, deadline)
+                    result = fn(conn)
+            except BaseException:
+                conn.close()  # never reuse a connection an error went through
+                raise
+            self.give(dsn, deadline, conn)
+            return result
+
+        return call_with_deadline(run, deadline)
+
+    def close(self) -> None:
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for c in conns:
+            c.close()
+
+
+#: The link of this process (a till is one process).
+LINK = HqLink()
+
+
 @dataclass(frozen=True)
 class ReservationAnswer:
     """``reserved``: HQ holds the lines; ``conflict``: already returned or reserved
@@ -112,12 +189,11 @@ def reserve_at_hq(
     """Ask HQ to hold the draft return; never raises for HQ being slow or away."""
     import psycopg
 
-    def ask() -> hq_receive.Reservation:
-        with hq_connect(dsn, deadline) as conn:
-            return hq_receive.reserve(conn, ticket_uuid, store_id, till_no, lines, tenders)
+    def ask(conn: psycopg.Connection) -> hq_receive.Reservation:
+        return hq_receive.reserve(conn, ticket_uuid, store_id, till_no, lines, tenders)
 
     try:
-        got = call_with_deadline(ask, deadline)
+        got = LINK.call(dsn, deadline, ask)
     except DeadlinePassed as exc:
         return ReservationAnswer("offline", ticket_uuid, error=str(exc))
     except psycopg.Error as exc:  # unreachable, statement or lock timeout, server gone

@@ -11,9 +11,10 @@ Two nets:
 
 1. **Rules**, computed by PostgreSQL in the pull's own SELECT: one extra column
    ``CASE WHEN <rule 1 broken> THEN 'table.column:rule' ... END``, NULL for a good
-   row. PostgreSQL evaluates it in C while the till writes the previous batch, and
-   the till's INSERT skips the flagged rows (``INSERT ... SELECT ... WHERE ?N IS
-   NULL``): no Python per row, so the first full sync keeps its speed.
+   row. PostgreSQL evaluates it in C while the till writes the previous batch; the
+   till keeps the good rows with one list comprehension per batch (measured: an
+   ``INSERT ... SELECT ... WHERE ?N IS NULL`` that lets SQLite skip them costs 2×
+   the plain ``VALUES`` insert), so the first full sync keeps its speed.
 2. **SQLite itself**: a batch that still fails (a foreign key to a quarantined
    sale, a UNIQUE clash, a NOT NULL) is rolled back to its savepoint and written
    row by row, each failure quarantined with SQLite's reason.
@@ -67,12 +68,13 @@ def _between(low: str, high: str) -> str:
 
 
 def _date(*, empty_ok: bool = False) -> str:
-    """A real UTC timestamp ``YYYY-MM-DDTHH:MM:SSZ`` (30 February is not one).
-    CASE fixes the order: make_date only ever sees digits the pattern accepted."""
+    """A UTC timestamp ``YYYY-MM-DDTHH:MM:SSZ`` whose day exists in its month (one
+    regular expression and a text comparison: cheap on millions of rows; 29
+    February passes every year, the planning refuses it when it is not a date)."""
     check = (
-        "(CASE WHEN {col} !~ '" + _DATE_RE + "' THEN false "
-        "ELSE substr({col}, 9, 2)::int <= extract(day from (make_date(substr({col}, 1, 4)::int,"
-        " substr({col}, 6, 2)::int, 1) + interval '1 month - 1 day'))::int END)"
+        "({col} ~ '" + _DATE_RE + "' AND substr({col}, 9, 2) <= CASE substr({col}, 6, 2) "
+        "WHEN '02' THEN '29' WHEN '04' THEN '30' WHEN '06' THEN '30' WHEN '09' THEN '30' "
+        "WHEN '11' THEN '30' ELSE '31' END)"
     )
     return f"({{col}} = '' OR {check})" if empty_ok else check
 

@@ -243,14 +243,12 @@ def push_after_commit(cfg: TillConfig, document: sync_push.OutboxDocument | None
         return None
     deadline = hq_deadline(cfg)
 
-    def send() -> Any:
-        with sync_reserve.hq_connect(cfg.hq_dsn, deadline) as conn:
-            return sync_push.send_document(conn, document.kind, document.uuid,
-                                           document.payload, store_id=cfg.store_id,
-                                           till_no=cfg.till_no)
+    def send(conn: Any) -> Any:
+        return sync_push.send_document(conn, document.kind, document.uuid, document.payload,
+                                       store_id=cfg.store_id, till_no=cfg.till_no)
 
     try:
-        return sync_reserve.call_with_deadline(send, deadline)
+        return sync_reserve.LINK.call(cfg.hq_dsn, deadline, send)
     except Exception:  # offline, slow, or refused as malformed: the sync round retries
         return None
 
