@@ -51,6 +51,25 @@ def _insert_dict(
     return cur.fetchone() if returning else None
 
 
+def _insert_many(conn: psycopg.Connection, table: str, cols: Iterable[str],
+                 rows: list[dict[str, Any]]) -> None:
+    """Rows with the same keys in one ``executemany`` (psycopg pipelines it: one
+    round trip); rows of varied shapes one by one."""
+    if not rows:
+        return
+    cols = tuple(cols)
+    shapes = {tuple(c for c in cols if c in r) for r in rows}
+    if len(shapes) != 1:
+        for r in rows:
+            _insert_dict(conn, table, cols, r)
+        return
+    names = shapes.pop()
+    conn.cursor().executemany(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
+        [[_plain(r[c]) for c in names] for r in rows],
+    )
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
@@ -102,27 +121,24 @@ class _LineState:
 
 def _line_state(conn: psycopg.Connection, ids: list[int], *, lock: bool,
                 exclude_uuid: str = "") -> dict[int, _LineState]:
+    """The sale lines (locked FOR UPDATE in id order with ``lock``) with what was
+    returned (pushed tickets) and what other open reservations hold: ONE statement."""
     rows = conn.execute(
-        "SELECT id, sale_id, quantity, unit_price FROM sale_lines WHERE id = ANY(%s) ORDER BY id"
-        + (" FOR UPDATE" if lock else ""),
-        [ids],
+        "SELECT l.id, l.sale_id, l.quantity, l.unit_price, "
+        "COALESCE((SELECT sum(r.quantity) FROM return_lines r WHERE r.sale_line_id = l.id "
+        "  AND r.direction = 'return'), 0), "
+        "COALESCE((SELECT -sum(r.amount) FROM return_lines r WHERE r.sale_line_id = l.id "
+        "  AND r.direction = 'return'), 0), "
+        "COALESCE((SELECT sum(v.quantity) FROM reservation_lines v WHERE v.sale_line_id = l.id "
+        "  AND v.uuid <> %s), 0), "
+        "COALESCE((SELECT sum(v.amount) FROM reservation_lines v WHERE v.sale_line_id = l.id "
+        "  AND v.uuid <> %s), 0) "
+        "FROM sale_lines l WHERE l.id = ANY(%s) ORDER BY l.id"
+        + (" FOR UPDATE OF l" if lock else ""),
+        [exclude_uuid, exclude_uuid, ids],
     ).fetchall()
-    state = {int(r[0]): _LineState(int(r[1]), int(r[2]), int(r[3])) for r in rows}
-    if not state:
-        return state
-    for sid, qty, amount in conn.execute(
-        "SELECT sale_line_id, sum(quantity), -sum(amount) FROM return_lines "
-        "WHERE sale_line_id = ANY(%s) AND direction = 'return' GROUP BY sale_line_id",
-        [ids],
-    ).fetchall():
-        state[int(sid)].returned, state[int(sid)].refunded = int(qty), int(amount)
-    for sid, qty, amount in conn.execute(
-        "SELECT sale_line_id, sum(quantity), sum(amount) FROM reservation_lines "
-        "WHERE sale_line_id = ANY(%s) AND uuid <> %s GROUP BY sale_line_id",
-        [ids, exclude_uuid],
-    ).fetchall():
-        state[int(sid)].reserved, state[int(sid)].reserved_amount = int(qty), int(amount)
-    return state
+    return {int(r[0]): _LineState(int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]),
+                                  int(r[6]), int(r[7])) for r in rows}
 
 
 def over_return_problems(
@@ -180,29 +196,18 @@ class _TenderState:
 def _tender_state(conn: psycopg.Connection, ids: list[int], *,
                   exclude_uuid: str = "") -> dict[int, _TenderState]:
     """Every tender of the sales the asked tenders belong to, locked in id order,
-    with what was refunded onto each (pushed tickets and other open reservations)."""
+    with what was refunded onto each (pushed tickets and other open reservations,
+    R05 credits beyond the original included): ONE statement."""
     rows = conn.execute(
-        "SELECT id, sale_id, kind, amount FROM tenders WHERE sale_id IN "
-        "(SELECT sale_id FROM tenders WHERE id = ANY(%s)) ORDER BY id FOR UPDATE",
-        [ids],
+        "SELECT t.id, t.sale_id, t.kind, t.amount, "
+        "COALESCE((SELECT sum(f.amount) FROM refunds f WHERE f.sale_tender_id = t.id), 0) + "
+        "COALESCE((SELECT sum(v.amount) FROM reservation_tenders v "
+        "  WHERE v.sale_tender_id = t.id AND v.uuid <> %s), 0) "
+        "FROM tenders t WHERE t.sale_id IN (SELECT sale_id FROM tenders WHERE id = ANY(%s)) "
+        "ORDER BY t.id FOR UPDATE OF t",
+        [exclude_uuid, ids],
     ).fetchall()
-    state = {int(r[0]): _TenderState(int(r[1]), str(r[2]), int(r[3])) for r in rows}
-    if not state:
-        return state
-    all_ids = sorted(state)
-    for tid, amount in conn.execute(
-        "SELECT sale_tender_id, sum(amount) FROM refunds WHERE sale_tender_id = ANY(%s) "
-        "GROUP BY sale_tender_id",
-        [all_ids],
-    ).fetchall():
-        state[int(tid)].refunded += int(amount)
-    for tid, amount in conn.execute(
-        "SELECT sale_tender_id, sum(amount) FROM reservation_tenders "
-        "WHERE sale_tender_id = ANY(%s) AND uuid <> %s GROUP BY sale_tender_id",
-        [all_ids, exclude_uuid],
-    ).fetchall():
-        state[int(tid)].refunded += int(amount)
-    return state
+    return {int(r[0]): _TenderState(int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows}
 
 
 def tender_problems(
@@ -295,17 +300,17 @@ def _check(conn: psycopg.Connection, uuid: str, wanted: dict[int, int],
 
 
 def _settle(conn: psycopg.Connection, uuid: str, status: str, by: str) -> bool:
-    """Close an open reservation (``confirmed`` or ``released``) and drop its holds."""
+    """Close an open reservation (``confirmed`` or ``released``) and drop its holds
+    (one statement)."""
     row = conn.execute(
-        "UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
-        "WHERE uuid = %s AND status = 'reserved' RETURNING uuid",
+        "WITH s AS (UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
+        "  WHERE uuid = %s AND status = 'reserved' RETURNING uuid), "
+        "l AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
+        "t AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s)) "
+        "SELECT count(*) FROM s",
         [status, by, uuid],
     ).fetchone()
-    if row is None:
-        return False
-    conn.execute("DELETE FROM reservation_lines WHERE uuid = %s", [uuid])
-    conn.execute("DELETE FROM reservation_tenders WHERE uuid = %s", [uuid])
-    return True
+    return bool(row and row[0])
 
 
 @dataclass(frozen=True)
@@ -377,44 +382,49 @@ def reserve(
     uuid = str(ticket_uuid)
     wanted, wanted_amount = _as_lines(lines)
     asked_tenders = _as_tenders(tenders)
+    merged: dict[tuple[int, int], int] = {}
+    for tid, amount, beyond in asked_tenders:
+        merged[(tid, int(beyond))] = merged.get((tid, int(beyond)), 0) + amount
+    keys = sorted(wanted)
+    tkeys = sorted(merged)
     with conn.transaction():
+        # A hold is short-lived and the ticket's push, which confirms it, is committed
+        # durably: the reservation does not wait for its WAL flush (docs/sync.md).
         problems, earlier = _check(conn, uuid, wanted, wanted_amount, asked_tenders)
-        prior = conn.execute(
-            "SELECT status FROM reservations WHERE uuid = %s", [uuid]).fetchone()
-        if prior is not None:
-            if prior[0] == "released":
+        status = conn.execute(  # under the locks: a concurrent ask of this uuid is seen
+            "SELECT set_config('synchronous_commit', 'off', true), "
+            "(SELECT status FROM reservations WHERE uuid = %s), "
+            "EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s)",
+            [uuid, uuid],
+        ).fetchone()[1:]
+        if status is not None and status[0] is not None:
+            if status[0] == "released":
                 return Reservation("conflict", uuid, duplicate=True,
                                    problems=({"reason": "released"},))
             return Reservation("reserved", uuid, duplicate=True)
-        if conn.execute("SELECT 1 FROM return_tickets WHERE uuid = %s", [uuid]).fetchone():
+        if status is not None and status[1]:
             return Reservation("reserved", uuid, duplicate=True)
         if problems:
             return Reservation("conflict", uuid, problems=tuple(problems),
                                earlier=tuple(earlier))
         row = conn.execute(
-            "INSERT INTO reservations (uuid, store_id, till_no, lines, tenders) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+            "WITH r AS (INSERT INTO reservations (uuid, store_id, till_no, lines, tenders) "
+            "  VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING RETURNING uuid), "
+            "l AS (INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount) "
+            "  SELECT r.uuid, x.id, x.q, x.a FROM r, "
+            "  unnest(%s::bigint[], %s::int[], %s::bigint[]) AS x(id, q, a)), "
+            "t AS (INSERT INTO reservation_tenders (uuid, sale_tender_id, amount, "
+            "  beyond_original) SELECT r.uuid, y.id, y.a, y.b FROM r, "
+            "  unnest(%s::bigint[], %s::bigint[], %s::int[]) AS y(id, a, b)) "
+            "SELECT count(*) FROM r",
             [uuid, int(store_id), int(till_no),
-             Jsonb([[k, wanted[k], wanted_amount[k]] for k in sorted(wanted)]),
-             Jsonb([list(t) for t in asked_tenders])],
+             Jsonb([[k, wanted[k], wanted_amount[k]] for k in keys]),
+             Jsonb([list(t) for t in asked_tenders]),
+             keys, [wanted[k] for k in keys], [wanted_amount[k] for k in keys],
+             [k[0] for k in tkeys], [merged[k] for k in tkeys], [k[1] for k in tkeys]],
         ).fetchone()
-        if row is None:  # the same uuid reserved concurrently
+        if not row or not row[0]:  # the same uuid reserved concurrently
             return Reservation("reserved", uuid, duplicate=True)
-        cur = conn.cursor()
-        cur.executemany(
-            "INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount) "
-            "VALUES (%s, %s, %s, %s)",
-            [(uuid, k, wanted[k], wanted_amount[k]) for k in sorted(wanted)],
-        )
-        merged: dict[tuple[int, int], int] = {}
-        for tid, amount, beyond in asked_tenders:
-            merged[(tid, int(beyond))] = merged.get((tid, int(beyond)), 0) + amount
-        if merged:
-            cur.executemany(
-                "INSERT INTO reservation_tenders (uuid, sale_tender_id, amount, beyond_original)"
-                " VALUES (%s, %s, %s, %s)",
-                [(uuid, tid, amount, beyond) for (tid, beyond), amount in sorted(merged.items())],
-            )
     return Reservation("reserved", uuid)
 
 
@@ -490,11 +500,13 @@ def receive_return(
     found = "offline" if payload.get("offline") else "online"
     with conn.transaction():
         problems, earlier = _check(conn, uuid, wanted, wanted_amount, wanted_tender)
-        if conn.execute("SELECT 1 FROM return_tickets WHERE uuid = %s", [uuid]).fetchone():
-            return Answer("ok", duplicate=True)
-        prior = conn.execute(
-            "SELECT answer FROM return_conflicts WHERE uuid = %s", [uuid]
+        seen = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s), "
+            "(SELECT answer FROM return_conflicts WHERE uuid = %s)", [uuid, uuid],
         ).fetchone()
+        if seen and seen[0]:
+            return Answer("ok", duplicate=True)
+        prior = (seen[1],) if seen and seen[1] is not None else None
         if prior:
             return Answer("conflict", duplicate=True, problems=tuple(prior[0].get("problems", [])),
                           found=str(prior[0].get("found", "offline")))
@@ -523,12 +535,11 @@ def receive_return(
         if row is None:  # a concurrent push of the same uuid won the insert
             return Answer("ok", duplicate=True)
         ticket_id = int(row[0])
-        for n, line in enumerate(lines, 1):
-            line = {"line_no": n, **line, "ticket_id": ticket_id}
-            _insert_dict(conn, "return_lines", ("ticket_id", *_LINE_COLS), line)
-        for r in refunds:
-            refund = {**r, "ticket_id": ticket_id}
-            _insert_dict(conn, "refunds", ("ticket_id", *_REFUND_COLS), refund)
+        _insert_many(conn, "return_lines", ("ticket_id", *_LINE_COLS),
+                     [{"line_no": n, **line, "ticket_id": ticket_id}
+                      for n, line in enumerate(lines, 1)])
+        _insert_many(conn, "refunds", ("ticket_id", *_REFUND_COLS),
+                     [{**r, "ticket_id": ticket_id} for r in refunds])
         for a in payload.get("approvals") or []:
             approval = {"decided_at": ticket["created_at"], **a, "ticket_id": ticket_id}
             _insert_dict(conn, "approvals", ("ticket_id", *_APPROVAL_COLS), approval)

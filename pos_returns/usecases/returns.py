@@ -13,6 +13,7 @@ review.
 from __future__ import annotations
 
 import json
+import logging
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from pos_returns.usecases.planning import plan_return
 from pos_returns.usecases.tickets import commit_plan
 
 OnlineChecker = Callable[..., Any]
+log = logging.getLogger(__name__)
 
 HQ_DEADLINE_SECONDS = 3.0  # default of cfg.hq_deadline_seconds; past it the till goes offline
 
@@ -249,7 +251,8 @@ def push_after_commit(cfg: TillConfig, document: sync_push.OutboxDocument | None
 
     try:
         return sync_reserve.LINK.call(cfg.hq_dsn, deadline, send)
-    except Exception:  # offline, slow, or refused as malformed: the sync round retries
+    except Exception as exc:  # offline, slow, or refused as malformed: the sync round retries
+        log.info("push after commit of %s not done: %s", document.uuid, exc)
         return None
 
 
