@@ -15,6 +15,10 @@ of that ticket (confirms the reservation); a sync round (push, pull) runs on its
 own thread and connection every ``--sync-every`` seconds. 5 % of the returns aim
 at 50 "hot" sales so that tills really race for the same lines.
 
+Then, phase 2, "HQ alone": as many processes as tills make the same two HQ calls
+per return (reserve, push) with no till work, to tell HQ's share from the tills'
+(on one 2-core machine the 50 till processes and PostgreSQL share the CPU).
+
 Prints the reservation round trip p50/p99, returns per second received at HQ,
 and double refunds (lines refunded beyond what was sold, at HQ and in the sum of
 every till's committed tickets), each beside its target:
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
 import shutil
 import sys
@@ -97,7 +102,7 @@ def till_worker(n: int, cfg: TillConfig, sales: list[int], start_at: float, seco
     committed: list[tuple[int, int]] = []
     time.sleep(max(0.0, start_at - time.time()))
     syncer.start()
-    end = time.time() + seconds
+    end = start_at + seconds  # the common window, whenever this till got ready
     for _ in range(MAX_RETURNS_PER_TILL):
         if time.time() >= end:
             break
@@ -135,6 +140,114 @@ def till_worker(n: int, cfg: TillConfig, sales: list[int], start_at: float, seco
     sync_reserve.LINK.close()
     db.close()
     results.put((n, rtts, dict(counts), committed, sync_out))
+
+
+def hq_worker(n: int, dsn: str, items: list[tuple], start_at: float, seconds: float,
+              results: Any) -> None:
+    """HQ alone: the same two calls a till makes per return (reserve, then the push of
+    the ticket that confirms it), with no cache, no policy, no signature: what HQ
+    and its client library can take on this machine."""
+    import uuid as uuidlib
+
+    from pos_returns.hq import receive as hq_receive
+
+    rng = random.Random(10_000 + n)
+    conn = hq_schema.connect(dsn, autocommit=True)
+    rtts: list[float] = []
+    counts: Counter[str] = Counter()
+    time.sleep(max(0.0, start_at - time.time()))
+    end = start_at + seconds
+    for _ in range(MAX_RETURNS_PER_TILL):
+        if time.time() >= end:
+            break
+        line_id, sale_id, sku, price, vat, tender_id = rng.choice(items)
+        uuid = str(uuidlib.uuid4())
+        t0 = time.perf_counter()
+        got = hq_receive.reserve(conn, uuid, 1 + n % 2, 200 + n, [(line_id, 1, price)],
+                                 [(tender_id, price)])
+        rtts.append((time.perf_counter() - t0) * 1000)
+        if got.result != "reserved":
+            counts["conflict"] += 1
+            continue
+        answer = hq_receive.receive_return(conn, {
+            "uuid": uuid, "store_id": 1 + n % 2, "till_no": 200 + n, "number": 1,
+            "staff_id": 1, "sale_id": sale_id, "kind": "receipt", "offline": False,
+            "created_at": "2026-01-01T10:00:00Z",
+            "lines": [{"direction": "return", "sale_line_id": line_id, "sku": sku,
+                       "quantity": 1, "unit_amount": price, "amount": -price,
+                       "vat_rate_bp": vat}],
+            "refunds": [{"kind": "card", "amount": price, "sale_tender_id": tender_id}],
+            "totals": {"refund_total": price, "net": price},
+        }, store_id=1 + n % 2, till_no=200 + n)
+        counts[answer.result] += 1
+    conn.close()
+    results.put((n, rtts, dict(counts)))
+
+
+def pg_cpu_seconds(pg: LocalPostgres) -> float:
+    """CPU seconds used by the PostgreSQL server so far: the postmaster, its live
+    children and the children it has reaped (/proc: utime, stime, cutime, cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+    def fields(p: int) -> list[str]:
+        text = Path(f"/proc/{p}/stat").read_text()
+        return text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+
+    total = 0
+    try:
+        f = fields(pid)
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    except (OSError, ValueError):
+        return 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            f = fields(int(entry.name))
+        except (OSError, ValueError):
+            continue
+        if int(f[1]) == pid:
+            total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+def children_cpu_seconds() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def hq_alone(dsn: str, workers: int, seconds: float) -> tuple[list[float], Counter[str], int]:
+    """Phase 2: ``workers`` processes on HQ alone, on lines no till returned."""
+    ctx = multiprocessing.get_context("fork")
+    with hq_schema.connect(dsn, autocommit=True) as conn:
+        items = conn.execute(
+            "SELECT l.id, l.sale_id, l.sku, l.unit_price, l.vat_rate_bp, "
+            "(SELECT t.id FROM tenders t WHERE t.sale_id = l.sale_id ORDER BY t.amount DESC "
+            " LIMIT 1) FROM sale_lines l WHERE l.unit_price > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM return_lines r WHERE r.sale_line_id = l.id) ORDER BY l.id"
+        ).fetchall()
+    results = ctx.Queue()
+    start_at = time.time() + 1 + workers * 0.02
+    procs = [ctx.Process(target=hq_worker, args=(n, dsn, items, start_at, seconds, results))
+             for n in range(workers)]
+    for p in procs:
+        p.start()
+    outs = [results.get(timeout=seconds + 300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    with hq_schema.connect(dsn, autocommit=True) as conn:
+        received = conn.execute(
+            "SELECT count(*) FROM return_tickets WHERE till_no >= 200 AND received_at "
+            "BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+            [start_at, start_at + seconds]).fetchone()[0]
+    counts: Counter[str] = Counter()
+    for o in outs:
+        counts.update(o[2])
+    return [x for o in outs for x in o[1]], counts, int(received)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,11 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         procs = [ctx.Process(target=till_worker, args=(
             n, cfg, sales, start_at, args.seconds, args.sync_every, results))
             for n, cfg in enumerate(cfgs)]
+        pg_cpu0, till_cpu0 = pg_cpu_seconds(pg), children_cpu_seconds()
         for p in procs:
             p.start()
         outs = [results.get(timeout=args.seconds + 600) for _ in procs]
         for p in procs:
             p.join(timeout=60)
+        pg_cpu = pg_cpu_seconds(pg) - pg_cpu0
+        till_cpu = children_cpu_seconds() - till_cpu0
         with hq_schema.connect(dsn, autocommit=True) as conn:
             # the returns HQ received during the tills' common window
             received = conn.execute(
@@ -199,6 +315,15 @@ def main(argv: list[str] | None = None) -> int:
             sold = dict(conn.execute(
                 "SELECT id, quantity FROM sale_lines WHERE id IN "
                 "(SELECT sale_line_id FROM return_lines)").fetchall())
+        pg_cpu1, client_cpu1 = pg_cpu_seconds(pg), children_cpu_seconds()
+        alone_rtts, alone_counts, alone_received = hq_alone(dsn, args.tills, args.seconds)
+        alone_pg_cpu = pg_cpu_seconds(pg) - pg_cpu1
+        alone_client_cpu = children_cpu_seconds() - client_cpu1
+        with hq_schema.connect(dsn, autocommit=True) as conn:
+            hq_double += conn.execute(
+                "SELECT count(*) FROM (SELECT l.id FROM sale_lines l JOIN return_lines r "
+                "ON r.sale_line_id = l.id AND r.direction = 'return' "
+                "GROUP BY l.id, l.quantity HAVING sum(r.quantity) > l.quantity) d").fetchone()[0]
     rtts = [x for o in outs for x in o[1]]
     counts: Counter[str] = Counter()
     local: Counter[int] = Counter()
@@ -223,6 +348,23 @@ def main(argv: list[str] | None = None) -> int:
         report.info(f"reservation round trip p99 ({args.tills} tills)", percentile(rtts, 99),
                     "ms")
     report.at_least("returns/s received at HQ", count / span, 500, "ret/s")
+    done = max(1, counts["committed"] + counts["conflict"] + counts["refused"])
+    report.info("  CPU per return at HQ (PostgreSQL)", pg_cpu * 1000 / done, "ms")
+    report.info("  CPU per return at the till (all its work)", till_cpu * 1000 / done, "ms")
+    print(f"HQ alone ({args.tills} connections, reserve + push, no till work): "
+          f"{dict(alone_counts)}", flush=True)
+    report.info("  HQ alone: reservation round trip p50", percentile(alone_rtts, 50), "ms")
+    report.info("  HQ alone: reservation round trip p99", percentile(alone_rtts, 99), "ms")
+    report.info("  HQ alone: returns/s received", alone_received / args.seconds, "ret/s",
+                digits=0)
+    alone_done = max(1, sum(alone_counts.values()))
+    per_return = alone_pg_cpu * 1000 / alone_done
+    report.info("  HQ alone: PostgreSQL CPU per return", per_return, "ms")
+    report.info("  HQ alone: client (psycopg) CPU per return",
+                alone_client_cpu * 1000 / alone_done, "ms")
+    if per_return > 0:
+        report.info("  => returns/s one dedicated HQ core can take", 1000 / per_return,
+                    "ret/s", digits=0)
     report.at_most("double refunds (HQ)", hq_double, 0, "lines", digits=0)
     report.at_most("double refunds (money out at the tills)", local_double, 0, "lines",
                    digits=0)
