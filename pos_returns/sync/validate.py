@@ -45,6 +45,7 @@ _DATE_RE = (
 )
 
 
+
 @dataclass(frozen=True)
 class Limits:
     """The bounds of pulled amounts (cents) and quantities (config keys
@@ -67,16 +68,17 @@ def _between(low: str, high: str) -> str:
     return "({col} BETWEEN " + low + " AND " + high + ")"
 
 
-def _date(*, empty_ok: bool = False) -> str:
-    """A UTC timestamp ``YYYY-MM-DDTHH:MM:SSZ`` whose day exists in its month (one
-    regular expression and a text comparison: cheap on millions of rows; 29
-    February passes every year, the planning refuses it when it is not a date)."""
-    check = (
+def _date() -> str:
+    """A UTC timestamp ``YYYY-MM-DDTHH:MM:SSZ`` whose day exists in its month: one
+    regular expression and a text comparison of the day with the month's length
+    (29 February passes every year; the planning refuses it when it is not a date).
+    About 2 µs a row at HQ, which is why ``sale_lines.sold_at`` (a copy of the
+    sale's date, used only to order a search) is not checked."""
+    return (
         "({col} ~ '" + _DATE_RE + "' AND substr({col}, 9, 2) <= CASE substr({col}, 6, 2) "
         "WHEN '02' THEN '29' WHEN '04' THEN '30' WHEN '06' THEN '30' WHEN '09' THEN '30' "
         "WHEN '11' THEN '30' ELSE '31' END)"
     )
-    return f"({{col}} = '' OR {check})" if empty_ok else check
 
 
 #: table -> [(column, rule name, SQL predicate that is TRUE for a good value)].
@@ -104,7 +106,6 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("unit_price", "bounds", _between("0", "{M}")),
         ("list_price", "bounds", _between("0", "{M}")),
         ("vat_rate_bp", "bounds", _between("0", str(MAX_VAT_BP))),
-        ("sold_at", "date", _date(empty_ok=True)),
     ],
     "tenders": [
         ("kind", "enum", _enum(("cash", "card", "gift_card", "notes"))),
