@@ -43,6 +43,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.integration.pgserver import LocalPostgres
+
 from bench.common import Report, percentile, print_load
 from bench.sync import build_hq
 from pos_returns.cache.db import open_cache
@@ -53,7 +55,6 @@ from pos_returns.hq import schema as hq_schema
 from pos_returns.sync import reserve as sync_reserve
 from pos_returns.sync.round import run_sync
 from pos_returns.usecases import returns
-from tests.integration.pgserver import LocalPostgres
 
 MAX_RETURNS_PER_TILL = 100_000  # bound of each till's loop (time bounds it first)
 HOT_SALES = 50
