@@ -3,7 +3,7 @@ through the reservation path, with their sync rounds running.
 
     .venv/bin/python bench/chain.py [--tills 50] [--seconds 20] [--sales 20000]
 
-Starts its own PostgreSQL 15 on loopback (tests/integration/pgserver.py; with
+Starts its own PostgreSQL 15 on loopback (tests/helpers/pgserver.py; with
 ``fsync=on`` and ``synchronous_commit=on`` on this machine's disk unless
 ``--fast-pg``; the tills' caches in /dev/shm, see ``--till-dir``), builds HQ with
 the demo catalogue and ``--sales`` fed sales, syncs one till cache and copies it
@@ -43,8 +43,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.pgserver import LocalPostgres
-
 from bench.common import Report, percentile, print_load
 from bench.sync import build_hq
 from pos_returns.cache.db import open_cache
@@ -55,6 +53,7 @@ from pos_returns.hq import schema as hq_schema
 from pos_returns.sync import reserve as sync_reserve
 from pos_returns.sync.round import run_sync
 from pos_returns.usecases import returns
+from tests.helpers.pgserver import LocalPostgres
 
 MAX_RETURNS_PER_TILL = 100_000  # bound of each till's loop (time bounds it first)
 HOT_SALES = 50

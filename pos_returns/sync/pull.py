@@ -410,6 +410,7 @@ def pull(
     tables: Sequence[PullTable] | None = None,
     full_sync: bool = False,
     limits: validate.Limits | None = None,
+    statement_timeout: float | None = None,
 ) -> dict[str, int]:
     """Pull every table below one snapshot fence; commit per batch with its cursor.
     Rows breaking a rule or refused by SQLite go to ``sync_quarantine`` (validate.py)."""
@@ -429,6 +430,10 @@ def pull(
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
+            if statement_timeout:  # SET LOCAL: also right behind PgBouncer's transaction pool
+                ms = int(statement_timeout * 1000)
+                conn.execute(f"SET LOCAL statement_timeout = {ms}")
+                conn.execute(f"SET LOCAL lock_timeout = {ms}")
             fence_row = conn.execute(
                 "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
             ).fetchone()

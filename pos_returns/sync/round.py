@@ -93,13 +93,10 @@ def run_sync(
             summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
             summary.journal_head_ok = pushed.journal_head_ok
             seen = validate.last_id(db)
-            ms = int(pull_statement_timeout * 1000)
-            conn.execute(f"SET statement_timeout = {ms}")
-            conn.execute(f"SET lock_timeout = {ms}")
             summary.pulled = pull(
                 conn, db, store_id=store_id, till_no=till_no, progress=progress,
                 batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
-                limits=limits,
+                limits=limits, statement_timeout=pull_statement_timeout,
             )
             summary.quarantined = [
                 (q.table, q.key, q.reason)

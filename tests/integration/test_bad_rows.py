@@ -13,7 +13,7 @@ from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import InvalidInput
 from pos_returns.sync.validate import quarantined
 from pos_returns.usecases.planning import plan_return
-from tests.integration.helpers import hq_sale, sync, till_config
+from tests.helpers.hq import hq_sale, sync, till_config
 
 pytestmark = pytest.mark.postgres
 

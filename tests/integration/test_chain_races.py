@@ -23,8 +23,8 @@ from pos_returns.cache.db import open_cache
 from pos_returns.hq import receive as hq_receive
 from pos_returns.sync.reserve import reserve_at_hq
 from pos_returns.usecases import returns
-from tests.integration.helpers import hq_count, hq_sale, sync
-from tests.integration.tillproc import race_worker, request, till_cfg
+from tests.helpers.hq import hq_count, hq_sale, sync
+from tests.helpers.tillproc import race_worker, request, till_cfg
 
 pytestmark = pytest.mark.postgres
 
@@ -90,7 +90,7 @@ def test_R02_2_to_8_tills_racing_on_the_same_lines_1000_races_no_double_refund(
 def _victim(tmp_path: Path, dsn: str, step: str, sale: int, line: int) -> tuple[
         subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.tillproc", step, "--dir", str(tmp_path),
+        [sys.executable, "-m", "tests.helpers.tillproc", step, "--dir", str(tmp_path),
          "--dsn", dsn, "--sale", str(sale), "--line", str(line)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

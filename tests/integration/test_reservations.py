@@ -17,7 +17,7 @@ from pos_returns.errors import Conflict
 from pos_returns.hq import receive as hq_receive
 from pos_returns.usecases import returns
 from pos_returns.usecases.review import FLAG_CONFLICT, FLAG_CONFLICT_ONLINE, flag_label
-from tests.integration.helpers import commit_return, hq_count, hq_sale, sync, till_config
+from tests.helpers.hq import commit_return, hq_count, hq_sale, sync, till_config
 
 pytestmark = pytest.mark.postgres
 

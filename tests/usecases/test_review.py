@@ -24,7 +24,15 @@ from pos_returns.usecases.review import (
     day_review,
     ticket_detail,
 )
-from tests.helpers.review import DAY, RL, Ticket, add_return, commit_day, standard_day
+from tests.helpers.review import (
+    DAY,
+    RL,
+    Ticket,
+    add_return,
+    commit_day,
+    standard_day,
+    sync_issue_rows,
+)
 
 # --------------------------------------------------------------------------- factory
 
@@ -324,25 +332,11 @@ def test_money_text_is_exactly_format_money(cents, locale):
     assert money_text(cents, locale=locale) == format_money(cents, locale=locale)
 
 
-def _sync_issue_rows(db) -> None:
-    db.execute(
-        "INSERT INTO pending_reservations (uuid, sale_id, lines, tenders, state, created_at, "
-        "updated_at) VALUES ('r-old', NULL, '[[1, 1, 1000]]', '[]', 'reserved', "
-        "'2020-01-01T10:00:00Z', '2020-01-01T10:00:00Z')")
-    db.execute(
-        "INSERT INTO pending_reservations (uuid, sale_id, lines, tenders, state, created_at, "
-        "updated_at) VALUES ('r-done', NULL, '[[1, 1, 1000]]', '[]', 'confirmed', "
-        "'2020-01-01T10:00:00Z', '2020-01-01T10:00:00Z')")
-    db.execute(
-        "INSERT INTO sync_quarantine (tbl, row_key, reason, detected_at) "
-        "VALUES ('sale_lines', '[77]', 'sale_lines.unit_price:bounds', '2020-01-01T10:00:00Z')")
-
-
 def test_unconfirmed_reservations_and_quarantined_rows_in_the_review(db, manager):
     from pos_returns.usecases.review import sync_issues
 
     assert sync_issues(db, manager).empty
-    _sync_issue_rows(db)
+    sync_issue_rows(db)
     issues = sync_issues(db, manager)
     assert [r.uuid for r in issues.stale] == ["r-old"]  # confirmed ones are not shown
     assert [q.reason for q in issues.quarantined] == ["sale_lines.unit_price:bounds"]

@@ -1,7 +1,7 @@
 """A till in its own process, for the race and kill -9 tests against HQ.
 
 Not a test module: ``race_worker`` is the target of the race test's processes
-(multiprocessing, spawn), and ``python -m tests.integration.tillproc STEP ...``
+(multiprocessing, spawn), and ``python -m tests.helpers.tillproc STEP ...``
 runs one online return and stops after STEP (reserve, commit, push), printing
 the step reached so that the test can kill -9 it there.
 """
