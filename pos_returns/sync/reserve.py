@@ -18,6 +18,7 @@ confirmed by the push, whatever HQ answered in time.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import psycopg
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 3.0  # seconds (config key hq_deadline_seconds)
 RELEASE_GRACE_SECONDS = 120  # a pending row this old without a ticket is never committed
@@ -196,7 +198,10 @@ def reserve_at_hq(
         got = LINK.call(dsn, deadline, ask)
     except DeadlinePassed as exc:
         return ReservationAnswer("offline", ticket_uuid, error=str(exc))
-    except psycopg.Error as exc:  # unreachable, statement or lock timeout, server gone
+    except psycopg.OperationalError as exc:  # unreachable, statement/lock timeout, gone
+        return ReservationAnswer("offline", ticket_uuid, error=offline_reason(exc))
+    except psycopg.Error as exc:  # HQ refused the statement: a bug or a schema mismatch
+        log.warning("reservation %s refused by HQ: %s", ticket_uuid, exc)
         return ReservationAnswer("offline", ticket_uuid, error=offline_reason(exc))
     except OSError as exc:
         return ReservationAnswer("offline", ticket_uuid, error=offline_reason(exc))
