@@ -53,10 +53,10 @@ from pos_returns.i18n import (
 )
 from pos_returns.journal import chain as journal
 from pos_returns.journal.chain import Journal
-from pos_returns.usecases import delivery
 from pos_returns.sync.reserve import StaleReservation, stale_reservations
 from pos_returns.sync.state import table_label
 from pos_returns.sync.validate import QuarantinedRow, quarantined
+from pos_returns.usecases import delivery
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.idcheck import purge
 from pos_returns.usecases.tickets import reprint
