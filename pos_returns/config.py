@@ -87,6 +87,10 @@ class TillConfig:
     ticket_default: str = "none"  # what the done screen proposes: paper | email | none
     nf525_certificate: str = ""  # NF525 certificate reference; empty: « en cours de certification »
     gift_card_validity_months: int = GIFT_CARD_DEFAULT_VALIDITY_MONTHS
+    hq_deadline_seconds: int = 3  # every HQ call: statement timeout and overall deadline
+    reservation_review_minutes: int = 10  # a reservation unconfirmed longer: manager's review
+    sync_max_amount: int = 10_000_000  # cents: a pulled amount beyond 100 000 € is refused
+    sync_max_quantity: int = 9_999  # a pulled quantity beyond this is refused
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def with_cache(self, path: Path | str) -> TillConfig:
@@ -119,6 +123,10 @@ _TOP_TYPES: dict[str, type] = {
     "ticket_default": str,
     "nf525_certificate": str,
     "gift_card_validity_months": int,
+    "hq_deadline_seconds": int,
+    "reservation_review_minutes": int,
+    "sync_max_amount": int,
+    "sync_max_quantity": int,
 }
 _OPTIONAL_PATHS = {"smtp_password_file"}  # "" in the file: none
 

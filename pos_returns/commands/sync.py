@@ -23,6 +23,7 @@ from pos_returns.hq.schema import connect, init_hq
 from pos_returns.i18n import _
 from pos_returns.sync.round import run_sync, till_journal
 from pos_returns.sync.state import DEFAULT_BATCH, table_label
+from pos_returns.sync.validate import Limits
 
 EXIT_OFFLINE = 3
 
@@ -138,6 +139,7 @@ def run_sync_command(args: argparse.Namespace) -> int:
         summary = run_sync(
             db, dsn, store_id=store_id, till_no=till_no, progress=printer,
             batch_size=args.batch_size or DEFAULT_BATCH, journal=journal,
+            deadline=float(cfg.hq_deadline_seconds), limits=Limits.from_config(cfg),
         )
     finally:
         printer.close()

@@ -1,4 +1,5 @@
-"""The HQ side of a push (:func:`receive_document`), of the online check
+"""The HQ side of a push (:func:`receive_document`), of the reservation before a
+refund (:func:`reserve`, :func:`release`), of the online check
 (:func:`returned_quantities`) and of the journal head (:func:`raise_journal_head`)."""
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ class Answer:
     result: str  # "ok" | "conflict"
     duplicate: bool = False  # HQ already had this uuid (a replay)
     problems: tuple[dict[str, Any], ...] = ()
+    found: str = "offline"  # a conflict: the till committed "online" or "offline"
+    earlier: tuple[dict[str, Any], ...] = ()  # what took the lines, where and when
 
     def as_json(self) -> str:
-        return json.dumps(
-            {"result": self.result, "problems": list(self.problems)}, sort_keys=True
-        )
+        body: dict[str, Any] = {"result": self.result, "problems": list(self.problems)}
+        if self.result == "conflict":
+            body["found"] = self.found
+            body["earlier"] = list(self.earlier)
+        return json.dumps(body, sort_keys=True)
 
 
 def _now() -> str:
@@ -44,6 +49,25 @@ def _insert_dict(
     )
     cur = conn.execute(sql, [_plain(row[c]) for c in names])
     return cur.fetchone() if returning else None
+
+
+def _insert_many(conn: psycopg.Connection, table: str, cols: Iterable[str],
+                 rows: list[dict[str, Any]]) -> None:
+    """Rows with the same keys in one ``executemany`` (psycopg pipelines it: one
+    round trip); rows of varied shapes one by one."""
+    if not rows:
+        return
+    cols = tuple(cols)
+    shapes = {tuple(c for c in cols if c in r) for r in rows}
+    if len(shapes) != 1:
+        for r in rows:
+            _insert_dict(conn, table, cols, r)
+        return
+    names = shapes.pop()
+    conn.cursor().executemany(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
+        [[_plain(r[c]) for c in names] for r in rows],
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -72,7 +96,7 @@ _GIFT_CARD_COLS = (
 def returned_quantities(
     conn: psycopg.Connection, sale_line_ids: Sequence[int], *, lock: bool = False
 ) -> dict[int, tuple[int, int]]:
-    """``{sale_line_id: (sold quantity, already returned chain-wide)}`` as HQ sees it.
+    """``{sale_line_id: (sold quantity, already returned or reserved chain-wide)}``.
 
     With ``lock`` the sale lines are locked ``FOR UPDATE`` (in id order, so two
     pushes never deadlock) until the caller's transaction ends.
@@ -80,38 +104,41 @@ def returned_quantities(
     ids = sorted({int(i) for i in sale_line_ids})
     if not ids:
         return {}
-    sold = conn.execute(
-        "SELECT id, quantity FROM sale_lines WHERE id = ANY(%s) ORDER BY id"
-        + (" FOR UPDATE" if lock else ""),
-        [ids],
-    ).fetchall()
-    back: dict[Any, Any] = dict(
-        conn.execute(
-            "SELECT sale_line_id, sum(quantity) FROM return_lines "
-            "WHERE sale_line_id = ANY(%s) AND direction = 'return' GROUP BY sale_line_id",
-            [ids],
-        ).fetchall()
-    )
-    return {int(i): (int(q), int(back.get(i, 0))) for i, q in sold}
+    state = _line_state(conn, ids, lock=lock)
+    return {i: (st.sold, st.returned + st.reserved) for i, st in state.items()}
 
 
-def _tender_refunded(
-    conn: psycopg.Connection, tender_ids: Sequence[int]
-) -> dict[int, tuple[int, int]]:
-    ids = sorted({int(i) for i in tender_ids})
-    if not ids:
-        return {}
-    paid = conn.execute(
-        "SELECT id, amount FROM tenders WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
+@dataclass
+class _LineState:
+    sale_id: int
+    sold: int
+    unit_price: int
+    returned: int = 0  # quantity in pushed return tickets
+    refunded: int = 0  # money (cents) of those lines
+    reserved: int = 0  # quantity held by other open reservations
+    reserved_amount: int = 0
+
+
+def _line_state(conn: psycopg.Connection, ids: list[int], *, lock: bool,
+                exclude_uuid: str = "") -> dict[int, _LineState]:
+    """The sale lines (locked FOR UPDATE in id order with ``lock``) with what was
+    returned (pushed tickets) and what other open reservations hold: ONE statement."""
+    rows = conn.execute(
+        "SELECT l.id, l.sale_id, l.quantity, l.unit_price, "
+        "COALESCE((SELECT sum(r.quantity) FROM return_lines r WHERE r.sale_line_id = l.id "
+        "  AND r.direction = 'return'), 0), "
+        "COALESCE((SELECT -sum(r.amount) FROM return_lines r WHERE r.sale_line_id = l.id "
+        "  AND r.direction = 'return'), 0), "
+        "COALESCE((SELECT sum(v.quantity) FROM reservation_lines v WHERE v.sale_line_id = l.id "
+        "  AND v.uuid <> %s), 0), "
+        "COALESCE((SELECT sum(v.amount) FROM reservation_lines v WHERE v.sale_line_id = l.id "
+        "  AND v.uuid <> %s), 0) "
+        "FROM sale_lines l WHERE l.id = ANY(%s) ORDER BY l.id"
+        + (" FOR UPDATE OF l" if lock else ""),
+        [exclude_uuid, exclude_uuid, ids],
     ).fetchall()
-    back: dict[Any, Any] = dict(
-        conn.execute(
-            "SELECT sale_tender_id, sum(amount) FROM refunds WHERE sale_tender_id = ANY(%s) "
-            "AND amount > 0 AND beyond_original = 0 GROUP BY sale_tender_id",
-            [ids],
-        ).fetchall()
-    )
-    return {int(i): (int(a), int(back.get(i, 0))) for i, a in paid}
+    return {int(r[0]): _LineState(int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]),
+                                  int(r[6]), int(r[7])) for r in rows}
 
 
 def over_return_problems(
@@ -134,6 +161,316 @@ def over_return_problems(
     return problems
 
 
+def _line_problems(state: dict[int, _LineState], wanted: dict[int, int],
+                   wanted_amount: dict[int, int]) -> list[dict[str, Any]]:
+    problems: list[dict[str, Any]] = []
+    for line_id, qty in sorted(wanted.items()):
+        st = state.get(line_id)
+        if st is None:
+            problems.append(
+                {"sale_line_id": line_id, "reason": "unknown_sale_line", "requested": qty})
+            continue
+        taken = st.returned + st.reserved
+        if taken + qty > st.sold:
+            problems.append(
+                {"sale_line_id": line_id, "reason": "over_return", "sold": st.sold,
+                 "returned": st.returned, "reserved": st.reserved, "requested": qty})
+            continue
+        amount = wanted_amount.get(line_id, 0)
+        paid = st.sold * st.unit_price
+        if st.refunded + st.reserved_amount + amount > paid:
+            problems.append(
+                {"sale_line_id": line_id, "reason": "over_refund_line", "paid": paid,
+                 "refunded": st.refunded + st.reserved_amount, "requested": amount})
+    return problems
+
+
+@dataclass
+class _TenderState:
+    sale_id: int
+    kind: str
+    paid: int
+    refunded: int = 0  # every refund onto it, R05 credits beyond the original included
+
+
+def _tender_state(conn: psycopg.Connection, ids: list[int], *,
+                  exclude_uuid: str = "") -> dict[int, _TenderState]:
+    """Every tender of the sales the asked tenders belong to, locked in id order,
+    with what was refunded onto each (pushed tickets and other open reservations,
+    R05 credits beyond the original included): ONE statement."""
+    rows = conn.execute(
+        "SELECT t.id, t.sale_id, t.kind, t.amount, "
+        "COALESCE((SELECT sum(f.amount) FROM refunds f WHERE f.sale_tender_id = t.id), 0) + "
+        "COALESCE((SELECT sum(v.amount) FROM reservation_tenders v "
+        "  WHERE v.sale_tender_id = t.id AND v.uuid <> %s), 0) "
+        "FROM tenders t WHERE t.sale_id IN (SELECT sale_id FROM tenders WHERE id = ANY(%s)) "
+        "ORDER BY t.id FOR UPDATE OF t",
+        [exclude_uuid, ids],
+    ).fetchall()
+    return {int(r[0]): _TenderState(int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+
+def tender_problems(
+    state: dict[int, _TenderState], wanted: Sequence[tuple[int, int, bool]]
+) -> list[dict[str, Any]]:
+    """The tender checks of the till's ticket writer (usecases/tickets._recheck), at HQ.
+
+    Per tender: what was refunded onto it (every refund, R05 card credits beyond
+    the original included) plus what is asked must stay within what it paid,
+    except the card of R05 credited beyond its charge (allowed only on a card of a
+    sale paid with a card and a gift card or Notes); per sale: everything refunded
+    onto its tenders stays within what the sale was paid.
+    """
+    problems: list[dict[str, Any]] = []
+    asked: dict[int, int] = {}
+    beyond: set[int] = set()
+    for tid, amount, is_beyond in wanted:
+        if tid not in state:
+            problems.append({"sale_tender_id": tid, "reason": "unknown_tender"})
+            continue
+        asked[tid] = asked.get(tid, 0) + amount
+        if is_beyond:
+            kinds = {t.kind for t in state.values() if t.sale_id == state[tid].sale_id}
+            if state[tid].kind != "card" or not kinds & {"gift_card", "notes"}:
+                problems.append({"sale_tender_id": tid, "reason": "beyond_original_refused"})
+                continue
+            beyond.add(tid)
+    for tid, amount in sorted(asked.items()):
+        t = state[tid]
+        if tid not in beyond and t.refunded + amount > t.paid:
+            problems.append(
+                {"sale_tender_id": tid, "reason": "over_refund", "paid": t.paid,
+                 "refunded": t.refunded, "requested": amount})
+    for sale_id in sorted({state[tid].sale_id for tid in asked}):
+        tenders = [t for t in state.values() if t.sale_id == sale_id]
+        paid = sum(t.paid for t in tenders)
+        refunded = sum(t.refunded for t in tenders)
+        want = sum(a for tid, a in asked.items() if state[tid].sale_id == sale_id)
+        if refunded + want > paid:
+            problems.append(
+                {"sale_id": sale_id, "reason": "over_refund_sale", "paid": paid,
+                 "refunded": refunded, "requested": want})
+    return problems
+
+
+def _where_and_when(conn: psycopg.Connection, line_ids: list[int],
+                    exclude_uuid: str) -> list[dict[str, Any]]:
+    """What took the lines already: pushed returns and open reservations (store,
+    till, ticket number, when), for the till's message and the manager."""
+    if not line_ids:
+        return []
+    earlier: list[dict[str, Any]] = []
+    for sid, store, till, number, at, qty in conn.execute(
+        "SELECT rl.sale_line_id, t.store_id, t.till_no, t.number, t.created_at, rl.quantity "
+        "FROM return_lines rl JOIN return_tickets t ON t.id = rl.ticket_id "
+        "WHERE rl.sale_line_id = ANY(%s) AND rl.direction = 'return' "
+        "ORDER BY t.created_at LIMIT 20",
+        [line_ids],
+    ).fetchall():
+        earlier.append({"sale_line_id": int(sid), "state": "returned", "store_id": int(store),
+                        "till_no": int(till), "number": int(number), "at": str(at),
+                        "quantity": int(qty)})
+    for sid, store, till, at, qty in conn.execute(
+        "SELECT rl.sale_line_id, r.store_id, r.till_no, "
+        "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "rl.quantity FROM reservation_lines rl JOIN reservations r ON r.uuid = rl.uuid "
+        "WHERE rl.sale_line_id = ANY(%s) AND rl.uuid <> %s ORDER BY r.created_at LIMIT 20",
+        [line_ids, exclude_uuid],
+    ).fetchall():
+        earlier.append({"sale_line_id": int(sid), "state": "reserved", "store_id": int(store),
+                        "till_no": int(till), "number": None, "at": str(at),
+                        "quantity": int(qty)})
+    return earlier
+
+
+def _check(conn: psycopg.Connection, uuid: str, wanted: dict[int, int],
+           wanted_amount: dict[int, int],
+           tenders: Sequence[tuple[int, int, bool]]) -> tuple[list[dict[str, Any]],
+                                                             list[dict[str, Any]]]:
+    """Lock the sale lines then the tenders (always in this order and by id: two
+    calls never deadlock) and check ``wanted`` against everything returned or
+    reserved anywhere but under ``uuid``. Returns (problems, where and when)."""
+    state = _line_state(conn, sorted(wanted), lock=True, exclude_uuid=uuid)
+    problems = _line_problems(state, wanted, wanted_amount)
+    if tenders:
+        tstate = _tender_state(conn, sorted({t[0] for t in tenders}), exclude_uuid=uuid)
+        problems += tender_problems(tstate, tenders)
+    lines = sorted({p["sale_line_id"] for p in problems if "sale_line_id" in p})
+    return problems, _where_and_when(conn, lines, uuid)
+
+
+def _settle(conn: psycopg.Connection, uuid: str, status: str, by: str) -> bool:
+    """Close an open reservation (``confirmed`` or ``released``) and drop its holds
+    (one statement)."""
+    row = conn.execute(
+        "WITH s AS (UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
+        "  WHERE uuid = %s AND status = 'reserved' RETURNING uuid), "
+        "l AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
+        "t AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s)) "
+        "SELECT count(*) FROM s",
+        [status, by, uuid],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """HQ's answer to a reservation: ``reserved`` or ``conflict`` (problems, and
+    what was returned or reserved where and when); ``found`` is always ``online``."""
+
+    result: str  # "reserved" | "conflict"
+    uuid: str
+    duplicate: bool = False
+    problems: tuple[dict[str, Any], ...] = ()
+    earlier: tuple[dict[str, Any], ...] = ()
+    found: str = "online"
+
+    @property
+    def status(self) -> str:
+        return self.result
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"result": self.result, "found": self.found, "problems": list(self.problems),
+             "earlier": list(self.earlier)}, sort_keys=True)
+
+
+def _as_lines(lines: Iterable[Sequence[Any]]) -> tuple[dict[int, int], dict[int, int]]:
+    qty: dict[int, int] = {}
+    amount: dict[int, int] = {}
+    for item in lines:
+        sid, q, a = int(item[0]), int(item[1]), int(item[2]) if len(item) > 2 else 0
+        if q <= 0 or a < 0:
+            raise ValueError(f"bad reservation line {item!r}")
+        qty[sid] = qty.get(sid, 0) + q
+        amount[sid] = amount.get(sid, 0) + a
+    return qty, amount
+
+
+def _as_tenders(tenders: Iterable[Sequence[Any]]) -> list[tuple[int, int, bool]]:
+    out = []
+    for item in tenders:
+        tid, amount = int(item[0]), int(item[1])
+        beyond = bool(item[2]) if len(item) > 2 else False
+        if amount <= 0:
+            raise ValueError(f"bad reservation tender {item!r}")
+        out.append((tid, amount, beyond))
+    return out
+
+
+def reserve(
+    conn: psycopg.Connection,
+    ticket_uuid: str,
+    store_id: int,
+    till_no: int,
+    lines: Sequence[Sequence[Any]],
+    tenders: Sequence[Sequence[Any]] = (),
+) -> Reservation:
+    """Hold a till's draft return at HQ before any money moves.
+
+    ``lines``: ``(sale_line_id, quantity, amount refunded in cents)``; ``tenders``:
+    ``(tender_id, amount[, beyond_original])``. In ONE transaction: the sale lines
+    and the sale's tenders are locked ``FOR UPDATE`` (id order), the draft is
+    checked against every pushed return and every other open reservation of the
+    chain, then held (``reservations`` + its ``reservation_lines`` /
+    ``reservation_tenders``) or answered ``conflict`` with what was returned or
+    reserved where and when. Idempotent by ``ticket_uuid``: asking again gets
+    ``reserved`` (duplicate) while the reservation is open or confirmed.
+    """
+    from psycopg.types.json import Jsonb
+
+    uuid = str(ticket_uuid)
+    wanted, wanted_amount = _as_lines(lines)
+    asked_tenders = _as_tenders(tenders)
+    merged: dict[tuple[int, int], int] = {}
+    for tid, amount, beyond in asked_tenders:
+        merged[(tid, int(beyond))] = merged.get((tid, int(beyond)), 0) + amount
+    keys = sorted(wanted)
+    tkeys = sorted(merged)
+    with conn.transaction():
+        # A hold is short-lived and the ticket's push, which confirms it, is committed
+        # durably: the reservation does not wait for its WAL flush (docs/sync.md).
+        problems, earlier = _check(conn, uuid, wanted, wanted_amount, asked_tenders)
+        status = conn.execute(  # under the locks: a concurrent ask of this uuid is seen
+            "SELECT set_config('synchronous_commit', 'off', true), "
+            "(SELECT status FROM reservations WHERE uuid = %s), "
+            "EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s)",
+            [uuid, uuid],
+        ).fetchone()[1:]
+        if status is not None and status[0] is not None:
+            if status[0] == "released":
+                return Reservation("conflict", uuid, duplicate=True,
+                                   problems=({"reason": "released"},))
+            return Reservation("reserved", uuid, duplicate=True)
+        if status is not None and status[1]:
+            return Reservation("reserved", uuid, duplicate=True)
+        if problems:
+            return Reservation("conflict", uuid, problems=tuple(problems),
+                               earlier=tuple(earlier))
+        row = conn.execute(
+            "WITH r AS (INSERT INTO reservations (uuid, store_id, till_no, lines, tenders) "
+            "  VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING RETURNING uuid), "
+            "l AS (INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount) "
+            "  SELECT r.uuid, x.id, x.q, x.a FROM r, "
+            "  unnest(%s::bigint[], %s::int[], %s::bigint[]) AS x(id, q, a)), "
+            "t AS (INSERT INTO reservation_tenders (uuid, sale_tender_id, amount, "
+            "  beyond_original) SELECT r.uuid, y.id, y.a, y.b FROM r, "
+            "  unnest(%s::bigint[], %s::bigint[], %s::int[]) AS y(id, a, b)) "
+            "SELECT count(*) FROM r",
+            [uuid, int(store_id), int(till_no),
+             Jsonb([[k, wanted[k], wanted_amount[k]] for k in keys]),
+             Jsonb([list(t) for t in asked_tenders]),
+             keys, [wanted[k] for k in keys], [wanted_amount[k] for k in keys],
+             [k[0] for k in tkeys], [merged[k] for k in tkeys], [k[1] for k in tkeys]],
+        ).fetchone()
+        if not row or not row[0]:  # the same uuid reserved concurrently
+            return Reservation("reserved", uuid, duplicate=True)
+    return Reservation("reserved", uuid)
+
+
+def release(conn: psycopg.Connection, store_id: int, till_no: int,
+            uuids: Sequence[str]) -> list[str]:
+    """The till never committed these reservations (it died, or the commit failed):
+    free their holds. Only the till's own open reservations; returns those freed.
+    A reservation already confirmed (its ticket was pushed) stays confirmed."""
+    freed: list[str] = []
+    if not uuids:
+        return freed
+    with conn.transaction():
+        own = conn.execute(
+            "SELECT uuid FROM reservations WHERE uuid = ANY(%s) AND store_id = %s "
+            "AND till_no = %s AND status = 'reserved' ORDER BY uuid FOR UPDATE",
+            [list(uuids), int(store_id), int(till_no)],
+        ).fetchall()
+        for (uuid,) in own:
+            if _settle(conn, str(uuid), "released", "till"):
+                freed.append(str(uuid))
+    return freed
+
+
+def settled(conn: psycopg.Connection, uuids: Sequence[str]) -> dict[str, str]:
+    """The state HQ knows of each reservation uuid: ``reserved`` / ``confirmed`` /
+    ``released``, or ``unknown`` (never reserved: HQ did not answer in time)."""
+    found = dict(conn.execute(
+        "SELECT uuid, status FROM reservations WHERE uuid = ANY(%s)", [list(uuids)]
+    ).fetchall())
+    return {u: str(found.get(u, "unknown")) for u in uuids}
+
+
+def open_reservations(conn: psycopg.Connection, *, older_than_seconds: float = 0
+                      ) -> list[dict[str, Any]]:
+    """HQ's open reservations older than the given age (never confirmed, never
+    released: a till that died and has not come back)."""
+    rows = conn.execute(
+        "SELECT uuid, store_id, till_no, created_at, lines FROM reservations "
+        "WHERE status = 'reserved' AND created_at < now() - make_interval(secs => %s) "
+        "ORDER BY created_at",
+        [float(older_than_seconds)],
+    ).fetchall()
+    return [{"uuid": r[0], "store_id": r[1], "till_no": r[2], "created_at": r[3],
+             "lines": r[4]} for r in rows]
+
+
 def receive_return(
     conn: psycopg.Connection, payload: dict[str, Any], *, store_id: int, till_no: int
 ) -> Answer:
@@ -142,53 +479,49 @@ def receive_return(
     In one transaction: lock the sale lines and tenders it returns (FOR UPDATE,
     id order), then look the uuid up (a replay gets HQ's first answer again),
     then check that nothing is returned beyond what was sold, nor refunded to a
-    tender beyond what it paid (except a card credited beyond it, R05).
+    tender beyond what it paid (R05 as the till counts it), against every other
+    pushed return and open reservation. The ticket's own reservation (same uuid)
+    is confirmed: its holds give way to the ticket's lines.
     """
     uuid = str(payload["uuid"])
     lines = list(payload.get("lines") or [])
     refunds = list(payload.get("refunds") or [])
     wanted: dict[int, int] = {}
+    wanted_amount: dict[int, int] = {}
     for line in lines:
         if line.get("direction", "return") == "return" and line.get("sale_line_id"):
             sid = int(line["sale_line_id"])
             wanted[sid] = wanted.get(sid, 0) + int(line["quantity"])
-    wanted_tender: dict[int, int] = {}
-    for r in refunds:
-        if r.get("sale_tender_id") and int(r.get("amount", 0)) > 0 and not r.get(
-            "beyond_original"
-        ):
-            tid = int(r["sale_tender_id"])
-            wanted_tender[tid] = wanted_tender.get(tid, 0) + int(r["amount"])
+            wanted_amount[sid] = wanted_amount.get(sid, 0) - int(line.get("amount", 0))
+    wanted_tender = [
+        (int(r["sale_tender_id"]), int(r.get("amount", 0)), bool(r.get("beyond_original")))
+        for r in refunds if r.get("sale_tender_id") and int(r.get("amount", 0)) > 0
+    ]
+    found = "offline" if payload.get("offline") else "online"
     with conn.transaction():
-        seen = returned_quantities(conn, list(wanted), lock=True)
-        tenders = _tender_refunded(conn, list(wanted_tender))
-        if conn.execute("SELECT 1 FROM return_tickets WHERE uuid = %s", [uuid]).fetchone():
-            return Answer("ok", duplicate=True)
-        prior = conn.execute(
-            "SELECT answer FROM return_conflicts WHERE uuid = %s", [uuid]
+        problems, earlier = _check(conn, uuid, wanted, wanted_amount, wanted_tender)
+        seen = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s), "
+            "(SELECT answer FROM return_conflicts WHERE uuid = %s)", [uuid, uuid],
         ).fetchone()
+        if seen and seen[0]:
+            return Answer("ok", duplicate=True)
+        prior = (seen[1],) if seen and seen[1] is not None else None
         if prior:
-            return Answer("conflict", duplicate=True, problems=tuple(prior[0].get("problems", [])))
-        problems = over_return_problems(wanted, seen)
-        for tid, amount in sorted(wanted_tender.items()):
-            paid, refunded = tenders.get(tid, (0, 0))
-            if tid not in tenders:
-                problems.append({"sale_tender_id": tid, "reason": "unknown_tender"})
-            elif refunded + amount > paid:
-                problems.append(
-                    {"sale_tender_id": tid, "reason": "over_refund", "paid": paid,
-                     "refunded": refunded, "requested": amount}
-                )
+            return Answer("conflict", duplicate=True, problems=tuple(prior[0].get("problems", [])),
+                          found=str(prior[0].get("found", "offline")))
         if problems:
-            answer = Answer("conflict", problems=tuple(problems))
+            answer = Answer("conflict", problems=tuple(problems), found=found,
+                            earlier=tuple(earlier))
             from psycopg.types.json import Jsonb
 
+            _settle(conn, uuid, "released", "push")
             conn.execute(
-                "INSERT INTO return_conflicts (uuid, store_id, till_no, payload, answer) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING",
+                "INSERT INTO return_conflicts (uuid, store_id, till_no, payload, answer, found) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING",
                 [uuid, int(payload.get("store_id", store_id)),
                  int(payload.get("till_no", till_no)), Jsonb(payload),
-                 Jsonb({"result": "conflict", "problems": problems})],
+                 Jsonb(json.loads(answer.as_json())), found],
             )
             return answer
         ticket = {**(payload.get("totals") or {}), **payload}  # the writer nests the totals
@@ -202,12 +535,11 @@ def receive_return(
         if row is None:  # a concurrent push of the same uuid won the insert
             return Answer("ok", duplicate=True)
         ticket_id = int(row[0])
-        for n, line in enumerate(lines, 1):
-            line = {"line_no": n, **line, "ticket_id": ticket_id}
-            _insert_dict(conn, "return_lines", ("ticket_id", *_LINE_COLS), line)
-        for r in refunds:
-            refund = {**r, "ticket_id": ticket_id}
-            _insert_dict(conn, "refunds", ("ticket_id", *_REFUND_COLS), refund)
+        _insert_many(conn, "return_lines", ("ticket_id", *_LINE_COLS),
+                     [{"line_no": n, **line, "ticket_id": ticket_id}
+                      for n, line in enumerate(lines, 1)])
+        _insert_many(conn, "refunds", ("ticket_id", *_REFUND_COLS),
+                     [{**r, "ticket_id": ticket_id} for r in refunds])
         for a in payload.get("approvals") or []:
             approval = {"decided_at": ticket["created_at"], **a, "ticket_id": ticket_id}
             _insert_dict(conn, "approvals", ("ticket_id", *_APPROVAL_COLS), approval)
@@ -219,6 +551,7 @@ def receive_return(
                 conn, "gift_cards", ("issued_ticket_id", *_GIFT_CARD_COLS), card,
                 on_conflict="ON CONFLICT (number) DO NOTHING",
             )
+        _settle(conn, uuid, "confirmed", "push")
     return Answer("ok")
 
 

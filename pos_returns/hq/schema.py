@@ -278,6 +278,48 @@ CREATE TABLE documents (
 CREATE SEQUENCE feed_seq;
 """
 
+#: Schema version 2 (issue 13): reservations before money moves, conflicts found
+#: online or offline. Idempotent (IF NOT EXISTS), applied to version-1 HQs too.
+RESERVATIONS = """
+-- A till's draft return, held at HQ before any money moves (docs/sync.md).
+-- uuid is the return ticket's uuid: the push of that ticket confirms it.
+CREATE TABLE IF NOT EXISTS reservations (
+    uuid text PRIMARY KEY,
+    store_id integer NOT NULL,
+    till_no integer NOT NULL,
+    status text NOT NULL DEFAULT 'reserved'
+        CHECK (status IN ('reserved', 'confirmed', 'released')),
+    lines jsonb NOT NULL,            -- [[sale_line_id, qty, amount], ...] as asked
+    tenders jsonb NOT NULL,          -- [[tender_id, amount, beyond_original], ...]
+    created_at timestamptz NOT NULL DEFAULT now(),
+    settled_at timestamptz,          -- confirmed (ticket pushed) or released
+    settled_by text NOT NULL DEFAULT ''  -- 'push', 'till' (never committed), 'hq'
+);
+CREATE INDEX IF NOT EXISTS reservations_open ON reservations (created_at)
+    WHERE status = 'reserved';
+-- The holds of the open reservations only: deleted when the reservation is
+-- confirmed (the ticket's return_lines count from then on) or released.
+CREATE TABLE IF NOT EXISTS reservation_lines (
+    uuid text NOT NULL REFERENCES reservations(uuid),
+    sale_line_id bigint NOT NULL,
+    quantity integer NOT NULL CHECK (quantity > 0),
+    amount bigint NOT NULL CHECK (amount >= 0),
+    PRIMARY KEY (uuid, sale_line_id)
+);
+CREATE INDEX IF NOT EXISTS reservation_lines_line ON reservation_lines (sale_line_id);
+CREATE TABLE IF NOT EXISTS reservation_tenders (
+    uuid text NOT NULL REFERENCES reservations(uuid),
+    sale_tender_id bigint NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    beyond_original integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (uuid, sale_tender_id, beyond_original)
+);
+CREATE INDEX IF NOT EXISTS reservation_tenders_tender ON reservation_tenders (sale_tender_id);
+-- Conflicts say whether the till asked online (a reservation refused) or HQ
+-- found them at push time for a return made offline.
+ALTER TABLE return_conflicts ADD COLUMN IF NOT EXISTS found text NOT NULL DEFAULT 'offline';
+"""
+
 
 def _replication_ddl() -> str:
     parts = []
@@ -291,13 +333,25 @@ def _replication_ddl() -> str:
     return "\n".join(parts)
 
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
-def connect(dsn: str, *, timeout: float = 5, autocommit: bool = False) -> psycopg.Connection:
+def connect(
+    dsn: str, *, timeout: float = 5, autocommit: bool = False,
+    statement_timeout: float | None = None,
+) -> psycopg.Connection:
+    """A connection to HQ. ``timeout`` bounds the connection (libpq's
+    ``connect_timeout``, whole seconds, at least 1); ``statement_timeout``
+    (seconds) bounds every statement at the server, lock waits included."""
     import psycopg
 
-    return psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), autocommit=autocommit)
+    kwargs: dict[str, object] = {}
+    if statement_timeout:
+        ms = max(1, int(statement_timeout * 1000))
+        kwargs["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+    return psycopg.connect(
+        dsn, connect_timeout=max(1, int(timeout)), autocommit=autocommit, **kwargs
+    )
 
 
 def create_schema(conn: psycopg.Connection) -> bool:
@@ -305,8 +359,15 @@ def create_schema(conn: psycopg.Connection) -> bool:
     with conn.transaction():
         exists = conn.execute("SELECT to_regclass('hq_meta') IS NOT NULL").fetchone()
         if exists and exists[0]:
+            version = conn.execute(
+                "SELECT value FROM hq_meta WHERE key = 'schema_version'").fetchone()
+            if version and version[0] != SCHEMA_VERSION:  # an HQ of version 1
+                conn.execute(RESERVATIONS)
+                conn.execute("UPDATE hq_meta SET value = %s WHERE key = 'schema_version'",
+                             [SCHEMA_VERSION])
             return False
         conn.execute(SCHEMA)
+        conn.execute(RESERVATIONS)
         conn.execute(_replication_ddl())
         conn.execute(
             "INSERT INTO hq_meta(key, value) VALUES ('schema_version', %s)", [SCHEMA_VERSION]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
+import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
+from pos_returns.sync import validate
 from pos_returns.sync.state import (
     DEFAULT_BATCH,
     DEFER_INDEXES_FROM,
@@ -36,9 +39,12 @@ if TYPE_CHECKING:  # pragma: no cover
 class _Plan:
     spec: PullTable
     cols: list[str]  # copied into the local table
-    select: list[str]  # txid, key..., cols...
+    select: list[str]  # txid, key..., cols... [, the rule a row breaks (validate.py)]
     types: list[str]
     local_extra: dict[str, Any]  # constant local columns (origin='hq')
+    checked: bool = False  # the last column names the rule a bad row breaks (else NULL)
+    limits: validate.Limits = field(default_factory=validate.Limits)
+    open_keys: set[str] = field(default_factory=set)  # keys waiting in quarantine
 
 
 def _pg_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
@@ -50,7 +56,8 @@ def _pg_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def _plan(conn: psycopg.Connection, db: Database, spec: PullTable) -> _Plan | None:
+def _plan(conn: psycopg.Connection, db: Database, spec: PullTable,
+          limits: validate.Limits | None = None) -> _Plan | None:
     if not _local_exists(db, spec.name):
         if spec.optional:
             return None
@@ -66,7 +73,14 @@ def _plan(conn: psycopg.Connection, db: Database, spec: PullTable) -> _Plan | No
         extra["origin"] = "hq"
         cols = [c for c in cols if c != "origin"]
     select = ["txid", *spec.key, *cols]
-    return _Plan(spec, cols, select, [pg[c] for c in select], extra)
+    types = [pg[c] for c in select]
+    limits = limits or validate.Limits()
+    reason = validate.reason_sql(spec.name, pg, limits)
+    if reason is not None:
+        select.append(f"{reason} AS _bad")
+        types.append("text")
+    return _Plan(spec, cols, select, types, extra, checked=reason is not None, limits=limits,
+                 open_keys=validate.open_keys(db, spec.name))
 
 
 def _where(plan: _Plan, cursor: tuple[int, list[Any] | None], fence: int,
@@ -184,30 +198,75 @@ def _upsert_sql(plan: _Plan, table: str, *, plain: bool = False, whole_row: bool
         placeholders = ", ".join(f"?{first + i}" for i in range(len(cols)))
     else:
         placeholders = ", ".join(["?"] * len(cols))
+    source = f"VALUES ({placeholders})"
     conflict = ", ".join(plan.spec.conflict_cols)
     if plain:  # the table was empty when this pull began: no row can exist yet
-        return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})"
+        return f"INSERT INTO {table} ({', '.join(cols)}) {source}"
     if plan.spec.mode == "upsert":
         sets = ", ".join(f"{c} = excluded.{c}" for c in plan.cols if c not in plan.spec.key)
         tail = f"ON CONFLICT({conflict}) DO UPDATE SET {sets}" if sets else "ON CONFLICT DO NOTHING"
     else:
         tail = f"ON CONFLICT({conflict}) DO NOTHING"
-    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders}) {tail}"
+    return f"INSERT INTO {table} ({', '.join(cols)}) {source} {tail}"
+
+
+def _detail(plan: _Plan, row: Sequence[Any]) -> dict[str, Any]:
+    names = [n if " AS " not in n else n.rsplit(" AS ", 1)[1] for n in plan.select]
+    return dict(zip(names, row, strict=False))
+
+
+def _key_text(plan: _Plan, row: Sequence[Any]) -> str:
+    return json.dumps(list(row[1 : 1 + len(plan.spec.key)]), default=str)
 
 
 def _write_rows(db: Database, plan: _Plan, rows: list[tuple], own: tuple[int, int],
                 *, plain: bool = False) -> int:
-    if not plan.local_extra and not plan.spec.skip_own_till:
-        sql = _upsert_sql(plan, plan.spec.name, plain=plain, whole_row=True)
-        return max(db.conn.executemany(sql, rows).rowcount, 0)
+    """Write a batch: rows breaking a rule go to quarantine; a batch SQLite still
+    refuses (a foreign key, a UNIQUE clash) is written again row by row, each
+    refused row quarantined with SQLite's reason. Never raises for a bad row."""
     nk = 1 + len(plan.spec.key)
-    extra = tuple(plan.local_extra.values())
-    data: Iterable[tuple] = (r[nk:] + extra for r in rows)
-    if plan.spec.skip_own_till:
-        si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
-        data = (d for d in data if (d[si], d[ti]) != own)
-    cur = db.conn.executemany(_upsert_sql(plan, plan.spec.name, plain=plain), data)
-    return max(cur.rowcount, 0)
+    good: list[tuple] = rows
+    if plan.checked:  # the last column names the rule a bad row breaks (NULL: good)
+        good = [r[:-1] for r in rows if r[-1] is None]  # in C: cheap for 20 000 rows
+        if len(good) != len(rows):
+            for r in rows:
+                if r[-1] is not None:
+                    validate.quarantine(db, plan.spec.name, r[1:nk], str(r[-1]),
+                                        _detail(plan, r))
+    whole = not plan.local_extra and not plan.spec.skip_own_till
+    if whole:
+        sql = _upsert_sql(plan, plan.spec.name, plain=plain, whole_row=True)
+        items = good
+        data = good
+    else:
+        sql = _upsert_sql(plan, plan.spec.name, plain=plain)
+        extra = tuple(plan.local_extra.values())
+        items = good
+        if plan.spec.skip_own_till:
+            si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
+            items = [r for r in good if (r[nk + si], r[nk + ti]) != own]
+        data = [r[nk:] + extra for r in items]
+    db.execute("SAVEPOINT pull_batch")
+    try:
+        n = max(db.conn.executemany(sql, data).rowcount, 0)
+    except sqlite3.Error:
+        # a foreign key, a UNIQUE clash, a NOT NULL: row by row, each refusal quarantined
+        db.execute("ROLLBACK TO pull_batch")
+        n = 0
+        for r, values in zip(items, data, strict=True):
+            try:
+                db.conn.execute(sql, values)
+                n += 1
+            except sqlite3.Error as exc:
+                validate.quarantine(db, plan.spec.name, r[1:nk],
+                                    f"{plan.spec.name}:sqlite:{exc}", _detail(plan, r))
+    db.execute("RELEASE pull_batch")
+    if plan.open_keys:  # a row waiting in quarantine came back corrected
+        fixed = [k for r in good if (k := _key_text(plan, r)) in plan.open_keys]
+        if fixed:
+            validate.resolve(db, plan.spec.name, fixed)
+            plan.open_keys.difference_update(fixed)
+    return n
 
 
 _CHILDREN = (
@@ -221,9 +280,21 @@ _CHILDREN = (
 
 def _write_returns(conn: psycopg.Connection, db: Database, plan: _Plan, rows: list[tuple],
                    own: tuple[int, int]) -> int:
-    """Other tills' tickets, INSERT-only, with their lines, refunds, approvals, gift cards."""
+    """Other tills' tickets, INSERT-only, with their lines, refunds, approvals, gift
+    cards. A ticket with a bad row anywhere (a refund of −100 000 €, a direction
+    ``mars``, a foreign key the cache cannot honour) is quarantined whole; the
+    others are written."""
     si, ti = plan.cols.index("store_id"), plan.cols.index("till_no")
-    tickets = [(int(r[1]), r[2:]) for r in rows if (r[2:][si], r[2:][ti]) != own]
+    ncols = len(plan.cols)
+    tickets = []
+    for r in rows:
+        values = r[2 : 2 + ncols]
+        if (values[si], values[ti]) == own:
+            continue
+        if plan.checked and r[-1] is not None:
+            validate.quarantine(db, "return_tickets", r[1:2], str(r[-1]), _detail(plan, r))
+            continue
+        tickets.append((int(r[1]), values, r))
     if not tickets:
         return 0
     cols = [*plan.cols, *plan.local_extra]
@@ -232,32 +303,56 @@ def _write_returns(conn: psycopg.Connection, db: Database, plan: _Plan, rows: li
         "ON CONFLICT(uuid) DO NOTHING RETURNING id"
     )
     extra = tuple(plan.local_extra.values())
-    local_id: dict[int, int] = {}
-    for hq_id, values in tickets:
-        got = db.execute(sql, values + extra).fetchone()
-        if got:
-            local_id[hq_id] = int(got[0])
-    if not local_id:
-        return 0
-    hq_ids = list(local_id)
+    hq_ids = [t[0] for t in tickets]
+    children: dict[str, tuple[list[str], str, str, dict[int, list[tuple]]]] = {}
     for table, fk, tail in _CHILDREN:
         if not _local_exists(db, table):
             continue
         local_cols = _local_columns(db, table)
         pg_cols = [c for c in _pg_types(conn, table) if c in local_cols and c not in ("id", fk)]
-        child_rows = conn.execute(
+        by_ticket: dict[int, list[tuple]] = {}
+        for r in conn.execute(
             f"SELECT {fk}, {', '.join(pg_cols)} FROM {table} WHERE {fk} = ANY(%s) "
             f"ORDER BY {fk}",
             [hq_ids],
-        ).fetchall()
-        if not child_rows:
+        ).fetchall():
+            by_ticket.setdefault(int(r[0]), []).append(tuple(r[1:]))
+        children[table] = (pg_cols, fk, tail, by_ticket)
+    written = 0
+    for hq_id, values, raw in tickets:
+        reason = None
+        for table, (pg_cols, _fk, _tail, by_ticket) in children.items():
+            for child in by_ticket.get(hq_id, ()):
+                reason = validate.check_return_child(table, dict(zip(pg_cols, child,
+                                                                     strict=True)),
+                                                     plan.limits)
+                if reason:
+                    break
+            if reason:
+                break
+        if reason:
+            validate.quarantine(db, "return_tickets", [hq_id], reason, _detail(plan, raw))
             continue
-        ins = (
-            f"INSERT INTO {table} ({fk}, {', '.join(pg_cols)}) "
-            f"VALUES ({', '.join('?' * (1 + len(pg_cols)))}) {tail}"
-        )
-        db.conn.executemany(ins, ((local_id[int(r[0])], *r[1:]) for r in child_rows))
-    return len(local_id)
+        db.execute("SAVEPOINT pull_ticket")
+        try:
+            got = db.execute(sql, values + extra).fetchone()
+            if got:
+                local_id = int(got[0])
+                for table, (pg_cols, fk, tail, by_ticket) in children.items():
+                    rows_ = by_ticket.get(hq_id)
+                    if rows_:
+                        db.conn.executemany(
+                            f"INSERT INTO {table} ({fk}, {', '.join(pg_cols)}) "
+                            f"VALUES ({', '.join('?' * (1 + len(pg_cols)))}) {tail}",
+                            [(local_id, *c) for c in rows_],
+                        )
+                written += 1
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK TO pull_ticket")
+            validate.quarantine(db, "return_tickets", [hq_id], f"return_tickets:sqlite:{exc}",
+                                _detail(plan, raw))
+        db.execute("RELEASE pull_ticket")
+    return written
 
 
 def _defer_indexes(db: Database, table: str) -> None:
@@ -314,8 +409,11 @@ def pull(
     batch_size: int = DEFAULT_BATCH,
     tables: Sequence[PullTable] | None = None,
     full_sync: bool = False,
+    limits: validate.Limits | None = None,
+    statement_timeout: float | None = None,
 ) -> dict[str, int]:
-    """Pull every table below one snapshot fence; commit per batch with its cursor."""
+    """Pull every table below one snapshot fence; commit per batch with its cursor.
+    Rows breaking a rule or refused by SQLite go to ``sync_quarantine`` (validate.py)."""
     import psycopg
 
     own = (store_id, till_no)
@@ -332,11 +430,15 @@ def pull(
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
+            if statement_timeout:  # SET LOCAL: also right behind PgBouncer's transaction pool
+                ms = int(statement_timeout * 1000)
+                conn.execute(f"SET LOCAL statement_timeout = {ms}")
+                conn.execute(f"SET LOCAL lock_timeout = {ms}")
             fence_row = conn.execute(
                 "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
             ).fetchone()
             fence = int(fence_row[0]) if fence_row else 0
-            plans = [p for p in (_plan(conn, db, s) for s in specs) if p is not None]
+            plans = [p for p in (_plan(conn, db, s, limits) for s in specs) if p is not None]
             totals = {p.spec.name: _count(conn, p, get_cursor(db, p.spec.name), fence, own)
                       for p in plans}
             grand = sum(totals.values())

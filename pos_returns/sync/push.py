@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic, get_meta, set_meta
 from pos_returns.hq import receive as hq_receive
+from pos_returns.sync.reserve import mark_pushed
 from pos_returns.sync.state import (
     Progress,
     ProgressCallback,
@@ -90,6 +91,53 @@ def _push_id_ledger(conn: psycopg.Connection, db: Database, *, store_id: int,
         sent += len(rows)
 
 
+@dataclass(frozen=True)
+class OutboxDocument:
+    """One outbox row, read on the database worker to be sent from the I/O pool."""
+
+    outbox_id: int
+    uuid: str
+    kind: str
+    payload: str
+    sent: bool = False
+
+
+def outbox_document(db: Database, uuid: str) -> OutboxDocument | None:
+    row = db.execute(
+        "SELECT id, uuid, kind, payload, sent_at FROM outbox WHERE uuid = ?", [uuid]
+    ).fetchone()
+    if row is None:
+        return None
+    return OutboxDocument(int(row[0]), str(row[1]), str(row[2]), str(row[3]), bool(row[4]))
+
+
+def send_document(conn: psycopg.Connection, kind: str, uuid: str, payload: str, *,
+                  store_id: int, till_no: int) -> hq_receive.Answer:
+    """HQ's reception of one outbox document (no cache: runs on the I/O pool too)."""
+    doc = json.loads(payload)
+    return hq_receive.receive_document(
+        conn, kind, uuid, doc,
+        store_id=int(doc.get("store_id", store_id)),
+        till_no=int(doc.get("till_no", till_no)),
+    )
+
+
+def record_answer(db: Database, outbox_id: int, uuid: str, kind: str,
+                  answer: hq_receive.Answer) -> None:
+    """Mark the outbox row sent with HQ's answer (once: a second push of the same
+    document, from the sync round and the push after commit, changes nothing),
+    confirm its reservation, flag a conflict for the manager."""
+    with atomic(db):
+        db.execute(
+            "UPDATE outbox SET sent_at = ?, result = ? WHERE id = ? AND sent_at = ''",
+            [now_iso(), answer.result, outbox_id],
+        )
+        if kind == "return_ticket":
+            mark_pushed(db, uuid, answer.result)
+        if answer.result == "conflict":
+            _flag(db, uuid, outbox_id, kind, answer.as_json())
+
+
 def push(
     conn: psycopg.Connection,
     db: Database,
@@ -119,12 +167,8 @@ def push(
         for outbox_id, uuid, kind, payload in rows:
             last_id = outbox_id
             try:
-                doc = json.loads(payload)
-                answer = hq_receive.receive_document(
-                    conn, kind, uuid, doc,
-                    store_id=int(doc.get("store_id", store_id)),
-                    till_no=int(doc.get("till_no", till_no)),
-                )
+                answer = send_document(conn, kind, uuid, payload, store_id=store_id,
+                                       till_no=till_no)
             except psycopg.OperationalError:
                 raise  # HQ went away: the round ends offline, the document waits
             except (psycopg.Error, ValueError, KeyError, TypeError) as exc:
@@ -134,13 +178,7 @@ def push(
                       json.dumps({"result": "error", "message": offline_reason(exc)}))
                 result.errors += 1
                 continue
-            with atomic(db):
-                db.execute(
-                    "UPDATE outbox SET sent_at = ?, result = ? WHERE id = ? AND sent_at = ''",
-                    [now_iso(), answer.result, outbox_id],
-                )
-                if answer.result == "conflict":
-                    _flag(db, uuid, outbox_id, kind, answer.as_json())
+            record_answer(db, outbox_id, uuid, kind, answer)
             result.pushed += 1
             if answer.result == "conflict":
                 result.conflicts += 1

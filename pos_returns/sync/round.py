@@ -12,8 +12,14 @@ from pos_returns.cache.db import atomic
 from pos_returns.hq import receive as hq_receive
 from pos_returns.hq import schema as hq_schema
 from pos_returns.journal.chain import Journal
+from pos_returns.sync import validate
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import journal_head, push
+from pos_returns.sync.reserve import (
+    DEFAULT_DEADLINE,
+    RELEASE_GRACE_SECONDS,
+    release_uncommitted,
+)
 from pos_returns.sync.state import (
     CONNECT_TIMEOUT,
     DEFAULT_BATCH,
@@ -44,6 +50,10 @@ def run_sync(
     connect_timeout: float = CONNECT_TIMEOUT,
     tables: Sequence[PullTable] | None = None,
     journal: Any = None,
+    deadline: float = DEFAULT_DEADLINE,
+    pull_statement_timeout: float = 60.0,
+    limits: validate.Limits | None = None,
+    release_grace: float = RELEASE_GRACE_SECONDS,
 ) -> SyncSummary:
     """Push then pull; HQ unreachable -> an offline summary (nothing raised).
 
@@ -51,6 +61,11 @@ def run_sync(
     that moved documents (sent some, found a conflict, or received other tills'
     returns) is recorded as a ``sync`` technical event, and the head HQ keeps
     includes that record. Quiet rounds (every minute) are not journaled.
+
+    Every statement of the push (and the release of the reservations this till
+    never committed, told first) is bounded by ``deadline`` seconds at HQ; the
+    pull's batches by ``pull_statement_timeout`` (a first full sync counts millions
+    of rows). HQ past its deadline ends the round offline, nothing lost.
     """
     import psycopg
 
@@ -63,26 +78,36 @@ def run_sync(
         ).lastrowid
     try:
         try:
-            conn = hq_schema.connect(dsn, timeout=connect_timeout, autocommit=True)
+            conn = hq_schema.connect(dsn, timeout=min(connect_timeout, max(1.0, deadline)),
+                                     autocommit=True, statement_timeout=deadline)
         except psycopg.OperationalError as exc:
             summary.error = offline_reason(exc)
             _finish_run(db, run_id, summary, started)
             return summary
         with conn:
             summary.online = True
+            summary.released = release_uncommitted(conn, db, store_id=store_id,
+                                                   till_no=till_no, grace_seconds=release_grace)
             pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
             summary.pushed, summary.ok = pushed.pushed, pushed.ok
             summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
             summary.journal_head_ok = pushed.journal_head_ok
+            seen = validate.last_id(db)
             summary.pulled = pull(
                 conn, db, store_id=store_id, till_no=till_no, progress=progress,
                 batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
+                limits=limits, statement_timeout=pull_statement_timeout,
             )
+            summary.quarantined = [
+                (q.table, q.key, q.reason)
+                for q in reversed(validate.quarantined(db, after_id=seen, limit=10_000))
+            ]
             if journal is not None and (
                 summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
             ):
                 _journal_round(conn, db, journal, summary, store_id=store_id, till_no=till_no)
-    except psycopg.OperationalError as exc:  # HQ went away during the round
+    except (psycopg.OperationalError, psycopg.errors.QueryCanceled,
+            psycopg.errors.LockNotAvailable) as exc:  # HQ went away or too slow
         summary.online = False
         summary.error = offline_reason(exc)
     except BaseException as exc:

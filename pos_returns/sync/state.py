@@ -125,6 +125,8 @@ class SyncSummary:
     conflicts: int = 0
     errors: int = 0
     journal_head_ok: bool | None = None
+    released: int = 0  # reservations this till never committed, freed at HQ
+    quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # table, key, reason
     seconds: float = 0.0
     error: str = ""
 
@@ -163,6 +165,27 @@ class SyncSummary:
                     self.errors,
                 ).format(n=self.errors)
             )
+        if self.released:
+            lines.append(
+                ngettext(
+                    "{n} reservation this till never committed was freed at HQ",
+                    "{n} reservations this till never committed were freed at HQ",
+                    self.released,
+                ).format(n=self.released)
+            )
+        if self.quarantined:
+            lines.append(
+                ngettext(
+                    "{n} row from HQ refused as invalid (quarantined, for the manager's review):",
+                    "{n} rows from HQ refused as invalid (quarantined, for the manager's review):",
+                    len(self.quarantined),
+                ).format(n=len(self.quarantined))
+            )
+            for table, key, reason in self.quarantined[:20]:
+                lines.append(_("  {table} {key}: {reason}").format(
+                    table=table_label(table), key=key, reason=reason))
+            if len(self.quarantined) > 20:
+                lines.append(_("  … and {n} more").format(n=len(self.quarantined) - 20))
         if self.journal_head_ok is False:
             lines.append(_("HQ knew a longer journal for this till: an alert was raised."))
         lines.append(_("Sync finished in {seconds} s.").format(seconds=f"{self.seconds:.1f}"))

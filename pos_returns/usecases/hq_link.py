@@ -12,6 +12,7 @@ from pos_returns.config import TillConfig
 from pos_returns.sync.round import run_sync, till_journal
 from pos_returns.sync.state import Progress, SyncSummary, table_label
 from pos_returns.sync.status import SyncStatus, sync_status
+from pos_returns.sync.validate import Limits
 
 __all__ = [
     "Progress",
@@ -37,6 +38,8 @@ def sync_round(
         if sync_fn is None:
             sync_fn = run_sync
             kwargs["journal"] = till_journal(db, cfg)
+            kwargs["deadline"] = float(cfg.hq_deadline_seconds)
+            kwargs["limits"] = Limits.from_config(cfg)
         summary = sync_fn(db, cfg.hq_dsn, store_id=cfg.store_id, till_no=cfg.till_no,
                           progress=progress, **kwargs)
         return summary, sync_status(db)

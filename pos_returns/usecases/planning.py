@@ -6,17 +6,47 @@ the sale, the store, the staff and the products it needs, then decides. Reads on
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlite_utils import Database
 
 from pos_returns.cache import reference
 from pos_returns.cache.lookup import get_sale
 from pos_returns.config import TillConfig
-from pos_returns.engine.domain import Staff
+from pos_returns.engine.domain import Sale, Staff
 from pos_returns.engine.plan import ReturnPlan, ReturnRequest
 from pos_returns.engine.policy import decide
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied
 from pos_returns.i18n import _
 from pos_returns.usecases.auth import get_staff
+
+
+def _check_sale_record(sale: Sale, cfg: TillConfig) -> None:
+    """A sale whose record cannot be right (a date that is not one, an amount or a
+    quantity beyond the chain's bounds: a row written before pulled rows were
+    validated, or a damaged cache) is never returned at the till: the engine would
+    crash on the date or refund the absurd amount. The support desk corrects it."""
+    max_amount = int(getattr(cfg, "sync_max_amount", 10_000_000))
+    max_qty = int(getattr(cfg, "sync_max_quantity", 9_999))
+    problem = ""
+    try:
+        datetime.strptime(sale.sold_at, "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        problem = _("its date “{value}” is not a date").format(value=sale.sold_at)
+    if not problem and not 0 <= sale.total <= max_amount:
+        problem = _("its total is out of bounds")
+    for line in sale.lines:
+        if problem:
+            break
+        if not (0 < line.quantity <= max_qty and 0 <= line.unit_price <= max_amount):
+            problem = _("line {line} has a quantity or a price out of bounds").format(
+                line=line.line_no)
+    if problem:
+        raise InvalidInput(
+            _("This sale's record is damaged ({problem}): it cannot be returned at the till. "
+              "Call the support desk.").format(problem=problem),
+            code="damaged_sale",
+        )
 
 
 def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
@@ -26,6 +56,8 @@ def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> Return
     store = reference.get_store(db, request.store_id)
     staff = get_staff(db, request.staff_id)
     sale = get_sale(db, request.sale_id) if request.sale_id is not None else None
+    if sale is not None:
+        _check_sale_record(sale, cfg)
     skus = {lr.sku for lr in request.lines if lr.sku} | {i.sku for i in request.new_items}
     if sale is not None:
         skus |= {line.sku for line in sale.lines}

@@ -18,6 +18,7 @@ cash figure is exactly what left the drawer.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ from pos_returns.i18n import (
 )
 from pos_returns.journal import chain as journal
 from pos_returns.journal.chain import Journal
+from pos_returns.sync.reserve import StaleReservation, stale_reservations
+from pos_returns.sync.state import table_label
+from pos_returns.sync.validate import QuarantinedRow, quarantined
 from pos_returns.usecases import delivery
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.idcheck import purge
@@ -59,15 +63,18 @@ from pos_returns.usecases.tickets import reprint
 
 FLAG_NO_RECEIPT = "no_receipt"
 FLAG_OVERRIDE = "override"
-FLAG_CONFLICT = "conflict"
+FLAG_CONFLICT = "conflict"  # found by HQ at push, for a return made offline
+FLAG_CONFLICT_ONLINE = "conflict_online"  # found by HQ for a return made online
 FLAG_JEWELRY = "jewelry_high"
 FLAG_REPEAT = "repeat_returner"
-FLAGS = (FLAG_NO_RECEIPT, FLAG_OVERRIDE, FLAG_CONFLICT, FLAG_JEWELRY, FLAG_REPEAT)
+FLAGS = (FLAG_NO_RECEIPT, FLAG_OVERRIDE, FLAG_CONFLICT, FLAG_CONFLICT_ONLINE, FLAG_JEWELRY,
+         FLAG_REPEAT)
 
 FLAG_LABELS = {
     FLAG_NO_RECEIPT: N_("No receipt"),
     FLAG_OVERRIDE: N_("Manager override"),
     FLAG_CONFLICT: N_("Offline conflict"),
+    FLAG_CONFLICT_ONLINE: N_("Conflict found online"),
     FLAG_JEWELRY: N_("High-value jewelry"),
     FLAG_REPEAT: N_("Repeat returner"),
 }
@@ -329,26 +336,40 @@ def department_label(db: Database, code: str) -> str:
     return _department_names(db).get(code, code)
 
 
-def _conflict_ticket_ids(db: Database, ticket_ids: Sequence[int]) -> set[int]:
-    """Tickets HQ answered "conflict" at push (``sync_conflicts``, see :mod:`pos_returns.sync`).
+def _conflict_found(answer: str) -> str:
+    """``online`` / ``offline``: where HQ's answer says the conflicting return was made
+    (answers from before reservations say nothing: those were offline checks)."""
+    try:
+        found = json.loads(answer or "{}").get("found")
+    except (ValueError, AttributeError):
+        found = None
+    return "online" if found == "online" else "offline"
+
+
+def _conflict_ticket_ids(db: Database, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Tickets HQ answered "conflict" at push (``sync_conflicts``, see :mod:`pos_returns.sync`),
+    each with whether the return was made ``online`` or ``offline``.
 
     A conflict stays flagged once reviewed: it happened on that day's ticket.
     """
     cols = _table_columns(db, "sync_conflicts")
     if not cols:
-        return set()
-    found: set[int] = set()
+        return {}
+    found: dict[int, str] = {}
+    answer = "c.answer" if "answer" in cols else "''"
     for chunk in _chunks(ticket_ids):
         ph = _placeholders(len(chunk))
         if "ticket_uuid" in cols:
-            found.update(r[0] for r in db.execute(
-                "SELECT t.id FROM return_tickets t WHERE t.id IN "
-                f"({ph}) AND EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.ticket_uuid = t.uuid)",
-                list(chunk)))
+            for tid, text in db.execute(
+                f"SELECT t.id, {answer} FROM return_tickets t JOIN sync_conflicts c "
+                f"ON c.ticket_uuid = t.uuid WHERE t.id IN ({ph})",
+                list(chunk)):
+                found[tid] = _conflict_found(text)
         if "ticket_id" in cols:
-            found.update(r[0] for r in db.execute(
-                f"SELECT DISTINCT ticket_id FROM sync_conflicts WHERE ticket_id IN ({ph})",
-                list(chunk)))
+            for tid, text in db.execute(
+                f"SELECT c.ticket_id, {answer} FROM sync_conflicts c WHERE c.ticket_id IN ({ph})",
+                list(chunk)):
+                found.setdefault(tid, _conflict_found(text))
     return found
 
 
@@ -446,7 +467,7 @@ def _load_rows(
         if tapprovals:
             flags.append(FLAG_OVERRIDE)
         if tid in conflicts:
-            flags.append(FLAG_CONFLICT)
+            flags.append(FLAG_CONFLICT_ONLINE if conflicts[tid] == "online" else FLAG_CONFLICT)
         jewelry = -sum(
             ln.amount for ln in tlines if ln.direction == "return" and ln.department == "jewelry"
         )
@@ -711,3 +732,64 @@ def reprint_duplicate(db: Database, manager: Staff, ticket_id: int, cfg: TillCon
 
     reprint(db, cfg, ticket_id, manager.id)  # the DUPLICATA record, on this till's chain
     return print_ticket(db, ticket_id, cfg, duplicate=True).ticket_pdf
+
+
+# --------------------------------------------------------------------------- HQ link
+
+
+RESERVATION_STATES = {
+    "asking": N_("HQ asked, no answer"),
+    "reserved": N_("reserved, not committed"),
+    "offline": N_("HQ too slow, committed offline"),
+    "committed": N_("committed, not yet at HQ"),
+    "abandoned": N_("commit failed, to be freed"),
+}
+
+
+@dataclass(frozen=True)
+class SyncIssues:
+    """What the HQ link leaves for the manager: reservations HQ has not confirmed
+    after ``reservation_review_minutes`` (a ticket not pushed yet, or a till that
+    stopped between HQ's answer and its commit), and rows refused at pull."""
+
+    minutes: int
+    stale: tuple[StaleReservation, ...] = ()
+    quarantined: tuple[QuarantinedRow, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.stale and not self.quarantined
+
+    def lines(self, *, limit: int = 8) -> list[str]:
+        """The French lines the review shows."""
+        out: list[str] = []
+        if self.stale:
+            out.append(ngettext(
+                "{n} reservation at HQ not confirmed after {minutes} min:",
+                "{n} reservations at HQ not confirmed after {minutes} min:",
+                len(self.stale)).format(n=len(self.stale), minutes=self.minutes))
+            for r in self.stale[:limit]:
+                what = (_("ticket {number}").format(number=r.ticket_number)
+                        if r.ticket_number is not None else _("never committed"))
+                out.append(_("  {when}: {what} ({state})").format(
+                    when=format_datetime(r.created_at, fmt="short"), what=what,
+                    state=_(RESERVATION_STATES.get(r.state, r.state))))
+        if self.quarantined:
+            out.append(ngettext(
+                "{n} row from HQ refused as invalid (quarantine):",
+                "{n} rows from HQ refused as invalid (quarantine):",
+                len(self.quarantined)).format(n=len(self.quarantined)))
+            for q in self.quarantined[:limit]:
+                out.append(_("  {table} {key}: {reason}").format(
+                    table=table_label(q.table), key=q.key, reason=q.reason))
+        return out
+
+
+def sync_issues(db: Database, manager: Staff, cfg: TillConfig | None = None) -> SyncIssues:
+    """The HQ link's open issues for the manager's review (managers only)."""
+    require_role(manager, Role.MANAGER)
+    minutes = int(getattr(cfg, "reservation_review_minutes", 10) if cfg else 10)
+    stale: tuple[StaleReservation, ...] = ()
+    if _table_columns(db, "pending_reservations"):
+        stale = tuple(stale_reservations(db, older_than_minutes=minutes))
+    return SyncIssues(minutes, stale, tuple(quarantined(db)))

@@ -485,6 +485,7 @@ def commit_plan(
     journal: Journal | None = None,
     now: datetime | None = None,
     signature_png: bytes | None = None,
+    ticket_uuid: str | None = None,
 ) -> CommittedTicket:
     """Commit ``plan`` as a return ticket, all or nothing; return what was written.
 
@@ -492,6 +493,7 @@ def commit_plan(
     ``signature_png`` or else ``plan.request.signature_png``): it is kept in
     ``ticket_signatures`` with each piece's inspection, and its SHA-256 and the
     inspections go into the ticket's signed journal record (R14, pos_returns.engine.jewelry).
+    ``ticket_uuid``: the uuid HQ reserved the lines under (else a new one).
 
     Raises :class:`PolicyRefused` for a plan still waiting for a manager or
     refused, :class:`Conflict` when the cache (e.g. another till's return, or a
@@ -520,7 +522,8 @@ def commit_plan(
         secret = journal.signer.derive_secret(giftcards.SECRET_LABEL)
     moment = now or datetime.now(UTC)
     created_at = _utc_text(moment)
-    ticket_uuid = str(uuidlib.uuid4())
+    # The uuid HQ reserved the lines under, when it was asked (usecases/returns.py).
+    ticket_uuid = str(ticket_uuid) if ticket_uuid else str(uuidlib.uuid4())
     conn = db.conn
     with atomic(db):
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:

@@ -32,8 +32,13 @@ def free_port() -> int:
 class LocalPostgres:
     """``initdb`` in a temp folder, ``pg_ctl start`` on a free port, ``stop`` at the end."""
 
-    def __init__(self, *, port: int | None = None, bin_dir: Path = PG_BIN) -> None:
+    def __init__(self, *, port: int | None = None, bin_dir: Path = PG_BIN,
+                 settings: dict[str, str] | None = None) -> None:
         self.bin_dir = bin_dir
+        # server settings over the defaults below (bench/chain.py: more connections)
+        self.settings = {"fsync": "off", "synchronous_commit": "off",
+                         "full_page_writes": "off", "max_connections": "60",
+                         "shared_buffers": "128MB", **(settings or {})}
         self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="alamara-pg-"))
         self.data = self.root / "data"
@@ -87,11 +92,8 @@ class LocalPostgres:
         )
 
     def start(self) -> None:
-        opts = (
-            f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=60 -c shared_buffers=128MB"
-        )
+        opts = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 " + " ".join(
+            f"-c {key}={value}" for key, value in self.settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.logfile), "-w",
                   "-t", "60", "start")
         self.running = True

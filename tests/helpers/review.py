@@ -129,3 +129,18 @@ def commit_day(db, cfg, day: date) -> list[int]:
         moment = datetime(day.year, day.month, day.day, 10 + hour, tzinfo=UTC)
         ids.append(commit_plan(db, cfg, plan, now=moment).ticket_id)
     return ids
+
+
+def sync_issue_rows(db) -> None:
+    """A reservation HQ never confirmed (and one it did), and a quarantined row."""
+    db.execute(
+        "INSERT INTO pending_reservations (uuid, sale_id, lines, tenders, state, created_at, "
+        "updated_at) VALUES ('r-old', NULL, '[[1, 1, 1000]]', '[]', 'reserved', "
+        "'2020-01-01T10:00:00Z', '2020-01-01T10:00:00Z')")
+    db.execute(
+        "INSERT INTO pending_reservations (uuid, sale_id, lines, tenders, state, created_at, "
+        "updated_at) VALUES ('r-done', NULL, '[[1, 1, 1000]]', '[]', 'confirmed', "
+        "'2020-01-01T10:00:00Z', '2020-01-01T10:00:00Z')")
+    db.execute(
+        "INSERT INTO sync_quarantine (tbl, row_key, reason, detected_at) "
+        "VALUES ('sale_lines', '[77]', 'sale_lines.unit_price:bounds', '2020-01-01T10:00:00Z')")

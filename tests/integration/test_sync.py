@@ -309,7 +309,7 @@ def test_R02_two_tills_offline_both_commit_push_one_ok_one_conflict_flagged(
     # the manager's review (pos_returns.usecases.review) sees B's ticket flagged
     from pos_returns.usecases import review
 
-    assert review._conflict_ticket_ids(b, [ticket_b.ticket_id]) == {ticket_b.ticket_id}
+    assert review._conflict_ticket_ids(b, [ticket_b.ticket_id]) == {ticket_b.ticket_id: "offline"}
 
 
 def test_R02_concurrent_pushes_of_the_same_line_one_ok_one_conflict(hq_conn, hq_dsn):

@@ -10,7 +10,7 @@ from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.review import FLAG_JEWELRY, FLAG_NO_RECEIPT, day_closure, day_review
 from pos_returns.usecases.till import load_context
-from tests.helpers.review import DAY, RL, Ticket, add_return, commit_day
+from tests.helpers.review import DAY, RL, Ticket, add_return, commit_day, sync_issue_rows
 from ui.ops import InlineExecutor, Ops, ThreadExecutor
 from ui.screens.review import ReviewScreen, TicketDialog, open_review
 from ui.services import Services
@@ -296,3 +296,16 @@ def test_closing_saves_the_Z_report_as_a_PDF(qtbot, db, till_cfg, day_data, tmp_
     assert path.exists() and path.read_bytes().startswith(b"%PDF")
     assert path.name.startswith("z-2025-03-15-caisse1")
     assert "Z" in screen.banner.text() and str(path) in screen.banner.text()
+
+
+def test_the_review_shows_unconfirmed_reservations_and_quarantined_rows(qtbot, db, till_cfg,
+                                                                        day_data):
+    screen = make_screen(qtbot, db, till_cfg)
+    screen.set_day(DAY)
+    assert screen.sync_label.isHidden()
+    sync_issue_rows(db)
+    with qtbot.wait_signal(screen.loaded):
+        screen.reload()
+    assert not screen.sync_label.isHidden()
+    assert "sale_lines.unit_price:bounds" in screen.sync_label.text()
+    assert "jamais validée" in screen.sync_label.text()

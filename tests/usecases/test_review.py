@@ -24,7 +24,15 @@ from pos_returns.usecases.review import (
     day_review,
     ticket_detail,
 )
-from tests.helpers.review import DAY, RL, Ticket, add_return, commit_day, standard_day
+from tests.helpers.review import (
+    DAY,
+    RL,
+    Ticket,
+    add_return,
+    commit_day,
+    standard_day,
+    sync_issue_rows,
+)
 
 # --------------------------------------------------------------------------- factory
 
@@ -322,3 +330,17 @@ def test_money_text_is_exactly_format_money(cents, locale):
     from pos_returns.usecases.review import money_text
 
     assert money_text(cents, locale=locale) == format_money(cents, locale=locale)
+
+
+def test_unconfirmed_reservations_and_quarantined_rows_in_the_review(db, manager):
+    from pos_returns.usecases.review import sync_issues
+
+    assert sync_issues(db, manager).empty
+    sync_issue_rows(db)
+    issues = sync_issues(db, manager)
+    assert [r.uuid for r in issues.stale] == ["r-old"]  # confirmed ones are not shown
+    assert [q.reason for q in issues.quarantined] == ["sale_lines.unit_price:bounds"]
+    text = "\n".join(issues.lines())
+    assert "non confirmée" in text and "jamais validée" in text and "[77]" in text
+    with pytest.raises(PermissionDenied):
+        sync_issues(db, get_staff(db, 1))

@@ -30,12 +30,15 @@ from pos_returns.engine.plan import Approval, CommittedTicket, PlannedRefund, Re
 from pos_returns.engine.refunds import shown_refunds
 from pos_returns.i18n import _
 from pos_returns.usecases.returns import (
-    HQ_DEADLINE_SECONDS,
     OFFLINE,
     PreparedReturn,
     ask_hq,
     commit_prepared,
+    prepare_push,
     prepare_return,
+    push_after_commit,
+    record_push,
+    ui_deadline,
 )
 
 from ..format import money, sale_reference, tender_name
@@ -396,7 +399,7 @@ class RefundScreen(QWidget):
             # HQ is asked on the I/O pool: a slow HQ never holds the database worker.
             # Past its deadline the till goes on offline (the return is marked so).
             (
-                ops.io(ask_hq, cfg, prepared, timeout=HQ_DEADLINE_SECONDS)
+                ops.io(ask_hq, cfg, prepared, timeout=ui_deadline(cfg))
                 .success(lambda answer: commit(prepared, answer))
                 .failure(lambda _exc: commit(prepared, OFFLINE))
                 .run()
@@ -408,7 +411,29 @@ class RefundScreen(QWidget):
     def _committed(self, ticket: CommittedTicket) -> None:
         self._busy = False
         self._refresh_buttons()
+        self._push_now(ticket)
         self.committed.emit(ticket)
+
+    def _push_now(self, ticket: CommittedTicket) -> None:
+        """Right after the commit, that one ticket goes up to HQ on the I/O pool (its
+        push confirms HQ's reservation); HQ away, the sync round sends it later."""
+        cfg = self.services.cfg
+        if not cfg.hq_dsn:
+            return
+        ops = self.services.ops
+
+        def send(document: object) -> None:
+            if document is None:
+                return
+            (
+                ops.io(push_after_commit, cfg, document, timeout=ui_deadline(cfg))
+                .success(lambda answer: ops.op(record_push, document, answer)
+                         .failure(lambda _exc: None).run())
+                .failure(lambda _exc: None)  # the sync round pushes it later
+                .run()
+            )
+
+        ops.op(prepare_push, ticket.uuid).success(send).failure(lambda _exc: None).run()
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False

@@ -443,6 +443,11 @@ class ReviewScreen(QWidget):
         self.mail_label.setObjectName("mailProblems")
         self.mail_label.hide()
         pv.addWidget(self.mail_label)
+        # The HQ link's open issues: reservations not confirmed, rows refused at pull.
+        self.sync_label = label("", wrap=True)
+        self.sync_label.setObjectName("syncIssues")
+        self.sync_label.hide()
+        pv.addWidget(self.sync_label)
         pv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -564,6 +569,17 @@ class ReviewScreen(QWidget):
                               self._store_id(), self._policy())
          .success(self._show).failure(self._failed).run())
         self._load_closure()
+        self._load_sync_issues()
+
+    def _load_sync_issues(self) -> None:
+        if self.staff is None or not self.staff.is_manager:
+            return
+        (self.services.ops.op(core.sync_issues, self.staff, getattr(self.services, "cfg", None))
+         .success(self._show_sync_issues).failure(lambda _e: self.sync_label.hide()).run())
+
+    def _show_sync_issues(self, issues: core.SyncIssues) -> None:
+        self.sync_label.setText("\n".join(issues.lines()))
+        self.sync_label.setVisible(not issues.empty)
 
     def _load_closure(self) -> None:
         if self.staff is None or not self.staff.is_manager:

@@ -55,3 +55,50 @@ def m001_sync_tables(db: Database) -> None:
         );
         """
     )
+
+
+@MIGRATIONS()
+def m002_reservations_and_quarantine(db: Database) -> None:
+    db.executescript(
+        """
+        -- A reservation asked of HQ before any money moves (docs/sync.md). Written
+        -- BEFORE asking HQ, so that a till that dies between HQ's "reserved" and its
+        -- own commit finds the uuid again and tells HQ at its next contact.
+        -- uuid is the return ticket's uuid (the push of the ticket confirms it).
+        CREATE TABLE pending_reservations (
+            uuid TEXT PRIMARY KEY,
+            sale_id INTEGER,
+            lines TEXT NOT NULL,             -- JSON [[sale_line_id, qty, amount], ...]
+            tenders TEXT NOT NULL,           -- JSON [[tender_id, amount, beyond], ...]
+            state TEXT NOT NULL DEFAULT 'asking' CHECK (state IN (
+                'asking',     -- written, HQ asked (or about to be)
+                'reserved',   -- HQ answered reserved, the commit is next
+                'offline',    -- HQ did not answer in time (it may still have reserved)
+                'conflict',   -- HQ refused: nothing committed, nothing to free
+                'committed',  -- the ticket is committed; its push confirms the reservation
+                'abandoned',  -- the commit failed: HQ is told to free it at next contact
+                'confirmed',  -- HQ received the ticket
+                'released'    -- HQ freed it (never committed)
+            )),
+            answer TEXT NOT NULL DEFAULT '',  -- HQ's answer (JSON)
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX pending_reservations_open ON pending_reservations(created_at)
+            WHERE state NOT IN ('confirmed', 'released', 'conflict');
+        -- A pulled row that failed validation: kept with its reason for the manager,
+        -- never written into the cache; the rest of the sync goes on.
+        CREATE TABLE sync_quarantine (
+            id INTEGER PRIMARY KEY,
+            tbl TEXT NOT NULL,
+            row_key TEXT NOT NULL,           -- JSON list of the key's values at HQ
+            reason TEXT NOT NULL,            -- machine code, e.g. "sale_lines.unit_price:bounds"
+            detail TEXT NOT NULL DEFAULT '', -- the row as received (JSON, for support)
+            detected_at TEXT NOT NULL,
+            resolved_at TEXT NOT NULL DEFAULT '',  -- a later, valid version was written
+            UNIQUE (tbl, row_key)
+        );
+        CREATE INDEX sync_quarantine_open ON sync_quarantine(detected_at)
+            WHERE resolved_at = '';
+        """
+    )
