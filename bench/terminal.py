@@ -1,0 +1,81 @@
+"""Bench: the till's own time around a payment-terminal call.
+
+    python bench/terminal.py [--calls 300] [--delay 0.02]
+
+Target (issue 14, docs/payment-terminal.md): beyond the terminal's own time
+(the simulator's scripted ``--delay`` before it answers), the till's part of a
+card refund — build and encode the request, connect, send, read and parse the
+answer, judge it — has p99 <= 20 ms. The terminal is the simulator running as
+a real TCP server in another process on 127.0.0.1 (its logging included, so
+the figure is an upper bound of the till's part). Each figure is printed
+beside its target; the exit code is 1 when one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, Report, percentile, print_load
+
+from pos_returns.devices.caisse_ap import CaisseAPClient
+
+OVERHEAD_P99_MS = 20.0
+
+
+def start_simulator(delay: float, folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    ready = folder / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pos_returns.devices.tpe_simulator", "--host", "127.0.0.1",
+         "--port", "0", "--delay", str(delay), "--ready-file", str(ready)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("the terminal simulator did not start")
+        time.sleep(0.02)
+    return proc, int(ready.read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--delay", type=float, default=0.02,
+                        help="the simulated terminal's time before it answers (s)")
+    args = parser.parse_args()
+    print_load()
+    report = Report()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start_simulator(args.delay, Path(tmp))
+        try:
+            client = CaisseAPClient("127.0.0.1", port, timeout_seconds=10)
+            for _ in range(5):  # warm-up
+                client.refund(4940, reference="warm-up")
+            overheads = []
+            for i in range(args.calls):
+                t0 = time.perf_counter()
+                result = client.refund(1000 + i, reference=f"bench-{i}")
+                elapsed = (time.perf_counter() - t0) * 1000
+                if not result.approved:
+                    print(f"call {i}: {result.outcome} ({result.reason_code})")
+                    return 1
+                overheads.append(elapsed - args.delay * 1000)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    report.info(f"terminal calls (simulator delay {args.delay * 1000:g} ms)", args.calls, "",
+                digits=0)
+    report.info("till's time beyond the delay, p50", percentile(overheads, 50), "ms")
+    report.at_most("till's time beyond the delay, p99", percentile(overheads, 99),
+                   OVERHEAD_P99_MS, "ms")
+    report.info("till's time beyond the delay, max", max(overheads), "ms")
+    return report.exit_code()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
