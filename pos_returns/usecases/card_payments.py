@@ -231,6 +231,11 @@ def _blocking(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperatio
     return _row(rows) if rows else None
 
 
+def blocking_operation(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+    """The operation « à vérifier » that stops a new attempt on this amount's card."""
+    return _blocking(db, draft_uuid, amount)
+
+
 def _to_check_refusal(op: CardOperation) -> Conflict:
     return Conflict(
         _("An earlier operation of {amount} on this card is « to be checked »: a manager "
@@ -323,6 +328,21 @@ def record_result(db: Database, cfg: TillConfig, op_uuid: str, result: TerminalR
              json.dumps(dict(result.raw), sort_keys=True), _now_text(now), op_uuid])
         op = get_operation(db, op_uuid)
         _journal(db, cfg, "terminal", op, event="answer")
+    return op
+
+
+def record_lost_answer(db: Database, cfg: TillConfig, op_uuid: str, *,
+                       now: datetime | None = None) -> CardOperation:
+    """The call never came back (the I/O pool's deadline passed): unknown, never assumed."""
+    with atomic(db):
+        cur = db.execute(
+            "UPDATE terminal_operations SET status = 'unknown', reason_code = 'lost', "
+            "message = ?, answered_at = ? WHERE uuid = ? AND status = 'pending'",
+            [_("The payment terminal's answer never reached the till."), _now_text(now),
+             op_uuid])
+        op = get_operation(db, op_uuid)
+        if cur.rowcount:
+            _journal(db, cfg, "terminal", op, event="lost")
     return op
 
 

@@ -3,14 +3,10 @@ through real sockets against the terminal simulator running in another process."
 
 from __future__ import annotations
 
-import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -28,55 +24,8 @@ from pos_returns.devices.caisse_ap import (
 from pos_returns.devices.terminal import Action, Outcome
 from pos_returns.devices.tpe_simulator import Step, TerminalSimulator, load_script, parse_script
 from pos_returns.errors import InvalidInput
-
-ROOT = Path(__file__).resolve().parents[2]
-LOOPBACK = "127.0.0.1"
-
-
-# -- the simulator as a real server in another process --------------------------------------
-
-class SimulatorProcess:
-    def __init__(self, port: int, proc: subprocess.Popen[str]) -> None:
-        self.port = port
-        self.proc = proc
-        self.log = ""
-
-    def client(self, **kw: float) -> CaisseAPClient:
-        kw.setdefault("timeout_seconds", 5.0)
-        return CaisseAPClient(LOOPBACK, self.port, till_no=3, **kw)  # type: ignore[arg-type]
-
-
-@contextmanager
-def simulator(tmp_path: Path, steps: list[dict] | None = None, *, delay: float = 0.0):
-    ready = tmp_path / "port"
-    ready.unlink(missing_ok=True)
-    args = [sys.executable, "-m", "pos_returns.devices.tpe_simulator", "--host", LOOPBACK,
-            "--port", "0", "--ready-file", str(ready), "--delay", str(delay)]
-    if steps is not None:
-        script = tmp_path / "script.json"
-        script.write_text(json.dumps(steps), encoding="utf-8")
-        args += ["--script", str(script)]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    sim = None
-    try:
-        deadline = time.monotonic() + 15
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start: " + proc.stdout.read())
-            time.sleep(0.02)
-        sim = SimulatorProcess(int(ready.read_text()), proc)
-        yield sim
-    finally:
-        proc.terminate()
-        try:
-            out, _err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _err = proc.communicate(timeout=10)
-        if sim is not None:
-            sim.log = out.replace("\u00a0", " ")  # French typography aside
-
+from tests.factories import LOOPBACK
+from tests.factories import tpe_simulator as simulator
 
 # -- encoding -------------------------------------------------------------------------------
 
