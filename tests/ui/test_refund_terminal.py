@@ -1,0 +1,116 @@
+"""The whole refund flow against the payment terminal simulator (issue 14).
+
+The simulator is a real Caisse-AP server in another process on 127.0.0.1; the till
+calls it on its I/O pool (real threads), its database work runs inline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.factories import L, T, add_sale, tpe_simulator
+from tests.ui.test_flows import open_sale, present_card, press, take_back, tickets, to_refund
+from ui.ops import InlineExecutor, IoExecutor, Ops
+from ui.services import Services
+from ui.window import MainWindow
+
+
+@pytest.fixture
+def terminal_window(qtbot, db, till_cfg, styled_app, tmp_path):
+    """The till pointed at a simulator; ``start(steps)`` opens both."""
+    made = {}
+
+    def start(steps):
+        sim_cm = tpe_simulator(tmp_path, steps)
+        sim = sim_cm.__enter__()
+        made["sim"] = (sim_cm, sim)
+        cfg = replace(till_cfg, terminal_host="127.0.0.1", terminal_port=sim.port,
+                      terminal_timeout_seconds=5)
+        window = MainWindow(Services(cfg, Ops(InlineExecutor(db), IoExecutor())))
+        qtbot.add_widget(window)
+        window.resize(1366, 860)
+        window.show()
+        window.activateWindow()
+        qtbot.wait_until(window.isActiveWindow)
+        made["window"] = window
+        return window, sim
+
+    yield start
+    if "window" in made:
+        made["window"].services.ops.shutdown()
+    if "sim" in made:
+        made["sim"][0].__exit__(None, None, None)
+
+
+def _to_the_card(qtbot, db, window):
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 4940)], [T("card", 4940, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    to_refund(qtbot, window)
+    present_card(qtbot, window, "4242")
+
+
+def _refund_row(db):
+    return db.execute("SELECT kind, amount, terminal_status, card_application, "
+                      "transaction_id FROM refunds").fetchone()
+
+
+def test_R03_the_card_is_refunded_by_the_terminal_then_the_ticket_committed(
+        qtbot, db, terminal_window):
+    window, _sim = terminal_window([{"outcome": "approve", "card": "00B", "read_mode": "2"}])
+    _to_the_card(qtbot, db, window)
+    assert window.refund.terminal is not None
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    [ticket] = tickets(db)
+    kind, amount, status, app, txn = _refund_row(db)
+    assert (kind, amount, status, app) == ("card", 4940, "terminal", "00B")
+    assert txn.startswith("AA-")
+    assert ticket["uuid"] == window.refund._draft
+
+
+def test_R03_a_decline_shows_the_reason_and_the_choices_then_a_retry_works(
+        qtbot, db, terminal_window):
+    window, _sim = terminal_window([{"outcome": "decline", "af": "05"}, {"outcome": "approve"}])
+    _to_the_card(qtbot, db, window)
+    press(qtbot, Qt.Key.Key_F10)
+    refund = window.refund
+    qtbot.wait_until(lambda: refund.banner.isVisible() and "interdite" in refund.banner.text(),
+                     timeout=15_000)
+    text = refund.banner.text()
+    assert "Réessayez" in text and "autre carte" in text and "carte cadeau" in text
+    assert tickets(db) == []  # nothing committed: the money did not move
+    assert "interdite" in refund.rows[0].status.text()
+    press(qtbot, Qt.Key.Key_F10)  # try again: the customer presents the card again
+    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    assert len(tickets(db)) == 1 and _refund_row(db)[2] == "terminal"
+
+
+def test_an_unknown_outcome_waits_for_the_manager_and_is_never_sent_twice(
+        qtbot, db, terminal_window):
+    window, _sim = terminal_window([{"outcome": "disconnect"}])
+    _to_the_card(qtbot, db, window)
+    refund = window.refund
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: refund.check_button.isVisible(), timeout=15_000)
+    assert "vérifier" in refund.terminal_text.text()
+    assert tickets(db) == []
+    press(qtbot, Qt.Key.Key_F10)  # a second attempt is refused until the manager confirms
+    qtbot.wait_until(lambda: "responsable doit confirmer" in refund.banner.text(),
+                     timeout=15_000)
+    refund.ask_terminal_check()
+    dialog = refund.terminal_check_dialog
+    qtbot.keyClicks(dialog.code, "M001")
+    qtbot.keyClicks(dialog.pin, "9999")
+    qtbot.keyClicks(dialog.auth, "778899")
+    qtbot.keyClicks(dialog.reason, "ticket du TPE lu")
+    dialog.decide(True)
+    qtbot.wait_until(lambda: not dialog.isVisible(), timeout=10_000)
+    assert "F10" in refund.banner.text()
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    row = db.execute("SELECT terminal_status, auth_number FROM refunds").fetchone()
+    assert tuple(row) == ("checked", "778899")
+    assert db.execute("SELECT COUNT(*) FROM terminal_operations").fetchone()[0] == 1
