@@ -4,9 +4,12 @@ through real sockets against the terminal simulator running in another process."
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -354,3 +357,37 @@ def test_a_bad_terminal_setting_names_its_key(data, key):
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     assert f"« {key} »" in str(err.value) or key in str(err.value)
+
+
+def test_the_pos_returns_tpe_simulator_command_serves_a_script(tmp_path):
+    """``pos-returns tpe-simulator --port … --script FILE`` (the CLI command)."""
+    script = tmp_path / "script.toml"
+    script.write_text('[[step]]\noutcome = "decline"\naf = "04"\n', encoding="utf-8")
+    ready = tmp_path / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pos_returns.cli", "tpe-simulator", "--host", LOOPBACK,
+         "--port", "0", "--script", str(script), "--ready-file", str(ready)],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        client = CaisseAPClient(LOOPBACK, int(ready.read_text()), timeout_seconds=5)
+        declined = client.refund(4940, reference="T-1")
+        approved = client.refund(4940, reference="T-2")
+    finally:
+        proc.terminate()
+        out, _err = proc.communicate(timeout=10)
+    assert declined.reason_code == "04" and approved.approved
+    assert "Simulateur de TPE à l’écoute" in out and "Simulateur de TPE arrêté" in out
+
+
+def test_the_simulator_command_says_why_it_cannot_start(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"outcome": "explode"}]', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pos_returns.cli", "tpe-simulator", "--port", "0",
+         "--script", str(bad)], cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "explode" in proc.stderr and "Traceback" not in proc.stderr
