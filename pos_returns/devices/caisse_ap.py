@@ -42,10 +42,8 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 
-from ..config import TillConfig
-from ..errors import InvalidInput
-from ..i18n import N_, _
-from .terminal import (
+from pos_returns.config import TillConfig
+from pos_returns.devices.terminal import (
     TRANSACTION_TAGS,
     Action,
     Outcome,
@@ -53,6 +51,8 @@ from .terminal import (
     TerminalResult,
     check_amount,
 )
+from pos_returns.errors import InvalidInput
+from pos_returns.i18n import N_, _
 
 log = logging.getLogger(__name__)
 

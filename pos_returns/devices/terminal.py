@@ -22,10 +22,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 
-from ..errors import InvalidInput
-from ..i18n import N_, _, format_money
+from pos_returns.engine.cards import (
+    CARD_APPLICATIONS,
+    CARD_READ_MODES,
+    READ_MODES,
+    card_application_label,
+    read_mode_label,
+)
+from pos_returns.errors import InvalidInput
+from pos_returns.i18n import _, format_money
+
+__all__ = ["CARD_APPLICATIONS", "CARD_READ_MODES", "READ_MODES", "Action", "Outcome",
+           "PaymentTerminal", "TerminalResult", "check_amount"]
 
 MAX_AMOUNT_CENTS = 999_999_999_999  # the protocol's amount has at most 12 digits
 
@@ -40,38 +49,6 @@ class Action(StrEnum):
     DEBIT = "debit"  # the customer pays (an exchange that leaves a balance to pay)
     CREDIT = "credit"  # the customer is refunded
 
-
-# Card application (Caisse-AP field CC, 3 characters, leading zeros not significant).
-CARD_APPLICATIONS: Mapping[str, str] = MappingProxyType({
-    "1": N_("CB contact"),
-    "B": N_("CB contactless"),
-    "C": N_("Cheque"),
-    "2": N_("Amex contact"),
-    "D": N_("Amex contactless"),
-    "3": N_("CB store card"),
-    "5": N_("Cofinoga"),
-    "6": N_("Diners"),
-    "7": N_("CB-Pass"),
-    "8": N_("Franfinance"),
-    "9": N_("JCB"),
-    "A": N_("Banque Accord"),
-    "I": N_("CPEI"),
-    "E": N_("CMCIC-Pay"),
-    "U": N_("UnionPay"),
-    "0": N_("other card"),
-})
-
-# Read mode (Caisse-AP field CI, 1 character).
-READ_MODES: Mapping[str, str] = MappingProxyType({
-    "0": N_("unspecified"),
-    "1": N_("chip"),
-    "2": N_("contactless"),
-    "3": N_("magnetic stripe"),
-    "4": N_("manual entry"),
-})
-
-# Read modes where the terminal itself read the card (R14: a proof of the card used).
-CARD_READ_MODES = frozenset({"1", "2", "3"})
 
 TRANSACTION_TAGS = ("AA", "AB", "AC", "AI")
 
@@ -113,16 +90,11 @@ class TerminalResult:
     @property
     def card_application_label(self) -> str:
         """« CB sans contact »; empty when the terminal did not say."""
-        code = self.card_application.lstrip("0") or ("0" if self.card_application else "")
-        if not code:
-            return ""
-        label = CARD_APPLICATIONS.get(code)
-        return _(label) if label else _("card application {code}").format(code=code)
+        return card_application_label(self.card_application)
 
     @property
     def read_mode_label(self) -> str:
-        label = READ_MODES.get(self.read_mode)
-        return _(label) if label else self.read_mode
+        return read_mode_label(self.read_mode)
 
     @property
     def card_read(self) -> bool:

@@ -54,9 +54,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
-from ..i18n import _, format_money, set_language
-from .caisse_ap import (
+from pos_returns.devices.caisse_ap import (
     CURRENCY_EUR,
     MAX_MESSAGE_BYTES,
     REQUEST_TAGS,
@@ -67,6 +65,8 @@ from .caisse_ap import (
     is_complete,
     parse_message,
 )
+from pos_returns.errors import InvalidInput
+from pos_returns.i18n import _, format_money, set_language
 
 OUTCOMES = ("approve", "decline", "abort", "hang", "disconnect", "wrong_amount", "garbage")
 REQUEST_READ_SECONDS = 10.0  # a till sends its request at once

@@ -47,13 +47,12 @@ from pos_returns.cache.db import atomic
 from pos_returns.config import TillConfig
 from pos_returns.devices.caisse_ap import terminal_from_config
 from pos_returns.devices.terminal import (
-    CARD_APPLICATIONS,
-    READ_MODES,
     Action,
     Outcome,
     PaymentTerminal,
     TerminalResult,
 )
+from pos_returns.engine.cards import card_application_label, read_mode_label
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import ReturnPlan
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PolicyRefused
@@ -132,14 +131,11 @@ class CardOperation:
 
     @property
     def card_application_label(self) -> str:
-        code = self.card_application.lstrip("0") or ("0" if self.card_application else "")
-        label = CARD_APPLICATIONS.get(code)
-        return _(label) if label else code
+        return card_application_label(self.card_application)
 
     @property
     def read_mode_label(self) -> str:
-        label = READ_MODES.get(self.read_mode)
-        return _(label) if label else self.read_mode
+        return read_mode_label(self.read_mode)
 
     @property
     def terminal_status(self) -> str:

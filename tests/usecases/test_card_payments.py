@@ -11,13 +11,16 @@ import sys
 import time
 import uuid
 from dataclasses import replace
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from pos_returns.config import TillConfig
 from pos_returns.devices.caisse_ap import CaisseAPClient
 from pos_returns.devices.tpe_simulator import Step, TerminalSimulator
+from pos_returns.documents import render_ticket_pdf, ticket_document_from_db
 from pos_returns.engine.plan import LineRequest, NewItem, ReturnRequest
 from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused
 from pos_returns.usecases import card_payments as cp
@@ -267,3 +270,19 @@ def test_kill_9_during_the_terminal_call_leaves_it_to_check_neither_lost_nor_dou
     assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 1
     kinds = _journal_kinds(db)
     assert kinds.count("terminal") >= 3 and "terminal_check" in kinds  # sent, interrupted…
+
+
+def test_R03_the_printed_ticket_shows_what_the_terminal_confirmed(db, cfg):
+    prepared = prepare_return(db, cfg, _request(db))
+    draft = str(uuid.uuid4())
+    with TerminalSimulator(script=[Step("approve", card="00B")], log=lambda _m: None) as sim:
+        terminal = CaisseAPClient("127.0.0.1", sim.port, timeout_seconds=5)
+        [op] = _drive(db, cfg, prepared, draft, terminal)
+    ticket = commit_prepared(db, cfg, prepared, card_draft=draft)
+    doc = ticket_document_from_db(db, ticket.ticket_id)
+    assert doc.refunds[0].transaction_id == op.transaction_id
+    pdf = render_ticket_pdf(doc)
+    text = " ".join("\n".join(p.extract_text() or "" for p in PdfReader(BytesIO(pdf)).pages)
+                    .replace("\u00a0", " ").replace("\u202f", " ").split())
+    assert "TPE : CB sans contact" in text
+    assert op.transaction_id.split("|")[0] in text
