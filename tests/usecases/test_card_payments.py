@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from dataclasses import replace
+from datetime import date
 from io import BytesIO
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from pos_returns.documents import render_ticket_pdf, ticket_document_from_db
 from pos_returns.engine.plan import LineRequest, NewItem, ReturnRequest
 from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused
 from pos_returns.usecases import card_payments as cp
+from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.returns import commit_prepared, prepare_return
+from pos_returns.usecases.review import day_review
 from tests.factories import L, T, add_sale
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -286,3 +289,16 @@ def test_R03_the_printed_ticket_shows_what_the_terminal_confirmed(db, cfg):
                     .replace("\u00a0", " ").replace("\u202f", " ").split())
     assert "TPE : CB sans contact" in text
     assert op.transaction_id.split("|")[0] in text
+
+
+def test_the_managers_review_lists_every_operation_to_check(db, cfg):
+    prepared = prepare_return(db, cfg, _request(db))
+    amount = cp.card_amounts(prepared.plan)[0]
+    op = cp.start_operation(db, cfg, draft_uuid="d-1", amount=amount, staff_id=1)
+    cp.recover_interrupted(db, cfg)
+    manager = get_staff(db, 3)
+    review = day_review(db, manager, date(2020, 1, 1))  # whatever the day shown
+    assert [o.uuid for o in review.terminal_checks] == [op.uuid]
+    cp.confirm_checked(db, cfg, op.uuid, manager_code="M001", pin="9999", approved=False,
+                       note="rien sur le ticket TPE")
+    assert day_review(db, manager, date(2020, 1, 1)).terminal_checks == ()
