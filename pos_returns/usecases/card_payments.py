@@ -211,6 +211,19 @@ def to_check(db: Database, *, store_id: int | None = None,
     return [_row(r) for r in db.execute(sql + " ORDER BY created_at, rowid", params)]
 
 
+def unticketed(db: Database, *, store_id: int | None = None) -> list[CardOperation]:
+    """Card money the terminal moved (approved) that no ticket carries yet: a return
+    abandoned after its card amount was done. The next return of the same sale card and
+    amount adopts it; otherwise the manager's review shows it."""
+    sql = (f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
+           "AND ticket_uuid IS NULL")
+    params: list[Any] = []
+    if store_id is not None:
+        sql += " AND store_id = ?"
+        params.append(store_id)
+    return [_row(r) for r in db.execute(sql + " ORDER BY created_at, rowid", params)]
+
+
 def _journal(db: Database, cfg: TillConfig, kind: str, op: CardOperation,
              **extra: Any) -> None:
     Journal.for_config(db, cfg, store_id=op.store_id, till_no=op.till_no).append(

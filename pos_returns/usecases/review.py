@@ -294,6 +294,8 @@ class DayReview:
     # Card operations « à vérifier » of the store, whatever their day (issue 14): they
     # stay listed until a manager confirms what the payment terminal printed.
     terminal_checks: tuple[card_payments.CardOperation, ...] = ()
+    # Card money moved on the terminal that no ticket carries (a return abandoned after it).
+    terminal_unticketed: tuple[card_payments.CardOperation, ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -606,6 +608,7 @@ def day_review(
         reason_choices=tuple((c, reason_label(c)) for c in reason_codes),
         mail_problems=tuple(delivery.mail_problem_text(m) for m in delivery.mail_problems(db)),
         terminal_checks=tuple(card_payments.to_check(db, store_id=store)),
+        terminal_unticketed=tuple(card_payments.unticketed(db, store_id=store)),
     )
 
 

@@ -302,3 +302,18 @@ def test_the_managers_review_lists_every_operation_to_check(db, cfg):
     cp.confirm_checked(db, cfg, op.uuid, manager_code="M001", pin="9999", approved=False,
                        note="rien sur le ticket TPE")
     assert day_review(db, manager, date(2020, 1, 1)).terminal_checks == ()
+
+
+def test_card_money_moved_for_an_abandoned_return_shows_in_the_review_until_adopted(db, cfg):
+    prepared = prepare_return(db, cfg, _request(db))
+    [amount] = cp.card_amounts(prepared.plan)
+    done = cp.record_manual(db, cfg, draft_uuid="abandoned", amount=amount, staff_id=1,
+                            auth_number="ZZ9")
+    manager = get_staff(db, 3)
+    assert [o.uuid for o in day_review(db, manager, date(2020, 1, 1)).terminal_unticketed] \
+        == [done.uuid]
+    # The return made again adopts it: nothing sent twice, and it is on the ticket.
+    adopted = cp.start_operation(db, cfg, draft_uuid="again", amount=amount, staff_id=1)
+    assert adopted.uuid == done.uuid
+    commit_prepared(db, cfg, prepared, card_draft="again")
+    assert day_review(db, manager, date(2020, 1, 1)).terminal_unticketed == ()

@@ -642,15 +642,26 @@ class ReviewScreen(QWidget):
                                 if problems else "")
         self.mail_label.setVisible(bool(problems))
         checks = getattr(review, "terminal_checks", ())
+        loose = getattr(review, "terminal_unticketed", ())
+        notes = []
+
+        def listed(ops: tuple) -> str:
+            return "; ".join(_("{amount}, till {till}, {when}").format(
+                amount=format_money(op.amount), till=op.till_no,
+                when=format_datetime(op.created_at, fmt="short")) for op in ops)
+
         if checks:  # card operations « à vérifier » (issue 14), whatever their day
-            self.banner.show_message(
-                ngettext("{count} card operation is to be checked on the payment terminal: ",
-                         "{count} card operations are to be checked on the payment terminal: ",
-                         len(checks)).format(count=len(checks))
-                + "; ".join(_("{amount}, till {till}, {when}").format(
-                    amount=format_money(op.amount), till=op.till_no,
-                    when=format_datetime(op.created_at, fmt="short")) for op in checks),
-                "warning")
+            notes.append(ngettext(
+                "{count} card operation is to be checked on the payment terminal: ",
+                "{count} card operations are to be checked on the payment terminal: ",
+                len(checks)).format(count=len(checks)) + listed(checks))
+        if loose:
+            notes.append(ngettext(
+                "{count} card operation done on the payment terminal is on no ticket: ",
+                "{count} card operations done on the payment terminal are on no ticket: ",
+                len(loose)).format(count=len(loose)) + listed(loose))
+        if notes:
+            self.banner.show_message("\n".join(notes), "warning")
         if review.rows:
             self.table.selectRow(0)
         self.loaded.emit(review)
