@@ -10,8 +10,16 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.factories import L, T, add_sale, tpe_simulator
-from tests.ui.test_flows import open_sale, present_card, press, take_back, tickets, to_refund
+from tests.factories import L, T, add_sale, ean_of, tpe_simulator
+from tests.ui.test_flows import (
+    open_sale,
+    present_card,
+    press,
+    scan,
+    take_back,
+    tickets,
+    to_refund,
+)
 from ui.ops import InlineExecutor, IoExecutor, Ops
 from ui.services import Services
 from ui.window import MainWindow
@@ -114,3 +122,40 @@ def test_an_unknown_outcome_waits_for_the_manager_and_is_never_sent_twice(
     row = db.execute("SELECT terminal_status, auth_number FROM refunds").fetchone()
     assert tuple(row) == ("checked", "778899")
     assert db.execute("SELECT COUNT(*) FROM terminal_operations").fetchone()[0] == 1
+
+
+def test_no_terminal_the_salesperson_does_it_on_the_terminal_and_types_the_authorisation(
+        qtbot, db, window):
+    _to_the_card(qtbot, db, window)
+    refund = window.refund
+    assert refund.terminal is None  # the demo's default: no terminal configured
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(refund.auth_field.isVisible)
+    assert ("Effectuez le remboursement de 49,40 € sur le TPE, puis confirmez"
+            in refund.terminal_text.text().replace("\u00a0", " ").replace("\u202f", " "))
+    press(qtbot, Qt.Key.Key_F10)  # no number yet: nothing is committed
+    assert window.current == "refund" and tickets(db) == []
+    refund.auth_field.setFocus()
+    qtbot.keyClicks(refund.auth_field, "A1B2C3")
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "done")
+    row = db.execute("SELECT terminal_status, auth_number FROM refunds").fetchone()
+    assert tuple(row) == ("manual", "A1B2C3")
+    assert "49,40" in window.done.hand_over.text()
+
+
+def test_R16_the_exchange_difference_is_taken_on_the_terminal(qtbot, db, terminal_window):
+    window, _sim = terminal_window([{"outcome": "approve"}])
+    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1)
+    window.sale.exchange_scan.setFocus()
+    scan(qtbot, window.sale.exchange_scan, ean_of(db, "SKU-PARF-01"))  # 95 €
+    qtbot.wait_until(window.sale.is_settled)
+    to_refund(qtbot, window)
+    assert [(r.kind, r.amount) for r in window.refund.plan.refunds] == [("card", -1600)]
+    press(qtbot, Qt.Key.Key_F10)
+    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    assert db.execute("SELECT amount, terminal_status FROM refunds").fetchone() == (
+        -1600, "terminal")
+    assert "payés par carte sur le TPE" in window.done.hand_over.text()
