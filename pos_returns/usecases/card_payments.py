@@ -268,6 +268,46 @@ def _usable(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation 
     return _row(row) if row else None
 
 
+def _loose(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+    """Card money already moved on this card (or this amount of this return) that no
+    ticket carries and that this amount cannot take over (another amount): sending more
+    would pay twice."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
+        "AND ticket_uuid IS NULL AND ((draft_uuid = ? AND tender_key = ?) OR "
+        "(sale_tender_id IS NOT NULL AND sale_tender_id = ?)) ORDER BY created_at LIMIT 1",
+        [draft_uuid, amount.key, amount.sale_tender_id]).fetchone()
+    return _row(row) if row else None
+
+
+def _loose_refusal(op: CardOperation) -> Conflict:
+    return Conflict(
+        _("{amount} were already done on the payment terminal for this card, and no ticket "
+          "carries them: make the return for that amount to the card (the manager's review "
+          "lists it).").format(
+            amount=format_money(op.amount)),
+        code="terminal_unticketed",
+    )
+
+
+def check_no_loose_money(db: Database, plan: ReturnPlan,
+                         operations: Mapping[int, CardOperation] | None) -> None:
+    """Before a ticket of a sale: no card money the terminal moved for this sale's cards
+    is left out of it (a return abandoned after its card amount, then made otherwise —
+    e.g. on a gift card — would refund twice)."""
+    sale_id = plan.request.sale_id
+    if sale_id is None:
+        return
+    used = {op.uuid for op in (operations or {}).values()}
+    for row in db.execute(
+            f"SELECT {_COLUMNS} FROM terminal_operations o WHERE o.status = 'approved' "
+            "AND o.ticket_uuid IS NULL AND o.sale_tender_id IN "
+            "(SELECT id FROM tenders WHERE sale_id = ?)", [sale_id]):
+        op = _row(row)
+        if op.uuid not in used:
+            raise PolicyRefused(str(_loose_refusal(op)), code="terminal_unticketed")
+
+
 def _adopt(db: Database, cfg: TillConfig, op: CardOperation, draft_uuid: str,
            key: str) -> CardOperation:
     if op.draft_uuid == draft_uuid and op.tender_key == key:
@@ -306,6 +346,9 @@ def start_operation(db: Database, cfg: TillConfig, *, draft_uuid: str, amount: C
         blocking = _blocking(db, draft_uuid, amount)
         if blocking is not None:
             raise _to_check_refusal(blocking)
+        loose = _loose(db, draft_uuid, amount)
+        if loose is not None:
+            raise _loose_refusal(loose)
         op = CardOperation(
             uuid=str(uuidlib.uuid4()), draft_uuid=draft_uuid, tender_key=amount.key,
             sale_tender_id=amount.sale_tender_id, store_id=cfg.store_id, till_no=cfg.till_no,
@@ -377,6 +420,9 @@ def record_manual(db: Database, cfg: TillConfig, *, draft_uuid: str, amount: Car
         blocking = _blocking(db, draft_uuid, amount)
         if blocking is not None:
             raise _to_check_refusal(blocking)
+        loose = _loose(db, draft_uuid, amount)
+        if loose is not None:
+            raise _loose_refusal(loose)
         moment = _now_text(now)
         op = CardOperation(
             uuid=str(uuidlib.uuid4()), draft_uuid=draft_uuid, tender_key=amount.key,

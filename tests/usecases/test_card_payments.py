@@ -317,3 +317,24 @@ def test_card_money_moved_for_an_abandoned_return_shows_in_the_review_until_adop
     assert adopted.uuid == done.uuid
     commit_prepared(db, cfg, prepared, card_draft="again")
     assert day_review(db, manager, date(2020, 1, 1)).terminal_unticketed == ()
+
+
+def test_card_money_already_moved_is_never_refunded_a_second_way(db, cfg):
+    """A return abandoned after its card refund, then made again otherwise: refused."""
+    request = _request(db)
+    prepared = prepare_return(db, cfg, request)
+    [amount] = cp.card_amounts(prepared.plan)
+    cp.record_manual(db, cfg, draft_uuid="abandoned", amount=amount, staff_id=1,
+                     auth_number="ZZ9")
+    # Another amount on the same card: sending it would pay twice.
+    with pytest.raises(Conflict) as err:
+        cp.start_operation(db, cfg, draft_uuid="again", amount=replace(amount, amount=100),
+                           staff_id=1)
+    assert err.value.code == "terminal_unticketed"
+    # The same return on a gift card instead: the card was already refunded.
+    on_gift_card = prepare_return(db, cfg, replace(request, prefer_gift_card=True))
+    assert cp.card_amounts(on_gift_card.plan) == []
+    with pytest.raises(PolicyRefused) as err:
+        commit_prepared(db, cfg, on_gift_card)
+    assert err.value.code == "terminal_unticketed"
+    assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 0

@@ -406,6 +406,7 @@ class RefundScreen(QWidget):
         repolish(self.manager_button)
         # Once card money moved, what it was computed from stays as it is.
         moved = bool(self._settled)
+        self.back_button.setEnabled(not self._busy)  # not while the terminal works
         for widget in (self.prefer_gift, self.pay_card, self.pay_cash):
             widget.setEnabled(not moved and not self._busy)
         self.check_button.setVisible(self._to_check is not None)
