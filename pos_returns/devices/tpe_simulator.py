@@ -262,7 +262,7 @@ class TerminalSimulator:
                     return
 
     def _answer(self, request: dict[str, str], step: Step) -> dict[str, str]:
-        echo = {t: request[t] for t in ("CA", "CB", "CD", "CE") if t in request}
+        echo: dict[str, str] = {t: request[t] for t in ("CA", "CB", "CD", "CE") if t in request}
         base = {"CZ": request.get("CZ", "0300")}
         refusal = ""
         if request.get("CE") != CURRENCY_EUR:
