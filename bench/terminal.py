@@ -33,7 +33,7 @@ from pos_returns.devices.caisse_ap import CaisseAPClient
 from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.usecases import card_payments
 from pos_returns.usecases.returns import prepare_return
-from tests.factories import L, add_sale, new_cache
+from tests.helpers import L, add_sale, new_cache
 
 OVERHEAD_P99_MS = 20.0
 

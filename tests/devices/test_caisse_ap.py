@@ -27,8 +27,8 @@ from pos_returns.devices.caisse_ap import (
 from pos_returns.devices.terminal import Action, Outcome
 from pos_returns.devices.tpe_simulator import Step, TerminalSimulator, load_script, parse_script
 from pos_returns.errors import InvalidInput
-from tests.factories import LOOPBACK
-from tests.factories import tpe_simulator as simulator
+from tests.helpers import LOOPBACK
+from tests.helpers import tpe_simulator as simulator
 
 # -- encoding -------------------------------------------------------------------------------
 

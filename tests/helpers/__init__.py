@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import shutil
-import tempfile
-import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager

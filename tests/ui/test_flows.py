@@ -47,8 +47,6 @@ def present_card(qtbot, window, last4: str) -> None:
     qtbot.wait_until(window.refund.is_settled)
 
 
-
-
 def tickets(db) -> list[dict]:
     return list(db.query("SELECT * FROM return_tickets ORDER BY id"))
 

@@ -10,19 +10,23 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.factories import L, T, add_sale, ean_of, tpe_simulator
-from tests.ui.test_flows import (
-    open_sale,
-    present_card,
-    press,
-    scan,
-    take_back,
-    tickets,
-    to_refund,
-)
+from tests.helpers import L, T, add_sale, ean_of, tpe_simulator
+from tests.helpers.ui import open_sale, press, scan, take_back, to_refund
 from ui.ops import InlineExecutor, IoExecutor, Ops
 from ui.services import Services
 from ui.window import MainWindow
+
+
+def present_card(qtbot, window, last4: str) -> None:
+    field = window.refund.card_field
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, last4)
+    qtbot.wait_until(window.refund.is_settled)
+
+
+def tickets(db) -> list[dict]:
+    return list(db.query("SELECT * FROM return_tickets ORDER BY id"))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from pos_returns.usecases import card_payments as cp
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.returns import commit_prepared, prepare_return
 from pos_returns.usecases.review import day_review
-from tests.factories import L, T, add_sale
+from tests.helpers import L, T, add_sale
 
 ROOT = Path(__file__).resolve().parents[2]
 
