@@ -108,6 +108,7 @@ def test_an_unknown_outcome_waits_for_the_manager_and_is_never_sent_twice(
     press(qtbot, Qt.Key.Key_F10)
     qtbot.wait_until(lambda: refund.check_button.isVisible(), timeout=15_000)
     assert "vérifier" in refund.terminal_text.text()
+    assert "à vérifier" in refund.rows[0].status.text()
     assert tickets(db) == []
     press(qtbot, Qt.Key.Key_F10)  # a second attempt is refused until the manager confirms
     qtbot.wait_until(lambda: "responsable doit confirmer" in refund.banner.text(),

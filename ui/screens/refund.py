@@ -605,6 +605,8 @@ class RefundScreen(QWidget):
             return
         self._busy = False
         if op.status == card_payments.UNKNOWN:
+            if row is not None:
+                row.set_status(op.describe(), "needs_manager")
             self._waiting_check(op, op.message)
             return
         # Declined: the money did not move; what the policy allows next.
