@@ -64,6 +64,14 @@ def _to_the_card(qtbot, db, window):
     present_card(qtbot, window, "4242")
 
 
+def _done(qtbot, window) -> None:
+    """The done screen, and its ticket saved or printed (on the I/O pool: the test waits
+    for it rather than leave its answer to a later test)."""
+    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    qtbot.wait_until(lambda: getattr(window.done, "last_result", None) is not None,
+                     timeout=20_000)
+
+
 def _refund_row(db):
     return db.execute("SELECT kind, amount, terminal_status, card_application, "
                       "transaction_id FROM refunds").fetchone()
@@ -75,7 +83,7 @@ def test_R03_the_card_is_refunded_by_the_terminal_then_the_ticket_committed(
     _to_the_card(qtbot, db, window)
     assert window.refund.terminal is not None
     press(qtbot, Qt.Key.Key_F10)
-    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    _done(qtbot, window)
     [ticket] = tickets(db)
     kind, amount, status, app, txn = _refund_row(db)
     assert (kind, amount, status, app) == ("card", 4940, "terminal", "00B")
@@ -96,7 +104,7 @@ def test_R03_a_decline_shows_the_reason_and_the_choices_then_a_retry_works(
     assert tickets(db) == []  # nothing committed: the money did not move
     assert "interdite" in refund.rows[0].status.text()
     press(qtbot, Qt.Key.Key_F10)  # try again: the customer presents the card again
-    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    _done(qtbot, window)
     assert len(tickets(db)) == 1 and _refund_row(db)[2] == "terminal"
 
 
@@ -123,7 +131,7 @@ def test_an_unknown_outcome_waits_for_the_manager_and_is_never_sent_twice(
     qtbot.wait_until(lambda: not dialog.isVisible(), timeout=10_000)
     assert "F10" in refund.banner.text()
     press(qtbot, Qt.Key.Key_F10)
-    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    _done(qtbot, window)
     row = db.execute("SELECT terminal_status, auth_number FROM refunds").fetchone()
     assert tuple(row) == ("checked", "778899")
     assert db.execute("SELECT COUNT(*) FROM terminal_operations").fetchone()[0] == 1
@@ -160,7 +168,7 @@ def test_R16_the_exchange_difference_is_taken_on_the_terminal(qtbot, db, termina
     to_refund(qtbot, window)
     assert [(r.kind, r.amount) for r in window.refund.plan.refunds] == [("card", -1600)]
     press(qtbot, Qt.Key.Key_F10)
-    qtbot.wait_until(lambda: window.current == "done", timeout=15_000)
+    _done(qtbot, window)
     assert db.execute("SELECT amount, terminal_status FROM refunds").fetchone() == (
         -1600, "terminal")
     assert "payés par carte sur le TPE" in window.done.hand_over.text()
