@@ -140,9 +140,13 @@ class TerminalSimulator:
     """The server. ``start()`` runs it on a thread; ``serve()`` runs it here until ``stop()``."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, script: Iterable[Step] = (),
-                 delay: float = 0.0, log: Callable[[str], None] = _say) -> None:
+                 delay: float = 0.0, log: Callable[[str], None] = _say,
+                 lifetime: float = 0.0) -> None:
         self._steps = iter(list(script))
         self.delay = delay
+        # 0: until stopped; else the simulator stops by itself after this many seconds
+        # (tests: a simulator whose test process died never outlives it for long).
+        self.lifetime = lifetime
         self.log = log
         self.requests: list[dict[str, str]] = []
         self._stop = threading.Event()
@@ -176,7 +180,10 @@ class TerminalSimulator:
     def serve(self) -> None:
         self.log(_("Payment terminal simulator listening on {host}:{port}.").format(
             host=self.host, port=self.port))
+        end = time.monotonic() + self.lifetime if self.lifetime else None
         while not self._stop.is_set():
+            if end is not None and time.monotonic() > end:
+                break
             try:
                 conn, _peer = self._sock.accept()
             except TimeoutError:
@@ -309,19 +316,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8888)
-    parser.add_argument("--script", type=Path, default=None)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help=_("the address to listen on (default: 127.0.0.1)"))
+    parser.add_argument("--port", type=int, default=8888, help=_("the TCP port (default: 8888)"))
+    parser.add_argument("--script", type=Path, default=None,
+                        help=_("the scripted outcomes, JSON or TOML (docs/payment-terminal.md)"))
     parser.add_argument("--delay", type=float, default=0.0,
-                        help="seconds before each answer not scripted otherwise")
+                        help=_("seconds before each answer not scripted otherwise"))
     parser.add_argument("--ready-file", type=Path, default=None,
-                        help="write the listening port to this file once listening")
+                        help=_("write the listening port to this file once listening"))
+    parser.add_argument("--lifetime", type=float, default=0.0,
+                        help=_("stop by itself after this many seconds (0: until stopped)"))
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         script = load_script(args.script) if args.script else []
-        sim = TerminalSimulator(host=args.host, port=args.port, script=script, delay=args.delay)
+        sim = TerminalSimulator(host=args.host, port=args.port, script=script, delay=args.delay,
+                                lifetime=args.lifetime)
     except InvalidInput as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -391,3 +391,10 @@ def test_the_simulator_command_says_why_it_cannot_start(tmp_path):
          "--script", str(bad)], cwd=Path(__file__).resolve().parents[2],
         capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "explode" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_simulator_with_a_lifetime_stops_by_itself():
+    sim = TerminalSimulator(lifetime=0.3, log=lambda _m: None).start()
+    sim._thread.join(timeout=5)
+    assert not sim._thread.is_alive()
+    sim.stop()

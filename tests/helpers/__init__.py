@@ -255,7 +255,8 @@ def tpe_simulator(tmp_path: Path, steps: list[Any] | None = None, *,
     folder.mkdir()
     ready = folder / "port"
     args = [sys.executable, "-m", "pos_returns.devices.tpe_simulator", "--host", LOOPBACK,
-            "--port", "0", "--ready-file", str(ready), "--delay", str(delay)]
+            "--port", "0", "--ready-file", str(ready), "--delay", str(delay),
+            "--lifetime", "600"]  # never outlives a test process that died for long
     if steps is not None:
         script = folder / "script.json"
         script.write_text(json.dumps(steps), encoding="utf-8")

@@ -49,11 +49,15 @@ def terminal_window(qtbot, db, till_cfg, styled_app, tmp_path):
         made["window"] = window
         return window, sim
 
-    yield start
-    if "window" in made:
-        made["window"].services.ops.shutdown()
-    if "sim" in made:
-        made["sim"][0].__exit__(None, None, None)
+    try:
+        yield start
+    finally:
+        try:
+            if "window" in made:
+                made["window"].services.ops.shutdown()
+        finally:
+            if "sim" in made:
+                made["sim"][0].__exit__(None, None, None)
 
 
 def _to_the_card(qtbot, db, window):
