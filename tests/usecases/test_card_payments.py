@@ -20,6 +20,7 @@ from pypdf import PdfReader
 
 from pos_returns.config import TillConfig
 from pos_returns.devices.caisse_ap import CaisseAPClient
+from pos_returns.devices.ticket_text import Text, ticket_ops
 from pos_returns.devices.tpe_simulator import Step, TerminalSimulator
 from pos_returns.documents import render_ticket_pdf, ticket_document_from_db
 from pos_returns.engine.plan import LineRequest, NewItem, ReturnRequest
@@ -214,6 +215,7 @@ from pathlib import Path
 from pos_returns.cache.db import connect
 from pos_returns.config import TillConfig
 from pos_returns.devices.caisse_ap import CaisseAPClient
+from pos_returns.devices.ticket_text import Text, ticket_ops
 from pos_returns.engine.plan import LineRequest, NewItem, ReturnRequest
 from pos_returns.usecases import card_payments as cp
 from pos_returns.usecases.returns import prepare_return
@@ -289,6 +291,8 @@ def test_R03_the_printed_ticket_shows_what_the_terminal_confirmed(db, cfg):
                     .replace("\u00a0", " ").replace("\u202f", " ").split())
     assert "TPE : CB sans contact" in text
     assert op.transaction_id.split("|")[0] in text
+    roll = " ".join(o.text for o in ticket_ops(doc, columns=48) if isinstance(o, Text))
+    assert "TPE" in roll and op.transaction_id.split("|")[0] in roll  # the ESC/POS ticket
 
 
 def test_the_managers_review_lists_every_operation_to_check(db, cfg):
