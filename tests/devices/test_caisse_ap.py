@@ -398,3 +398,20 @@ def test_a_simulator_with_a_lifetime_stops_by_itself():
     sim._thread.join(timeout=5)
     assert not sim._thread.is_alive()
     sim.stop()
+
+
+def test_the_simulator_command_listens_on_the_tills_terminal_port_by_default(tmp_path):
+    probe = socket.socket()
+    probe.bind((LOOPBACK, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    config = tmp_path / "till.toml"
+    config.write_text(f'terminal_host = "127.0.0.1"\nterminal_port = {port}\n',
+                      encoding="utf-8")
+    ready = tmp_path / "port"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pos_returns.cli", "tpe-simulator", "--config", str(config),
+         "--lifetime", "0.2", "--ready-file", str(ready)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert int(ready.read_text()) == port and f"127.0.0.1:{port}" in proc.stdout
