@@ -71,7 +71,6 @@ def test_R03_card_refund_approved_by_the_terminal_is_committed_with_its_identifi
         [op] = _drive(db, cfg, prepared, draft, terminal)
     assert op.approved and op.amount == 4940 and op.transaction_id.startswith("AA-")
     ticket = commit_prepared(db, cfg, prepared, card_draft=draft)
-    assert ticket.uuid == draft
     row = db.execute("SELECT kind, amount, terminal_status, card_application, read_mode, "
                      "transaction_id, terminal_operation FROM refunds WHERE ticket_id = ?",
                      [ticket.ticket_id]).fetchone()
@@ -79,7 +78,7 @@ def test_R03_card_refund_approved_by_the_terminal_is_committed_with_its_identifi
     signed = json.loads(db.execute("SELECT payload FROM journal WHERE kind = 'ticket'")
                         .fetchone()[0])
     assert signed["refunds"][0]["transaction_id"] == op.transaction_id  # under the signature
-    assert cp.get_operation(db, op.uuid).ticket_uuid == draft
+    assert cp.get_operation(db, op.uuid).ticket_uuid == ticket.uuid  # on this ticket
     assert _journal_kinds(db).count("terminal") == 2  # sent, answered
     assert [r["CB"] for r in sim.requests] == ["4940"]
 

@@ -163,13 +163,14 @@ class RefundScreen(QWidget):
         self._busy = False
         self._seq = 0
         self._planning = False
-        # Card money on the terminal: this return's uuid (its ticket's), what is done.
+        # Card money on the terminal: this return's key, what is done, the prepared return.
         self.terminal = card_payments.terminal_for(services.cfg)
         self._draft = ""
         self._settled: dict[str, CardOperation] = {}
         self._manual: CardAmount | None = None
         self._to_check: CardOperation | None = None
         self._prepared: tuple[PreparedReturn, object] | None = None
+        self._prepared_for: object = None  # the request it was prepared (and reserved) for
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 20, 28, 20)
@@ -310,11 +311,12 @@ class RefundScreen(QWidget):
         self.sale = sale
         self._busy = False
         self.banner.clear_message()
-        self._draft = str(uuid.uuid4())  # a new return: its ticket's uuid
+        self._draft = str(uuid.uuid4())  # a new return: the key of its card operations
         self._settled = {}
         self._manual = None
         self._to_check = None
         self._prepared = None
+        self._prepared_for = None
         self.auth_field.clear()
         self.terminal_box.setVisible(False)
         self.subtitle.setText(sale_reference(sale) if sale else _("Return without receipt"))
@@ -489,12 +491,19 @@ class RefundScreen(QWidget):
         self._refresh_buttons()
         cfg = self.services.cfg
         ops = self.services.ops
+        request = self.plan.request
+        if self._prepared is not None and self._prepared_for == request:
+            # A retry on the terminal, or the authorisation number typed: the return is
+            # already decided and its lines reserved at HQ; nothing to ask again.
+            self._next_card()
+            return
 
         def go_on(prepared: PreparedReturn, answer: object = None) -> None:
             if getattr(answer, "status", "") == "conflict":
                 self._commit(prepared, answer)  # refused by HQ: no card money moves
                 return
             self._prepared = (prepared, answer)
+            self._prepared_for = request
             self._next_card()
 
         def ask_hq_then_go_on(prepared: PreparedReturn) -> None:
@@ -685,6 +694,8 @@ class RefundScreen(QWidget):
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
+        self._prepared = None  # decided and reserved again at the next F10 (a failed
+        self._prepared_for = None  # commit leaves its reservation abandoned)
         self._refresh_buttons()
         message = error_message(exc)
         self.banner.show_message(message, "error")

@@ -20,7 +20,7 @@ def m001_terminal_operations(db: Database) -> None:
         -- by a manager; every move is journaled.
         CREATE TABLE terminal_operations (
             uuid TEXT PRIMARY KEY,
-            draft_uuid TEXT NOT NULL,          -- the return being completed = its ticket's uuid
+            draft_uuid TEXT NOT NULL,          -- the return being completed (the refund screen's)
             tender_key TEXT NOT NULL,          -- which refund of the draft (see card_payments)
             sale_tender_id INTEGER,            -- the sale's card it goes back to, if any
             store_id INTEGER NOT NULL,
