@@ -91,6 +91,7 @@ COMMAND_MODULES = (
     "pos_returns.commands.privacy",
     "pos_returns.commands.sync",
     "pos_returns.commands.support",
+    "pos_returns.commands.terminal",
 )
 
 

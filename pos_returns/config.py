@@ -91,6 +91,9 @@ class TillConfig:
     reservation_review_minutes: int = 10  # a reservation unconfirmed longer: manager's review
     sync_max_amount: int = 10_000_000  # cents: a pulled amount beyond 100 000 € is refused
     sync_max_quantity: int = 9_999  # a pulled quantity beyond this is refused
+    terminal_host: str = ""  # payment terminal (Caisse-AP over IP); empty: no terminal
+    terminal_port: int = 8888
+    terminal_timeout_seconds: int = 90  # the customer presents the card within this time
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def with_cache(self, path: Path | str) -> TillConfig:
@@ -127,6 +130,9 @@ _TOP_TYPES: dict[str, type] = {
     "reservation_review_minutes": int,
     "sync_max_amount": int,
     "sync_max_quantity": int,
+    "terminal_host": str,
+    "terminal_port": int,
+    "terminal_timeout_seconds": int,
 }
 _OPTIONAL_PATHS = {"smtp_password_file"}  # "" in the file: none
 
@@ -189,6 +195,14 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> TillC
     if "till_no" in kwargs:
         _int("till_no", kwargs["till_no"], minimum=1, maximum=99)
     _check_devices(kwargs)
+    if "terminal_port" in kwargs:
+        _int("terminal_port", kwargs["terminal_port"], minimum=1, maximum=65535)
+    if "terminal_timeout_seconds" in kwargs:
+        _int("terminal_timeout_seconds", kwargs["terminal_timeout_seconds"],
+             minimum=5, maximum=600)
+    host = kwargs.get("terminal_host", "")
+    if host != host.strip() or any(ch.isspace() for ch in host) or len(host) > 253:
+        raise _bad("terminal_host", _("a host name or IP address, without spaces"), host)
     policy = data.get("policy", {})
     if not isinstance(policy, dict):
         raise _bad("policy", _("a table"), policy)

@@ -32,6 +32,7 @@ from pos_returns.documents.ticket import (
     refund_label,
     security_code_text,
     software_text,
+    terminal_proof,
     title_of,
     valid_until_text,
 )
@@ -249,6 +250,9 @@ def _settlement(doc: TicketDocument, w: int) -> list[Op]:
                 refund.gift_card_number)), w)
         if refund.beyond_original:
             out += _lines(_("The whole merchandise amount is refunded to the card."), w)
+        proof = terminal_proof(refund)  # what the payment terminal confirmed (issue 14)
+        if proof:
+            out += _lines(proof, w)
     out += pair(net_label(doc), format_money(abs(doc.net_to_customer)), w, bold=True)
     for note in notices(doc):
         out += _lines(note, w)

@@ -116,6 +116,11 @@ class DocRefund:
     card_last4: str = ""
     gift_card_number: str = ""  # a new Alamara Gift Card issued for this amount
     beyond_original: bool = False  # R05
+    # What the payment terminal confirmed (issue 14): "terminal" | "manual" | "checked".
+    terminal_status: str = ""
+    card_application: str = ""  # Caisse-AP CC, e.g. "00B"
+    transaction_id: str = ""  # AA-…|AB-…|AC-…|AI-…
+    auth_number: str = ""  # typed: no terminal connected, or a manager's check
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,9 +508,11 @@ def ticket_document_from_db(
     )
     refunds = tuple(
         DocRefund(kind=row[0], amount=row[1], card_last4=row[2], gift_card_number=row[3],
-                  beyond_original=bool(row[4]))
+                  beyond_original=bool(row[4]), terminal_status=row[5], card_application=row[6],
+                  transaction_id=row[7], auth_number=row[8])
         for row in db.execute(
-            "SELECT kind, amount, card_last4, gift_card_number, beyond_original FROM refunds "
+            "SELECT kind, amount, card_last4, gift_card_number, beyond_original, "
+            "terminal_status, card_application, transaction_id, auth_number FROM refunds "
             "WHERE ticket_id = ? ORDER BY id",
             [tid],
         ).fetchall()

@@ -45,6 +45,7 @@ from pos_returns.documents.model import (
     group_digits,
     software_version,
 )
+from pos_returns.engine.cards import card_application_label
 from pos_returns.engine.codes import parse_receipt
 from pos_returns.engine.jewelry import inspection_summary, png_size
 from pos_returns.engine.reasons import condition_label, reason_label
@@ -326,6 +327,23 @@ def _totals(doc: TicketDocument, st: Styles, width: float) -> Table:
     return _pair_table(rows, [width - amount_w, amount_w])
 
 
+def terminal_proof(refund: DocRefund) -> str:
+    """Under a card amount: what the payment terminal confirmed (issue 14)."""
+    if not refund.terminal_status:
+        return ""
+    parts = [card_application_label(refund.card_application)] if refund.card_application \
+        else []
+    if refund.transaction_id:
+        parts.append(refund.transaction_id.replace("|", " "))
+    if refund.auth_number:
+        parts.append(_("authorisation {number}").format(number=refund.auth_number))
+    if refund.terminal_status == "manual":
+        parts.append(_("done on the terminal by hand"))
+    elif refund.terminal_status == "checked":
+        parts.append(_("checked by a manager"))
+    return _("Payment terminal: {details}").format(details=" · ".join(parts))
+
+
 def _settlement(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]:
     amount_w = min(width * 0.36, 28 * mm)
     out: list[Flowable] = [
@@ -342,6 +360,9 @@ def _settlement(doc: TicketDocument, st: Styles, width: float) -> list[Flowable]
         if refund.beyond_original:
             rows.append((_p(_("The whole merchandise amount is refunded to the card."),
                             st.small), Spacer(1, 1)))
+        proof = terminal_proof(refund)
+        if proof:
+            rows.append((_p(proof, st.small), Spacer(1, 1)))
     net = doc.net_to_customer
     rows.append((_p(net_label(doc), st.bold), _p(format_money(abs(net)), st.right_bold)))
     out.append(_pair_table(rows, [width - amount_w, amount_w], lines_above=(len(rows) - 1,)))

@@ -39,6 +39,8 @@ TECHNICAL_KINDS = frozenset(
         "setting_change",  # a store setting changed on the till: who, before, after
         "staff_change",  # a staff account added, disabled, its PIN reset, its role changed
         "privacy_request",  # an RGPD access (export) or erasure request: counts only
+        "terminal",  # a card amount on the payment terminal: sent, answered, interrupted
+        "terminal_check",  # a manager confirms what the terminal printed (« à vérifier »)
     }
 )
 RECORD_KINDS = frozenset({TICKET, DUPLICATE, CLOSURE}) | TECHNICAL_KINDS

@@ -31,6 +31,7 @@ from pos_returns.i18n import _, format_datetime, ngettext
 from pos_returns.sync import push as sync_push
 from pos_returns.sync import reserve as sync_reserve
 from pos_returns.sync.reserve import ReservationAnswer
+from pos_returns.usecases import card_payments
 from pos_returns.usecases.idcheck import get_check, history_for
 from pos_returns.usecases.planning import plan_return
 from pos_returns.usecases.tickets import commit_plan
@@ -205,11 +206,16 @@ def conflict_message(answer: Any) -> str:
 
 @french_failures
 def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
-                    answer: Any = None) -> CommittedTicket:
+                    answer: Any = None, card_draft: str = "") -> CommittedTicket:
     """Step 3, database worker: refuse on HQ's conflict, mark offline when HQ was
     away, commit the ticket under the reserved uuid (the ticket writer checks the
     quantities again under the write lock). A commit that fails leaves its
-    reservation ``abandoned``: the next sync tells HQ to free it."""
+    reservation ``abandoned``: the next sync tells HQ to free it.
+
+    ``card_draft``: the return's key under which its card amounts were done on the
+    payment terminal (:mod:`pos_returns.usecases.card_payments`); the ticket is
+    committed only when every card amount is approved, and carries them. With a
+    terminal configured, a card amount without it is refused."""
     plan = prepared.plan
     pending = prepared.ask_hq
     if answer is not None:
@@ -225,7 +231,16 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
         plan = replace(plan, request=replace(plan.request, offline=True))
     try:
         with atomic(db):
-            ticket = commit_plan(db, cfg, plan, ticket_uuid=prepared.ticket_uuid)
+            operations = None
+            if card_draft:
+                operations = card_payments.require_settled(db, plan, card_draft)
+            elif cfg.terminal_host and card_payments.card_amounts(plan):
+                raise PolicyRefused(
+                    _("The card amounts of this return must go through the payment "
+                      "terminal first."), code="terminal_unsettled")
+            card_payments.check_no_loose_money(db, plan, operations)
+            ticket = commit_plan(db, cfg, plan, ticket_uuid=prepared.ticket_uuid,
+                                 card_operations=operations)
             if pending:
                 sync_reserve.set_pending(db, prepared.ticket_uuid, "committed",
                                          _answer_json(answer) if answer is not None else "")

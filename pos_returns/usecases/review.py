@@ -56,7 +56,7 @@ from pos_returns.journal.chain import Journal
 from pos_returns.sync.reserve import StaleReservation, stale_reservations
 from pos_returns.sync.state import table_label
 from pos_returns.sync.validate import QuarantinedRow, quarantined
-from pos_returns.usecases import delivery
+from pos_returns.usecases import card_payments, delivery
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.idcheck import purge
 from pos_returns.usecases.tickets import reprint
@@ -291,6 +291,11 @@ class DayReview:
     reason_choices: tuple[tuple[str, str], ...]
     # ticket e-mails waiting for a retry or given up (usecases.delivery), any day
     mail_problems: tuple[str, ...] = ()
+    # Card operations « à vérifier » of the store, whatever their day (issue 14): they
+    # stay listed until a manager confirms what the payment terminal printed.
+    terminal_checks: tuple[card_payments.CardOperation, ...] = ()
+    # Card money moved on the terminal that no ticket carries (a return abandoned after it).
+    terminal_unticketed: tuple[card_payments.CardOperation, ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -602,6 +607,8 @@ def day_review(
         ),
         reason_choices=tuple((c, reason_label(c)) for c in reason_codes),
         mail_problems=tuple(delivery.mail_problem_text(m) for m in delivery.mail_problems(db)),
+        terminal_checks=tuple(card_payments.to_check(db, store_id=store)),
+        terminal_unticketed=tuple(card_payments.unticketed(db, store_id=store)),
     )
 
 

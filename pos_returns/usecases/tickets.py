@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
-from pos_returns.usecases import idcheck, jewelry_mode
+from pos_returns.usecases import card_payments, idcheck, jewelry_mode
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -374,9 +375,11 @@ def _insert_approvals(conn: Any, ticket_id: int, plan: ReturnPlan,
 
 
 def _insert_refunds(
-    db: Database, ticket_id: int, plan: ReturnPlan, secret: bytes, created_at: str
+    db: Database, ticket_id: int, plan: ReturnPlan, secret: bytes, created_at: str,
+    card_operations: Mapping[int, card_payments.CardOperation],
 ) -> tuple[list[dict[str, Any]], list[giftcards.IssuedGiftCard]]:
-    """The refunds, tender by tender, and the one new gift card they load (R04)."""
+    """The refunds, tender by tender, and the one new gift card they load (R04); a card
+    amount carries what the payment terminal confirmed (``card_operations``, by index)."""
     req = plan.request
     issued: list[giftcards.IssuedGiftCard] = []
     refunds: list[dict[str, Any]] = []
@@ -388,7 +391,7 @@ def _insert_refunds(
             db, secret=secret, amount=total_card, ticket_id=ticket_id,
             store_id=req.store_id, till_no=req.till_no, issued_at=created_at,
         ))
-    for r in plan.refunds:
+    for index, r in enumerate(plan.refunds):
         card_number = issued[0].number if r.new_gift_card and issued else ""
         refunds.append(
             {
@@ -402,12 +405,18 @@ def _insert_refunds(
                 "rule_codes": ",".join(dict.fromkeys(x.rule for x in r.reasons)),
             }
         )
+        op = card_operations.get(index)
+        if op is not None:  # what the payment terminal said, under the signature
+            refunds[-1].update(card_payments.refund_columns(op))
+    empty = card_payments.refund_columns(None)
     db.conn.executemany(
         "INSERT INTO refunds(ticket_id, kind, amount, sale_tender_id, card_last4, "
-        "gift_card_number, beyond_original) VALUES (?,?,?,?,?,?,?)",
+        "gift_card_number, beyond_original, terminal_status, card_application, read_mode, "
+        "transaction_id, auth_number, terminal_operation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [
             (ticket_id, x["kind"], x["amount"], x["sale_tender_id"], x["card_last4"],
-             x["gift_card_number"], int(x["beyond_original"]))
+             x["gift_card_number"], int(x["beyond_original"]),
+             *(x.get(k, v) for k, v in empty.items()))
             for x in refunds
         ],
     )
@@ -485,6 +494,7 @@ def commit_plan(
     journal: Journal | None = None,
     now: datetime | None = None,
     signature_png: bytes | None = None,
+    card_operations: Mapping[int, card_payments.CardOperation] | None = None,
     ticket_uuid: str | None = None,
 ) -> CommittedTicket:
     """Commit ``plan`` as a return ticket, all or nothing; return what was written.
@@ -524,6 +534,7 @@ def commit_plan(
     created_at = _utc_text(moment)
     # The uuid HQ reserved the lines under, when it was asked (usecases/returns.py).
     ticket_uuid = str(ticket_uuid) if ticket_uuid else str(uuidlib.uuid4())
+    card_operations = dict(card_operations or {})
     conn = db.conn
     with atomic(db):
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
@@ -535,7 +546,10 @@ def commit_plan(
         ticket_id = _insert_ticket(conn, plan, ticket_uuid, number, created_at)
         lines = _insert_lines(conn, ticket_id, plan)
         approvals = _insert_approvals(conn, ticket_id, plan, created_at)
-        refunds, issued = _insert_refunds(db, ticket_id, plan, secret, created_at)
+        refunds, issued = _insert_refunds(db, ticket_id, plan, secret, created_at,
+                                          card_operations)
+        if card_operations:  # now on this ticket (refused if another already carries one)
+            card_payments.attach_to_ticket(db, card_operations, ticket_uuid)
         payload = _ticket_payload(plan, ticket_uuid, number, created_at, sale_ref, lines,
                                   refunds, approvals, issued)
         if jewel is not None:

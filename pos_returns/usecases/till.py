@@ -31,7 +31,7 @@ from pos_returns.errors import InvalidInput, PermissionDenied
 from pos_returns.i18n import _
 from pos_returns.journal.chain import Journal, startup
 from pos_returns.journal.verify import VerifyReport
-from pos_returns.usecases import auth, delivery, tickets
+from pos_returns.usecases import auth, card_payments, delivery, tickets
 from pos_returns.usecases.staff import needs_new_pin
 
 MAX_CODE_LENGTH = 64  # a scanned code longer than this is not one of ours
@@ -76,8 +76,11 @@ def load_context(db: Database, store_id: int, till_no: int) -> TillContext:
 
 def start_till(db: Database, cfg: TillConfig) -> VerifyReport:
     """When the till opens: verify the fiscal journal, record a configuration
-    change if any, then the ``start`` event."""
-    return startup(db, cfg)
+    change if any, then the ``start`` event; a card operation left pending by a
+    till stopped during a terminal call becomes « à vérifier »."""
+    report = startup(db, cfg)
+    card_payments.recover_interrupted(db, cfg)
+    return report
 
 
 def login(db: Database, cfg: TillConfig, code: str, pin: str) -> Staff:

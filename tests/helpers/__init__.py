@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -216,3 +223,62 @@ def new_cache(path: Path) -> Database:
 def ean_of(db: Database, sku: str) -> str:
     """The (valid) EAN-13 of a catalogue SKU, as the scanner reads it off the tag."""
     return db.execute("SELECT ean FROM products WHERE sku = ?", [sku]).fetchone()[0]
+
+
+# --------------------------------------------------------------------------- the TPE simulator
+
+LOOPBACK = "127.0.0.1"
+
+
+class SimulatorProcess:
+    """The payment terminal simulator running as a real server in another process."""
+
+    def __init__(self, port: int, proc: subprocess.Popen[str]) -> None:
+        self.port = port
+        self.proc = proc
+        self.log = ""  # what it wrote, once stopped (no-break spaces as plain spaces)
+
+    def client(self, **kw: Any) -> Any:
+        from pos_returns.devices.caisse_ap import CaisseAPClient
+
+        kw.setdefault("timeout_seconds", 5.0)
+        kw.setdefault("till_no", 3)
+        return CaisseAPClient(LOOPBACK, self.port, **kw)
+
+
+@contextmanager
+def tpe_simulator(tmp_path: Path, steps: list[Any] | None = None, *,
+                  delay: float = 0.0) -> Iterator[SimulatorProcess]:
+    """``python -m pos_returns.devices.tpe_simulator`` on 127.0.0.1, a free port, with
+    ``steps`` as its script; stopped (SIGTERM, then SIGKILL) on exit."""
+    folder = tmp_path / f"tpe-{next(_seq)}"
+    folder.mkdir()
+    ready = folder / "port"
+    args = [sys.executable, "-m", "pos_returns.devices.tpe_simulator", "--host", LOOPBACK,
+            "--port", "0", "--ready-file", str(ready), "--delay", str(delay),
+            "--lifetime", "600"]  # never outlives a test process that died for long
+    if steps is not None:
+        script = folder / "script.json"
+        script.write_text(json.dumps(steps), encoding="utf-8")
+        args += ["--script", str(script)]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    sim = None
+    try:
+        deadline = time.monotonic() + 15
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.02)
+        sim = SimulatorProcess(int(ready.read_text()), proc)
+        yield sim
+    finally:
+        proc.terminate()
+        try:
+            out, _err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _err = proc.communicate(timeout=10)
+        if sim is not None:
+            sim.log = out.replace("\u00a0", " ")

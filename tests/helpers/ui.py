@@ -84,7 +84,29 @@ def to_refund(qtbot, window) -> None:
 def confirm(qtbot, window) -> None:
     assert window.refund.confirm_button.isEnabled()
     press(qtbot, Qt.Key.Key_F10)
+    confirm_on_terminal(qtbot, window)
     qtbot.wait_until(lambda: window.current == "done")
+
+
+def confirm_on_terminal(qtbot, window, auth_number: str = "A12345", *,
+                        wait: bool = False) -> None:
+    """No terminal configured: each card amount is done on the terminal by hand and
+    confirmed with the authorisation number it printed (issue 14)."""
+    refund = window.refund
+    if wait:
+        qtbot.wait_until(lambda: window.current != "refund" or refund.auth_field.isVisible(),
+                         timeout=10_000)
+    for _amount in range(4):
+        if window.current != "refund" or not refund.auth_field.isVisible():
+            return
+        assert "sur le TPE" in refund.terminal_text.text()
+        refund.auth_field.setFocus()
+        qtbot.keyClicks(refund.auth_field, auth_number)
+        press(qtbot, Qt.Key.Key_F10)
+        qtbot.wait_until(lambda: window.current != "refund" or not refund.auth_field.text()
+                         or refund.banner.isVisible(), timeout=10_000)
+        if refund.banner.isVisible():
+            return
 
 
 def receipt_of(db, sale_id: int) -> ReceiptNumber:

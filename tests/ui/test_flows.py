@@ -13,6 +13,7 @@ from pos_returns.engine.domain import Condition
 from tests.helpers import L, T, add_sale, ean_of
 from tests.helpers.ui import (
     confirm,
+    confirm_on_terminal,
     log_in,
     open_sale,
     press,
@@ -44,8 +45,6 @@ def present_card(qtbot, window, last4: str) -> None:
     field.selectAll()
     qtbot.keyClicks(field, last4)
     qtbot.wait_until(window.refund.is_settled)
-
-
 
 
 def tickets(db) -> list[dict]:
@@ -419,6 +418,7 @@ def test_a_crash_while_committing_writes_nothing_and_keeps_the_card(
 
     monkeypatch.setattr(writer, "commit_plan", broken)
     press(qtbot, Qt.Key.Key_F10)
+    confirm_on_terminal(qtbot, window)  # the card money moved; then the commit fails
     qtbot.wait_until(lambda: window.refund.banner.isVisible())
     # a full disk is said in French (issue 17), not as a technical fault
     assert "disque est plein" in window.refund.banner.text()
@@ -452,6 +452,7 @@ def test_receipt_return_through_the_real_database_worker(qtbot, db, threaded_win
     qtbot.keyClicks(window.refund.card_field, "4242")
     qtbot.wait_until(lambda: window.refund.confirm_button.isEnabled(), timeout=10_000)
     press(qtbot, Qt.Key.Key_F10)
+    confirm_on_terminal(qtbot, window, wait=True)
     qtbot.wait_until(lambda: window.current == "done", timeout=10_000)
     qtbot.wait_until(lambda: window.done.deliveries == 1, timeout=20_000)
     [ticket] = tickets(db)

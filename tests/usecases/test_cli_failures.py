@@ -72,6 +72,8 @@ def extra_args(command: tuple[str, ...], out: Path) -> list[str]:
         ("hq", "feed"): ["--dsn", "garbage", "--sales", "2"],
         ("sync",): ["--dsn", "garbage"],
         ("support-bundle",): ["--out", str(out / "support.zip")],
+        # the terminal simulator serves until stopped: a free port, a tenth of a second
+        ("tpe-simulator",): ["--host", "127.0.0.1", "--port", "0", "--lifetime", "0.1"],
     }.get(command, [])
 
 
@@ -81,7 +83,8 @@ def takes_db(command: tuple[str, ...]) -> bool:
 
 # Commands that take --db but do not read the cache (they succeed whatever it holds).
 CACHE_FREE = {("privacy", "key"),
-              ("support-bundle",)}  # it reports the broken cache inside the zip
+              ("support-bundle",),  # it reports the broken cache inside the zip
+              ("tpe-simulator",)}  # the payment terminal simulator reads no cache
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:

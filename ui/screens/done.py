@@ -155,7 +155,11 @@ class DoneScreen(QWidget):
         lines = []
         for refund in shown_refunds(plan.refunds):  # one new gift card per ticket (R04)
             amount = money(abs(refund.amount))
-            if refund.amount < 0:
+            if refund.amount < 0 and refund.kind == TenderKind.CARD:
+                # Already taken on the payment terminal before the ticket was committed.
+                lines.append(_("{amount} paid by card on the payment terminal.").format(
+                    amount=amount))
+            elif refund.amount < 0:
                 lines.append(_("Take {amount} from the customer.").format(amount=amount))
             elif refund.kind == TenderKind.CASH:
                 lines.append(_("Give {amount} in cash from the drawer.").format(amount=amount))

@@ -5,11 +5,22 @@ the engine, which checks them against the sale's card (a mismatch waits for a
 manager, F6). Cash shows the amount to take from the drawer; a new Alamara Gift
 Card shows its amount (its number comes with the ticket). Card refunds always
 print their ticket; otherwise printing is on request.
+
+Card money moves on the payment terminal before the ticket is committed
+(pos_returns.usecases.card_payments), card amount by card amount: the
+operation's row is written on the database worker, the terminal is called on
+the I/O pool, its answer recorded on the database worker. A decline shows the
+terminal's reason and what the policy allows (try again, another card with a
+manager, R03, a gift card); an unknown outcome is « à vérifier » until a manager
+confirms (F7). Without a terminal, the salesperson does the amount on the
+terminal and confirms it with the authorisation number it printed.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -29,6 +40,8 @@ from pos_returns.engine.domain import Sale, TenderKind
 from pos_returns.engine.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
 from pos_returns.engine.refunds import shown_refunds
 from pos_returns.i18n import _
+from pos_returns.usecases import card_payments
+from pos_returns.usecases.card_payments import CardAmount, CardOperation
 from pos_returns.usecases.returns import (
     OFFLINE,
     PreparedReturn,
@@ -41,6 +54,7 @@ from pos_returns.usecases.returns import (
     ui_deadline,
 )
 
+from ..dialogs.terminal_check import TerminalCheckDialog
 from ..format import money, sale_reference, tender_name
 from ..ops import error_message
 from ..services import Services
@@ -70,6 +84,31 @@ def is_card_refund(refund: PlannedRefund) -> bool:
     return refund.kind == TenderKind.CARD and refund.amount > 0
 
 
+# On the database worker (ops.op): the core records, the screen only asks.
+def _start_operation(db: Any, cfg: Any, draft: str, amount: CardAmount,
+                     staff_id: int) -> CardOperation:
+    return card_payments.start_operation(db, cfg, draft_uuid=draft, amount=amount,
+                                         staff_id=staff_id)
+
+
+def _record_result(db: Any, cfg: Any, op_uuid: str, result: Any) -> CardOperation:
+    return card_payments.record_result(db, cfg, op_uuid, result)
+
+
+def _record_lost(db: Any, cfg: Any, op_uuid: str) -> CardOperation:
+    return card_payments.record_lost_answer(db, cfg, op_uuid)
+
+
+def _record_manual(db: Any, cfg: Any, draft: str, amount: CardAmount, staff_id: int,
+                   auth_number: str) -> CardOperation:
+    return card_payments.record_manual(db, cfg, draft_uuid=draft, amount=amount,
+                                       staff_id=staff_id, auth_number=auth_number)
+
+
+def _blocking(db: Any, draft: str, amount: CardAmount) -> CardOperation | None:
+    return card_payments.blocking_operation(db, draft, amount)
+
+
 class RefundRow(QFrame):
     def __init__(self, refund: PlannedRefund, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,7 +132,18 @@ class RefundRow(QFrame):
             chip = label("\n".join(dict.fromkeys(waiting)), wrap=True)
             chip.setProperty("verdict", "needs_manager")
             text.addWidget(chip)
+        self.status = label("", wrap=True)
+        self.status.setObjectName("terminalStatus")
+        self.status.setVisible(False)
+        text.addWidget(self.status)
         box.addLayout(text, 1)
+
+    def set_status(self, text: str, verdict: str = "") -> None:
+        """What the payment terminal did with this amount."""
+        self.status.setText(text)
+        self.status.setProperty("verdict", verdict)
+        self.status.setVisible(bool(text))
+        repolish(self.status)
 
 
 class RefundScreen(QWidget):
@@ -113,6 +163,14 @@ class RefundScreen(QWidget):
         self._busy = False
         self._seq = 0
         self._planning = False
+        # Card money on the terminal: this return's key, what is done, the prepared return.
+        self.terminal = card_payments.terminal_for(services.cfg)
+        self._draft = ""
+        self._settled: dict[str, CardOperation] = {}
+        self._manual: CardAmount | None = None
+        self._to_check: CardOperation | None = None
+        self._prepared: tuple[PreparedReturn, object] | None = None
+        self._prepared_for: object = None  # the request it was prepared (and reserved) for
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 20, 28, 20)
@@ -178,6 +236,26 @@ class RefundScreen(QWidget):
         self.notices.setProperty("level", "info")
         left.addWidget(self.notices)
         left.addStretch(1)
+        # The payment terminal: what to do on it by hand, or what it is doing.
+        self.terminal_box = card()
+        tl = QHBoxLayout(self.terminal_box)
+        tl.setContentsMargins(18, 12, 18, 12)
+        self.terminal_text = label("", wrap=True)
+        self.terminal_text.setObjectName("terminalText")
+        tl.addWidget(self.terminal_text, 1)
+        self.auth_field = QLineEdit()
+        self.auth_field.setObjectName("authNumber")
+        self.auth_field.setMaxLength(12)
+        self.auth_field.setPlaceholderText(_("Authorisation no."))
+        self.auth_field.setFixedWidth(220)
+        self.auth_field.returnPressed.connect(self.confirm)
+        tl.addWidget(self.auth_field)
+        self.check_button = action_button(_("Manager check"), shortcut="F7", role="warning",
+                                          icon_name="manager")
+        self.check_button.clicked.connect(self.ask_terminal_check)
+        tl.addWidget(self.check_button)
+        self.terminal_box.setVisible(False)
+        left.addWidget(self.terminal_box)
         self.banner = Banner()
         left.addWidget(self.banner)
         body.addLayout(left, 3)
@@ -233,6 +311,14 @@ class RefundScreen(QWidget):
         self.sale = sale
         self._busy = False
         self.banner.clear_message()
+        self._draft = str(uuid.uuid4())  # a new return: the key of its card operations
+        self._settled = {}
+        self._manual = None
+        self._to_check = None
+        self._prepared = None
+        self._prepared_for = None
+        self.auth_field.clear()
+        self.terminal_box.setVisible(False)
         self.subtitle.setText(sale_reference(sale) if sale else _("Return without receipt"))
         card_refund = must_print(plan)
         self.card_box.setVisible(card_refund)
@@ -285,8 +371,19 @@ class RefundScreen(QWidget):
         summary += [f"+ {pl.quantity} × {pl.name} ({money(pl.amount)})" for pl in new]
         self.lines_summary.setText("\n".join(summary))
         self._sync_print(plan)
+        self._show_card_statuses(plan)
         self._refresh_buttons()
         self.plan_changed.emit(plan)
+
+    def _row_for(self, amount: CardAmount) -> RefundRow | None:
+        return self.rows[amount.index] if amount.index < len(self.rows) else None
+
+    def _show_card_statuses(self, plan: ReturnPlan) -> None:
+        for amount in card_payments.card_amounts(plan):
+            op = self._settled.get(amount.key)
+            row = self._row_for(amount)
+            if row is not None and op is not None and op.amount == amount.amount:
+                row.set_status("✓ " + op.describe(), "accepted")
 
     def _sync_print(self, plan: ReturnPlan) -> None:
         """A card refund always prints (locked); otherwise paper is on request."""
@@ -309,6 +406,13 @@ class RefundScreen(QWidget):
         self.manager_button.setEnabled(needs)
         self.manager_button.setProperty("role", "warning" if needs else "")
         repolish(self.manager_button)
+        # Once card money moved, what it was computed from stays as it is.
+        moved = bool(self._settled)
+        self.back_button.setEnabled(not self._busy)  # not while the terminal works
+        for widget in (self.prefer_gift, self.pay_card, self.pay_cash):
+            widget.setEnabled(not moved and not self._busy)
+        self.check_button.setVisible(self._to_check is not None)
+        self.check_button.setEnabled(self._to_check is not None and not self._busy)
 
     # -- the card presented, manager decisions: ask the engine again -----------------------
     def _card_changed(self, text: str) -> None:
@@ -387,26 +491,179 @@ class RefundScreen(QWidget):
         self._refresh_buttons()
         cfg = self.services.cfg
         ops = self.services.ops
+        request = self.plan.request
+        if self._prepared is not None and self._prepared_for == request:
+            # A retry on the terminal, or the authorisation number typed: the return is
+            # already decided and its lines reserved at HQ; nothing to ask again.
+            self._next_card()
+            return
 
-        def commit(prepared: PreparedReturn, answer: object = None) -> None:
-            ops.op(commit_prepared, cfg, prepared, answer).success(self._committed).failure(
-                self._failed).run()
-
-        def ask_hq_then_commit(prepared: PreparedReturn) -> None:
-            if not prepared.ask_hq:
-                commit(prepared)
+        def go_on(prepared: PreparedReturn, answer: object = None) -> None:
+            if getattr(answer, "status", "") == "conflict":
+                self._commit(prepared, answer)  # refused by HQ: no card money moves
                 return
-            # HQ is asked on the I/O pool: a slow HQ never holds the database worker.
-            # Past its deadline the till goes on offline (the return is marked so).
+            self._prepared = (prepared, answer)
+            self._prepared_for = request
+            self._next_card()
+
+        def ask_hq_then_go_on(prepared: PreparedReturn) -> None:
+            if not prepared.ask_hq:
+                go_on(prepared)
+                return
+            # HQ is asked on the I/O pool (it reserves the lines before money moves):
+            # a slow HQ never holds the database worker. Past its deadline the till goes
+            # on offline (the return is marked so).
             (
                 ops.io(ask_hq, cfg, prepared, timeout=ui_deadline(cfg))
-                .success(lambda answer: commit(prepared, answer))
-                .failure(lambda _exc: commit(prepared, OFFLINE))
+                .success(lambda answer: go_on(prepared, answer))
+                .failure(lambda _exc: go_on(prepared, OFFLINE))
                 .run()
             )
 
-        ops.op(prepare_return, cfg, self.plan.request).success(ask_hq_then_commit).failure(
+        ops.op(prepare_return, cfg, self.plan.request).success(ask_hq_then_go_on).failure(
             self._failed).run()
+
+    def _commit(self, prepared: PreparedReturn, answer: object = None) -> None:
+        draft = self._draft if card_payments.card_amounts(prepared.plan) else ""
+        self.services.ops.op(commit_prepared, self.services.cfg, prepared, answer, draft) \
+            .success(self._committed).failure(self._failed).run()
+
+    # -- card money on the payment terminal, amount by amount ------------------------------
+    def _next_card(self) -> None:
+        assert self._prepared is not None
+        prepared, answer = self._prepared
+        todo = [a for a in card_payments.card_amounts(prepared.plan)
+                if not (a.key in self._settled and self._settled[a.key].amount == a.amount)]
+        if not todo:
+            self.terminal_box.setVisible(False)
+            self._commit(prepared, answer)
+            return
+        amount = todo[0]
+        cfg, ops = self.services.cfg, self.services.ops
+        staff_id = self.plan.request.staff_id if self.plan else 0
+        if self.terminal is None:
+            auth = self.auth_field.text().strip()
+            if self._manual == amount and auth:
+                ops.op(_record_manual, cfg, self._draft, amount, staff_id, auth) \
+                    .success(self._card_answer).failure(self._card_failed).run()
+                return
+            self._manual = amount
+            self._show_manual(amount)
+            return
+        row = self._row_for(amount)
+        if row is not None:
+            row.set_status(_("On the payment terminal: the customer presents the card…"),
+                           "needs_manager")
+        self.terminal_text.setText(_("Payment terminal: {amount} sent, waiting for the card…")
+                                   .format(amount=money(amount.amount)))
+        self.auth_field.setVisible(False)
+        self.terminal_box.setVisible(True)
+
+        def started(op: CardOperation) -> None:
+            if op.approved:  # already done (a manager confirmed it): nothing is sent again
+                self._card_answer(op)
+                return
+            deadline = float(cfg.terminal_timeout_seconds) + 15
+            (
+                ops.io(card_payments.send_to_terminal, self.terminal, op, timeout=deadline)
+                .success(lambda result: ops.op(_record_result, cfg, op.uuid, result)
+                         .success(self._card_answer).failure(self._card_failed).run())
+                .failure(lambda _exc: ops.op(_record_lost, cfg, op.uuid)
+                         .success(self._card_answer).failure(self._card_failed).run())
+                .run()
+            )
+
+        def refused(exc: BaseException) -> None:
+            if getattr(exc, "code", "") == "terminal_to_check":
+                ops.op(_blocking, self._draft, amount).success(
+                    lambda op: self._waiting_check(op, error_message(exc))).failure(
+                    self._card_failed).run()
+                return
+            self._card_failed(exc)
+
+        ops.op(_start_operation, cfg, self._draft, amount, staff_id).success(started) \
+            .failure(refused).run()
+
+    def _show_manual(self, amount: CardAmount) -> None:
+        self._busy = False
+        if amount.action.value == "credit":
+            text = _("Make the refund of {amount} on the payment terminal, then confirm "
+                     "with the authorisation number it printed.")
+        else:
+            text = _("Take the payment of {amount} on the payment terminal, then confirm "
+                     "with the authorisation number it printed.")
+        self.terminal_text.setText(text.format(amount=money(amount.amount)))
+        self.auth_field.setVisible(True)
+        self.terminal_box.setVisible(True)
+        self.banner.clear_message()
+        self._refresh_buttons()
+        self.auth_field.setFocus()
+
+    def _card_answer(self, op: CardOperation) -> None:
+        amounts = {a.key: a for a in card_payments.card_amounts(self._prepared[0].plan)} \
+            if self._prepared else {}
+        row = self._row_for(amounts[op.tender_key]) if op.tender_key in amounts else None
+        if op.approved:
+            self._settled[op.tender_key] = op
+            self._manual = None
+            self._to_check = None
+            self.auth_field.clear()
+            if row is not None:
+                row.set_status("✓ " + op.describe(), "accepted")
+            self._next_card()
+            return
+        self._busy = False
+        if op.status == card_payments.UNKNOWN:
+            if row is not None:
+                row.set_status(op.describe(), "needs_manager")
+            self._waiting_check(op, op.message)
+            return
+        # Declined: the money did not move; what the policy allows next.
+        if row is not None:
+            row.set_status(op.message, "refused")
+        offers = [_("Try again (F10)"),
+                  _("have another card presented: its last 4 digits, then a manager (F6, R03)")]
+        if not self._settled and self.prefer_gift.isVisible():
+            offers.append(_("or offer an Alamara Gift Card (Ctrl+K)"))
+        self.terminal_box.setVisible(False)
+        self.banner.show_message(op.message + "\n" + ", ".join(offers) + ".", "error")
+        self._refresh_buttons()
+
+    def _waiting_check(self, op: CardOperation | None, message: str) -> None:
+        self._busy = False
+        self._to_check = op
+        self.terminal_text.setText(_("« To be checked »: a manager reads the payment "
+                                     "terminal's receipt and confirms (F7)."))
+        self.auth_field.setVisible(False)
+        self.terminal_box.setVisible(True)
+        self.banner.show_message(message, "error")
+        self._refresh_buttons()
+
+    def _card_failed(self, exc: BaseException) -> None:
+        self._busy = False
+        self.banner.show_message(error_message(exc), "error")
+        self._refresh_buttons()
+        if self.auth_field.isVisible():
+            self.auth_field.setFocus()
+            self.auth_field.selectAll()
+
+    def ask_terminal_check(self) -> None:
+        if self._to_check is None or self._busy:
+            return
+        dialog = TerminalCheckDialog(self.services, self._to_check, self)
+        dialog.decided.connect(self._checked)
+        self.terminal_check_dialog = dialog
+        dialog.open()
+
+    def _checked(self, op: CardOperation) -> None:
+        self._to_check = None
+        self.terminal_box.setVisible(False)
+        if op.approved:
+            self.banner.show_message(_("Confirmed by the manager. Press F10 to go on."), "info")
+        else:
+            self.banner.show_message(_("Not done on the payment terminal: press F10 to try "
+                                       "again."), "info")
+        self._refresh_buttons()
 
     def _committed(self, ticket: CommittedTicket) -> None:
         self._busy = False
@@ -437,6 +694,8 @@ class RefundScreen(QWidget):
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
+        self._prepared = None  # decided and reserved again at the next F10 (a failed
+        self._prepared_for = None  # commit leaves its reservation abandoned)
         self._refresh_buttons()
         message = error_message(exc)
         self.banner.show_message(message, "error")

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.i18n import _, format_date, format_money, ngettext, to_local
+from pos_returns.i18n import _, format_date, format_datetime, format_money, ngettext, to_local
 from pos_returns.usecases import delivery
 from pos_returns.usecases import review as core
 from pos_returns.usecases.reports import deliver_z_report, write_daily_report, z_report_for
@@ -641,6 +641,27 @@ class ReviewScreen(QWidget):
         self.mail_label.setText("\n".join([_("Ticket e-mails not sent:"), *problems])
                                 if problems else "")
         self.mail_label.setVisible(bool(problems))
+        checks = getattr(review, "terminal_checks", ())
+        loose = getattr(review, "terminal_unticketed", ())
+        notes = []
+
+        def listed(ops: tuple) -> str:
+            return "; ".join(_("{amount}, till {till}, {when}").format(
+                amount=format_money(op.amount), till=op.till_no,
+                when=format_datetime(op.created_at, fmt="short")) for op in ops)
+
+        if checks:  # card operations « à vérifier » (issue 14), whatever their day
+            notes.append(ngettext(
+                "{count} card operation is to be checked on the payment terminal: ",
+                "{count} card operations are to be checked on the payment terminal: ",
+                len(checks)).format(count=len(checks)) + listed(checks))
+        if loose:
+            notes.append(ngettext(
+                "{count} card operation done on the payment terminal is on no ticket: ",
+                "{count} card operations done on the payment terminal are on no ticket: ",
+                len(loose)).format(count=len(loose)) + listed(loose))
+        if notes:
+            self.banner.show_message("\n".join(notes), "warning")
         if review.rows:
             self.table.selectRow(0)
         self.loaded.emit(review)

@@ -17,10 +17,11 @@ from pos_returns.cache.schema.journal import FISCAL_TABLES, JOURNAL
 from pos_returns.cache.schema.mail import MIGRATIONS as MAIL
 from pos_returns.cache.schema.store import MIGRATIONS as STORE
 from pos_returns.cache.schema.sync import MIGRATIONS as SYNC
+from pos_returns.cache.schema.terminal import MIGRATIONS as TERMINAL
 
 __all__ = ["FISCAL_TABLES", "migration_sets"]
 
 
 def migration_sets() -> list[Migrations]:
     """Every migration set, in the order they must be applied."""
-    return [CORE, IDCHECK, JOURNAL, SYNC, JEWELRY, MAIL, STORE]
+    return [CORE, IDCHECK, JOURNAL, SYNC, JEWELRY, MAIL, STORE, TERMINAL]

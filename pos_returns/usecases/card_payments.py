@@ -1,0 +1,529 @@
+"""Card money on the payment terminal, tender by tender: never lost, never doubled.
+
+A return's card refunds (and the card payment of an exchange that leaves the
+customer to pay, R16) move money on the store's terminal before the ticket is
+committed. For each such amount the till:
+
+1. writes a ``pending`` row in ``terminal_operations`` and commits it
+   (:func:`start_operation`) — BEFORE anything is sent. A second attempt on a
+   tender whose earlier outcome is unknown is refused here, until a manager
+   has confirmed what the terminal printed (:func:`confirm_checked`);
+2. calls the terminal, off the UI thread and off the database worker (the
+   screen's I/O worker): :class:`~pos_returns.devices.terminal.PaymentTerminal`;
+3. records its answer (:func:`record_result`): approved, declined (the money
+   did not move; try again, another card, a gift card), or unknown
+   (« à vérifier »). Without a terminal, the salesperson does it on the
+   terminal by hand and types its authorisation number (:func:`record_manual`).
+
+The ticket is committed (``complete_return(..., card_draft=...)``) only when every
+card amount of the plan has an approved operation of that draft, with the same
+amount: :func:`require_settled`. The refund rows then carry the terminal's
+identifiers and card application, in the ticket's signed journal record and on
+the printed ticket.
+
+A till killed during the call leaves its ``pending`` row: at the next start
+:func:`recover_interrupted` turns it into ``unknown``; it is listed for the
+manager (:func:`to_check`) and blocks a new attempt on that tender. Once the
+manager confirms "approved", the next return of the same sale adopts that
+operation instead of sending the amount again (same sale card, same amount,
+same action): the money is neither lost nor paid twice.
+
+Every move of an operation is journaled (technical records ``terminal`` and
+``terminal_check``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from pos_returns.cache.db import atomic
+from pos_returns.config import TillConfig
+from pos_returns.devices.caisse_ap import terminal_from_config
+from pos_returns.devices.terminal import (
+    Action,
+    Outcome,
+    PaymentTerminal,
+    TerminalResult,
+)
+from pos_returns.engine.cards import card_application_label, read_mode_label
+from pos_returns.engine.domain import TenderKind
+from pos_returns.engine.plan import ReturnPlan
+from pos_returns.errors import Conflict, InvalidInput, NotFound, PolicyRefused
+from pos_returns.i18n import _, format_money
+from pos_returns.journal.chain import Journal
+from pos_returns.usecases.auth import authorize_override
+
+PENDING, APPROVED, DECLINED, UNKNOWN = "pending", "approved", "declined", "unknown"
+CHECK_RULE = "TPE"  # the manager's confirmation of an unknown outcome (not a policy rule)
+MAX_AUTH_NUMBER = 12
+
+
+def _now_text(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class CardAmount:
+    """One amount of a plan that moves on the card terminal."""
+
+    index: int  # position in plan.refunds
+    key: str  # stable across replans: the sale's card, or the exchange payment
+    sale_tender_id: int | None
+    action: Action
+    amount: int  # positive cents
+    card_last4: str = ""
+
+
+def card_amounts(plan: ReturnPlan) -> list[CardAmount]:
+    """The plan's card refunds (credit) and card payment (debit), in order."""
+    out = []
+    for i, refund in enumerate(plan.refunds):
+        if refund.kind != TenderKind.CARD or refund.amount == 0:
+            continue
+        if refund.amount > 0:
+            key = (f"tender:{refund.sale_tender_id}" if refund.sale_tender_id is not None
+                   else f"credit:{i}")
+            out.append(CardAmount(i, key, refund.sale_tender_id, Action.CREDIT, refund.amount,
+                                  refund.card_last4))
+        else:
+            out.append(CardAmount(i, "debit", None, Action.DEBIT, -refund.amount,
+                                  refund.card_last4))
+    return out
+
+
+@dataclass(frozen=True)
+class CardOperation:
+    uuid: str
+    draft_uuid: str
+    tender_key: str
+    sale_tender_id: int | None
+    store_id: int
+    till_no: int
+    staff_id: int
+    action: Action
+    amount: int
+    mode: str
+    status: str
+    reason_code: str = ""
+    message: str = ""
+    card_application: str = ""
+    read_mode: str = ""
+    transaction_id: str = ""
+    auth_number: str = ""
+    raw: Mapping[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    answered_at: str | None = None
+    checked_by: int | None = None
+    checked_at: str | None = None
+    check_note: str = ""
+    ticket_uuid: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.status == APPROVED
+
+    @property
+    def card_application_label(self) -> str:
+        return card_application_label(self.card_application)
+
+    @property
+    def read_mode_label(self) -> str:
+        return read_mode_label(self.read_mode)
+
+    @property
+    def terminal_status(self) -> str:
+        """What the refund row says: 'terminal', 'manual' or 'checked' (by a manager)."""
+        if self.checked_by is not None:
+            return "checked"
+        return self.mode
+
+    def describe(self) -> str:
+        amount = format_money(self.amount)
+        if self.status == UNKNOWN:
+            return _("{amount} on the payment terminal: to be checked.").format(amount=amount)
+        if self.status == PENDING:
+            return _("{amount} sent to the payment terminal…").format(amount=amount)
+        if self.status == DECLINED:
+            return self.message or _("{amount}: not done on the payment terminal.").format(
+                amount=amount)
+        return _("{amount} confirmed by the payment terminal.").format(amount=amount)
+
+    def journal_payload(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid, "draft_uuid": self.draft_uuid, "tender_key": self.tender_key,
+            "sale_tender_id": self.sale_tender_id, "action": str(self.action),
+            "amount": self.amount, "mode": self.mode, "status": self.status,
+            "reason_code": self.reason_code, "card_application": self.card_application,
+            "read_mode": self.read_mode, "transaction_id": self.transaction_id,
+            "auth_number": self.auth_number, "staff_id": self.staff_id,
+            "checked_by": self.checked_by,
+        }
+
+
+_COLUMNS = (
+    "uuid, draft_uuid, tender_key, sale_tender_id, store_id, till_no, staff_id, action, "
+    "amount, mode, status, reason_code, message, card_application, read_mode, "
+    "transaction_id, auth_number, raw, created_at, answered_at, checked_by, checked_at, "
+    "check_note, ticket_uuid"
+)
+
+
+def _row(row: Sequence[Any]) -> CardOperation:
+    values = list(row)
+    values[7] = Action(values[7])
+    values[17] = json.loads(values[17] or "{}")
+    return CardOperation(*values)
+
+
+def get_operation(db: Database, op_uuid: str) -> CardOperation:
+    row = db.execute(f"SELECT {_COLUMNS} FROM terminal_operations WHERE uuid = ?",
+                     [op_uuid]).fetchone()
+    if row is None:
+        raise NotFound(_("This payment terminal operation does not exist."), code="terminal_op")
+    return _row(row)
+
+
+def operations_for(db: Database, draft_uuid: str) -> list[CardOperation]:
+    return [_row(r) for r in db.execute(
+        f"SELECT {_COLUMNS} FROM terminal_operations WHERE draft_uuid = ? "
+        "ORDER BY created_at, rowid", [draft_uuid])]
+
+
+def to_check(db: Database, *, store_id: int | None = None,
+             till_no: int | None = None) -> list[CardOperation]:
+    """Every operation whose outcome is unknown (« à vérifier »), oldest first: the
+    manager's review lists them until they are confirmed."""
+    sql = f"SELECT {_COLUMNS} FROM terminal_operations WHERE status IN ('pending', 'unknown')"
+    params: list[Any] = []
+    if store_id is not None:
+        sql += " AND store_id = ?"
+        params.append(store_id)
+    if till_no is not None:
+        sql += " AND till_no = ?"
+        params.append(till_no)
+    return [_row(r) for r in db.execute(sql + " ORDER BY created_at, rowid", params)]
+
+
+def unticketed(db: Database, *, store_id: int | None = None) -> list[CardOperation]:
+    """Card money the terminal moved (approved) that no ticket carries yet: a return
+    abandoned after its card amount was done. The next return of the same sale card and
+    amount adopts it; otherwise the manager's review shows it."""
+    sql = (f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
+           "AND ticket_uuid IS NULL")
+    params: list[Any] = []
+    if store_id is not None:
+        sql += " AND store_id = ?"
+        params.append(store_id)
+    return [_row(r) for r in db.execute(sql + " ORDER BY created_at, rowid", params)]
+
+
+def _journal(db: Database, cfg: TillConfig, kind: str, op: CardOperation,
+             **extra: Any) -> None:
+    Journal.for_config(db, cfg, store_id=op.store_id, till_no=op.till_no).append(
+        kind, {**op.journal_payload(), **extra})
+
+
+def _blocking(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+    """An earlier operation on this tender whose outcome is still unknown."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status IN ('pending', 'unknown') "
+        "AND ((draft_uuid = ? AND tender_key = ?) OR (sale_tender_id IS NOT NULL AND "
+        "sale_tender_id = ? AND ticket_uuid IS NULL)) ORDER BY created_at LIMIT 1",
+        [draft_uuid, amount.key, amount.sale_tender_id]).fetchone()
+    return _row(rows) if rows else None
+
+
+def blocking_operation(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+    """The operation « à vérifier » that stops a new attempt on this amount's card."""
+    return _blocking(db, draft_uuid, amount)
+
+
+def _to_check_refusal(op: CardOperation) -> Conflict:
+    return Conflict(
+        _("An earlier operation of {amount} on this card is « to be checked »: a manager "
+          "must confirm what the payment terminal printed before another attempt.").format(
+            amount=format_money(op.amount)),
+        code="terminal_to_check",
+    )
+
+
+def _usable(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+    """An approved operation already covering this amount: of this draft, or one a
+    manager confirmed for the same sale card after the till lost its draft."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
+        "AND ticket_uuid IS NULL AND action = ? AND amount = ? AND ("
+        "(draft_uuid = ? AND tender_key = ?) OR "
+        "(sale_tender_id IS NOT NULL AND sale_tender_id = ? AND draft_uuid <> ?)) "
+        "ORDER BY draft_uuid = ? DESC, created_at LIMIT 1",
+        [str(amount.action), amount.amount, draft_uuid, amount.key, amount.sale_tender_id,
+         draft_uuid, draft_uuid]).fetchone()
+    return _row(row) if row else None
+
+
+def _loose(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+    """Card money already moved on this card (or this amount of this return) that no
+    ticket carries and that this amount cannot take over (another amount): sending more
+    would pay twice."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
+        "AND ticket_uuid IS NULL AND ((draft_uuid = ? AND tender_key = ?) OR "
+        "(sale_tender_id IS NOT NULL AND sale_tender_id = ?)) ORDER BY created_at LIMIT 1",
+        [draft_uuid, amount.key, amount.sale_tender_id]).fetchone()
+    return _row(row) if row else None
+
+
+def _loose_refusal(op: CardOperation) -> Conflict:
+    return Conflict(
+        _("{amount} were already done on the payment terminal for this card, and no ticket "
+          "carries them: make the return for that amount to the card (the manager's review "
+          "lists it).").format(
+            amount=format_money(op.amount)),
+        code="terminal_unticketed",
+    )
+
+
+def check_no_loose_money(db: Database, plan: ReturnPlan,
+                         operations: Mapping[int, CardOperation] | None) -> None:
+    """Before a ticket of a sale: no card money the terminal moved for this sale's cards
+    is left out of it (a return abandoned after its card amount, then made otherwise —
+    e.g. on a gift card — would refund twice)."""
+    sale_id = plan.request.sale_id
+    if sale_id is None:
+        return
+    used = {op.uuid for op in (operations or {}).values()}
+    for row in db.execute(
+            f"SELECT {_COLUMNS} FROM terminal_operations o WHERE o.status = 'approved' "
+            "AND o.ticket_uuid IS NULL AND o.sale_tender_id IN "
+            "(SELECT id FROM tenders WHERE sale_id = ?)", [sale_id]):
+        op = _row(row)
+        if op.uuid not in used:
+            raise PolicyRefused(str(_loose_refusal(op)), code="terminal_unticketed")
+
+
+def _adopt(db: Database, cfg: TillConfig, op: CardOperation, draft_uuid: str,
+           key: str) -> CardOperation:
+    if op.draft_uuid == draft_uuid and op.tender_key == key:
+        return op
+    db.execute("UPDATE terminal_operations SET draft_uuid = ?, tender_key = ? WHERE uuid = ?",
+               [draft_uuid, key, op.uuid])
+    adopted = get_operation(db, op.uuid)
+    _journal(db, cfg, "terminal", adopted, event="adopted", previous_draft=op.draft_uuid)
+    return adopted
+
+
+def _insert(db: Database, op: CardOperation) -> None:
+    db.execute(
+        f"INSERT INTO terminal_operations({_COLUMNS}) VALUES "
+        f"({','.join('?' * 24)})",
+        [op.uuid, op.draft_uuid, op.tender_key, op.sale_tender_id, op.store_id, op.till_no,
+         op.staff_id, str(op.action), op.amount, op.mode, op.status, op.reason_code,
+         op.message, op.card_application, op.read_mode, op.transaction_id, op.auth_number,
+         json.dumps(dict(op.raw), sort_keys=True), op.created_at, op.answered_at,
+         op.checked_by, op.checked_at, op.check_note, op.ticket_uuid])
+
+
+def start_operation(db: Database, cfg: TillConfig, *, draft_uuid: str, amount: CardAmount,
+                    staff_id: int, now: datetime | None = None) -> CardOperation:
+    """Before calling the terminal: the ``pending`` row, committed (or the approved
+    operation that already covers this amount: then nothing is to be sent).
+
+    Raises :class:`Conflict` while an earlier operation on this tender is unknown.
+    """
+    if not draft_uuid:
+        raise InvalidInput(_("A card operation belongs to a return."), code="terminal_op")
+    with atomic(db):
+        done = _usable(db, draft_uuid, amount)
+        if done is not None:
+            return _adopt(db, cfg, done, draft_uuid, amount.key)
+        blocking = _blocking(db, draft_uuid, amount)
+        if blocking is not None:
+            raise _to_check_refusal(blocking)
+        loose = _loose(db, draft_uuid, amount)
+        if loose is not None:
+            raise _loose_refusal(loose)
+        op = CardOperation(
+            uuid=str(uuidlib.uuid4()), draft_uuid=draft_uuid, tender_key=amount.key,
+            sale_tender_id=amount.sale_tender_id, store_id=cfg.store_id, till_no=cfg.till_no,
+            staff_id=staff_id, action=amount.action, amount=amount.amount, mode="terminal",
+            status=PENDING, created_at=_now_text(now))
+        _insert(db, op)
+        _journal(db, cfg, "terminal", op, event="sent")
+    return op
+
+
+def record_result(db: Database, cfg: TillConfig, op_uuid: str, result: TerminalResult, *,
+                  now: datetime | None = None) -> CardOperation:
+    """The terminal's answer for a pending operation (journaled)."""
+    status = {Outcome.APPROVED: APPROVED, Outcome.DECLINED: DECLINED,
+              Outcome.UNKNOWN: UNKNOWN}[result.outcome]
+    with atomic(db):
+        op = get_operation(db, op_uuid)
+        if op.status != PENDING:
+            raise Conflict(_("This payment terminal operation already has its outcome."),
+                           code="terminal_op")
+        if (result.amount_cents, result.action) != (op.amount, op.action):
+            status = UNKNOWN  # not the answer to this operation: never trusted
+        db.execute(
+            "UPDATE terminal_operations SET status = ?, reason_code = ?, message = ?, "
+            "card_application = ?, read_mode = ?, transaction_id = ?, raw = ?, answered_at = ? "
+            "WHERE uuid = ? AND status = 'pending'",
+            [status, result.reason_code, result.message, result.card_application,
+             result.read_mode, result.transaction_id,
+             json.dumps(dict(result.raw), sort_keys=True), _now_text(now), op_uuid])
+        op = get_operation(db, op_uuid)
+        _journal(db, cfg, "terminal", op, event="answer")
+    return op
+
+
+def record_lost_answer(db: Database, cfg: TillConfig, op_uuid: str, *,
+                       now: datetime | None = None) -> CardOperation:
+    """The call never came back (the I/O pool's deadline passed): unknown, never assumed."""
+    with atomic(db):
+        cur = db.execute(
+            "UPDATE terminal_operations SET status = 'unknown', reason_code = 'lost', "
+            "message = ?, answered_at = ? WHERE uuid = ? AND status = 'pending'",
+            [_("The payment terminal's answer never reached the till."), _now_text(now),
+             op_uuid])
+        op = get_operation(db, op_uuid)
+        if cur.rowcount:
+            _journal(db, cfg, "terminal", op, event="lost")
+    return op
+
+
+def _clean_auth(auth_number: str) -> str:
+    text = "".join((auth_number or "").split()).upper()
+    if not text or len(text) > MAX_AUTH_NUMBER or not text.isalnum():
+        raise InvalidInput(
+            _("Type the authorisation number printed by the payment terminal "
+              "(letters and digits, at most {count})." ).format(count=MAX_AUTH_NUMBER),
+            code="auth_number")
+    return text
+
+
+def record_manual(db: Database, cfg: TillConfig, *, draft_uuid: str, amount: CardAmount,
+                  staff_id: int, auth_number: str, now: datetime | None = None) -> CardOperation:
+    """No terminal connected: the salesperson did the amount on the terminal by hand
+    and confirms it with the terminal's authorisation number."""
+    auth = _clean_auth(auth_number)
+    with atomic(db):
+        done = _usable(db, draft_uuid, amount)
+        if done is not None:
+            return _adopt(db, cfg, done, draft_uuid, amount.key)
+        blocking = _blocking(db, draft_uuid, amount)
+        if blocking is not None:
+            raise _to_check_refusal(blocking)
+        loose = _loose(db, draft_uuid, amount)
+        if loose is not None:
+            raise _loose_refusal(loose)
+        moment = _now_text(now)
+        op = CardOperation(
+            uuid=str(uuidlib.uuid4()), draft_uuid=draft_uuid, tender_key=amount.key,
+            sale_tender_id=amount.sale_tender_id, store_id=cfg.store_id, till_no=cfg.till_no,
+            staff_id=staff_id, action=amount.action, amount=amount.amount, mode="manual",
+            status=APPROVED, auth_number=auth, created_at=moment, answered_at=moment)
+        _insert(db, op)
+        _journal(db, cfg, "terminal", op, event="manual")
+    return op
+
+
+def recover_interrupted(db: Database, cfg: TillConfig, *, now: datetime | None = None) -> int:
+    """At start: an operation left ``pending`` (the till stopped during the call) is
+    unknown — never retried, never assumed. Returns how many."""
+    with atomic(db):
+        rows = [_row(r) for r in db.execute(
+            f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'pending' "
+            "AND store_id = ? AND till_no = ?", [cfg.store_id, cfg.till_no])]
+        for op in rows:
+            db.execute(
+                "UPDATE terminal_operations SET status = 'unknown', reason_code = 'interrupted', "
+                "message = ?, answered_at = ? WHERE uuid = ? AND status = 'pending'",
+                [_("The till stopped while the payment terminal was working."),
+                 _now_text(now), op.uuid])
+            _journal(db, cfg, "terminal", get_operation(db, op.uuid), event="interrupted")
+    return len(rows)
+
+
+def confirm_checked(db: Database, cfg: TillConfig, op_uuid: str, *, manager_code: str,
+                    pin: str, approved: bool, note: str, auth_number: str = "",
+                    now: datetime | None = None) -> CardOperation:
+    """A manager confirms what the terminal printed for an unknown operation: approved
+    (with its authorisation number) or not done. PIN-checked, journaled."""
+    auth = _clean_auth(auth_number) if approved else ""
+    decision = authorize_override(db, manager_code, pin, rule=CHECK_RULE, reason=note,
+                                  store_id=cfg.store_id, now=now)
+    with atomic(db):
+        op = get_operation(db, op_uuid)
+        if op.status not in (UNKNOWN, PENDING):
+            raise Conflict(_("This payment terminal operation is not waiting to be checked."),
+                           code="terminal_op")
+        db.execute(
+            "UPDATE terminal_operations SET status = ?, auth_number = ?, checked_by = ?, "
+            "checked_at = ?, check_note = ? WHERE uuid = ? AND status IN ('pending', 'unknown')",
+            [APPROVED if approved else DECLINED, auth, decision.manager_id, _now_text(now),
+             decision.reason, op_uuid])
+        op = get_operation(db, op_uuid)
+        _journal(db, cfg, "terminal_check", op, note=decision.reason)
+    return op
+
+
+def require_settled(db: Database, plan: ReturnPlan, draft_uuid: str) -> dict[int, CardOperation]:
+    """Every card amount of ``plan`` has an approved operation of this draft with the
+    same amount and action: refund index -> operation. Otherwise :class:`PolicyRefused`:
+    a ticket never shows a card refund the terminal did not confirm."""
+    ops = {op.tender_key: op for op in operations_for(db, draft_uuid)
+           if op.approved and op.ticket_uuid is None}
+    out: dict[int, CardOperation] = {}
+    for amount in card_amounts(plan):
+        op = ops.get(amount.key)
+        if op is None or (op.amount, op.action) != (amount.amount, amount.action):
+            raise PolicyRefused(
+                _("{amount} on the card is not confirmed by the payment terminal: the "
+                  "return cannot be completed yet.").format(amount=format_money(amount.amount)),
+                code="terminal_unsettled")
+        out[amount.index] = op
+    return out
+
+
+def refund_columns(op: CardOperation | None) -> dict[str, str]:
+    """The terminal's columns of a refund row (empty strings when not a card amount)."""
+    if op is None:
+        return {"terminal_status": "", "card_application": "", "read_mode": "",
+                "transaction_id": "", "auth_number": "", "terminal_operation": ""}
+    return {"terminal_status": op.terminal_status, "card_application": op.card_application,
+            "read_mode": op.read_mode, "transaction_id": op.transaction_id,
+            "auth_number": op.auth_number, "terminal_operation": op.uuid}
+
+
+def attach_to_ticket(db: Database, ops: Mapping[int, CardOperation], ticket_uuid: str) -> None:
+    """Inside the ticket's transaction: these operations are now on this ticket."""
+    for op in ops.values():
+        cur = db.execute(
+            "UPDATE terminal_operations SET ticket_uuid = ? WHERE uuid = ? AND "
+            "status = 'approved' AND ticket_uuid IS NULL", [ticket_uuid, op.uuid])
+        if cur.rowcount != 1:
+            raise Conflict(_("A card operation of this return is already on another ticket."),
+                           code="terminal_op")
+
+
+# --------------------------------------------------------------------------- the call
+
+
+def terminal_for(cfg: TillConfig) -> PaymentTerminal | None:
+    """The till's terminal as configured; ``None``: the salesperson does it by hand."""
+    return terminal_from_config(cfg)
+
+
+def send_to_terminal(terminal: PaymentTerminal, operation: CardOperation) -> TerminalResult:
+    """On the I/O pool (no database): the operation's amount on the terminal. Blocks
+    up to the terminal's timeout; never raises for a device failure (the outcome says)."""
+    if operation.action is Action.CREDIT:
+        return terminal.refund(operation.amount, reference=operation.uuid)
+    return terminal.pay(operation.amount, reference=operation.uuid)
