@@ -444,6 +444,88 @@ def identity_of(db: Database, uuid: str) -> DocIdentity | None:
     return DocIdentity(row[0], row[1]) if row else None
 
 
+def _sale_reference(db: Database, sale_id: int | None) -> SaleReference | None:
+    if sale_id is None:
+        return None
+    r = db.execute(
+        "SELECT sold_at, receipt_number, order_number, channel, international, "
+        "gift_receipt, shipping, duties FROM sales WHERE id = ?",
+        [sale_id],
+    ).fetchone()
+    if r is None:
+        return None
+    return SaleReference(
+        sold_at=r[0], receipt_number=r[1] or "", order_number=r[2] or "",
+        channel=r[3], international=bool(r[4]), gift_receipt=bool(r[5]),
+        shipping=int(r[6]), duties=int(r[7]),
+    )
+
+
+def _doc_lines(db: Database, tid: int) -> tuple[DocLine, ...]:
+    return tuple(
+        DocLine(
+            line_no=row[0], direction=row[1], sku=row[2], name=row[3] or row[2],
+            quantity=row[4], unit_amount=row[5], amount=row[6], vat_rate_bp=row[7],
+            condition=row[8], reason=row[9], restocking_fee=row[10], serial_number=row[11],
+            rule_codes=row[12],
+        )
+        for row in db.execute(
+            "SELECT l.line_no, l.direction, l.sku, p.name, l.quantity, l.unit_amount, l.amount, "
+            "l.vat_rate_bp, l.condition, l.reason, l.restocking_fee, l.serial_number, "
+            "l.rule_codes FROM return_lines l LEFT JOIN products p ON p.sku = l.sku "
+            "WHERE l.ticket_id = ? ORDER BY l.direction = 'sale', l.line_no",
+            [tid],
+        ).fetchall()
+    )
+
+
+def _doc_refunds(db: Database, tid: int) -> tuple[DocRefund, ...]:
+    return tuple(
+        DocRefund(kind=row[0], amount=row[1], card_last4=row[2], gift_card_number=row[3],
+                  beyond_original=bool(row[4]), terminal_status=row[5], card_application=row[6],
+                  transaction_id=row[7], auth_number=row[8])
+        for row in db.execute(
+            "SELECT kind, amount, card_last4, gift_card_number, beyond_original, "
+            "terminal_status, card_application, transaction_id, auth_number FROM refunds "
+            "WHERE ticket_id = ? ORDER BY id",
+            [tid],
+        ).fetchall()
+    )
+
+
+def _doc_approvals(db: Database, tid: int) -> tuple[DocApproval, ...]:
+    return tuple(
+        DocApproval(rule=row[0], manager_name=row[1] or str(row[5]), decision=row[2],
+                    reason=row[3], line_no=row[4])
+        for row in db.execute(
+            "SELECT a.rule, m.name, a.decision, a.reason, a.line_no, a.manager_id "
+            "FROM approvals a LEFT JOIN staff m ON m.id = a.manager_id "
+            "WHERE a.ticket_id = ? ORDER BY a.id",
+            [tid],
+        ).fetchall()
+    )
+
+
+def _doc_gift_cards(db: Database, tid: int, refunds: tuple[DocRefund, ...],
+                    codes: dict[str, str], *, duplicate: bool) -> tuple[DocGiftCard, ...]:
+    """The new gift cards the ticket loads; their security code on the first print only."""
+    cards: dict[str, DocGiftCard] = {}
+    for number_, amount in db.execute(
+        "SELECT number, initial_amount FROM gift_cards WHERE issued_ticket_id = ? "
+        "ORDER BY rowid",
+        [tid],
+    ).fetchall():
+        code = "" if duplicate else codes.get(number_, "")
+        cards[number_] = DocGiftCard(number_, int(amount), code)
+    for refund in refunds:  # a refund naming a card the gift_cards table does not (yet) hold
+        if refund.gift_card_number and refund.gift_card_number not in cards:
+            cards[refund.gift_card_number] = DocGiftCard(
+                refund.gift_card_number, refund.amount,
+                "" if duplicate else codes.get(refund.gift_card_number, ""),
+            )
+    return tuple(cards.values())
+
+
 def ticket_document_from_db(
     db: Database,
     ticket_id: int,
@@ -477,77 +559,17 @@ def ticket_document_from_db(
     staff = db.execute("SELECT name, code FROM staff WHERE id = ?", [staff_id]).fetchone()
     staff_name, staff_code = (staff[0], staff[1]) if staff else (str(staff_id), "")
 
-    sale: SaleReference | None = None
-    if sale_id is not None:
-        r = db.execute(
-            "SELECT sold_at, receipt_number, order_number, channel, international, "
-            "gift_receipt, shipping, duties FROM sales WHERE id = ?",
-            [sale_id],
-        ).fetchone()
-        if r is not None:
-            sale = SaleReference(
-                sold_at=r[0], receipt_number=r[1] or "", order_number=r[2] or "",
-                channel=r[3], international=bool(r[4]), gift_receipt=bool(r[5]),
-                shipping=int(r[6]), duties=int(r[7]),
-            )
-
-    lines = tuple(
-        DocLine(
-            line_no=row[0], direction=row[1], sku=row[2], name=row[3] or row[2],
-            quantity=row[4], unit_amount=row[5], amount=row[6], vat_rate_bp=row[7],
-            condition=row[8], reason=row[9], restocking_fee=row[10], serial_number=row[11],
-            rule_codes=row[12],
-        )
-        for row in db.execute(
-            "SELECT l.line_no, l.direction, l.sku, p.name, l.quantity, l.unit_amount, l.amount, "
-            "l.vat_rate_bp, l.condition, l.reason, l.restocking_fee, l.serial_number, "
-            "l.rule_codes FROM return_lines l LEFT JOIN products p ON p.sku = l.sku "
-            "WHERE l.ticket_id = ? ORDER BY l.direction = 'sale', l.line_no",
-            [tid],
-        ).fetchall()
-    )
-    refunds = tuple(
-        DocRefund(kind=row[0], amount=row[1], card_last4=row[2], gift_card_number=row[3],
-                  beyond_original=bool(row[4]), terminal_status=row[5], card_application=row[6],
-                  transaction_id=row[7], auth_number=row[8])
-        for row in db.execute(
-            "SELECT kind, amount, card_last4, gift_card_number, beyond_original, "
-            "terminal_status, card_application, transaction_id, auth_number FROM refunds "
-            "WHERE ticket_id = ? ORDER BY id",
-            [tid],
-        ).fetchall()
-    )
-    approvals = tuple(
-        DocApproval(rule=row[0], manager_name=row[1] or str(row[5]), decision=row[2],
-                    reason=row[3], line_no=row[4])
-        for row in db.execute(
-            "SELECT a.rule, m.name, a.decision, a.reason, a.line_no, a.manager_id "
-            "FROM approvals a LEFT JOIN staff m ON m.id = a.manager_id "
-            "WHERE a.ticket_id = ? ORDER BY a.id",
-            [tid],
-        ).fetchall()
-    )
-    codes = security_codes or {}
-    cards: dict[str, DocGiftCard] = {}
-    for number_, amount in db.execute(
-        "SELECT number, initial_amount FROM gift_cards WHERE issued_ticket_id = ? "
-        "ORDER BY rowid",
-        [tid],
-    ).fetchall():
-        code = "" if duplicate else codes.get(number_, "")
-        cards[number_] = DocGiftCard(number_, int(amount), code)
-    for refund in refunds:  # a refund naming a card the gift_cards table does not (yet) hold
-        if refund.gift_card_number and refund.gift_card_number not in cards:
-            cards[refund.gift_card_number] = DocGiftCard(
-                refund.gift_card_number, refund.amount,
-                "" if duplicate else codes.get(refund.gift_card_number, ""),
-            )
+    sale = _sale_reference(db, sale_id)
+    lines = _doc_lines(db, tid)
+    refunds = _doc_refunds(db, tid)
+    approvals = _doc_approvals(db, tid)
+    cards = _doc_gift_cards(db, tid, refunds, security_codes or {}, duplicate=duplicate)
     reprinted = reprint_record(db, uuid) if duplicate else ("", "")
     return TicketDocument(
         store=store, store_id=int(store_id), ticket_id=int(tid), uuid=uuid, number=int(number),
         till_no=int(till_no), staff_name=staff_name, staff_code=staff_code,
         created_at=created_at, kind=kind, sale=sale, lines=lines, refunds=refunds,
-        approvals=approvals, gift_cards=tuple(cards.values()),
+        approvals=approvals, gift_cards=cards,
         journal=journal_excerpt(db, int(tid), uuid), duplicate=duplicate,
         offline=bool(offline), gift=bool(gift),
         copy=duplicate_count(db, uuid) if duplicate else 0,
