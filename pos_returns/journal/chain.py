@@ -178,12 +178,17 @@ class Journal:
                 self.signer.key_id, payload_json, prev_hash, prev_sig, signature,
             ],
         )
-        self.db.execute(
-            "INSERT INTO journal_heads(store_id, till_no, seq, signature) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(store_id, till_no) DO UPDATE SET seq = excluded.seq, "
-            "signature = excluded.signature",
-            [self.store_id, self.till_no, seq, signature],
-        )
+        # the head moves forward by UPDATE (journal_heads_forward); UPSERT and REPLACE
+        # are refused on every fiscal table (cache/schema/journal.py, m002)
+        moved = self.db.execute(
+            "UPDATE journal_heads SET seq = ?, signature = ? WHERE store_id = ? AND till_no = ?",
+            [seq, signature, self.store_id, self.till_no],
+        ).rowcount
+        if not moved:
+            self.db.execute(
+                "INSERT INTO journal_heads(store_id, till_no, seq, signature) VALUES (?, ?, ?, ?)",
+                [self.store_id, self.till_no, seq, signature],
+            )
         return JournalRecord(
             int(cur.lastrowid or 0), self.store_id, self.till_no, seq, kind, created_at,
             ticket_uuid, self.signer.key_id, payload_json, prev_hash, prev_sig, signature,

@@ -282,3 +282,15 @@ def tpe_simulator(tmp_path: Path, steps: list[Any] | None = None, *,
             out, _err = proc.communicate(timeout=10)
         if sim is not None:
             sim.log = out.replace("\u00a0", " ")
+
+
+def approve(db: Database, cfg, plan, *, rule: str, line_no: int | None,
+            manager: str = "M001", reason: str = "Cliente fidèle, article jamais porté"):
+    """``plan`` with a manager's approval of ``rule`` added, as the till grants it."""
+    from dataclasses import replace
+
+    from pos_returns.engine.plan import Approval
+
+    approval = Approval(rule=rule, manager_id=3 if manager == "M001" else 5,
+                        decision="approved", reason=reason, line_no=line_no)
+    return replace(plan, approvals=(*plan.approvals, approval))
