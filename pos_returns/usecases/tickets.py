@@ -40,6 +40,7 @@ from pos_returns.engine.refunds import gift_card_total
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
+from pos_returns.journal import digest
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
 from pos_returns.usecases import card_payments, idcheck, jewelry_mode
@@ -556,6 +557,8 @@ def commit_plan(
             jewelry_mode.require_mode(db, plan)
             payload["jewelry"] = jewel.journal_payload()
             jewelry_records.store_ticket_record(db, ticket_uuid, jewel, created_at)
+        # every row just written, under the signature (format v2, journal/digest.py)
+        payload["rows"] = {"v": digest.ROWS_VERSION, **digest.ticket_rows(db, ticket_id)}
         record = _journal_and_send(db, journal, payload, approvals, moment)
         committed = CommittedTicket(
             ticket_id=ticket_id,

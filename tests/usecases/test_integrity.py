@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pos_returns.cache.db import atomic
 from pos_returns.cache.schema.journal import FISCAL_KEYS
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
@@ -16,6 +17,7 @@ from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import PlannedRefund
 from pos_returns.errors import Conflict
 from pos_returns.journal.chain import Journal
+from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from tests.helpers import L, T, add_sale, approve
 
@@ -156,3 +158,117 @@ def test_REPLACE_cannot_move_the_chain_head_backwards(ledger):
         ledger.execute("INSERT OR REPLACE INTO journal_heads(store_id, till_no, seq, signature) "
                        "VALUES (1, 1, 2, 'x')")
     assert ledger.execute("SELECT seq FROM journal_heads").fetchone()[0] == head
+
+
+# --------------------------------------------------------------------------- rows signed
+
+
+def _drop_triggers(db) -> None:
+    """What an insider with the file does first."""
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+
+
+def _ticket_no(db, where: str) -> int:
+    return db.execute(f"SELECT t.number FROM return_tickets t WHERE {where}").fetchone()[0]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["fast", "full"])
+@pytest.mark.parametrize(("sql", "table"), [
+    ("UPDATE return_lines SET amount = amount - 100 WHERE amount = -34990", "lines"),
+    ("UPDATE refunds SET amount = 349900 WHERE amount = 34990", "refunds"),
+    ("UPDATE return_tickets SET net = net - 100 WHERE net = 34990", "ticket"),
+    ("UPDATE return_lines SET sale_line_id = NULL WHERE amount = -34990", "lines"),
+    ("DELETE FROM refunds WHERE amount = 34990", "refunds"),
+    ("INSERT INTO refunds(ticket_id, kind, amount) SELECT id, 'cash', 5000 FROM return_tickets "
+     "WHERE net = 34990", "refunds"),
+], ids=["line_amount", "refund_amount", "ticket_net", "sale_line_freed", "refund_deleted",
+        "refund_added"])
+def test_verify_names_the_ticket_whose_rows_were_changed_with_the_triggers_dropped(
+    ledger, sql, table, full
+):
+    assert verify(ledger, full=full).ok
+    number = _ticket_no(ledger, "t.net = 34990")
+    _drop_triggers(ledger)
+    ledger.execute(sql)
+    report = verify(ledger, full=full)
+    assert not report.ok and report.broken is not None
+    assert report.broken.reason == "rows"
+    assert f"n° {number}" in report.broken.message and table in report.broken.message
+    rec = ledger.execute("SELECT kind, ticket_uuid FROM journal WHERE seq = ?",
+                         [report.broken.seq]).fetchone()
+    assert rec[0] == "ticket"
+    assert rec[1] == ledger.execute("SELECT uuid FROM return_tickets WHERE number = ?",
+                                    [number]).fetchone()[0]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["fast", "full"])
+def test_R01_an_approval_changed_behind_the_journal_is_named(ledger, full):
+    _drop_triggers(ledger)
+    ledger.execute("UPDATE approvals SET manager_id = 5")
+    report = verify(ledger, full=full)
+    assert report.broken is not None and report.broken.reason == "rows"
+    assert "approvals" in report.broken.message
+
+
+def test_a_gift_card_amount_raised_behind_the_journal_is_named(ledger):
+    _drop_triggers(ledger)
+    ledger.execute("UPDATE gift_cards SET initial_amount = initial_amount * 10")
+    report = verify(ledger)
+    assert report.broken is not None and report.broken.reason == "rows"
+    assert "gift_cards" in report.broken.message
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["fast", "full"])
+@pytest.mark.parametrize("column", ["grand_total", "net", "totals"])
+def test_a_closure_changed_behind_the_journal_is_named(ledger, full, column):
+    _drop_triggers(ledger)
+    value = "'{}'" if column == "totals" else f"{column} - 100"
+    ledger.execute(f"UPDATE closures SET {column} = {value}")
+    report = verify(ledger, full=full)
+    assert report.broken is not None and report.broken.reason == "closure"
+    assert ledger.execute("SELECT kind FROM journal WHERE seq = ?",
+                          [report.broken.seq]).fetchone()[0] == "closure"
+
+
+def test_a_ticket_added_without_a_record_is_reported(ledger):
+    cols = "store_id, till_no, created_at, staff_id, sale_id, kind, refund_total, net"
+    ledger.execute(
+        f"INSERT INTO return_tickets(uuid, number, {cols}) SELECT 'forged', 99, {cols} "
+        "FROM return_tickets WHERE net = 34990")
+    report = verify(ledger)
+    assert report.broken is not None and report.broken.reason == "unsigned_ticket"
+    assert "99" in report.summary()
+
+
+def test_a_closure_added_without_a_record_is_reported(ledger):
+    cols = ("store_id, till_no, period_kind, created_at, staff_id, first_number, last_number, "
+            "ticket_count, net, grand_total, grand_total_abs, totals")
+    ledger.execute(f"INSERT INTO closures(period, journal_seq, {cols}) SELECT '2099-01-01', "
+                   f"9999, {cols} FROM closures")
+    report = verify(ledger)
+    assert report.broken is not None and report.broken.reason == "unsigned_closure"
+
+
+def test_the_first_altered_ticket_is_named_when_several_are(ledger):
+    _drop_triggers(ledger)
+    ledger.execute("UPDATE return_tickets SET net = net + 1")
+    report = verify(ledger)
+    first = ledger.execute("SELECT MIN(seq) FROM journal WHERE kind = 'ticket'").fetchone()[0]
+    assert report.broken is not None and report.broken.seq == first
+
+
+def test_v1_tickets_without_digest_are_reported_not_covered_in_full_only(db, cfg):
+    """Tickets signed before format v2 carry no digest of their rows: ``verify --full``
+    says how many are not covered; the fast verify stays as it was."""
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
+    journal = Journal.for_config(db, cfg)
+    with atomic(db):  # a v1 ticket record, as the till wrote them before issue 12
+        journal.append("ticket", {"uuid": "old-1", "number": 1, "lines": []},
+                       ticket_uuid="old-1")
+    tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(_line(db, sale), 1)]))
+    fast, full = verify(db), verify(db, full=True)
+    assert fast.ok and full.ok
+    assert (full.tickets, full.uncovered) == (1, 1)
+    assert "not covered" not in fast.summary() and "v2" not in fast.summary()
+    assert "1 ticket" in full.summary() and "v2" in full.summary()

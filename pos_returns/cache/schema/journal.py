@@ -161,5 +161,6 @@ def m002_replace_guards(db: Database) -> None:
     for table, key in FISCAL_KEYS:
         counts[table] = counts.get(table, 0) + 1
         script += no_replace_trigger(table, key, counts[table])
-    # the chain head: moved forward by UPDATE only (journal_heads_forward), never deleted
+    # the digest of a ticket's rows (journal/digest.py) reads the gift cards it issued
+    script += "CREATE INDEX IF NOT EXISTS gift_cards_ticket ON gift_cards(issued_ticket_id);"
     db.executescript(script)
