@@ -35,7 +35,7 @@ from pos_returns.engine.vat import add_records as add_vat_rows
 from pos_returns.engine.vat import vat_by_rate
 from pos_returns.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from pos_returns.i18n import STORE_TZ, _
-from pos_returns.journal.keys import Signer, load_signer
+from pos_returns.journal.keys import Signer, load_pinned, load_signer
 from pos_returns.journal.records import (
     _ROW_COLUMNS,
     CLOSURE,
@@ -47,7 +47,7 @@ from pos_returns.journal.records import (
     _utc_text,
     record_bytes,
 )
-from pos_returns.journal.verify import VerifyReport, verify
+from pos_returns.journal.verify import Pin, VerifyReport, verify
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -72,6 +72,7 @@ class Closure:
     totals: dict[str, Any]
     journal_seq: int
     signature: str
+    key_fingerprint: str = ""
 
 
 class Journal:
@@ -213,6 +214,11 @@ class Journal:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
+    def pin(self) -> Pin:
+        """This chain and the key it must be signed with (the signer's key was checked
+        against the ``.pub`` pinned beside it when it was loaded)."""
+        return Pin(self.store_id, self.till_no, self.signer.public_hex, self.signer.key_id)
+
     def head_document(self) -> dict[str, Any]:
         """The chain head as sent to HQ (with every ticket, closure and sync)."""
         head = self.head()
@@ -223,6 +229,7 @@ class Journal:
             "signature": head[1] if head else "",
             "key_id": self.signer.key_id,
             "public_key": self.signer.public_hex,
+            "fingerprint": self.signer.fingerprint,
         }
 
     def enqueue_head(self) -> None:
@@ -524,6 +531,8 @@ class Journal:
             "grand_total": grand_total,
             "grand_total_abs": grand_total_abs,
             "staff_id": staff_id,
+            # the key pinned for this chain, on every Z (and at HQ with the head)
+            "key_fingerprint": self.signer.fingerprint,
         }
         record = self.append(CLOSURE, payload, now=now)
         self.db.execute(
@@ -546,6 +555,7 @@ class Journal:
         return Closure(
             self.store_id, self.till_no, period_kind, period, record.created_at, first, last,
             count, net, grand_total, grand_total_abs, totals, record.seq, record.signature,
+            self.signer.fingerprint,
         )
 
     def _period_totals(
@@ -667,7 +677,7 @@ def startup(db: Database, cfg: TillConfig, *, version: str = "") -> VerifyReport
     when the fiscal configuration differs from the last one journaled, then
     record ``start``. Returns the verification report."""
     journal = Journal.for_config(db, cfg)
-    report = verify(db)
+    report = verify(db, pinned=journal.pin())
     snapshot = _config_snapshot(cfg)
     digest = hashlib.sha256(outbox.canonical_json(snapshot).encode()).hexdigest()
     with atomic(db):
@@ -703,6 +713,15 @@ def record_event(
     """Record a technical event in the journal of the till of ``cfg`` (inside the
     caller's transaction when there is one, else in its own)."""
     return Journal.for_config(db, cfg).event(kind, payload, now=now)
+
+
+def pin_for_config(cfg: TillConfig) -> Pin | None:
+    """The till's chain and the public key pinned beside its key files (None: no pin,
+    e.g. an auditor's machine without the till's keys)."""
+    pinned = load_pinned(cfg.key_path)
+    if pinned is None:
+        return None
+    return Pin(cfg.store_id, cfg.till_no, pinned.public_hex, pinned.key_id)
 
 
 def iter_records(

@@ -16,6 +16,7 @@ import hashlib
 import os
 import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +39,96 @@ def key_id_of(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
+def fingerprint_of(public_raw: bytes) -> str:
+    """The public key's fingerprint: its whole SHA-256, in hex (printed on every Z,
+    sent to HQ with the chain head, kept in the ``.pub`` file beside the key)."""
+    return hashlib.sha256(public_raw).hexdigest()
+
+
+def format_fingerprint(fingerprint: str) -> str:
+    """``3edb 687e 22e1 …``: groups of four, for paper and screens."""
+    return " ".join(fingerprint[i:i + 4] for i in range(0, len(fingerprint), 4))
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedKey:
+    """The till's public key as pinned in the ``.pub`` file beside the private key."""
+
+    public_hex: str
+    path: Path
+
+    @property
+    def public_raw(self) -> bytes:
+        return bytes.fromhex(self.public_hex)
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.public_raw)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.public_raw)
+
+
+def public_path(key_path: Path | str) -> Path:
+    """Where the pinned public key lives: beside the private key, ``.pub``."""
+    return Path(key_path).expanduser().with_suffix(".pub")
+
+
+def _public_text(public_pem: str, fingerprint: str) -> str:
+    return (
+        "# Alamara Retours: the public key of this till's fiscal journal (pinned).\n"
+        f"# fingerprint SHA-256: {fingerprint}\n{public_pem}"
+    )
+
+
+def write_public(key_path: Path | str, signer: Signer) -> Path:
+    """Pin ``signer``'s public key beside the key file (atomically, mode 0644)."""
+    path = public_path(key_path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, _public_text(signer.public_pem(), signer.fingerprint).encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never overwrites a pin already there
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_public(path: Path | str) -> PinnedKey:
+    """The public key pinned in ``path`` (a ``.pub`` file, or any PEM public key)."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="ascii")
+        start = text.index("-----BEGIN PUBLIC KEY-----")
+        key = serialization.load_pem_public_key(text[start:].encode("ascii"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            _("The pinned public key {path} cannot be read: restore it from the till's key "
+              "backup (pos-returns keys restore).").format(path=path),
+            code="key_pin",
+        ) from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(
+            _("The pinned public key {path} is not an Ed25519 key.").format(path=path),
+            code="key_pin",
+        )
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return PinnedKey(raw.hex(), path)
+
+
+def load_pinned(key_path: Path | str) -> PinnedKey | None:
+    """The public key pinned beside ``key_path``; None when there is none yet."""
+    path = public_path(key_path)
+    return read_public(path) if path.exists() else None
+
+
 class Signer:
     """Signs journal records with the till's private key."""
 
@@ -47,6 +138,7 @@ class Signer:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         self.key_id: str = key_id_of(self.public_raw)
+        self.fingerprint: str = fingerprint_of(self.public_raw)
 
     @classmethod
     def generate(cls) -> Signer:
@@ -174,8 +266,26 @@ def load_signer(path: Path | str, *, create: bool = True) -> Signer:
                 )
             _create_key(path)
         signer = _read_key(path)
+        _check_pin(path, signer)
         _CACHE[str(path.resolve())] = signer
         return signer
+
+
+def _check_pin(path: Path, signer: Signer) -> None:
+    """The key file must be the key pinned beside it; the first load pins it."""
+    pinned = load_pinned(path)
+    if pinned is None:
+        write_public(path, signer)
+        return
+    if pinned.public_hex != signer.public_hex:
+        raise ConfigError(
+            _(
+                "The journal key {path} is not the key pinned beside it ({pub}): the key "
+                "file was replaced. Restore the till's keys from their backup "
+                "(pos-returns keys restore)."
+            ).format(path=path, pub=pinned.path),
+            code="key_pin",
+        )
 
 
 def forget_cached_signers() -> None:

@@ -92,7 +92,35 @@ class VerifyReport:
         return self.records / self.seconds if self.seconds > 0 else float("inf")
 
 
+def _foreign(
+    db: Database, store_id: int, till_no: int, pinned: Pin | None
+) -> tuple[int, str, dict[str, Any]] | None:
+    """With a pin: another till's chain in this till's cache, or a key in
+    ``journal_keys`` that is not the pinned one, is reported (seq, reason, details)."""
+    if pinned is None:
+        return None
+    if (store_id, till_no) != (pinned.store_id, pinned.till_no):
+        return (1, "foreign_chain", {"store": store_id, "till": till_no})
+    for key_id, public_hex in db.execute(
+        "SELECT key_id, public_key FROM journal_keys WHERE store_id = ? AND till_no = ? "
+        "ORDER BY rowid", [store_id, till_no],
+    ):
+        if key_id != pinned.key_id or public_hex != pinned.public_hex:
+            return (0, "foreign_key", {"key_id": key_id})
+    return None
+
+
 def _reason_message(reason: str, seq: int, extra: str = "", **details: Any) -> str:
+    if reason == "foreign_chain":
+        return _(
+            "a chain of store {store}, till {till} appears in this till's cache, signed with "
+            "a key that is not pinned here: it is never valid."
+        ).format(**details)
+    if reason == "foreign_key":
+        return _(
+            "a public key ({key_id}) that is not the key pinned beside the till's key files "
+            "appears in the cache: records signed with it are never valid."
+        ).format(**details)
     if reason == "rows":
         return _(
             "the rows of return ticket no. {number} differ from what was signed "
@@ -241,17 +269,32 @@ def chain_keys(db: Database, store_id: int, till_no: int) -> dict[str, Any]:
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """The till's chain and the public key pinned outside the cache for it."""
+
+    store_id: int
+    till_no: int
+    public_hex: str
+    key_id: str
+
+
 def verify(
     db: Database,
     *,
     full: bool = False,
     expected_heads: dict[tuple[int, int], tuple[int, str]] | None = None,
+    pinned: Pin | None = None,
 ) -> VerifyReport:
     """Verify every chain in the cache; name the first broken record.
 
     ``expected_heads`` are the heads HQ last received ((store, till) -> (seq,
     signature)); the cache's own ``journal_heads`` are checked too, so a journal
     truncated at its end is noticed.
+
+    ``pinned`` (the till's own chain and the public key kept beside its key files):
+    only that key makes a record valid — the keys in the cache's ``journal_keys`` are
+    not trusted — and a second key, or another chain, found in the cache is reported.
     """
     started = time.perf_counter()
     chains = sorted(
@@ -264,12 +307,24 @@ def verify(
         }
         | set(expected_heads or {})
     )
+    if pinned is not None:
+        chains = sorted(set(chains) | {(pinned.store_id, pinned.till_no)})
     total = 0
     checked_tickets = uncovered = 0
     heads: dict[tuple[int, int], tuple[int, str]] = {}
     conn = db.conn
     for store_id, till_no in chains:
         keys = chain_keys(db, store_id, till_no)
+        foreign = _foreign(db, store_id, till_no, pinned)
+        if foreign is not None:
+            return VerifyReport(
+                ok=False, records=total, chains=len(chains),
+                seconds=time.perf_counter() - started, full=full,
+                broken=BrokenRecord(store_id, till_no, foreign[0], None, foreign[1],
+                                    _reason_message(foreign[1], foreign[0], **foreign[2])),
+            )
+        if pinned is not None:
+            keys = {pinned.key_id: public_key_from_hex(pinned.public_hex)}
 
         def fetch(seq: int, _s: int = store_id, _t: int = till_no) -> Sequence[Any] | None:
             return conn.execute(
@@ -279,7 +334,7 @@ def verify(
             ).fetchone()
 
         first = fetch(1)
-        if first is not None and first[_KEY] in keys:
+        if pinned is None and first is not None and first[_KEY] in keys:
             # No key rotation (docs/journal.md): the chain's one key is the key of its first
             # record. journal_keys takes INSERTs, so another key registered there later
             # must not make records signed with it pass.

@@ -3,20 +3,36 @@ before; it is named after the attack (and the rule where one applies)."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pos_returns.cache.db import atomic
+from pos_returns.cache.outbox import canonical_json
 from pos_returns.cache.schema.journal import FISCAL_KEYS
+from pos_returns.cli import main
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import PlannedRefund
-from pos_returns.errors import Conflict
-from pos_returns.journal.chain import Journal
+from pos_returns.errors import ConfigError, Conflict
+from pos_returns.journal import digest
+from pos_returns.journal.chain import Journal, pin_for_config, startup
+from pos_returns.journal.keys import (
+    Signer,
+    forget_cached_signers,
+    format_fingerprint,
+    load_pinned,
+    load_signer,
+    public_path,
+)
+from pos_returns.journal.records import record_bytes, record_hash
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from tests.helpers import L, T, add_sale, approve
@@ -272,3 +288,152 @@ def test_v1_tickets_without_digest_are_reported_not_covered_in_full_only(db, cfg
     assert (full.tickets, full.uncovered) == (1, 1)
     assert "not covered" not in fast.summary() and "v2" not in fast.summary()
     assert "1 ticket" in full.summary() and "v2" in full.summary()
+
+
+# --------------------------------------------------------------------------- pinned key
+
+
+def _resign_chain_with(db, signer, *, key_id: str, net_delta: int) -> None:
+    """The attack of issue 12: the public key replaced in ``journal_keys`` under the same
+    key id, the records moved aside and every one re-signed with another key, each
+    ticket's net lowered (the tables and the rows' digests made to agree)."""
+    _drop_triggers(db)
+    rows = db.execute("SELECT store_id, till_no, seq, kind, created_at, ticket_uuid, payload "
+                      "FROM journal ORDER BY seq").fetchall()
+    db.execute("UPDATE return_tickets SET net = net + ?", [net_delta])
+    db.execute("DELETE FROM journal")
+    db.execute("UPDATE journal_keys SET public_key = ?, public_pem = ?",
+               [signer.public_hex, signer.public_pem()])
+    prev_hash = prev_sig = ""
+    for store_id, till_no, seq, kind, created_at, ticket_uuid, payload_json in rows:
+        payload = json.loads(payload_json)
+        if kind == "ticket" and "rows" in payload:
+            payload["totals"]["net"] += net_delta
+            tid = db.execute("SELECT id FROM return_tickets WHERE uuid = ?",
+                             [ticket_uuid]).fetchone()[0]
+            payload["rows"] = {"v": 2, **digest.ticket_rows(db, tid)}
+        pj = canonical_json(payload)
+        data = record_bytes(store_id=store_id, till_no=till_no, seq=seq, kind=kind,
+                            created_at=created_at, ticket_uuid=ticket_uuid, key_id=key_id,
+                            prev_hash=prev_hash, prev_signature=prev_sig, payload_json=pj)
+        sig = signer.sign(data)
+        db.execute("INSERT INTO journal(store_id, till_no, seq, kind, created_at, ticket_uuid, "
+                   "key_id, payload, prev_hash, prev_signature, signature) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   [store_id, till_no, seq, kind, created_at, ticket_uuid, key_id, pj,
+                    prev_hash, prev_sig, sig])
+        prev_hash, prev_sig = record_hash(data), sig
+    db.execute("UPDATE journal_heads SET signature = ?", [prev_sig])
+
+
+def test_a_chain_resigned_with_another_key_under_the_same_key_id_is_never_valid(ledger, cfg):
+    key_id = ledger.execute("SELECT key_id FROM journal_keys").fetchone()[0]
+    _resign_chain_with(ledger, Signer.generate(), key_id=key_id, net_delta=-100)
+    assert verify(ledger, full=True).ok  # what passed before: the cache trusted itself
+    pin = pin_for_config(cfg)
+    assert pin is not None
+    for full in (False, True):
+        report = verify(ledger, full=full, pinned=pin)
+        assert not report.ok and report.broken is not None
+        assert report.broken.reason == "foreign_key"  # the key in the cache is not the pin
+    # and with the cache's key row left alone, every forged record fails the pinned key
+    report = verify(ledger, full=True, pinned=pin)
+    assert "clé publique" in report.summary()
+
+
+def test_records_resigned_with_a_foreign_key_fail_against_the_pin_even_if_keys_look_right(
+    ledger, cfg
+):
+    pin = pin_for_config(cfg)
+    key_id = ledger.execute("SELECT key_id FROM journal_keys").fetchone()[0]
+    forger = Signer.generate()
+    _resign_chain_with(ledger, forger, key_id=key_id, net_delta=-100)
+    pub = ledger.execute("SELECT public_key FROM journal_keys").fetchone()[0]
+    ledger.execute("UPDATE journal_keys SET public_key = ?", [pin.public_hex])  # restore row
+    assert pub == forger.public_hex
+    report = verify(ledger, pinned=pin)
+    assert not report.ok and report.broken is not None
+    assert report.broken.seq == 1 and report.broken.reason in ("signature", "key", "link")
+
+
+def test_a_second_key_in_the_cache_is_reported_never_valid(ledger, cfg):
+    intruder = Signer.generate()
+    ledger.execute(
+        "INSERT INTO journal_keys(store_id, till_no, key_id, public_key, public_pem, created_at) "
+        "VALUES (1, 1, ?, ?, ?, '2026-01-01T00:00:00Z')",
+        [intruder.key_id, intruder.public_hex, intruder.public_pem()])
+    report = verify(ledger, pinned=pin_for_config(cfg))
+    assert report.broken is not None and report.broken.reason == "foreign_key"
+    assert intruder.key_id in report.broken.message
+
+
+def test_a_second_chain_in_the_tills_cache_is_reported_never_valid(ledger, cfg):
+    Journal(ledger, Signer.generate(), 1, 7).event("login", {"staff_id": 1})
+    assert verify(ledger).ok
+    report = verify(ledger, pinned=pin_for_config(cfg))
+    assert report.broken is not None and report.broken.reason == "foreign_chain"
+    assert (report.broken.store_id, report.broken.till_no) == (1, 7)
+
+
+def test_startup_verifies_against_the_pinned_key_and_journals_the_failure(ledger, cfg):
+    key_id = ledger.execute("SELECT key_id FROM journal_keys").fetchone()[0]
+    _resign_chain_with(ledger, Signer.generate(), key_id=key_id, net_delta=-100)
+    report = startup(ledger, cfg)
+    assert not report.ok and report.broken is not None
+    failure = ledger.execute("SELECT payload FROM journal WHERE kind = 'integrity_failure'"
+                             ).fetchone()
+    assert json.loads(failure[0])["reason"] == "foreign_key"
+
+
+def test_the_public_key_is_pinned_beside_the_key_file_with_its_fingerprint(ledger, cfg):
+    pub = public_path(cfg.key_path)
+    signer = load_signer(cfg.key_path)
+    assert pub.parent == cfg.key_path.parent and pub.suffix == ".pub"
+    text = pub.read_text()
+    assert signer.fingerprint in text and "BEGIN PUBLIC KEY" in text
+    assert load_pinned(cfg.key_path).fingerprint == signer.fingerprint
+
+
+def test_a_swapped_private_key_file_is_refused_against_its_pin(ledger, cfg):
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    cfg.key_path.unlink()
+    cfg.key_path.write_bytes(pem)
+    os.chmod(cfg.key_path, 0o600)
+    forget_cached_signers()
+    with pytest.raises(ConfigError, match="épingl"):
+        load_signer(cfg.key_path)
+
+
+def test_the_key_fingerprint_is_on_every_Z_and_in_the_closure_document(ledger, cfg, tmp_path,
+                                                                        capsys):
+    signer = load_signer(cfg.key_path)
+    payload = json.loads(ledger.execute(
+        "SELECT payload FROM journal WHERE kind = 'closure'").fetchone()[0])
+    assert payload["key_fingerprint"] == signer.fingerprint  # signed with the Z
+    doc = json.loads(ledger.execute("SELECT payload FROM outbox WHERE kind = 'closure'"
+                                    ).fetchone()[0])
+    assert doc["key_fingerprint"] == signer.fingerprint  # and sent to HQ
+    assert Journal.for_config(ledger, cfg).head_document()["fingerprint"] == signer.fingerprint
+
+
+def test_cli_journal_close_prints_the_key_fingerprint(db, cfg, tmp_path, capsys):
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
+    tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(_line(db, sale), 1)]))
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
+    assert main(["journal", "close", "--config", str(toml), "--day",
+                 datetime.now(UTC).astimezone().date().isoformat(), "--manager", "M001"]) == 0
+    fingerprint = load_signer(cfg.key_path).fingerprint
+    assert format_fingerprint(fingerprint) in capsys.readouterr().out
+
+
+def test_cli_verify_with_another_pinned_key_fails(ledger, cfg, tmp_path, capsys):
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{cfg.key_path}"\ncache_path = "{cfg.cache_path}"\n')
+    assert main(["journal", "verify", "--config", str(toml)]) == 0
+    assert format_fingerprint(load_signer(cfg.key_path).fingerprint) in capsys.readouterr().out
+    other = tmp_path / "other.pub"
+    other.write_text(Signer.generate().public_pem())
+    assert main(["journal", "verify", "--config", str(toml), "--pub", str(other)]) == 1
