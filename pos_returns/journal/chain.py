@@ -85,6 +85,7 @@ class Journal:
         self.store_id = int(store_id)
         self.till_no = int(till_no)
         self._key_checked = False
+        self.key_path: Path | None = None  # the key files' place (for_config): the anchor
 
     @classmethod
     def for_config(
@@ -96,12 +97,14 @@ class Journal:
         till_no: int | None = None,
     ) -> Journal:
         """The journal of the till configured in ``cfg`` (key from ``cfg.key_path``)."""
-        return cls(
+        journal = cls(
             db,
             load_signer(cfg.key_path),
             cfg.store_id if store_id is None else store_id,
             cfg.till_no if till_no is None else till_no,
         )
+        journal.key_path = Path(cfg.key_path)
+        return journal
 
     # -- key ---------------------------------------------------------------
 

@@ -37,10 +37,18 @@ from pos_returns.engine import jewelry, vat
 from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.engine.refunds import gift_card_total
-from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
+from pos_returns.errors import (
+    Conflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PolicyRefused,
+)
 from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
 from pos_returns.journal import digest
+from pos_returns.journal.anchor import restore_block
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
 from pos_returns.usecases import card_payments, idcheck, jewelry_mode
@@ -521,6 +529,12 @@ def commit_plan(
         )
     _validate(plan)
     req = plan.request
+    # a cache behind the head HQ anchored (a restored backup) refunds nothing until the
+    # till has pulled its own tickets back (issue 12, journal/anchor.py)
+    block = restore_block(db, cfg.key_path, req.store_id, req.till_no)
+    if block:
+        raise IntegrityFailure(block, code="behind_hq")
+
     jewel = jewelry.ticket_record(
         plan, signature_png if signature_png is not None else req.signature_png
     )
