@@ -51,7 +51,7 @@ from pos_returns.journal import digest
 from pos_returns.journal.anchor import restore_block
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
-from pos_returns.usecases import card_payments, idcheck, jewelry_mode
+from pos_returns.usecases import auth, card_payments, idcheck, jewelry_mode
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -469,14 +469,22 @@ def _ticket_payload(
 
 
 def _journal_and_send(db: Database, journal: Journal, payload: dict[str, Any],
-                      approvals: list[dict[str, Any]], moment: datetime) -> JournalRecord:
-    """Sign the ticket (and each override) into the journal; queue it for HQ."""
+                      approvals: list[dict[str, Any]], moment: datetime,
+                      token_ids: list[str]) -> JournalRecord:
+    """Sign the ticket (and each override, with the token that proved it, now used)
+    into the journal; queue it for HQ."""
     ticket_uuid = payload["uuid"]
     record = journal.append(TICKET, payload, ticket_uuid=ticket_uuid, now=moment)
-    for a in approvals:
+    for a, token_id in zip(approvals, token_ids, strict=True):
+        db.execute(
+            "INSERT INTO approval_tokens(token_id, ticket_uuid, manager_id, rule, used_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [token_id, ticket_uuid, a["manager_id"], a["rule"], payload["created_at"]],
+        )
         journal.append(
             "override",
-            {"ticket_uuid": ticket_uuid, "ticket_number": payload["number"], **a},
+            {"ticket_uuid": ticket_uuid, "ticket_number": payload["number"], **a,
+             "token_id": token_id},
             ticket_uuid=ticket_uuid,
             now=moment,
         )
@@ -555,6 +563,9 @@ def commit_plan(
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
             raise NotFound(_("Unknown member of staff."), code="staff")
         _check_approvers(db, plan)
+        # the proof of each approval (issue 12): granted with the manager's PIN for this
+        # very draft, unexpired, never used; marked used in this transaction
+        token_ids = auth.check_approval_tokens(db, cfg, req, plan.approvals, now=moment)
         _recheck(db, plan)
         sale_ref = _sale_reference(conn, req.sale_id)
         number = _next_number(conn, req.store_id, req.till_no)
@@ -573,7 +584,7 @@ def commit_plan(
             jewelry_records.store_ticket_record(db, ticket_uuid, jewel, created_at)
         # every row just written, under the signature (format v2, journal/digest.py)
         payload["rows"] = {"v": digest.ROWS_VERSION, **digest.ticket_rows(db, ticket_id)}
-        record = _journal_and_send(db, journal, payload, approvals, moment)
+        record = _journal_and_send(db, journal, payload, approvals, moment, token_ids)
         committed = CommittedTicket(
             ticket_id=ticket_id,
             uuid=ticket_uuid,

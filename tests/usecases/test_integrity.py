@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,10 @@ from pos_returns.cache.schema.journal import FISCAL_KEYS
 from pos_returns.cli import main
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
-from pos_returns.engine.domain import TenderKind
-from pos_returns.engine.plan import PlannedRefund
-from pos_returns.errors import ConfigError, Conflict
+from pos_returns.engine.approvals import pending_approvals
+from pos_returns.engine.domain import Condition, TenderKind
+from pos_returns.engine.plan import Approval, LineRequest, PlannedRefund, ReturnRequest
+from pos_returns.errors import ConfigError, Conflict, PermissionDenied
 from pos_returns.journal import digest
 from pos_returns.journal.chain import Journal, pin_for_config, startup
 from pos_returns.journal.keys import (
@@ -35,7 +37,9 @@ from pos_returns.journal.keys import (
 from pos_returns.journal.records import record_bytes, record_hash
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
-from tests.helpers import L, T, add_sale, approve
+from pos_returns.usecases.auth import grant_approvals
+from pos_returns.usecases.planning import plan_return
+from tests.helpers import PINS, L, T, add_sale, approve
 
 
 @pytest.fixture
@@ -437,3 +441,110 @@ def test_cli_verify_with_another_pinned_key_fails(ledger, cfg, tmp_path, capsys)
     other = tmp_path / "other.pub"
     other.write_text(Signer.generate().public_pem())
     assert main(["journal", "verify", "--config", str(toml), "--pub", str(other)]) == 1
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def _worn_plan(db, cfg, *, qty: int = 1):
+    """A worn-item return (R12): the engine waits for a manager."""
+    sale = add_sale(db, [L("SKU-CERE-01", 2, 89000)])
+    request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=sale, lines=(
+        LineRequest(qty, condition=Condition.WORN, reason="defective",
+                    sale_line_id=_line(db, sale)),), presented_card_last4="4242")
+    plan = plan_return(db, cfg, request)
+    assert plan.blocked and pending_approvals(plan)
+    return plan
+
+
+def _with(db, cfg, plan, approvals):
+    return plan_return(db, cfg, replace(plan.request, approvals=tuple(approvals)))
+
+
+def _counts(db) -> tuple[int, int, int]:
+    return tuple(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                 for t in ("return_tickets", "approvals", "journal"))
+
+
+def test_R01_a_forged_request_naming_a_manager_without_PIN_commits_nothing(db, cfg):
+    plan = _worn_plan(db, cfg)
+    items = pending_approvals(plan)
+    forged = _with(db, cfg, plan, [Approval(p.rule, 3, "approved", "Je valide, signé M001",
+                                            p.line_no) for p in items])
+    assert not forged.blocked  # the engine alone would take it
+    before = _counts(db)
+    with pytest.raises(PermissionDenied) as refused:
+        tickets.commit_plan(db, cfg, forged)
+    assert refused.value.code == "approval_token"
+    assert _counts(db) == before
+    assert db.execute("SELECT COUNT(*) FROM journal WHERE kind = 'override'").fetchone()[0] == 0
+
+
+def _grant(db, cfg, plan, **kw):
+    items = [(p.line_no, p.rule) for p in pending_approvals(plan)]
+    return grant_approvals(db, cfg, "M001", PINS["M001"], items, decision="approved",
+                           reason="Robe portée une fois, cliente fidèle",
+                           request=plan.request, **kw)
+
+
+def test_R01_a_granted_approval_commits_once_and_is_never_reused(db, cfg):
+    plan = _worn_plan(db, cfg)
+    approvals = _grant(db, cfg, plan)
+    committed = tickets.commit_plan(db, cfg, _with(db, cfg, plan, approvals))
+    used = db.execute("SELECT token_id, ticket_uuid FROM approval_tokens").fetchall()
+    assert [u[1] for u in used] == [committed.uuid] * len(approvals)
+    # the same approvals on a second return of the other piece: refused
+    again = _with(db, cfg, plan, approvals)
+    with pytest.raises(PermissionDenied) as refused:
+        tickets.commit_plan(db, cfg, again)
+    assert refused.value.code == "approval_used"
+
+
+def test_R01_an_approval_granted_for_one_draft_does_not_cover_another(db, cfg):
+    plan = _worn_plan(db, cfg)
+    approvals = _grant(db, cfg, plan)
+    bigger = replace(plan.request, lines=(replace(plan.request.lines[0], quantity=2),),
+                     approvals=tuple(approvals))
+    with pytest.raises(PermissionDenied) as refused:
+        tickets.commit_plan(db, cfg, plan_return(db, cfg, bigger))
+    assert refused.value.code == "approval_token"
+
+
+def test_R01_an_altered_or_expired_approval_is_refused(db, cfg):
+    plan = _worn_plan(db, cfg)
+    (approval, *rest) = _grant(db, cfg, plan)
+    other = replace(approval, manager_id=5)  # the token names M001
+    with pytest.raises(PermissionDenied):
+        tickets.commit_plan(db, cfg, _with(db, cfg, plan, [other, *rest]))
+    body = approval.token.split(".")
+    forged = replace(approval, token=".".join([body[0], body[1], "0" * 64]))
+    with pytest.raises(PermissionDenied):
+        tickets.commit_plan(db, cfg, _with(db, cfg, plan, [forged, *rest]))
+    old = _grant(db, cfg, plan, now=datetime.now(UTC) - timedelta(hours=1))
+    with pytest.raises(PermissionDenied) as refused:
+        tickets.commit_plan(db, cfg, _with(db, cfg, plan, old))
+    assert refused.value.code == "approval_expired"
+
+
+def test_R01_another_tills_approval_is_refused(db, cfg, tmp_path):
+    plan = _worn_plan(db, cfg)
+    elsewhere = replace(cfg, key_path=tmp_path / "other" / "journal.pem")
+    approvals = _grant(db, elsewhere, plan)  # minted with another till's secret
+    with pytest.raises(PermissionDenied):
+        tickets.commit_plan(db, cfg, _with(db, cfg, plan, approvals))
+
+
+def test_R01_the_manager_PIN_is_asked_once_for_every_item_and_a_wrong_one_is_journaled(db, cfg):
+    plan = _worn_plan(db, cfg)
+    items = [(1, "R12"), (1, "R13"), (None, "R01")]
+    journal = Journal.for_config(db, cfg)
+    with pytest.raises(PermissionDenied):
+        grant_approvals(db, cfg, "M001", "0000", items, decision="approved",
+                        reason="Robe portée une fois", request=plan.request, journal=journal)
+    assert db.execute("SELECT failed_attempts FROM staff_lockout WHERE staff_id = 3"
+                      ).fetchone()[0] == 1  # one PIN typed, one failure, not three
+    failed = db.execute("SELECT payload FROM journal WHERE kind = 'login_failed'").fetchall()
+    assert len(failed) == 1 and json.loads(failed[0][0])["purpose"] == "approval"
+    granted_now = grant_approvals(db, cfg, "M001", PINS["M001"], items, decision="approved",
+                                  reason="Robe portée une fois", request=plan.request)
+    assert len({a.token for a in granted_now}) == 3

@@ -164,3 +164,22 @@ def m002_replace_guards(db: Database) -> None:
     # the digest of a ticket's rows (journal/digest.py) reads the gift cards it issued
     script += "CREATE INDEX IF NOT EXISTS gift_cards_ticket ON gift_cards(issued_ticket_id);"
     db.executescript(script)
+
+
+@JOURNAL()
+def m003_approval_tokens(db: Database) -> None:
+    """Issue 12: the approval tokens already used (single use), append-only."""
+    db.executescript(
+        """
+        CREATE TABLE approval_tokens (
+            token_id TEXT PRIMARY KEY,      -- the token's random id (its claims' "id")
+            ticket_uuid TEXT NOT NULL,      -- the ticket that used it
+            manager_id INTEGER NOT NULL,
+            rule TEXT NOT NULL,
+            used_at TEXT NOT NULL
+        );
+        """
+        + _append_only_triggers("approval_tokens")
+        + no_replace_trigger("approval_tokens", ("rowid",), 1)
+        + no_replace_trigger("approval_tokens", ("token_id",), 2)
+    )
