@@ -23,7 +23,7 @@ from pos_returns.engine.approvals import draft_digest
 from pos_returns.engine.domain import Role, Staff, StaffId, StoreId
 from pos_returns.engine.plan import Approval, ReturnRequest
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied
-from pos_returns.i18n import _, ngettext
+from pos_returns.i18n import _
 from pos_returns.journal.keys import load_signer
 
 if TYPE_CHECKING:
@@ -120,34 +120,51 @@ def _locked(db: Database, staff_id: int, now: datetime) -> bool:
     return bool(row and row[0] and row[0] > _iso(now))
 
 
+def _refused(code: str) -> PermissionDenied:
+    """One answer for an unknown code, a wrong PIN and a locked account (issue 12): the
+    till never tells which, so staff codes cannot be listed from the login screen."""
+    return PermissionDenied(
+        _("Unknown staff code, wrong PIN or locked account. Check and try again: after "
+          "five wrong PINs the account is locked until a manager unlocks it."),
+        code=code,
+    )
+
+
 def authenticate(
     db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None,
     purpose: str = "login",
 ) -> Staff:
     """Check a staff code and PIN; count wrong PINs and lock out after five.
 
-    With ``journal`` (a :class:`pos_returns.journal.chain.Journal`), the login, the wrong
-    PIN or the lockout is recorded in the fiscal journal (never the PIN).
+    With ``journal`` (a :class:`pos_returns.journal.chain.Journal`), the login, every
+    wrong PIN or unknown code and the lockout are recorded in the fiscal journal (never
+    the PIN).
 
-    Raises :class:`NotFound` for an unknown code and :class:`PermissionDenied`
-    for a wrong PIN or a locked-out account (the message says how many tries
-    are left, or until when the account is locked).
+    An unknown code, a wrong PIN and a locked account get the same
+    :class:`PermissionDenied` message (its ``code`` says which, for the logs), after the
+    same work: one PIN hash computed and one write transaction.
     """
     now = now or _utcnow()
     try:
-        staff = find_staff(db, code)
+        staff: Staff | None = find_staff(db, code)
     except NotFound:
-        # Hash the PIN anyway, so an unknown code answers no faster than a known one.
-        check_pin_hash(pin or "", _dummy_hash())
-        raise
-    row = db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()
-    if _locked(db, staff.id, now):
-        raise PermissionDenied(
-            _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
-            code="locked",
-        )
-    if check_pin_hash(pin or "", row[0]):
-        with atomic(db):
+        staff = None
+    stored = (
+        db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()[0]
+        if staff is not None else _dummy_hash()
+    )
+    pin_ok = check_pin_hash(pin or "", stored) and staff is not None
+    with atomic(db):
+        if staff is None:
+            _journal(journal, "login_failed", {"staff_id": None, "unknown_code": True,
+                                               "purpose": purpose}, now)
+            outcome = "unknown"
+        elif _locked(db, staff.id, now):
+            # read under the write lock: a wrong PIN typed meanwhile elsewhere counts too
+            _journal(journal, "login_failed", {"staff_id": staff.id, "locked": True,
+                                               "purpose": purpose}, now)
+            outcome = "locked"
+        elif pin_ok:
             db.execute(
                 "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
                 "VALUES (?, 0, '') ON CONFLICT(staff_id) DO UPDATE SET "
@@ -157,55 +174,60 @@ def authenticate(
             if purpose == "login":
                 _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value},
                          now)
-        return staff
-    with atomic(db):
-        # Read the count again under the write lock: a wrong PIN typed meanwhile at
-        # another till (or process) on this cache is counted too, never overwritten.
-        if _locked(db, staff.id, now):
-            raise PermissionDenied(
-                _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
-                code="locked",
+            outcome = "ok"
+        else:
+            lock = db.execute(
+                "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
+            ).fetchone()
+            failed = (lock[0] if lock else 0) + 1
+            until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
+                     if failed >= MAX_FAILED_ATTEMPTS else "")
+            db.execute(
+                "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
+                "VALUES (?, ?, ?) ON CONFLICT(staff_id) DO UPDATE SET "
+                "failed_attempts = excluded.failed_attempts, "
+                "locked_until = excluded.locked_until",
+                [staff.id, 0 if until else failed, until],
             )
-        lock = db.execute(
-            "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
-        ).fetchone()
-        failed = (lock[0] if lock else 0) + 1
-        until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
-                 if failed >= MAX_FAILED_ATTEMPTS else "")
-        db.execute(
-            "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) VALUES (?, ?, ?) "
-            "ON CONFLICT(staff_id) DO UPDATE SET failed_attempts = excluded.failed_attempts, "
-            "locked_until = excluded.locked_until",
-            [staff.id, 0 if until else failed, until],
-        )
-        _journal(
-            journal,
-            "lockout" if until else "login_failed",
-            {"staff_id": staff.id, "failed_attempts": failed, "locked_until": until,
-             "purpose": purpose},
-            now,
-        )
-    if until:
-        raise PermissionDenied(
-            _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
-            code="locked",
-        )
-    left = MAX_FAILED_ATTEMPTS - failed
-    raise PermissionDenied(
-        ngettext(
-            "Wrong PIN. {count} try left before the account is locked.",
-            "Wrong PIN. {count} tries left before the account is locked.",
-            left,
-        ).format(count=left),
-        code="wrong_pin",
-    )
+            _journal(
+                journal,
+                "lockout" if until else "login_failed",
+                {"staff_id": staff.id, "failed_attempts": failed, "locked_until": until,
+                 "purpose": purpose},
+                now,
+            )
+            outcome = "locked" if until else "wrong_pin"
+    if outcome != "ok":
+        raise _refused(outcome)
+    assert staff is not None
+    return staff
 
 
 def unlock(db: Database, manager: Staff, staff_id: int, *, journal: Any = None) -> None:
+    """A manager unlocks a staff member's account before the lockout ends (journaled)."""
     require_role(manager, Role.MANAGER)
     with atomic(db):
         db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [staff_id])
         _journal(journal, "unlock", {"staff_id": staff_id, "manager_id": manager.id}, _utcnow())
+
+
+def unlock_with_pin(
+    db: Database, manager_code: str, pin: str, staff_code: str, *, journal: Any = None,
+    now: datetime | None = None,
+) -> Staff:
+    """The till's unlock: the manager's own code and PIN checked here (a wrong one counts
+    and is journaled like any), then the account of ``staff_code`` unlocked, journaled.
+    Returns the unlocked staff member."""
+    manager = authenticate(db, manager_code, pin, now=now, journal=journal, purpose="unlock")
+    require_role(manager, Role.MANAGER)
+    staff = find_staff(db, staff_code)
+    if staff.store_id != manager.store_id:
+        raise PermissionDenied(
+            _("{name} is not a manager of this store.").format(name=manager.name),
+            code="store",
+        )
+    unlock(db, manager, staff.id, journal=journal)
+    return staff
 
 
 def require_role(staff: Staff, *roles: Role) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pos_returns.cache.db import atomic
+from pos_returns.cache.db import atomic, open_cache
 from pos_returns.cache.outbox import canonical_json
 from pos_returns.cache.schema.journal import FISCAL_KEYS
 from pos_returns.cli import main
@@ -36,7 +37,7 @@ from pos_returns.journal.keys import (
 )
 from pos_returns.journal.records import record_bytes, record_hash
 from pos_returns.journal.verify import verify
-from pos_returns.usecases import tickets
+from pos_returns.usecases import auth, tickets
 from pos_returns.usecases.auth import grant_approvals
 from pos_returns.usecases.planning import plan_return
 from tests.helpers import PINS, L, T, add_sale, approve
@@ -548,3 +549,68 @@ def test_R01_the_manager_PIN_is_asked_once_for_every_item_and_a_wrong_one_is_jou
     granted_now = grant_approvals(db, cfg, "M001", PINS["M001"], items, decision="approved",
                                   reason="Robe portée une fois", request=plan.request)
     assert len({a.token for a in granted_now}) == 3
+
+
+# --------------------------------------------------------------------------- secrets at rest
+
+
+def test_the_cache_and_its_wal_and_shm_are_0600_in_a_0700_folder(tmp_path):
+    path = tmp_path / "till" / "data" / "cache.sqlite"
+    db = open_cache(path)
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS probe(x)")  # the WAL and SHM files exist now
+        for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            assert f.exists(), f
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        db.close()
+
+
+def test_a_cache_found_world_readable_is_narrowed(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    open_cache(path).close()
+    os.chmod(path, 0o644)
+    open_cache(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_unknown_code_wrong_pin_and_locked_account_get_the_same_answer_and_work(db, cfg,
+                                                                               monkeypatch):
+    hashed: list[str] = []
+    real = auth.check_pin_hash
+    monkeypatch.setattr(auth, "check_pin_hash",
+                        lambda pin, stored: hashed.append(pin) or real(pin, stored))
+    journal = Journal.for_config(db, cfg)
+    answers = {}
+    for label, code, pin in (("unknown", "ZZ999", "1234"), ("wrong", "V001", "0000")):
+        with pytest.raises(PermissionDenied) as err:
+            auth.authenticate(db, code, pin, journal=journal)
+        answers[label] = str(err.value)
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            auth.authenticate(db, "V001", "0000", journal=journal)
+    with pytest.raises(PermissionDenied) as err:
+        auth.authenticate(db, "V001", PINS["V001"], journal=journal)  # locked: right PIN
+    answers["locked"] = str(err.value)
+    assert len(set(answers.values())) == 1
+    assert len(hashed) == 2 + auth.MAX_FAILED_ATTEMPTS + 1  # one PIN hash every time
+    kinds = [r[0] for r in db.execute("SELECT kind FROM journal ORDER BY seq")]
+    # every failure journaled: the unknown code, wrong PINs 1-4, the lockout at the 5th,
+    # then the two tries on the locked account (a wrong PIN, the right one)
+    assert kinds.count("login_failed") == 1 + (auth.MAX_FAILED_ATTEMPTS - 1) + 2
+    assert kinds.count("lockout") == 1
+
+
+def test_a_manager_unlocks_an_account_with_their_PIN_and_it_is_journaled(db, cfg):
+    journal = Journal.for_config(db, cfg)
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            auth.authenticate(db, "V001", "0000", journal=journal)
+    with pytest.raises(PermissionDenied):  # a salesperson cannot
+        auth.unlock_with_pin(db, "B001", PINS["B001"], "V001", journal=journal)
+    unlocked = auth.unlock_with_pin(db, "M001", PINS["M001"], "V001", journal=journal)
+    assert unlocked.code == "V001"
+    assert auth.authenticate(db, "V001", PINS["V001"]).code == "V001"  # before 15 minutes
+    unlock = db.execute("SELECT payload FROM journal WHERE kind = 'unlock'").fetchone()
+    assert json.loads(unlock[0]) == {"staff_id": 1, "manager_id": 3}
