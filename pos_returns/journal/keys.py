@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import stat
 import threading
 from dataclasses import dataclass
@@ -259,12 +260,13 @@ def load_signer(path: Path | str, *, create: bool = True) -> Signer:
         if cached is not None and path.exists():
             return cached
         if not path.exists():
-            if not create:
-                raise ConfigError(
-                    _("The journal key {path} does not exist.").format(path=path),
-                    code="key_missing",
-                )
+            if not create or key_set_started(path):
+                # never recreated silently (issue 12): a new key would fork the chain
+                raise ConfigError(missing_key_message(path), code="key_missing")
+            # a till's first start, with no key at all: the whole set at once, as
+            # `pos-returns keys init` makes it
             _create_key(path)
+            create_id_key(path.parent / ID_KEY_FILE)
         signer = _read_key(path)
         _check_pin(path, signer)
         _CACHE[str(path.resolve())] = signer
@@ -286,6 +288,39 @@ def _check_pin(path: Path, signer: Signer) -> None:
             ).format(path=path, pub=pinned.path),
             code="key_pin",
         )
+
+
+ID_KEY_FILE = "id_hmac.key"  # the chain's ID-hash key (pos_returns.usecases.idcheck)
+
+
+def key_set_started(key_path: Path) -> bool:
+    """True when the till's key set exists in part: its pinned public key or its
+    ID-hash key is there. A missing key is then restored, never created."""
+    return public_path(key_path).exists() or (key_path.parent / ID_KEY_FILE).exists()
+
+
+def create_id_key(path: Path) -> bool:
+    """Create the chain's ID-hash secret (64 hex digits, 0600) unless it exists."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.write(fd, (secrets.token_bytes(32).hex() + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def missing_key_message(path: Path | str) -> str:
+    """What the till says when one of its keys is gone."""
+    return _(
+        "The till's key {path} is missing. Keys are never recreated silently: restore them "
+        "from their backup (pos-returns keys restore FILE), or, for a new till only, create "
+        "them once (pos-returns keys init)."
+    ).format(path=path)
 
 
 def forget_cached_signers() -> None:

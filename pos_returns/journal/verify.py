@@ -297,18 +297,7 @@ def verify(
     not trusted — and a second key, or another chain, found in the cache is reported.
     """
     started = time.perf_counter()
-    chains = sorted(
-        {
-            (int(r[0]), int(r[1]))
-            for r in db.execute(
-                "SELECT DISTINCT store_id, till_no FROM journal "
-                "UNION SELECT store_id, till_no FROM journal_heads"
-            )
-        }
-        | set(expected_heads or {})
-    )
-    if pinned is not None:
-        chains = sorted(set(chains) | {(pinned.store_id, pinned.till_no)})
+    chains = _chains(db, expected_heads, pinned)
     total = 0
     checked_tickets = uncovered = 0
     heads: dict[tuple[int, int], tuple[int, str]] = {}
@@ -323,8 +312,6 @@ def verify(
                 broken=BrokenRecord(store_id, till_no, foreign[0], None, foreign[1],
                                     _reason_message(foreign[1], foreign[0], **foreign[2])),
             )
-        if pinned is not None:
-            keys = {pinned.key_id: public_key_from_hex(pinned.public_hex)}
 
         def fetch(seq: int, _s: int = store_id, _t: int = till_no) -> Sequence[Any] | None:
             return conn.execute(
@@ -333,12 +320,7 @@ def verify(
                 [_s, _t, seq],
             ).fetchone()
 
-        first = fetch(1)
-        if pinned is None and first is not None and first[_KEY] in keys:
-            # No key rotation (docs/journal.md): the chain's one key is the key of its first
-            # record. journal_keys takes INSERTs, so another key registered there later
-            # must not make records signed with it pass.
-            keys = {first[_KEY]: keys[first[_KEY]]}
+        keys = _trusted_keys(keys, pinned, fetch(1))
         cursor = conn.execute(
             f"SELECT {_ROW_COLUMNS} FROM journal WHERE store_id = ? AND till_no = ? ORDER BY seq",
             [store_id, till_no],
@@ -388,6 +370,35 @@ def verify(
         tickets=checked_tickets,
         uncovered=uncovered,
     )
+
+
+def _chains(
+    db: Database, expected_heads: dict[tuple[int, int], tuple[int, str]] | None,
+    pinned: Pin | None,
+) -> list[tuple[int, int]]:
+    """Every chain to verify: in the journal, in the heads, known to HQ, pinned."""
+    chains = {
+        (int(r[0]), int(r[1]))
+        for r in db.execute(
+            "SELECT DISTINCT store_id, till_no FROM journal "
+            "UNION SELECT store_id, till_no FROM journal_heads"
+        )
+    } | set(expected_heads or {})
+    if pinned is not None:
+        chains.add((pinned.store_id, pinned.till_no))
+    return sorted(chains)
+
+
+def _trusted_keys(keys: dict[str, Any], pinned: Pin | None,
+                  first: Sequence[Any] | None) -> dict[str, Any]:
+    """With a pin, only the pinned key. Without, no key rotation (docs/journal.md): the
+    chain's one key is the key of its first record — journal_keys takes INSERTs, so
+    another key registered there later must not make records signed with it pass."""
+    if pinned is not None:
+        return {pinned.key_id: public_key_from_hex(pinned.public_hex)}
+    if first is not None and first[_KEY] in keys:
+        return {first[_KEY]: keys[first[_KEY]]}
+    return keys
 
 
 @dataclass

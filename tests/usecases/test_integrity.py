@@ -614,3 +614,70 @@ def test_a_manager_unlocks_an_account_with_their_PIN_and_it_is_journaled(db, cfg
     assert auth.authenticate(db, "V001", PINS["V001"]).code == "V001"  # before 15 minutes
     unlock = db.execute("SELECT payload FROM journal WHERE kind = 'unlock'").fetchone()
     assert json.loads(unlock[0]) == {"staff_id": 1, "manager_id": 3}
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_a_deleted_ID_key_is_never_recreated_silently(db, cfg):
+    from pos_returns.usecases import idcheck
+
+    secret = idcheck.load_secret(cfg)  # a first start: the whole key set at once
+    assert load_signer(cfg.key_path) and len(secret) == 32
+    idcheck.key_path(cfg).unlink()
+    with pytest.raises(ConfigError, match="keys restore") as err:
+        idcheck.load_secret(cfg)
+    assert err.value.code == "key_missing" and not idcheck.key_path(cfg).exists()
+
+
+def test_a_deleted_journal_key_is_never_recreated_silently(db, cfg):
+    load_signer(cfg.key_path)
+    cfg.key_path.unlink()
+    forget_cached_signers()
+    with pytest.raises(ConfigError, match="keys restore"):
+        Journal.for_config(db, cfg)
+    assert not cfg.key_path.exists()
+
+
+def test_cli_keys_init_once_backup_and_restore(tmp_path, monkeypatch, capsys):
+    keys_dir = tmp_path / "till-keys"
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{keys_dir / "journal.pem"}"\n'
+                    f'cache_path = "{tmp_path / "cache.sqlite"}"\n')
+    assert main(["keys", "init", "--config", str(toml)]) == 0
+    fingerprint = load_signer(keys_dir / "journal.pem").fingerprint
+    assert format_fingerprint(fingerprint) in capsys.readouterr().out
+    assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
+    assert (keys_dir / "id_hmac.key").exists() and (keys_dir / "journal.pub").exists()
+    assert main(["keys", "init", "--config", str(toml)]) != 0  # once only
+    id_key = (keys_dir / "id_hmac.key").read_bytes()
+
+    monkeypatch.setenv("POS_RETURNS_KEYS_PASSPHRASE", "une phrase de passe longue")
+    backup = tmp_path / "keys.backup"
+    assert main(["keys", "backup", "--config", str(toml), "--out", str(backup)]) == 0
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" not in backup.read_bytes() and id_key not in backup.read_bytes()
+
+    for f in keys_dir.iterdir():  # the till's disk is lost
+        f.unlink()
+    forget_cached_signers()
+    monkeypatch.setenv("POS_RETURNS_KEYS_PASSPHRASE", "pas la bonne phrase")
+    assert main(["keys", "restore", "--config", str(toml), str(backup)]) != 0
+    assert "Phrase de passe erronée" in capsys.readouterr().err
+    monkeypatch.setenv("POS_RETURNS_KEYS_PASSPHRASE", "une phrase de passe longue")
+    assert main(["keys", "restore", "--config", str(toml), str(backup)]) == 0
+    assert load_signer(keys_dir / "journal.pem").fingerprint == fingerprint
+    assert (keys_dir / "id_hmac.key").read_bytes() == id_key
+    assert stat.S_IMODE((keys_dir / "journal.pem").stat().st_mode) == 0o600
+    # restoring over keys that exist overwrites nothing
+    assert main(["keys", "restore", "--config", str(toml), str(backup)]) != 0
+
+
+def test_cli_run_without_keys_says_what_to_do(db, tmp_cache, tmp_path, capsys):
+    add_sale(db, [L("SKU-CHEM-01", 1, 7900)])  # a till's cache with sales
+    cache = tmp_cache
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{tmp_path / "k" / "journal.pem"}"\ncache_path = "{cache}"\n')
+    assert main(["run", "--config", str(toml)]) != 0
+    assert "keys init" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
