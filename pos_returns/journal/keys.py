@@ -294,9 +294,10 @@ ID_KEY_FILE = "id_hmac.key"  # the chain's ID-hash key (pos_returns.usecases.idc
 
 
 def key_set_started(key_path: Path) -> bool:
-    """True when the till's key set exists in part: its pinned public key or its
-    ID-hash key is there. A missing key is then restored, never created."""
-    return public_path(key_path).exists() or (key_path.parent / ID_KEY_FILE).exists()
+    """True when this till's journal key was made already: its pinned public key is
+    there. A missing key is then restored, never created. (The ID-hash key is the
+    chain's: several tills' keys may share a folder with it.)"""
+    return public_path(key_path).exists()
 
 
 def create_id_key(path: Path) -> bool:
