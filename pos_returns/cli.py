@@ -87,6 +87,7 @@ COMMAND_MODULES = (
     "pos_returns.commands.app",
     "pos_returns.commands.demo",
     "pos_returns.commands.journal",
+    "pos_returns.commands.keys",
     "pos_returns.commands.report",
     "pos_returns.commands.privacy",
     "pos_returns.commands.sync",

@@ -18,6 +18,15 @@ from pos_returns import i18n
 
 
 @pytest.fixture(autouse=True)
+def _own_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test reads or writes the machine's own till files (keys, pinned public key,
+    configuration) under ~/.local/share or ~/.config: each test gets its own."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+
+
+@pytest.fixture(autouse=True)
 def _french():
     """Every test starts in French, the till's default language."""
     i18n.set_language("fr")

@@ -34,13 +34,13 @@ def test_compiled_french_catalogue_is_used():
     i18n.set_language("fr")
     assert i18n.catalogue_loaded(), "run `python tools/i18n.py compile` (make does it)"
     assert i18n._("Unknown staff code.") == "Code vendeur inconnu."
-    assert "essais" in i18n.ngettext(
-        "Wrong PIN. {count} try left before the account is locked.",
-        "Wrong PIN. {count} tries left before the account is locked.", 3)
+    singular = ("{count} ticket signed before format v2 is not covered: its rows carry "
+                "no digest.")
+    plural = ("{count} tickets signed before format v2 are not covered: their rows carry "
+              "no digest.")
+    assert "tickets signés" in i18n.ngettext(singular, plural, 3)
     # French treats 0 and 1 as singular.
-    assert "essai " in i18n.ngettext(
-        "Wrong PIN. {count} try left before the account is locked.",
-        "Wrong PIN. {count} tries left before the account is locked.", 0)
+    assert "ticket signé " in i18n.ngettext(singular, plural, 0)
 
 
 def test_english_falls_back_to_the_msgid():

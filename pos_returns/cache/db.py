@@ -12,7 +12,9 @@ its own transaction.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,8 +34,8 @@ def connect(path: Path | str, *, create: bool = True, readonly: bool = False) ->
     path = Path(path)
     if not create and not path.exists():
         raise NotFound(_("The local cache {path} does not exist.").format(path=path))
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if create and not readonly:
+        _private_file(path)
     if readonly:
         conn = sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30
@@ -50,6 +52,21 @@ def connect(path: Path | str, *, create: bool = True, readonly: bool = False) ->
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
     conn.execute("PRAGMA mmap_size = 268435456")
     return db
+
+
+def _private_file(path: Path) -> None:
+    """The cache holds PIN hashes and the fiscal tables: its folder is created 0700 and
+    the file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+    database file's mode). A cache found readable by others is narrowed to 0600."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for suffix in ("", "-wal", "-shm"):
+        f = Path(f"{path}{suffix}")
+        if f.exists() and stat.S_IMODE(f.stat().st_mode) & 0o077:
+            os.chmod(f, 0o600)
 
 
 def migrate(db: Database) -> list[str]:

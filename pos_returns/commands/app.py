@@ -13,9 +13,10 @@ from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from
 from pos_returns.commands import existing_cache
 from pos_returns.commands.demo import cache_state
-from pos_returns.errors import NotFound, StorageError
+from pos_returns.errors import ConfigError, NotFound, StorageError
 from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _, set_language
+from pos_returns.journal.keys import missing_key_message
 from pos_returns.usecases.settings import effective_config
 
 
@@ -55,6 +56,8 @@ def _check_cache(path: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     _check_cache(Path(cfg.cache_path))  # also applies any migration a newer version brings
+    if not Path(cfg.key_path).expanduser().exists():  # never created behind the till's back
+        raise ConfigError(missing_key_message(cfg.key_path), code="key_missing")
     with existing_cache(cfg.cache_path) as db:  # the store's settings over the TOML file
         cfg = effective_config(db, cfg)
     set_language(cfg.language)

@@ -27,6 +27,7 @@ from pos_returns.demo.returns import add_demo_returns
 from pos_returns.errors import StorageError
 from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _, format_decimal
+from pos_returns.journal.keyset import init_keys
 
 DEFAULT_SALES = 20_000
 DEFAULT_SEED = 1
@@ -124,6 +125,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
     progress = show_progress if sys.stderr.isatty() else None
 
+    if not Path(cfg.key_path).expanduser().exists():
+        # the demo till's keys, created explicitly, as `pos-returns keys init` does
+        keyset = init_keys(cfg)
+        print(_("The till's keys were created in {folder}.").format(folder=keyset.folder))
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = building_path(path)
     _remove_cache(temp)  # what an interrupted build left

@@ -23,8 +23,9 @@ from pos_returns.commands.report import command_manager
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.journal.archive import export_year
-from pos_returns.journal.chain import Journal, closures
-from pos_returns.journal.verify import verify
+from pos_returns.journal.chain import Journal, closures, pin_for_config
+from pos_returns.journal.keys import fingerprint_of, format_fingerprint, read_public
+from pos_returns.journal.verify import Pin, verify
 from pos_returns.usecases.reports import export_z_report
 from pos_returns.usecases.review import after_closure, parse_day
 
@@ -41,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument(
         "--full", action="store_true",
         help=_("check every record's signature, not only the chain's links and head"),
+    )
+    verify.add_argument(
+        "--pub", metavar="FILE",
+        help=_("the pinned public key to verify with (default: the .pub beside the till's key)"),
     )
     verify.set_defaults(func=run_verify)
 
@@ -85,14 +90,25 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def run_verify(args: argparse.Namespace) -> int:
 
-    _cfg, db = _open(args)
+    cfg, db = _open(args)
+    if getattr(args, "pub", None):
+        pinned = read_public(args.pub)
+        pin: Pin | None = Pin(cfg.store_id, cfg.till_no, pinned.public_hex, pinned.key_id)
+    else:
+        pin = pin_for_config(cfg)
     try:
-        report = verify(db, full=bool(args.full))
+        report = verify(db, full=bool(args.full), pinned=pin)
     finally:
         db.close()
     if report.ok:
         print(report.summary())
         print(_("{rate} records/s").format(rate=round(report.records_per_second)))
+        if pin is None:
+            print(_("No pinned public key beside the till's key files: the keys found in the "
+                    "cache were trusted. Verify with --pub FILE."))
+        else:
+            print(_("Pinned key fingerprint: {fingerprint}").format(
+                fingerprint=format_fingerprint(fingerprint_of(bytes.fromhex(pin.public_hex)))))
         return 0
     print(report.summary(), file=sys.stderr)
     return 1
@@ -151,6 +167,7 @@ def run_close(args: argparse.Namespace) -> int:
                 if (c["period_kind"], c["period"]) not in before]
         made.sort(key=lambda c: c["journal_seq"])
         paths = [export_z_report(db, c, args.out) for c in made] if args.out else []
+        fingerprint = journal.signer.fingerprint  # the pinned key, on every Z (issue 12)
     finally:
         db.close()
     for closure in made:  # the earlier open days first, then months and years that ended
@@ -167,6 +184,8 @@ def run_close(args: argparse.Namespace) -> int:
                 grand_total=format_money(closure["grand_total"]), seq=closure["journal_seq"],
             )
         )
+    print(_("Journal key fingerprint: {fingerprint}").format(
+        fingerprint=format_fingerprint(fingerprint)))
     for path in paths:
         print(path)
     return 0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from pos_returns.cache.lookup import get_sale
+from pos_returns.demo.chain import DEMO_PINS
 from pos_returns.engine.domain import Condition, Sale, SaleLine, TenderKind
 from pos_returns.engine.plan import (
     Approval,
@@ -38,6 +39,7 @@ from pos_returns.engine.plan import (
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import STORE_TZ
 from pos_returns.journal.chain import Journal
+from pos_returns.usecases.auth import grant_approvals
 from pos_returns.usecases.planning import plan_return
 from pos_returns.usecases.tickets import commit_plan
 
@@ -410,9 +412,12 @@ def _plan_and_commit(db: Database, cfg: TillConfig, journal: Journal, rng: rando
             if refused or not needed or {rule for rule, _l in needed} - allowed:
                 return None
             manager = rng.choice(managers)
+            # granted as at the till (issue 12): the demo manager's PIN, a token per item
+            code = db.execute("SELECT code FROM staff WHERE id = ?", [manager]).fetchone()[0]
             approvals = tuple(
-                Approval(rule=rule, manager_id=manager, decision="approved",
-                         reason=rng.choice(OVERRIDE_REASONS), line_no=line_no)
+                grant_approvals(db, cfg, code, DEMO_PINS["manager"], [(line_no, rule)],
+                                decision="approved", reason=rng.choice(OVERRIDE_REASONS),
+                                request=request, now=moment)[0]
                 for rule, line_no in needed
             )
             plan = plan_return(db, cfg, replace(request, approvals=approvals))

@@ -6,10 +6,12 @@ UI never works out on its own which rules need a manager.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from pos_returns.engine.domain import TenderKind
-from pos_returns.engine.plan import ReturnPlan, Verdict
+from pos_returns.engine.plan import ReturnPlan, ReturnRequest, Verdict
 from pos_returns.i18n import format_money
 
 _DECISIVE = ("manager", "refused")
@@ -64,3 +66,31 @@ def must_print(plan_or_ticket: object) -> bool:
     plan = getattr(plan_or_ticket, "plan", plan_or_ticket)
     refunds = getattr(plan, "refunds", ())
     return any(str(r.kind) == TenderKind.CARD and r.amount > 0 for r in refunds)
+
+
+def manager_can_act(plan: ReturnPlan | None) -> bool:
+    """Whether the manager key (F6) is offered: something a manager may approve, or a
+    returned line they may still refuse (R01). A line nobody may override (a serial
+    number that is not the piece sold, a jewel at a store without the department)
+    offers nothing."""
+    if plan is None:
+        return False
+    return bool(pending_approvals(plan, "lines")) or any(
+        pl.direction == "return" and pl.verdict == Verdict.ACCEPTED for pl in plan.lines
+    )
+
+
+def draft_digest(request: ReturnRequest) -> str:
+    """What a manager's approval is bound to (issue 12): the till, the salesperson, the
+    sale, every line asked back (sale line or SKU, quantity, condition, reason, serial)
+    and the new items — the amounts follow from them and the sale. A token granted
+    for one draft is worthless for another."""
+    draft = {
+        "store": request.store_id, "till": request.till_no, "staff": request.staff_id,
+        "sale": request.sale_id, "gift": bool(request.gift),
+        "lines": [[lr.sale_line_id, lr.sku, lr.quantity, str(lr.condition), lr.reason,
+                   lr.serial_number] for lr in request.lines],
+        "new": [[i.sku, i.quantity] for i in request.new_items],
+    }
+    data = json.dumps(draft, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()

@@ -64,6 +64,9 @@ class JewelryCheck:
     reasons: tuple[Reason, ...]
 
 
+#: A serial number that is not the piece sold (fine jewelry): never overridable (issue 12).
+SERIAL_MISMATCH_RULE = "SERIAL"
+
 def _norm(text: str) -> str:
     """Engravings and slips read aloud or typed: only letters and digits count."""
     return "".join(c for c in (text or "").upper() if c.isalnum())
@@ -210,8 +213,10 @@ def check_line(
                 "R14", _("Read the serial number engraved on the piece."), "refused"
             ))
         elif _norm(serial_number) != _norm(line.serial_number):
+            # its own rule code: no manager approval (R14 or R01) ever covers another piece
             refused.append(Reason(
-                "R14", _("The serial number {serial} does not match the piece sold.").format(
+                SERIAL_MISMATCH_RULE,
+                _("The serial number {serial} does not match the piece sold.").format(
                     serial=serial_number.strip()
                 ),
                 "refused",

@@ -119,6 +119,10 @@ class Approval:
     decision: str  # "approved" | "refused"
     reason: str  # written reason, mandatory (R01)
     line_no: int | None = None
+    # the proof (issue 12): a single-use token minted by usecases.auth.grant_approvals
+    # inside the call that checked the manager's PIN; the ticket writer refuses an
+    # approval without a valid, unused one
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

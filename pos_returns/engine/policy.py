@@ -58,6 +58,8 @@ __all__ = ["MIN_APPROVAL_REASON", "decide"]
 MIN_APPROVAL_REASON = 5  # characters of written reason a manager must give (R01)
 _RULE_RE = re.compile(r"^R(0[1-9]|1[0-9])$")
 _BLOCKING = ("manager", "refused")
+#: Rules no manager's approval covers (issue 12): the line stays refused.
+NEVER_OVERRIDDEN = frozenset({jewelry.SERIAL_MISMATCH_RULE})
 APPROVED, REFUSED = "approved", "refused"
 
 
@@ -481,6 +483,7 @@ def _apply_line_approvals(
         if a.decision != APPROVED:
             continue
         rules = blocking if a.rule == "R01" else blocking & {a.rule}
+        rules -= NEVER_OVERRIDDEN  # e.g. a serial number that is not the piece sold
         if not rules - covered:
             continue
         covered |= rules
@@ -576,7 +579,7 @@ def decide(
     lines: list[PlannedLine] = []
     for d in drafts:
         verdict = _apply_line_approvals(d, request.approvals, approvers, used)
-        overridable = True
+        overridable = not any(r.rule in NEVER_OVERRIDDEN for r in d.reasons)
         if not store.has_fine_jewelry and jewelry.is_jewelry_department(d.department):
             # R14: no override brings a jewel back to this counter (docs/policy.md)
             verdict, overridable = Verdict.REFUSED, False

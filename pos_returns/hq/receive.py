@@ -641,3 +641,127 @@ def raise_journal_head(
             [store_id, till_no, seq, signature, key_id, public_key],
         )
     return True
+
+
+# -- chain heads anchored at HQ (issue 12) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The last head HQ anchored for a till: (seq, record hash, key fingerprint)."""
+
+    seq: int
+    record_hash: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class AnchorAnswer:
+    """``ok`` (anchored, or nothing new), or the alert raised: ``rollback`` (the till
+    reports a head behind the anchor), ``fork`` (its record at the anchored number is
+    not the anchored one), ``key`` (another key signs its chain)."""
+
+    status: str
+    anchor: Anchor | None = None
+    alert_id: int | None = None
+
+
+def last_anchor(conn: psycopg.Connection, store_id: int, till_no: int) -> Anchor | None:
+    """The head HQ last anchored for the till (None: none yet)."""
+    row = conn.execute(
+        "SELECT seq, record_hash, fingerprint FROM journal_anchors "
+        "WHERE store_id = %s AND till_no = %s ORDER BY id DESC LIMIT 1",
+        [store_id, till_no],
+    ).fetchone()
+    return Anchor(int(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def open_alerts(conn: psycopg.Connection, store_id: int | None = None,
+                till_no: int | None = None) -> list[dict[str, Any]]:
+    """The anchoring alerts no manager has resolved yet."""
+    where, params = "resolved_at IS NULL", []
+    if store_id is not None:
+        where += " AND store_id = %s"
+        params.append(store_id)
+    if till_no is not None:
+        where += " AND till_no = %s"
+        params.append(till_no)
+    cur = conn.execute(
+        "SELECT id, store_id, till_no, kind, anchored_seq, anchored_hash, reported_seq, "
+        f"reported_hash, reported_fingerprint FROM journal_anchor_alerts WHERE {where} "
+        "ORDER BY id", params,
+    )
+    names = [d.name for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def anchor_head(
+    conn: psycopg.Connection, *, store_id: int, till_no: int, seq: int, record_hash: str,
+    signature: str, fingerprint: str, at_seq: int, at_hash: str,
+) -> AnchorAnswer:
+    """Anchor a till's chain head, if it extends the last one anchored.
+
+    ``at_seq``/``at_hash``: the number HQ last anchored (as the till read it from
+    :func:`last_anchor`) and the hash of the till's own record at that number. The
+    new head extends the anchor when the till still holds the anchored record
+    unchanged and is not behind it, with the same key. Otherwise an alert is raised
+    (once per kind and reported head) and stays until a manager resolves it
+    (:func:`resolve_alert`); the head is not anchored.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [store_id * 1000 + till_no])
+        last = last_anchor(conn, store_id, till_no)
+        kind = ""
+        if last is not None:
+            if fingerprint != last.fingerprint:
+                kind = "key"
+            elif seq < last.seq:
+                kind = "rollback"
+            elif at_seq != last.seq or at_hash != last.record_hash:
+                kind = "fork"
+            elif seq == last.seq:
+                return AnchorAnswer("ok", last)  # nothing new
+        if kind:
+            assert last is not None
+            prior = conn.execute(
+                "SELECT id FROM journal_anchor_alerts WHERE store_id = %s AND till_no = %s "
+                "AND resolved_at IS NULL AND kind = %s AND reported_seq = %s "
+                "AND reported_hash = %s",
+                [store_id, till_no, kind, seq, record_hash],
+            ).fetchone()
+            alert_id = int(prior[0]) if prior else int(conn.execute(
+                "INSERT INTO journal_anchor_alerts (store_id, till_no, kind, anchored_seq, "
+                "anchored_hash, reported_seq, reported_hash, reported_fingerprint) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [store_id, till_no, kind, last.seq, last.record_hash, seq, record_hash,
+                 fingerprint],
+            ).fetchone()[0])
+            return AnchorAnswer(kind, last, alert_id)
+        conn.execute(
+            "INSERT INTO journal_anchors (store_id, till_no, seq, record_hash, signature, "
+            "fingerprint) VALUES (%s, %s, %s, %s, %s, %s)",
+            [store_id, till_no, seq, record_hash, signature, fingerprint],
+        )
+    return AnchorAnswer("ok", Anchor(seq, record_hash, fingerprint))
+
+
+def resolve_alert(conn: psycopg.Connection, alert_id: int, *, manager_id: int, note: str,
+                  rebase: bool = False) -> None:
+    """A manager resolves an anchoring alert (with a written note). With ``rebase``
+    the head the till reported becomes the new anchor (e.g. after a restore whose
+    tickets were pulled back): later heads must extend it."""
+    if not (note or "").strip():
+        raise ValueError("a resolution needs a note")
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE journal_anchor_alerts SET resolved_at = now(), resolved_by = %s, "
+            "resolution = %s WHERE id = %s AND resolved_at IS NULL "
+            "RETURNING store_id, till_no, reported_seq, reported_hash, reported_fingerprint",
+            [manager_id, note.strip(), alert_id],
+        ).fetchone()
+        if row is not None and rebase:
+            conn.execute(
+                "INSERT INTO journal_anchors (store_id, till_no, seq, record_hash, signature, "
+                "fingerprint, rebased) VALUES (%s, %s, %s, %s, '', %s, true)",
+                list(row),
+            )

@@ -335,6 +335,40 @@ def _replication_ddl() -> str:
 
 SCHEMA_VERSION = "2"
 
+#: Issue 12: the chain heads anchored at HQ, and the alerts that stay until a manager
+#: resolves them. Created by every ``create_schema`` (an HQ of schema 1 gets them too).
+ANCHORS_DDL = """
+CREATE TABLE IF NOT EXISTS journal_anchors (
+    id bigserial PRIMARY KEY,
+    store_id integer NOT NULL,
+    till_no integer NOT NULL,
+    seq bigint NOT NULL,
+    record_hash text NOT NULL,        -- SHA-256 of the till's record no. seq
+    signature text NOT NULL,
+    fingerprint text NOT NULL,        -- the till's pinned journal key
+    rebased boolean NOT NULL DEFAULT false,  -- a manager accepted it after an alert
+    received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS journal_anchors_till ON journal_anchors (store_id, till_no, id);
+CREATE TABLE IF NOT EXISTS journal_anchor_alerts (
+    id bigserial PRIMARY KEY,
+    store_id integer NOT NULL,
+    till_no integer NOT NULL,
+    kind text NOT NULL,               -- 'rollback', 'fork', 'key'
+    anchored_seq bigint NOT NULL,
+    anchored_hash text NOT NULL,
+    reported_seq bigint NOT NULL,
+    reported_hash text NOT NULL,
+    reported_fingerprint text NOT NULL,
+    raised_at timestamptz NOT NULL DEFAULT now(),
+    resolved_at timestamptz,
+    resolved_by integer,
+    resolution text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS journal_anchor_alerts_open ON journal_anchor_alerts (store_id, till_no)
+    WHERE resolved_at IS NULL;
+"""
+
 
 def connect(
     dsn: str, *, timeout: float = 5, autocommit: bool = False,
@@ -365,7 +399,9 @@ def create_schema(conn: psycopg.Connection) -> bool:
                 conn.execute(RESERVATIONS)
                 conn.execute("UPDATE hq_meta SET value = %s WHERE key = 'schema_version'",
                              [SCHEMA_VERSION])
+            conn.execute(ANCHORS_DDL)
             return False
+        conn.execute(ANCHORS_DDL)
         conn.execute(SCHEMA)
         conn.execute(RESERVATIONS)
         conn.execute(_replication_ddl())

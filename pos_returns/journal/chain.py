@@ -35,7 +35,7 @@ from pos_returns.engine.vat import add_records as add_vat_rows
 from pos_returns.engine.vat import vat_by_rate
 from pos_returns.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from pos_returns.i18n import STORE_TZ, _
-from pos_returns.journal.keys import Signer, load_signer
+from pos_returns.journal.keys import Signer, load_pinned, load_signer
 from pos_returns.journal.records import (
     _ROW_COLUMNS,
     CLOSURE,
@@ -47,7 +47,7 @@ from pos_returns.journal.records import (
     _utc_text,
     record_bytes,
 )
-from pos_returns.journal.verify import VerifyReport, verify
+from pos_returns.journal.verify import Pin, VerifyReport, verify
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -72,6 +72,7 @@ class Closure:
     totals: dict[str, Any]
     journal_seq: int
     signature: str
+    key_fingerprint: str = ""
 
 
 class Journal:
@@ -84,6 +85,7 @@ class Journal:
         self.store_id = int(store_id)
         self.till_no = int(till_no)
         self._key_checked = False
+        self.key_path: Path | None = None  # the key files' place (for_config): the anchor
 
     @classmethod
     def for_config(
@@ -95,12 +97,14 @@ class Journal:
         till_no: int | None = None,
     ) -> Journal:
         """The journal of the till configured in ``cfg`` (key from ``cfg.key_path``)."""
-        return cls(
+        journal = cls(
             db,
             load_signer(cfg.key_path),
             cfg.store_id if store_id is None else store_id,
             cfg.till_no if till_no is None else till_no,
         )
+        journal.key_path = Path(cfg.key_path)
+        return journal
 
     # -- key ---------------------------------------------------------------
 
@@ -178,12 +182,17 @@ class Journal:
                 self.signer.key_id, payload_json, prev_hash, prev_sig, signature,
             ],
         )
-        self.db.execute(
-            "INSERT INTO journal_heads(store_id, till_no, seq, signature) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(store_id, till_no) DO UPDATE SET seq = excluded.seq, "
-            "signature = excluded.signature",
-            [self.store_id, self.till_no, seq, signature],
-        )
+        # the head moves forward by UPDATE (journal_heads_forward); UPSERT and REPLACE
+        # are refused on every fiscal table (cache/schema/journal.py, m002)
+        moved = self.db.execute(
+            "UPDATE journal_heads SET seq = ?, signature = ? WHERE store_id = ? AND till_no = ?",
+            [seq, signature, self.store_id, self.till_no],
+        ).rowcount
+        if not moved:
+            self.db.execute(
+                "INSERT INTO journal_heads(store_id, till_no, seq, signature) VALUES (?, ?, ?, ?)",
+                [self.store_id, self.till_no, seq, signature],
+            )
         return JournalRecord(
             int(cur.lastrowid or 0), self.store_id, self.till_no, seq, kind, created_at,
             ticket_uuid, self.signer.key_id, payload_json, prev_hash, prev_sig, signature,
@@ -208,6 +217,11 @@ class Journal:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
+    def pin(self) -> Pin:
+        """This chain and the key it must be signed with (the signer's key was checked
+        against the ``.pub`` pinned beside it when it was loaded)."""
+        return Pin(self.store_id, self.till_no, self.signer.public_hex, self.signer.key_id)
+
     def head_document(self) -> dict[str, Any]:
         """The chain head as sent to HQ (with every ticket, closure and sync)."""
         head = self.head()
@@ -218,6 +232,7 @@ class Journal:
             "signature": head[1] if head else "",
             "key_id": self.signer.key_id,
             "public_key": self.signer.public_hex,
+            "fingerprint": self.signer.fingerprint,
         }
 
     def enqueue_head(self) -> None:
@@ -519,6 +534,8 @@ class Journal:
             "grand_total": grand_total,
             "grand_total_abs": grand_total_abs,
             "staff_id": staff_id,
+            # the key pinned for this chain, on every Z (and at HQ with the head)
+            "key_fingerprint": self.signer.fingerprint,
         }
         record = self.append(CLOSURE, payload, now=now)
         self.db.execute(
@@ -541,6 +558,7 @@ class Journal:
         return Closure(
             self.store_id, self.till_no, period_kind, period, record.created_at, first, last,
             count, net, grand_total, grand_total_abs, totals, record.seq, record.signature,
+            self.signer.fingerprint,
         )
 
     def _period_totals(
@@ -662,7 +680,7 @@ def startup(db: Database, cfg: TillConfig, *, version: str = "") -> VerifyReport
     when the fiscal configuration differs from the last one journaled, then
     record ``start``. Returns the verification report."""
     journal = Journal.for_config(db, cfg)
-    report = verify(db)
+    report = verify(db, pinned=journal.pin())
     snapshot = _config_snapshot(cfg)
     digest = hashlib.sha256(outbox.canonical_json(snapshot).encode()).hexdigest()
     with atomic(db):
@@ -698,6 +716,15 @@ def record_event(
     """Record a technical event in the journal of the till of ``cfg`` (inside the
     caller's transaction when there is one, else in its own)."""
     return Journal.for_config(db, cfg).event(kind, payload, now=now)
+
+
+def pin_for_config(cfg: TillConfig) -> Pin | None:
+    """The till's chain and the public key pinned beside its key files (None: no pin,
+    e.g. an auditor's machine without the till's keys)."""
+    pinned = load_pinned(cfg.key_path)
+    if pinned is None:
+        return None
+    return Pin(cfg.store_id, cfg.till_no, pinned.public_hex, pinned.key_id)
 
 
 def iter_records(

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import stat
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +40,96 @@ def key_id_of(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
+def fingerprint_of(public_raw: bytes) -> str:
+    """The public key's fingerprint: its whole SHA-256, in hex (printed on every Z,
+    sent to HQ with the chain head, kept in the ``.pub`` file beside the key)."""
+    return hashlib.sha256(public_raw).hexdigest()
+
+
+def format_fingerprint(fingerprint: str) -> str:
+    """``3edb 687e 22e1 …``: groups of four, for paper and screens."""
+    return " ".join(fingerprint[i:i + 4] for i in range(0, len(fingerprint), 4))
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedKey:
+    """The till's public key as pinned in the ``.pub`` file beside the private key."""
+
+    public_hex: str
+    path: Path
+
+    @property
+    def public_raw(self) -> bytes:
+        return bytes.fromhex(self.public_hex)
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.public_raw)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.public_raw)
+
+
+def public_path(key_path: Path | str) -> Path:
+    """Where the pinned public key lives: beside the private key, ``.pub``."""
+    return Path(key_path).expanduser().with_suffix(".pub")
+
+
+def _public_text(public_pem: str, fingerprint: str) -> str:
+    return (
+        "# Alamara Retours: the public key of this till's fiscal journal (pinned).\n"
+        f"# fingerprint SHA-256: {fingerprint}\n{public_pem}"
+    )
+
+
+def write_public(key_path: Path | str, signer: Signer) -> Path:
+    """Pin ``signer``'s public key beside the key file (atomically, mode 0644)."""
+    path = public_path(key_path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, _public_text(signer.public_pem(), signer.fingerprint).encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never overwrites a pin already there
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_public(path: Path | str) -> PinnedKey:
+    """The public key pinned in ``path`` (a ``.pub`` file, or any PEM public key)."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="ascii")
+        start = text.index("-----BEGIN PUBLIC KEY-----")
+        key = serialization.load_pem_public_key(text[start:].encode("ascii"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            _("The pinned public key {path} cannot be read: restore it from the till's key "
+              "backup (pos-returns keys restore).").format(path=path),
+            code="key_pin",
+        ) from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(
+            _("The pinned public key {path} is not an Ed25519 key.").format(path=path),
+            code="key_pin",
+        )
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return PinnedKey(raw.hex(), path)
+
+
+def load_pinned(key_path: Path | str) -> PinnedKey | None:
+    """The public key pinned beside ``key_path``; None when there is none yet."""
+    path = public_path(key_path)
+    return read_public(path) if path.exists() else None
+
+
 class Signer:
     """Signs journal records with the till's private key."""
 
@@ -47,6 +139,7 @@ class Signer:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         self.key_id: str = key_id_of(self.public_raw)
+        self.fingerprint: str = fingerprint_of(self.public_raw)
 
     @classmethod
     def generate(cls) -> Signer:
@@ -167,15 +260,68 @@ def load_signer(path: Path | str, *, create: bool = True) -> Signer:
         if cached is not None and path.exists():
             return cached
         if not path.exists():
-            if not create:
-                raise ConfigError(
-                    _("The journal key {path} does not exist.").format(path=path),
-                    code="key_missing",
-                )
+            if not create or key_set_started(path):
+                # never recreated silently (issue 12): a new key would fork the chain
+                raise ConfigError(missing_key_message(path), code="key_missing")
+            # a till's first start, with no key at all: the whole set at once, as
+            # `pos-returns keys init` makes it
             _create_key(path)
+            create_id_key(path.parent / ID_KEY_FILE)
         signer = _read_key(path)
+        _check_pin(path, signer)
         _CACHE[str(path.resolve())] = signer
         return signer
+
+
+def _check_pin(path: Path, signer: Signer) -> None:
+    """The key file must be the key pinned beside it; the first load pins it."""
+    pinned = load_pinned(path)
+    if pinned is None:
+        write_public(path, signer)
+        return
+    if pinned.public_hex != signer.public_hex:
+        raise ConfigError(
+            _(
+                "The journal key {path} is not the key pinned beside it ({pub}): the key "
+                "file was replaced. Restore the till's keys from their backup "
+                "(pos-returns keys restore)."
+            ).format(path=path, pub=pinned.path),
+            code="key_pin",
+        )
+
+
+ID_KEY_FILE = "id_hmac.key"  # the chain's ID-hash key (pos_returns.usecases.idcheck)
+
+
+def key_set_started(key_path: Path) -> bool:
+    """True when this till's journal key was made already: its pinned public key is
+    there. A missing key is then restored, never created. (The ID-hash key is the
+    chain's: several tills' keys may share a folder with it.)"""
+    return public_path(key_path).exists()
+
+
+def create_id_key(path: Path) -> bool:
+    """Create the chain's ID-hash secret (64 hex digits, 0600) unless it exists."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.write(fd, (secrets.token_bytes(32).hex() + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def missing_key_message(path: Path | str) -> str:
+    """What the till says when one of its keys is gone."""
+    return _(
+        "The till's key {path} is missing. Keys are never recreated silently: restore them "
+        "from their backup (pos-returns keys restore FILE), or, for a new till only, create "
+        "them once (pos-returns keys init)."
+    ).format(path=path)
 
 
 def forget_cached_signers() -> None:

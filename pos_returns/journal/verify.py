@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import heapq
+import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
 
+from pos_returns.cache.outbox import canonical_json
 from pos_returns.i18n import _, ngettext
+from pos_returns.journal import digest
 from pos_returns.journal.keys import public_key_from_hex, verify_signature
 from pos_returns.journal.records import (
     _ID,
@@ -34,7 +38,9 @@ class BrokenRecord:
     till_no: int
     seq: int
     record_id: int | None
-    reason: str  # "signature", "link", "missing", "truncated", "head", "key", "head_missing"
+    # "signature", "link", "missing", "truncated", "head", "key", "head_missing", and for the
+    # tables under the signature: "rows", "unsigned_ticket", "closure", "unsigned_closure"
+    reason: str
     message: str
 
 
@@ -47,15 +53,31 @@ class VerifyReport:
     full: bool
     broken: BrokenRecord | None = None
     heads: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
+    tickets: int = 0  # tickets whose rows were checked against their signed digest
+    uncovered: int = 0  # tickets signed before format v2: no digest of their rows
 
     def summary(self) -> str:
         if self.ok:
-            return ngettext(
+            text = ngettext(
                 "Journal verified: {count} record in {chains} chain(s), all signatures hold.",
                 "Journal verified: {count} records in {chains} chain(s), all signatures hold.",
                 self.records,
             ).format(count=self.records, chains=self.chains)
+            if self.full and self.uncovered:
+                text += " " + ngettext(
+                    "{count} ticket signed before format v2 is not covered: its rows carry "
+                    "no digest.",
+                    "{count} tickets signed before format v2 are not covered: their rows "
+                    "carry no digest.",
+                    self.uncovered,
+                ).format(count=self.uncovered)
+            return text
         assert self.broken is not None
+        if self.broken.seq == 0:  # rows without any signed record
+            return _("Journal BROKEN (store {store}, till {till}): {message}").format(
+                store=self.broken.store_id, till=self.broken.till_no,
+                message=self.broken.message,
+            )
         return _(
             "Journal BROKEN at record no. {seq} (store {store}, till {till}): {message}"
         ).format(
@@ -70,7 +92,53 @@ class VerifyReport:
         return self.records / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _reason_message(reason: str, seq: int, extra: str = "") -> str:
+def _foreign(
+    db: Database, store_id: int, till_no: int, pinned: Pin | None
+) -> tuple[int, str, dict[str, Any]] | None:
+    """With a pin: another till's chain in this till's cache, or a key in
+    ``journal_keys`` that is not the pinned one, is reported (seq, reason, details)."""
+    if pinned is None:
+        return None
+    if (store_id, till_no) != (pinned.store_id, pinned.till_no):
+        return (1, "foreign_chain", {"store": store_id, "till": till_no})
+    for key_id, public_hex in db.execute(
+        "SELECT key_id, public_key FROM journal_keys WHERE store_id = ? AND till_no = ? "
+        "ORDER BY rowid", [store_id, till_no],
+    ):
+        if key_id != pinned.key_id or public_hex != pinned.public_hex:
+            return (0, "foreign_key", {"key_id": key_id})
+    return None
+
+
+def _reason_message(reason: str, seq: int, extra: str = "", **details: Any) -> str:
+    if reason == "foreign_chain":
+        return _(
+            "a chain of store {store}, till {till} appears in this till's cache, signed with "
+            "a key that is not pinned here: it is never valid."
+        ).format(**details)
+    if reason == "foreign_key":
+        return _(
+            "a public key ({key_id}) that is not the key pinned beside the till's key files "
+            "appears in the cache: records signed with it are never valid."
+        ).format(**details)
+    if reason == "rows":
+        return _(
+            "the rows of return ticket no. {number} differ from what was signed "
+            "(changed: {tables})."
+        ).format(**details)
+    if reason == "unsigned_ticket":
+        return _(
+            "return ticket no. {number} ({uuid}) is in the tables without any signed record "
+            "(added behind the journal)."
+        ).format(**details)
+    if reason == "closure":
+        return _(
+            "the closure {period} ({kind}) in the closures table differs from what was signed."
+        ).format(**details)
+    if reason == "unsigned_closure":
+        return _(
+            "the closure {period} ({kind}) is in the closures table without its signed record."
+        ).format(**details)
     messages = {
         "signature": _("its signature does not match its content (altered record)."),
         "link": _("it does not follow the previous record (chain broken)."),
@@ -201,34 +269,49 @@ def chain_keys(db: Database, store_id: int, till_no: int) -> dict[str, Any]:
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """The till's chain and the public key pinned outside the cache for it."""
+
+    store_id: int
+    till_no: int
+    public_hex: str
+    key_id: str
+
+
 def verify(
     db: Database,
     *,
     full: bool = False,
     expected_heads: dict[tuple[int, int], tuple[int, str]] | None = None,
+    pinned: Pin | None = None,
 ) -> VerifyReport:
     """Verify every chain in the cache; name the first broken record.
 
     ``expected_heads`` are the heads HQ last received ((store, till) -> (seq,
     signature)); the cache's own ``journal_heads`` are checked too, so a journal
     truncated at its end is noticed.
+
+    ``pinned`` (the till's own chain and the public key kept beside its key files):
+    only that key makes a record valid — the keys in the cache's ``journal_keys`` are
+    not trusted — and a second key, or another chain, found in the cache is reported.
     """
     started = time.perf_counter()
-    chains = sorted(
-        {
-            (int(r[0]), int(r[1]))
-            for r in db.execute(
-                "SELECT DISTINCT store_id, till_no FROM journal "
-                "UNION SELECT store_id, till_no FROM journal_heads"
-            )
-        }
-        | set(expected_heads or {})
-    )
+    chains = _chains(db, expected_heads, pinned)
     total = 0
+    checked_tickets = uncovered = 0
     heads: dict[tuple[int, int], tuple[int, str]] = {}
     conn = db.conn
     for store_id, till_no in chains:
         keys = chain_keys(db, store_id, till_no)
+        foreign = _foreign(db, store_id, till_no, pinned)
+        if foreign is not None:
+            return VerifyReport(
+                ok=False, records=total, chains=len(chains),
+                seconds=time.perf_counter() - started, full=full,
+                broken=BrokenRecord(store_id, till_no, foreign[0], None, foreign[1],
+                                    _reason_message(foreign[1], foreign[0], **foreign[2])),
+            )
 
         def fetch(seq: int, _s: int = store_id, _t: int = till_no) -> Sequence[Any] | None:
             return conn.execute(
@@ -237,12 +320,7 @@ def verify(
                 [_s, _t, seq],
             ).fetchone()
 
-        first = fetch(1)
-        if first is not None and first[_KEY] in keys:
-            # No key rotation (docs/journal.md): the chain's one key is the key of its first
-            # record. journal_keys takes INSERTs, so another key registered there later
-            # must not make records signed with it pass.
-            keys = {first[_KEY]: keys[first[_KEY]]}
+        keys = _trusted_keys(keys, pinned, fetch(1))
         cursor = conn.execute(
             f"SELECT {_ROW_COLUMNS} FROM journal WHERE store_id = ? AND till_no = ? ORDER BY seq",
             [store_id, till_no],
@@ -252,6 +330,19 @@ def verify(
         total += count
         if broken is None:
             broken = _check_heads(db, store_id, till_no, last, expected_heads)
+        if broken is None:
+            rows = _check_rows(db, store_id, till_no)
+            checked_tickets += rows.checked
+            uncovered += rows.uncovered
+            if rows.broken is not None:
+                seq, reason, record_id, details = rows.broken
+                return VerifyReport(
+                    ok=False, records=total, chains=len(chains),
+                    seconds=time.perf_counter() - started, full=full,
+                    broken=BrokenRecord(store_id, till_no, seq, record_id, reason,
+                                        _reason_message(reason, seq, **details)),
+                    tickets=checked_tickets, uncovered=uncovered,
+                )
         if broken is not None:
             seq, reason, record_id = broken
             extra = ""
@@ -276,7 +367,124 @@ def verify(
         seconds=time.perf_counter() - started,
         full=full,
         heads=heads,
+        tickets=checked_tickets,
+        uncovered=uncovered,
     )
+
+
+def _chains(
+    db: Database, expected_heads: dict[tuple[int, int], tuple[int, str]] | None,
+    pinned: Pin | None,
+) -> list[tuple[int, int]]:
+    """Every chain to verify: in the journal, in the heads, known to HQ, pinned."""
+    chains = {
+        (int(r[0]), int(r[1]))
+        for r in db.execute(
+            "SELECT DISTINCT store_id, till_no FROM journal "
+            "UNION SELECT store_id, till_no FROM journal_heads"
+        )
+    } | set(expected_heads or {})
+    if pinned is not None:
+        chains.add((pinned.store_id, pinned.till_no))
+    return sorted(chains)
+
+
+def _trusted_keys(keys: dict[str, Any], pinned: Pin | None,
+                  first: Sequence[Any] | None) -> dict[str, Any]:
+    """With a pin, only the pinned key. Without, no key rotation (docs/journal.md): the
+    chain's one key is the key of its first record — journal_keys takes INSERTs, so
+    another key registered there later must not make records signed with it pass."""
+    if pinned is not None:
+        return {pinned.key_id: public_key_from_hex(pinned.public_hex)}
+    if first is not None and first[_KEY] in keys:
+        return {first[_KEY]: keys[first[_KEY]]}
+    return keys
+
+
+@dataclass
+class _RowsCheck:
+    checked: int = 0
+    uncovered: int = 0
+    broken: tuple[int, str, int | None, dict[str, Any]] | None = None
+
+
+_CLOSURE_FIELDS = (
+    # (closures column, payload key)
+    ("period_kind", "period_kind"), ("period", "period"), ("staff_id", "staff_id"),
+    ("first_number", "first_number"), ("last_number", "last_number"),
+    ("ticket_count", "tickets"), ("net", "net"), ("grand_total", "grand_total"),
+    ("grand_total_abs", "grand_total_abs"),
+)
+
+
+def _check_rows(db: Database, store_id: int, till_no: int) -> _RowsCheck:
+    """The tables against what the (already verified) records signed: each ticket's
+    rows against its record's digests (format v2), each closure's row against its
+    record; then rows that no record signed. Names the first that differs."""
+    out = _RowsCheck()
+    conn = db.conn
+    actual = digest.all_ticket_rows(db, store_id, till_no)
+    closures: dict[int, Sequence[Any]] = {
+        int(r[-1]): r
+        for r in conn.execute(
+            f"SELECT {', '.join(c for c, _k in _CLOSURE_FIELDS)}, totals, created_at, "
+            "journal_seq FROM closures WHERE store_id = ? AND till_no = ?",
+            [store_id, till_no],
+        )
+    }
+    def records(kind: str) -> Iterator[tuple[Any, ...]]:
+        # one kind at a time, so that each read is a range of the journal_kind index
+        return iter(conn.execute(
+            "SELECT seq, id, kind, ticket_uuid, payload, created_at FROM journal "
+            "WHERE store_id = ? AND till_no = ? AND kind = ? ORDER BY seq",
+            [store_id, till_no, kind],
+        ).fetchall())
+
+    for seq, rec_id, kind, ticket_uuid, payload_json, created_at in heapq.merge(
+        records("ticket"), records("closure")
+    ):
+        payload = json.loads(payload_json)
+        if kind == "ticket":
+            rows = actual.pop(ticket_uuid, None)
+            signed = payload.get("rows")
+            if not isinstance(signed, dict):
+                out.uncovered += 1  # format v1: signed before the rows' digests
+                continue
+            out.checked += 1
+            changed = digest.differing_parts(signed, rows)
+            if changed and out.broken is None:
+                out.broken = (int(seq), "rows", int(rec_id), {
+                    "number": payload.get("number"), "tables": ", ".join(changed)})
+                return out
+        else:
+            row = closures.pop(int(seq), None)
+            if row is None or _closure_differs(row, payload, created_at):
+                out.broken = (int(seq), "closure", int(rec_id), {
+                    "period": payload.get("period"), "kind": payload.get("period_kind")})
+                return out
+    if actual:
+        number = conn.execute(
+            "SELECT MIN(number) FROM return_tickets WHERE uuid IN "
+            f"({','.join('?' * len(actual))})", list(actual),
+        ).fetchone()[0]
+        uuid = conn.execute(
+            "SELECT uuid FROM return_tickets WHERE store_id = ? AND till_no = ? AND number = ?",
+            [store_id, till_no, number],
+        ).fetchone()
+        out.broken = (0, "unsigned_ticket", None, {"number": number,
+                                                   "uuid": uuid[0] if uuid else ""})
+    elif closures:
+        row = closures[min(closures)]
+        out.broken = (0, "unsigned_closure", None, {"period": row[1], "kind": row[0]})
+    return out
+
+
+def _closure_differs(row: Sequence[Any], payload: dict[str, Any], created_at: str) -> bool:
+    for i, (_col, key) in enumerate(_CLOSURE_FIELDS):
+        if row[i] != payload.get(key):
+            return True
+    n = len(_CLOSURE_FIELDS)
+    return row[n] != canonical_json(payload.get("totals")) or row[n + 1] != created_at
 
 
 def _known_head(

@@ -274,7 +274,8 @@ _CHILDREN = (
     ("return_lines", "ticket_id", ""),
     ("refunds", "ticket_id", ""),
     ("approvals", "ticket_id", ""),
-    ("gift_cards", "issued_ticket_id", "ON CONFLICT DO NOTHING"),
+    ("gift_cards", "issued_ticket_id", "WHERE NOT EXISTS (SELECT 1 FROM gift_cards g "
+     "WHERE g.number = ?)"),
 )
 
 
@@ -298,10 +299,13 @@ def _write_returns(conn: psycopg.Connection, db: Database, plan: _Plan, rows: li
     if not tickets:
         return 0
     cols = [*plan.cols, *plan.local_extra]
+    # A ticket already here is skipped by the WHERE, not by ON CONFLICT: the fiscal tables
+    # refuse any INSERT of an existing key (cache/schema/journal.py, m002), even DO NOTHING.
     sql = (
-        f"INSERT INTO return_tickets ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-        "ON CONFLICT(uuid) DO NOTHING RETURNING id"
+        f"INSERT INTO return_tickets ({', '.join(cols)}) SELECT {', '.join('?' * len(cols))} "
+        "WHERE NOT EXISTS (SELECT 1 FROM return_tickets WHERE uuid = ?) RETURNING id"
     )
+    ui = plan.cols.index("uuid")
     extra = tuple(plan.local_extra.values())
     hq_ids = [t[0] for t in tickets]
     children: dict[str, tuple[list[str], str, str, dict[int, list[tuple]]]] = {}
@@ -335,16 +339,19 @@ def _write_returns(conn: psycopg.Connection, db: Database, plan: _Plan, rows: li
             continue
         db.execute("SAVEPOINT pull_ticket")
         try:
-            got = db.execute(sql, values + extra).fetchone()
+            got = db.execute(sql, (*values, *extra, values[ui])).fetchone()
             if got:
                 local_id = int(got[0])
                 for table, (pg_cols, fk, tail, by_ticket) in children.items():
                     rows_ = by_ticket.get(hq_id)
                     if rows_:
+                        # gift cards: a card already here is skipped by its number (bound
+                        # once more), never by ON CONFLICT (fiscal tables refuse it)
+                        ni = pg_cols.index("number") if tail else -1
                         db.conn.executemany(
                             f"INSERT INTO {table} ({fk}, {', '.join(pg_cols)}) "
-                            f"VALUES ({', '.join('?' * (1 + len(pg_cols)))}) {tail}",
-                            [(local_id, *c) for c in rows_],
+                            f"SELECT {', '.join('?' * (1 + len(pg_cols)))} {tail}",
+                            [(local_id, *c, *((c[ni],) if tail else ())) for c in rows_],
                         )
                 written += 1
         except sqlite3.Error as exc:

@@ -13,6 +13,7 @@ from pos_returns.hq import receive as hq_receive
 from pos_returns.hq import schema as hq_schema
 from pos_returns.journal.chain import Journal
 from pos_returns.sync import validate
+from pos_returns.sync.anchor import anchor, reconcile
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import journal_head, push
 from pos_returns.sync.reserve import (
@@ -88,6 +89,11 @@ def run_sync(
             summary.online = True
             summary.released = release_uncommitted(conn, db, store_id=store_id,
                                                    till_no=till_no, grace_seconds=release_grace)
+            key_path = getattr(journal, "key_path", None)
+            reconciled = reconcile(conn, db, store_id=store_id, till_no=till_no,
+                                   key_path=key_path, journal=journal)
+            summary.behind_hq = reconciled.behind
+            summary.recovered_tickets = reconciled.recovered
             pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
             summary.pushed, summary.ok = pushed.pushed, pushed.ok
             summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
@@ -106,6 +112,10 @@ def run_sync(
                 summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
             ):
                 _journal_round(conn, db, journal, summary, store_id=store_id, till_no=till_no)
+            if journal is not None:
+                answer = anchor(conn, db, store_id=store_id, till_no=till_no,
+                                fingerprint=journal.signer.fingerprint, key_path=key_path)
+                summary.anchor_status = answer.status if answer else ""
     except (psycopg.OperationalError, psycopg.errors.QueryCanceled,
             psycopg.errors.LockNotAvailable) as exc:  # HQ went away or too slow
         summary.online = False

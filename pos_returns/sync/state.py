@@ -129,6 +129,9 @@ class SyncSummary:
     quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # table, key, reason
     seconds: float = 0.0
     error: str = ""
+    anchor_status: str = ""  # HQ's answer to the head: "ok", "rollback", "fork", "key"
+    behind_hq: bool = False  # the till's chain did not hold HQ's anchored record
+    recovered_tickets: int = 0  # own tickets pulled back from HQ after a restore
 
     @property
     def pulled_total(self) -> int:
@@ -188,6 +191,17 @@ class SyncSummary:
                 lines.append(_("  … and {n} more").format(n=len(self.quarantined) - 20))
         if self.journal_head_ok is False:
             lines.append(_("HQ knew a longer journal for this till: an alert was raised."))
+        if self.behind_hq:
+            lines.append(ngettext(
+                "This till was behind HQ (a restored cache?): {n} of its own tickets pulled "
+                "back from HQ before any refund.",
+                "This till was behind HQ (a restored cache?): {n} of its own tickets pulled "
+                "back from HQ before any refund.",
+                self.recovered_tickets,
+            ).format(n=self.recovered_tickets))
+        if self.anchor_status in ("rollback", "fork", "key"):
+            lines.append(_("HQ did not anchor this till's journal head: an alert waits for "
+                           "a manager at HQ."))
         lines.append(_("Sync finished in {seconds} s.").format(seconds=f"{self.seconds:.1f}"))
         return lines
 

@@ -10,17 +10,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
+from pos_returns.engine.approvals import draft_digest
 from pos_returns.engine.domain import Role, Staff, StaffId, StoreId
-from pos_returns.engine.plan import Approval
+from pos_returns.engine.plan import Approval, ReturnRequest
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied
-from pos_returns.i18n import _, ngettext
+from pos_returns.i18n import _
+from pos_returns.journal.keys import load_signer
+
+if TYPE_CHECKING:
+    from pos_returns.config import TillConfig
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_MINUTES = 15
@@ -113,88 +120,114 @@ def _locked(db: Database, staff_id: int, now: datetime) -> bool:
     return bool(row and row[0] and row[0] > _iso(now))
 
 
+def _refused(code: str) -> PermissionDenied:
+    """One answer for an unknown code, a wrong PIN and a locked account (issue 12): the
+    till never tells which, so staff codes cannot be listed from the login screen."""
+    return PermissionDenied(
+        _("Unknown staff code, wrong PIN or locked account. Check and try again: after "
+          "five wrong PINs the account is locked until a manager unlocks it."),
+        code=code,
+    )
+
+
 def authenticate(
-    db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None
+    db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None,
+    purpose: str = "login",
 ) -> Staff:
     """Check a staff code and PIN; count wrong PINs and lock out after five.
 
-    With ``journal`` (a :class:`pos_returns.journal.chain.Journal`), the login, the wrong
-    PIN or the lockout is recorded in the fiscal journal (never the PIN).
+    With ``journal`` (a :class:`pos_returns.journal.chain.Journal`), the login, every
+    wrong PIN or unknown code and the lockout are recorded in the fiscal journal (never
+    the PIN).
 
-    Raises :class:`NotFound` for an unknown code and :class:`PermissionDenied`
-    for a wrong PIN or a locked-out account (the message says how many tries
-    are left, or until when the account is locked).
+    An unknown code, a wrong PIN and a locked account get the same
+    :class:`PermissionDenied` message (its ``code`` says which, for the logs), after the
+    same work: one PIN hash computed and one write transaction.
     """
     now = now or _utcnow()
     try:
-        staff = find_staff(db, code)
+        staff: Staff | None = find_staff(db, code)
     except NotFound:
-        # Hash the PIN anyway, so an unknown code answers no faster than a known one.
-        check_pin_hash(pin or "", _dummy_hash())
-        raise
-    row = db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()
-    if _locked(db, staff.id, now):
-        raise PermissionDenied(
-            _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
-            code="locked",
-        )
-    if check_pin_hash(pin or "", row[0]):
-        with atomic(db):
+        staff = None
+    stored = (
+        db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()[0]
+        if staff is not None else _dummy_hash()
+    )
+    pin_ok = check_pin_hash(pin or "", stored) and staff is not None
+    with atomic(db):
+        if staff is None:
+            _journal(journal, "login_failed", {"staff_id": None, "unknown_code": True,
+                                               "purpose": purpose}, now)
+            outcome = "unknown"
+        elif _locked(db, staff.id, now):
+            # read under the write lock: a wrong PIN typed meanwhile elsewhere counts too
+            _journal(journal, "login_failed", {"staff_id": staff.id, "locked": True,
+                                               "purpose": purpose}, now)
+            outcome = "locked"
+        elif pin_ok:
             db.execute(
                 "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
                 "VALUES (?, 0, '') ON CONFLICT(staff_id) DO UPDATE SET "
                 "failed_attempts = 0, locked_until = ''",
                 [staff.id],
             )
-            _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value}, now)
-        return staff
-    with atomic(db):
-        # Read the count again under the write lock: a wrong PIN typed meanwhile at
-        # another till (or process) on this cache is counted too, never overwritten.
-        if _locked(db, staff.id, now):
-            raise PermissionDenied(
-                _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
-                code="locked",
+            if purpose == "login":
+                _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value},
+                         now)
+            outcome = "ok"
+        else:
+            lock = db.execute(
+                "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
+            ).fetchone()
+            failed = (lock[0] if lock else 0) + 1
+            until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
+                     if failed >= MAX_FAILED_ATTEMPTS else "")
+            db.execute(
+                "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
+                "VALUES (?, ?, ?) ON CONFLICT(staff_id) DO UPDATE SET "
+                "failed_attempts = excluded.failed_attempts, "
+                "locked_until = excluded.locked_until",
+                [staff.id, 0 if until else failed, until],
             )
-        lock = db.execute(
-            "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
-        ).fetchone()
-        failed = (lock[0] if lock else 0) + 1
-        until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
-                 if failed >= MAX_FAILED_ATTEMPTS else "")
-        db.execute(
-            "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) VALUES (?, ?, ?) "
-            "ON CONFLICT(staff_id) DO UPDATE SET failed_attempts = excluded.failed_attempts, "
-            "locked_until = excluded.locked_until",
-            [staff.id, 0 if until else failed, until],
-        )
-        _journal(
-            journal,
-            "lockout" if until else "login_failed",
-            {"staff_id": staff.id, "failed_attempts": failed, "locked_until": until},
-            now,
-        )
-    if until:
-        raise PermissionDenied(
-            _("Too many wrong PINs: this account is locked. Ask a manager to unlock it."),
-            code="locked",
-        )
-    left = MAX_FAILED_ATTEMPTS - failed
-    raise PermissionDenied(
-        ngettext(
-            "Wrong PIN. {count} try left before the account is locked.",
-            "Wrong PIN. {count} tries left before the account is locked.",
-            left,
-        ).format(count=left),
-        code="wrong_pin",
-    )
+            _journal(
+                journal,
+                "lockout" if until else "login_failed",
+                {"staff_id": staff.id, "failed_attempts": failed, "locked_until": until,
+                 "purpose": purpose},
+                now,
+            )
+            outcome = "locked" if until else "wrong_pin"
+    if outcome != "ok":
+        raise _refused(outcome)
+    assert staff is not None
+    return staff
 
 
 def unlock(db: Database, manager: Staff, staff_id: int, *, journal: Any = None) -> None:
+    """A manager unlocks a staff member's account before the lockout ends (journaled)."""
     require_role(manager, Role.MANAGER)
     with atomic(db):
         db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [staff_id])
         _journal(journal, "unlock", {"staff_id": staff_id, "manager_id": manager.id}, _utcnow())
+
+
+def unlock_with_pin(
+    db: Database, manager_code: str, pin: str, staff_code: str, *, journal: Any = None,
+    now: datetime | None = None,
+) -> Staff:
+    """The till's unlock: the manager's own code and PIN checked here (a wrong one counts
+    and is journaled like any), then the account of ``staff_code`` unlocked, journaled.
+    Returns the unlocked staff member."""
+    manager = authenticate(db, manager_code, pin, now=now, journal=journal, purpose="unlock")
+    require_role(manager, Role.MANAGER)
+    staff = find_staff(db, staff_code)
+    if staff.store_id != manager.store_id:
+        raise PermissionDenied(
+            _("{name} is not a manager of this store.").format(name=manager.name),
+            code="store",
+        )
+    unlock(db, manager, staff.id, journal=journal)
+    return staff
 
 
 def require_role(staff: Staff, *roles: Role) -> None:
@@ -208,10 +241,37 @@ def require_role(staff: Staff, *roles: Role) -> None:
                            code="role")
 
 
-if TYPE_CHECKING:  # the plan module is imported lazily (policy engine, H2)
-    from pos_returns.engine.plan import Approval
-
 MIN_OVERRIDE_REASON = 5  # characters: a manager's written reason (R01)
+APPROVAL_TTL = timedelta(minutes=10)  # a granted approval must be used within this time
+TOKEN_LABEL = "alamara-retours approval token v1"
+
+
+def _check_decision(reason: str, decision: str) -> str:
+    text = " ".join((reason or "").split())
+    if len(text) < MIN_OVERRIDE_REASON:
+        raise InvalidInput(
+            _("Write the reason for this decision (at least {count} characters).").format(
+                count=MIN_OVERRIDE_REASON
+            ),
+            code="reason",
+        )
+    if decision not in ("approved", "refused"):
+        raise InvalidInput(_("A manager's decision is “approved” or “refused”."), code="decision")
+    return text
+
+
+def _check_manager(staff: Staff, store_id: int | None) -> None:
+    if not staff.is_manager:
+        raise PermissionDenied(
+            _("{name} is not a manager and cannot approve or refuse a return.").format(
+                name=staff.name
+            ),
+            code="role",
+        )
+    if store_id is not None and staff.store_id != store_id:
+        raise PermissionDenied(
+            _("{name} is not a manager of this store.").format(name=staff.name), code="store"
+        )
 
 
 def authorize_override(
@@ -226,34 +286,142 @@ def authorize_override(
     store_id: int | None = None,
     now: datetime | None = None,
 ) -> Approval:
-    """A manager's decision on an exception (R01): PIN + written reason -> an Approval.
+    """Check a manager's PIN, role and written reason (R01) for one decision.
 
-    The PIN goes through :func:`authenticate`, so wrong PINs count towards the
-    lockout. The reason is checked first, so a missing reason costs no PIN try.
-    Added by the policy engine (H2); the policy engine checks the approval again.
+    The Approval it returns carries **no token**: the ticket writer refuses it. The
+    till grants approvals with :func:`grant_approvals`, which binds them to the draft.
     """
-
-    text = " ".join((reason or "").split())
-    if len(text) < MIN_OVERRIDE_REASON:
-        raise InvalidInput(
-            _("Write the reason for this decision (at least {count} characters).").format(
-                count=MIN_OVERRIDE_REASON
-            ),
-            code="reason",
-        )
-    if decision not in ("approved", "refused"):
-        raise InvalidInput(_("A manager's decision is “approved” or “refused”."), code="decision")
+    text = _check_decision(reason, decision)
     staff = authenticate(db, manager_code, pin, now=now)
-    if not staff.is_manager:
-        raise PermissionDenied(
-            _("{name} is not a manager and cannot approve or refuse a return.").format(
-                name=staff.name
-            ),
-            code="role",
-        )
-    if store_id is not None and staff.store_id != store_id:
-        raise PermissionDenied(
-            _("{name} is not a manager of this store.").format(name=staff.name), code="store"
-        )
+    _check_manager(staff, store_id)
     return Approval(rule=rule, manager_id=staff.id, decision=decision, reason=text,
                     line_no=line_no)
+
+
+# --------------------------------------------------------------------------- approval tokens
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def approval_secret(cfg: TillConfig) -> bytes:
+    """The till's secret for approval tokens, derived from its journal key (kept with the
+    key files, never in the cache)."""
+    return load_signer(cfg.key_path).derive_secret(TOKEN_LABEL)
+
+
+def _mint(secret: bytes, claims: dict[str, Any]) -> str:
+    body = _b64(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()
+    return f"v1.{body}.{mac}"
+
+
+def read_token(secret: bytes, token: str) -> dict[str, Any] | None:
+    """The claims of a token this till minted; None when it is not one (forged,
+    altered, another till's)."""
+    try:
+        version, body, mac = (token or "").split(".")
+    except ValueError:
+        return None
+    expected = hmac.new(secret, body.encode("ascii"), hashlib.sha256).hexdigest()
+    if version != "v1" or not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        claims = json.loads(_unb64(body))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def grant_approvals(
+    db: Database,
+    cfg: TillConfig,
+    manager_code: str,
+    pin: str,
+    items: Sequence[tuple[int | None, str]],
+    *,
+    decision: str,
+    reason: str,
+    request: ReturnRequest,
+    now: datetime | None = None,
+    journal: Any = None,
+) -> list[Approval]:
+    """The one place an approval is granted: the manager's PIN is checked **once** for
+    every item ((line_no, rule) pairs), then each decision gets a single-use token
+    (HMAC with the till's secret) bound to this till, the draft
+    (:func:`pos_returns.engine.approvals.draft_digest`), the rule, the line, the
+    manager, the decision, the written reason and a short expiry. A wrong PIN counts
+    towards the lockout and is journaled like a login's (``journal``)."""
+    text = _check_decision(reason, decision)
+    if not items:
+        raise InvalidInput(_("Nothing to decide on this return."), code="items")
+    if (request.store_id, request.till_no) != (cfg.store_id, cfg.till_no):
+        raise InvalidInput(_("This return is not for this till."), code="till")
+    now = now or _utcnow()
+    staff = authenticate(db, manager_code, pin, now=now, journal=journal, purpose="approval")
+    _check_manager(staff, cfg.store_id)
+    secret = approval_secret(cfg)
+    draft = draft_digest(request)
+    expires = int((now + APPROVAL_TTL).timestamp())
+    approvals = []
+    for line_no, rule in items:
+        claims = {
+            "id": secrets.token_hex(16), "store": cfg.store_id, "till": cfg.till_no,
+            "manager": staff.id, "rule": rule, "line": line_no, "decision": decision,
+            "reason": hashlib.sha256(text.encode("utf-8")).hexdigest(), "draft": draft,
+            "exp": expires,
+        }
+        approvals.append(Approval(rule=rule, manager_id=staff.id, decision=decision,
+                                  reason=text, line_no=line_no, token=_mint(secret, claims)))
+    return approvals
+
+
+def check_approval_tokens(
+    db: Database, cfg: TillConfig, request: ReturnRequest, approvals: Sequence[Approval],
+    *, now: datetime | None = None,
+) -> list[str]:
+    """Inside the ticket's transaction: every approval carries a valid token of this
+    till, for this draft and exactly this decision, not expired and never used; each is
+    then marked used. Returns the token ids (for the journal). Raises
+    :class:`PermissionDenied` otherwise — nothing the UI sends can stand in for it."""
+    if not approvals:
+        return []
+    secret = approval_secret(cfg)
+    draft = draft_digest(request)
+    moment = int((now or _utcnow()).timestamp())
+    ids: list[str] = []
+    for a in approvals:
+        claims = read_token(secret, a.token)
+        valid = claims is not None and claims.get("store") == request.store_id \
+            and claims.get("till") == request.till_no and claims.get("draft") == draft \
+            and claims.get("manager") == a.manager_id and claims.get("rule") == a.rule \
+            and claims.get("line") == a.line_no and claims.get("decision") == a.decision \
+            and claims.get("reason") == hashlib.sha256(
+                " ".join(a.reason.split()).encode("utf-8")).hexdigest()
+        if not valid:
+            raise PermissionDenied(
+                _("This manager's approval carries no valid proof (it was not granted with "
+                  "the manager's PIN for this very return): ask the manager again."),
+                code="approval_token",
+            )
+        assert claims is not None
+        if int(claims.get("exp", 0)) < moment:
+            raise PermissionDenied(
+                _("This manager's approval has expired: ask the manager again."),
+                code="approval_expired",
+            )
+        if str(claims["id"]) in ids or db.execute(
+            "SELECT 1 FROM approval_tokens WHERE token_id = ?", [str(claims["id"])]
+        ).fetchone():
+            raise PermissionDenied(
+                _("This manager's approval was already used for another ticket: ask the "
+                  "manager again."),
+                code="approval_used",
+            )
+        ids.append(str(claims["id"]))
+    return ids

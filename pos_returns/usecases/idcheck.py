@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
-import secrets
 import stat
 import unicodedata
 import uuid as uuidlib
@@ -56,6 +54,7 @@ from pos_returns.engine.text import clean_text
 from pos_returns.errors import ConfigError, Conflict, InvalidInput, NotFound
 from pos_returns.i18n import N_, _
 from pos_returns.journal.chain import record_event
+from pos_returns.journal.keys import key_set_started, load_signer, missing_key_message
 
 KEY_FILE_NAME = "id_hmac.key"
 PENDING_MAX_AGE = timedelta(hours=24)  # an undecided capture older than this is purged
@@ -170,29 +169,24 @@ def key_path(cfg: TillConfig) -> Path:
 
 
 def load_secret(cfg: TillConfig, *, create: bool = True) -> bytes:
-    """The chain's HMAC secret (32 bytes), created (0600) on first use.
+    """The chain's HMAC secret (32 bytes), created (0600) with the till's whole key set
+    on its first start, never alone afterwards (``pos-returns keys restore``).
 
     The file holds 64 hex characters. In a real chain HQ distributes the same
     file to every till, so that one identity has the same hash everywhere.
     A file readable by group or others is refused.
     """
     path = key_path(cfg)
+    if not path.exists() and create and not Path(cfg.key_path).exists() \
+            and not key_set_started(Path(cfg.key_path)):
+        load_signer(cfg.key_path)  # a first start: the whole key set at once (issue 12)
     if not path.exists():
         if not create:
             raise NotFound(
                 _("The ID key file {path} does not exist.").format(path=path), code="id_key"
             )
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = secrets.token_bytes(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
-            return load_secret(cfg, create=False)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(key.hex() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        return key
+        # never recreated silently (issue 12): a new key would reset every history (R19)
+        raise ConfigError(missing_key_message(path), code="key_missing")
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -39,6 +40,7 @@ from pos_returns.i18n import (
     to_local,
 )
 from pos_returns.journal.chain import closures
+from pos_returns.journal.keys import format_fingerprint
 from pos_returns.usecases.auth import require_role
 from pos_returns.usecases.review import (
     FLAGS,
@@ -351,6 +353,15 @@ def _closure_lines(db: Database, review: DayReview) -> list[tuple[str, str]]:
                       format_money(c["net"])))
         lines.append((_("Perpetual grand total, till {till}").format(till=c["till_no"]),
                       format_money(c["grand_total"])))
+        # the key pinned for the till's chain, as the Z record signed it (issue 12)
+        signed = db.execute(
+            "SELECT payload FROM journal WHERE store_id = ? AND till_no = ? AND seq = ?",
+            [c["store_id"], c["till_no"], c["journal_seq"]],
+        ).fetchone()
+        fingerprint = json.loads(signed[0]).get("key_fingerprint", "") if signed else ""
+        if fingerprint:
+            lines.append((_("Journal key fingerprint, till {till}").format(till=c["till_no"]),
+                          format_fingerprint(fingerprint)))
     return lines
 
 

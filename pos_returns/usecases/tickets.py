@@ -37,12 +37,21 @@ from pos_returns.engine import jewelry, vat
 from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.engine.refunds import gift_card_total
-from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyRefused
+from pos_returns.errors import (
+    Conflict,
+    IntegrityFailure,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PolicyRefused,
+)
 from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
+from pos_returns.journal import digest
+from pos_returns.journal.anchor import restore_block
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
-from pos_returns.usecases import card_payments, idcheck, jewelry_mode
+from pos_returns.usecases import auth, card_payments, idcheck, jewelry_mode
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -460,14 +469,22 @@ def _ticket_payload(
 
 
 def _journal_and_send(db: Database, journal: Journal, payload: dict[str, Any],
-                      approvals: list[dict[str, Any]], moment: datetime) -> JournalRecord:
-    """Sign the ticket (and each override) into the journal; queue it for HQ."""
+                      approvals: list[dict[str, Any]], moment: datetime,
+                      token_ids: list[str]) -> JournalRecord:
+    """Sign the ticket (and each override, with the token that proved it, now used)
+    into the journal; queue it for HQ."""
     ticket_uuid = payload["uuid"]
     record = journal.append(TICKET, payload, ticket_uuid=ticket_uuid, now=moment)
-    for a in approvals:
+    for a, token_id in zip(approvals, token_ids, strict=True):
+        db.execute(
+            "INSERT INTO approval_tokens(token_id, ticket_uuid, manager_id, rule, used_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [token_id, ticket_uuid, a["manager_id"], a["rule"], payload["created_at"]],
+        )
         journal.append(
             "override",
-            {"ticket_uuid": ticket_uuid, "ticket_number": payload["number"], **a},
+            {"ticket_uuid": ticket_uuid, "ticket_number": payload["number"], **a,
+             "token_id": token_id},
             ticket_uuid=ticket_uuid,
             now=moment,
         )
@@ -520,6 +537,12 @@ def commit_plan(
         )
     _validate(plan)
     req = plan.request
+    # a cache behind the head HQ anchored (a restored backup) refunds nothing until the
+    # till has pulled its own tickets back (issue 12, journal/anchor.py)
+    block = restore_block(db, cfg.key_path, req.store_id, req.till_no)
+    if block:
+        raise IntegrityFailure(block, code="behind_hq")
+
     jewel = jewelry.ticket_record(
         plan, signature_png if signature_png is not None else req.signature_png
     )
@@ -540,6 +563,9 @@ def commit_plan(
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
             raise NotFound(_("Unknown member of staff."), code="staff")
         _check_approvers(db, plan)
+        # the proof of each approval (issue 12): granted with the manager's PIN for this
+        # very draft, unexpired, never used; marked used in this transaction
+        token_ids = auth.check_approval_tokens(db, cfg, req, plan.approvals, now=moment)
         _recheck(db, plan)
         sale_ref = _sale_reference(conn, req.sale_id)
         number = _next_number(conn, req.store_id, req.till_no)
@@ -556,7 +582,9 @@ def commit_plan(
             jewelry_mode.require_mode(db, plan)
             payload["jewelry"] = jewel.journal_payload()
             jewelry_records.store_ticket_record(db, ticket_uuid, jewel, created_at)
-        record = _journal_and_send(db, journal, payload, approvals, moment)
+        # every row just written, under the signature (format v2, journal/digest.py)
+        payload["rows"] = {"v": digest.ROWS_VERSION, **digest.ticket_rows(db, ticket_id)}
+        record = _journal_and_send(db, journal, payload, approvals, moment, token_ids)
         committed = CommittedTicket(
             ticket_id=ticket_id,
             uuid=ticket_uuid,

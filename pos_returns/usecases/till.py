@@ -25,7 +25,7 @@ from pos_returns.documents import (
 )
 from pos_returns.engine.codes import CodeKind, classify
 from pos_returns.engine.domain import Customer, Product, Sale, Staff, Store
-from pos_returns.engine.plan import Approval
+from pos_returns.engine.plan import Approval, ReturnRequest
 from pos_returns.engine.text import clean_text
 from pos_returns.errors import InvalidInput, PermissionDenied
 from pos_returns.i18n import _
@@ -167,19 +167,19 @@ def gift_card_message(db: Database, number: str) -> str:
 
 
 def manager_decision(
-    db: Database, code: str, pin: str, items: list[tuple[int | None, str]], decision: str,
-    reason: str, store_id: int | None = None,
+    db: Database, cfg: TillConfig, code: str, pin: str, items: list[tuple[int | None, str]],
+    decision: str, reason: str, request: ReturnRequest,
 ) -> list[Approval]:
     """A manager's PIN-checked decision on ``items`` ((line_no, rule) pairs) -> Approvals.
 
-    :func:`pos_returns.usecases.auth.authorize_override` checks the PIN, the role and
-    the written reason; the UI only gathers the inputs.
+    :func:`pos_returns.usecases.auth.grant_approvals` checks the PIN once for every item,
+    the role and the written reason, and binds each approval to this draft with a
+    single-use token (a wrong PIN is journaled); the UI only gathers the inputs.
     """
-    return [
-        auth.authorize_override(db, code, pin, rule=rule, decision=decision, reason=reason,
-                                line_no=line_no, store_id=store_id)
-        for line_no, rule in items
-    ]
+    return auth.grant_approvals(
+        db, cfg, code, pin, items, decision=decision, reason=reason, request=request,
+        journal=Journal.for_config(db, cfg),
+    )
 
 
 # -- documents -----------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def commit_day(db, cfg, day: date) -> list[int]:
     from pos_returns.demo.returns import direct_plan
     from pos_returns.engine.plan import Approval
     from pos_returns.usecases.tickets import commit_plan
-    from tests.helpers import L, T, add_sale
+    from tests.helpers import L, T, add_sale, granted
 
     def lines_of(sale_id):
         return [r[0] for r in db.execute(
@@ -127,7 +127,8 @@ def commit_day(db, cfg, day: date) -> list[int]:
     ids = []
     for hour, plan in enumerate(plans):
         moment = datetime(day.year, day.month, day.day, 10 + hour, tzinfo=UTC)
-        ids.append(commit_plan(db, cfg, plan, now=moment).ticket_id)
+        # approvals granted as the till grants them (issue 12)
+        ids.append(commit_plan(db, cfg, granted(db, cfg, plan), now=moment).ticket_id)
     return ids
 
 

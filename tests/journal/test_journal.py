@@ -32,7 +32,7 @@ from pos_returns.journal.records import record_bytes
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from pos_returns.usecases.auth import authenticate
-from tests.helpers import PINS, L, T, add_sale
+from tests.helpers import PINS, L, T, add_sale, granted
 
 
 @pytest.fixture
@@ -53,8 +53,8 @@ def _line(db, sale_id: int) -> int:
 def _return(db, cfg, sku="SKU-CHEM-01", price=7900, *, qty=1, gift=False, approvals=(),
             tenders=None, now=None):
     sale = add_sale(db, [L(sku, qty, price)], tenders, gift_receipt=gift)
-    plan = direct_plan(db, sale_id=sale, picks=[(_line(db, sale), qty)], gift=gift,
-                       approvals=approvals)
+    plan = granted(db, cfg, direct_plan(db, sale_id=sale, picks=[(_line(db, sale), qty)],
+                                        gift=gift, approvals=approvals))
     return tickets.commit_plan(db, cfg, plan, now=now)
 
 

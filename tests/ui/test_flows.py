@@ -346,7 +346,7 @@ def test_manager_wrong_pin_keeps_the_dialog_and_the_reason(qtbot, db, window):
     dialog.pin.setText("0000")
     dialog.reason.setText("Cliente fidèle")
     dialog.decide("approved")
-    assert dialog.isVisible() and "Code PIN erroné" in dialog.banner.text()
+    assert dialog.isVisible() and "code PIN erroné" in dialog.banner.text()
     assert dialog.reason.text() == "Cliente fidèle"
     # A salesperson's PIN is no manager's approval.
     dialog.code.setText("V001")

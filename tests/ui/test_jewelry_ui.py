@@ -202,7 +202,10 @@ def test_R14_flow_wrong_card_then_wrong_serial_then_signed_ticket(qtbot, db, win
     assert dialog.had_signature and dialog.card_last4.text() == "4242"  # kept
     fill_checks(qtbot, dialog, serial="PRL-0043")
     save_checks(qtbot, window, dialog)
-    assert "PRL-0043" in verdict(window, 0) and verdict(window, 0).startswith("Bloqué")
+    # issue 12: a serial number that is not the piece sold is its own rule, never
+    # overridden (no R14 approval covers it): refused, and F6 is not offered
+    assert "PRL-0043" in verdict(window, 0) and verdict(window, 0).startswith("Refusé")
+    assert not window.sale.manager_button.isEnabled()
     shoot(window, "jewelry-refused.png")
 
     # 3. everything right: accepted; on to the refund and the ticket

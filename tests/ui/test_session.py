@@ -56,4 +56,4 @@ def test_wrong_pin_on_the_lock_screen_stays_locked(qtbot, db, window):
     qtbot.keyClicks(window.login.pin, "0000")
     qtbot.keyClick(window.login.pin, Qt.Key.Key_Return)
     assert window.current == "login"
-    assert "Code PIN erroné" in window.login.banner.text()
+    assert "code PIN erroné" in window.login.banner.text()

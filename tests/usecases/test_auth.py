@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pos_returns.cache.db import connect
-from pos_returns.errors import NotFound, PermissionDenied
+from pos_returns.errors import PermissionDenied
 from pos_returns.usecases import auth
 from tests.helpers import PINS
 
@@ -28,11 +28,12 @@ def test_R01_unknown_code_hashes_the_pin_like_a_known_one(db, monkeypatch):
         return real(pin, stored)
 
     monkeypatch.setattr(auth, "check_pin_hash", counting)
-    with pytest.raises(NotFound):
+    with pytest.raises(PermissionDenied) as unknown:
         auth.authenticate(db, "ZZ999", "1234")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as wrong:
         auth.authenticate(db, "V001", "0000")
     assert calls == ["1234", "0000"]
+    assert str(unknown.value) == str(wrong.value)  # issue 12: the same answer
 
 
 def test_R01_wrong_pins_typed_at_the_same_time_are_all_counted(db, tmp_cache, monkeypatch):

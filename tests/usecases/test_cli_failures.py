@@ -74,6 +74,8 @@ def extra_args(command: tuple[str, ...], out: Path) -> list[str]:
         ("support-bundle",): ["--out", str(out / "support.zip")],
         # the terminal simulator serves until stopped: a free port, a tenth of a second
         ("tpe-simulator",): ["--host", "127.0.0.1", "--port", "0", "--lifetime", "0.1"],
+        ("keys", "backup"): ["--out", str(out / "keys.backup")],
+        ("keys", "restore"): [str(out / "keys.backup")],
     }.get(command, [])
 
 
@@ -82,7 +84,7 @@ def takes_db(command: tuple[str, ...]) -> bool:
 
 
 # Commands that take --db but do not read the cache (they succeed whatever it holds).
-CACHE_FREE = {("privacy", "key"),
+CACHE_FREE = {("privacy", "key"), ("keys", "init"), ("keys", "backup"), ("keys", "restore"),
               ("support-bundle",),  # it reports the broken cache inside the zip
               ("tpe-simulator",)}  # the payment terminal simulator reads no cache
 

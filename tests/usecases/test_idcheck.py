@@ -17,6 +17,7 @@ from pos_returns.config import PolicyConfig, TillConfig
 from pos_returns.errors import ConfigError, InvalidInput
 from pos_returns.usecases import idcheck
 from pos_returns.usecases.idcheck import HistoryLevel
+from tests.helpers import granted
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 NUMBER = "X7Q9ZK4L2"
@@ -428,14 +429,14 @@ def _no_receipt_ticket(db, cfg, number=NUMBER, *, name="Marie Dupont", at=NOW):
 
     check = _capture(db, cfg, number, name=name, now=at)
     count, amount = idcheck.history(db, check.id_hash, now=at)
-    request = ReturnRequest(
+    request = granted(db, cfg, ReturnRequest(
         store_id=1, till_no=1, staff_id=1, sale_id=None,
         lines=(LineRequest(quantity=1, sku="SKU-ROBE-01"),),
         approvals=(Approval(rule="R07", manager_id=3, decision="approved",
                             reason="Cliente connue", line_no=1),),
         no_receipt_history_count=count, no_receipt_history_amount=amount,
         other_ways_searched=True, id_checked=True, id_check_uuid=check.uuid,
-    )
+    ))
     plan = planning.plan_return(db, cfg, request)
     assert not plan.blocked
     return check, tickets.commit_plan(db, cfg, plan, now=at)
@@ -459,7 +460,7 @@ def test_R19_one_id_check_cannot_be_reused_for_a_second_refund(db, cfg):
 
     check, first = _no_receipt_ticket(db, cfg, at=NOW - timedelta(days=3))
     tickets_before = db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0]
-    plan = plan_return(db, cfg, first.plan.request)
+    plan = plan_return(db, cfg, granted(db, cfg, first.plan.request))  # a fresh approval
     with pytest.raises(Conflict):
         commit_plan(db, cfg, plan, now=NOW)
     assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == tickets_before

@@ -19,6 +19,7 @@ from pos_returns.cache.reference import all_stores, get_store
 from pos_returns.config import TillConfig
 from pos_returns.documents import render_ticket_pdf, ticket_document_from_db
 from pos_returns.engine import jewelry
+from pos_returns.engine.approvals import manager_can_act, pending_approvals
 from pos_returns.engine.jewelry import Inspection, Proof
 from pos_returns.engine.plan import Approval, LineRequest, ReturnRequest, Verdict
 from pos_returns.errors import InvalidInput, PermissionDenied, PolicyRefused
@@ -27,7 +28,7 @@ from pos_returns.usecases import jewelry_mode
 from pos_returns.usecases.auth import find_staff
 from pos_returns.usecases.planning import plan_return
 from pos_returns.usecases.tickets import commit_plan
-from tests.helpers import L, T, add_sale
+from tests.helpers import L, T, add_sale, granted
 
 OK = Inspection(condition=True, hallmark=True, clasp=True, stones=True)
 
@@ -297,8 +298,8 @@ def _accepted_ring(db, cfg, *, mode=True):
     png = signature_png()
     loose = Inspection(condition=True, hallmark=True, clasp=False, stones=True,
                        notes="fermoir lâche")
-    req = _req(db, sale, inspection=loose, signature=png, approvals=(
-        Approval("R01", 3, "approved", "Cliente connue, fermoir à resserrer", 1),))
+    req = granted(db, cfg, _req(db, sale, inspection=loose, signature=png, approvals=(
+        Approval("R01", 3, "approved", "Cliente connue, fermoir à resserrer", 1),)))
     return _plan(db, req), png
 
 
@@ -386,3 +387,19 @@ def test_R14_ticket_is_recorded_only_while_the_journal_says_the_mode_is_on(db, c
     assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 0
     jewelry_mode.enter_mode(db, cfg, find_staff(db, "M001").id)
     assert commit_plan(db, cfg, plan).number == 1
+
+
+@pytest.mark.parametrize("rule", ["R14", "R01"])
+def test_R14_SERIAL_mismatch_is_its_own_rule_never_covered_by_an_approval(db, rule):
+    """Issue 12: one R14 approval covered a serial-number mismatch and 6 000 € went back
+    to the card for a different piece."""
+    sale = _ring_sale(db)
+    req = _req(db, sale, serial="BG-2025-999999", approvals=(
+        Approval(rule, 3, "approved", "Cliente connue, je valide", 1),))
+    p = _plan(db, req)  # above the threshold: R14 needs a manager as well
+    line = p.lines[0]
+    assert line.verdict == Verdict.REFUSED and p.blocked
+    assert ("SERIAL", "refused") in _levels(line)
+    assert not line.overridable
+    assert not manager_can_act(replace(p, lines=(line,)))  # F6 is not offered
+    assert pending_approvals(p) == []

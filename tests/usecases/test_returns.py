@@ -11,7 +11,7 @@ from pos_returns.engine.domain import Condition
 from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import Conflict, PolicyRefused
 from pos_returns.usecases.returns import complete_return
-from tests.helpers import L, add_sale
+from tests.helpers import L, add_sale, granted
 
 
 @dataclass
@@ -90,16 +90,16 @@ def test_R12_worn_item_still_waiting_for_a_manager_is_not_committed(db, cfg):
     assert _tickets(db) == 0
 
 
-def _no_receipt(cfg, **kw):
+def _no_receipt(db, cfg, **kw):
     from pos_returns.engine.plan import Approval
 
-    return ReturnRequest(
+    return granted(db, cfg, ReturnRequest(
         store_id=1, till_no=1, staff_id=1, sale_id=None,
         lines=(LineRequest(quantity=1, sku="SKU-ROBE-01"),),
         approvals=(Approval(rule="R07", manager_id=3, decision="approved",
                             reason="Cliente connue", line_no=1),),
         other_ways_searched=True, id_checked=True, **kw,
-    )
+    ))
 
 
 def test_R07_R19_a_no_receipt_return_commits_only_with_its_recorded_id_check(db, cfg):
@@ -108,13 +108,13 @@ def test_R07_R19_a_no_receipt_return_commits_only_with_its_recorded_id_check(db,
 
     local = replace(cfg, hq_dsn="")
     with pytest.raises(PolicyRefused) as refused:
-        complete_return(db, local, _no_receipt(cfg))
+        complete_return(db, local, _no_receipt(db, cfg))
     assert refused.value.code == "R07"
     with pytest.raises(NotFound):
-        complete_return(db, local, _no_receipt(cfg, id_check_uuid="no-such-check"))
+        complete_return(db, local, _no_receipt(db, cfg, id_check_uuid="no-such-check"))
     assert _tickets(db) == 0
     check = idcheck.capture(db, local, doc_type="cni", number="X7Q9ZK4L2", name="Marie Dupont")
-    ticket = complete_return(db, local, _no_receipt(cfg, id_check_uuid=check.uuid))
+    ticket = complete_return(db, local, _no_receipt(db, cfg, id_check_uuid=check.uuid))
     assert _tickets(db) == 1
     assert idcheck.get_check(db, check.uuid).ticket_uuid == ticket.uuid
 
@@ -130,7 +130,7 @@ def test_R19_the_identity_history_is_read_again_from_the_cache_at_commit(db, cfg
                                   name="Marie Dupont")
         idcheck.link_ticket(db, earlier.uuid, ticket_uuid=f"elsewhere-{n}", amount=5000)
     check = idcheck.capture(db, local, doc_type="cni", number="X7Q9ZK4L2", name="Marie Dupont")
-    stale = _no_receipt(cfg, id_check_uuid=check.uuid, no_receipt_history_count=0,
+    stale = _no_receipt(db, cfg, id_check_uuid=check.uuid, no_receipt_history_count=0,
                         no_receipt_history_amount=0)
     with pytest.raises(PolicyRefused):
         complete_return(db, local, stale)

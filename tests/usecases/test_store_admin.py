@@ -11,7 +11,7 @@ import pytest
 
 from pos_returns.config import TillConfig
 from pos_returns.engine.domain import Role
-from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from pos_returns.errors import Conflict, InvalidInput, PermissionDenied
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import privacy, settings, staff, till
 from pos_returns.usecases.auth import get_staff
@@ -124,7 +124,7 @@ def test_add_disable_and_role_are_journaled_and_sent_to_HQ(db, cfg, manager):
                           pin="4826")
     staff.set_role(db, cfg, manager, account.id, "jewelry")
     staff.set_active(db, cfg, manager, account.id, False)
-    with pytest.raises(NotFound):
+    with pytest.raises(PermissionDenied):  # the same answer as an unknown code (issue 12)
         till.login(db, cfg, "V777", "4826")
     actions = [p["action"] for p in journal_payloads(db, "staff_change")]
     assert actions == ["add", "role", "disable"]

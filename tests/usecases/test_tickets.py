@@ -25,7 +25,7 @@ from pos_returns.journal.chain import Journal
 from pos_returns.journal.keys import load_signer
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
-from tests.helpers import L, T, add_sale
+from tests.helpers import L, T, add_sale, granted
 
 
 @pytest.fixture
@@ -142,7 +142,8 @@ def test_R01_manager_approvals_are_recorded_and_journaled_as_overrides(db, cfg):
     (l1,) = _lines(db, sale)
     approval = Approval(rule="R13", manager_id=3, decision="approved",
                         reason="Cliente fidèle, robe jamais portée", line_no=1)
-    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)], approvals=[approval])
+    plan = granted(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)],
+                                        approvals=[approval]))
     committed = tickets.commit_plan(db, cfg, plan)
     view = tickets.get_ticket(db, committed.uuid)
     assert [(a["rule"], a["manager_id"], a["manager_name"], a["reason"]) for a in view.approvals] \
@@ -150,6 +151,8 @@ def test_R01_manager_approvals_are_recorded_and_journaled_as_overrides(db, cfg):
     overrides = [json.loads(r[0]) for r in db.execute(
         "SELECT payload FROM journal WHERE kind = 'override' AND ticket_uuid = ?",
         [committed.uuid])]
+    token_id = overrides[0].pop("token_id")  # the proof that was used (issue 12)
+    assert len(token_id) == 32
     assert overrides == [{
         "ticket_uuid": committed.uuid, "ticket_number": 1, "line_no": 1, "rule": "R13",
         "manager_id": 3, "decision": "approved", "reason": "Cliente fidèle, robe jamais portée",

@@ -105,8 +105,10 @@ class ManagerDialog(QDialog):
         self.refuse_button.setEnabled(False)
         pairs = [(n, rule) for n, rule, _w in self.items]
         (
-            self.services.ops.op(manager_decision, self.code.text(), self.pin.text(), pairs,
-                                 decision, self.reason.text(), self.services.cfg.store_id)
+            # one PIN for every item: the core grants them all in one call (issue 12)
+            self.services.ops.op(manager_decision, self.services.cfg, self.code.text(),
+                                 self.pin.text(), pairs, decision, self.reason.text(),
+                                 self.plan.request)
             .success(self._done)
             .failure(self._failed)
             .run()

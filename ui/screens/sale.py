@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pos_returns.engine.approvals import manager_can_act
 from pos_returns.engine.domain import Condition, Product, Sale, SaleLine, Staff
 from pos_returns.engine.plan import (
     Approval,
@@ -574,7 +575,8 @@ class SaleScreen(QWidget):
         needs = bool(plan and any(pl.verdict != Verdict.ACCEPTED for pl in plan.lines))
         # Refund-level checks (the card presented, cash ceiling) belong to the refund screen.
         self.continue_button.setEnabled(bool(fresh and plan and plan.lines and not needs))
-        self.manager_button.setEnabled(plan is not None)
+        # F6 only where a manager can do something (issue 12: not on a line nobody overrides)
+        self.manager_button.setEnabled(manager_can_act(plan))
         self.manager_button.setProperty("role", "warning" if needs else "")
         self.remove_item_button.setEnabled(bool(self.new_items))
         self.remove_item_button.setVisible(bool(self.new_items))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from pos_returns.cache.schema.journal import no_replace_trigger
+
 MIGRATIONS = Migrations("pos_returns.jewelry")
 
 
@@ -26,4 +28,14 @@ def m001_ticket_signatures(db: Database) -> None:
         BEGIN SELECT RAISE(ABORT, 'fiscal table ticket_signatures is append-only: DELETE refused');
         END;
         """
+    )
+
+
+@MIGRATIONS()
+def m002_ticket_signatures_no_replace(db: Database) -> None:
+    """Issue 12: REPLACE / UPSERT refused on the signatures too (see
+    ``pos_returns.cache.schema.journal._no_replace_trigger``)."""
+    db.executescript(
+        no_replace_trigger("ticket_signatures", ("rowid",), 1)
+        + no_replace_trigger("ticket_signatures", ("ticket_uuid",), 2)
     )

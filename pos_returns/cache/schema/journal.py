@@ -104,3 +104,82 @@ def m001_journal(db: Database) -> None:
         """
         + "".join(_append_only_triggers(t) for t in FISCAL_TABLES)
     )
+
+
+# Every key of every fiscal table, for the REPLACE guards of m002: (table, key columns).
+# ``rowid`` covers INSERT OR REPLACE with an explicit rowid / INTEGER PRIMARY KEY.
+FISCAL_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("journal", ("rowid",)),
+    ("journal", ("store_id", "till_no", "seq")),
+    ("journal_keys", ("rowid",)),
+    ("journal_keys", ("store_id", "till_no", "key_id")),
+    ("journal_heads", ("rowid",)),
+    ("journal_heads", ("store_id", "till_no")),
+    ("closures", ("rowid",)),
+    ("closures", ("store_id", "till_no", "period_kind", "period")),
+    ("return_tickets", ("rowid",)),
+    ("return_tickets", ("uuid",)),
+    ("return_tickets", ("store_id", "till_no", "number")),
+    ("return_lines", ("rowid",)),
+    ("return_lines", ("ticket_id", "line_no")),
+    ("refunds", ("rowid",)),
+    ("approvals", ("rowid",)),
+    ("gift_cards", ("rowid",)),
+    ("gift_cards", ("number",)),
+)
+
+
+def no_replace_trigger(table: str, key: tuple[str, ...], n: int) -> str:
+    """A BEFORE INSERT trigger that refuses a row whose key already exists.
+
+    SQLite's REPLACE (``INSERT OR REPLACE``, ``REPLACE INTO``) deletes the
+    conflicting row *without* firing DELETE triggers unless ``recursive_triggers``
+    is on — a setting of the connection, which an attacker chooses. The BEFORE
+    INSERT trigger fires before the conflict is resolved, on every connection,
+    so the old row is never deleted. ``INSERT … ON CONFLICT DO UPDATE`` (UPSERT)
+    and ``INSERT OR IGNORE`` of an existing key are refused the same way: the
+    till never writes a fiscal row twice.
+    """
+    cond = " AND ".join(f"{c} = NEW.{c}" for c in key)
+    return f"""
+        CREATE TRIGGER {table}_no_replace_{n} BEFORE INSERT ON {table}
+        WHEN EXISTS (SELECT 1 FROM {table} WHERE {cond})
+        BEGIN SELECT RAISE(ABORT,
+            'fiscal table {table} is append-only: this row exists, REPLACE/UPSERT refused');
+        END;
+    """
+
+
+@JOURNAL()
+def m002_replace_guards(db: Database) -> None:
+    """Issue 12: REPLACE / UPSERT refused on every fiscal table, whatever the connection's
+    settings (see :func:`no_replace_trigger`)."""
+    script = (
+        "DROP TRIGGER IF EXISTS journal_no_replace; DROP TRIGGER IF EXISTS closures_no_replace;"
+    )
+    counts: dict[str, int] = {}
+    for table, key in FISCAL_KEYS:
+        counts[table] = counts.get(table, 0) + 1
+        script += no_replace_trigger(table, key, counts[table])
+    # the digest of a ticket's rows (journal/digest.py) reads the gift cards it issued
+    script += "CREATE INDEX IF NOT EXISTS gift_cards_ticket ON gift_cards(issued_ticket_id);"
+    db.executescript(script)
+
+
+@JOURNAL()
+def m003_approval_tokens(db: Database) -> None:
+    """Issue 12: the approval tokens already used (single use), append-only."""
+    db.executescript(
+        """
+        CREATE TABLE approval_tokens (
+            token_id TEXT PRIMARY KEY,      -- the token's random id (its claims' "id")
+            ticket_uuid TEXT NOT NULL,      -- the ticket that used it
+            manager_id INTEGER NOT NULL,
+            rule TEXT NOT NULL,
+            used_at TEXT NOT NULL
+        );
+        """
+        + _append_only_triggers("approval_tokens")
+        + no_replace_trigger("approval_tokens", ("rowid",), 1)
+        + no_replace_trigger("approval_tokens", ("token_id",), 2)
+    )
