@@ -387,45 +387,26 @@ def reserve(
         merged[(tid, int(beyond))] = merged.get((tid, int(beyond)), 0) + amount
     keys = sorted(wanted)
     tkeys = sorted(merged)
-    with conn.transaction():
-        # A hold is short-lived and the ticket's push, which confirms it, is committed
-        # durably: the reservation does not wait for its WAL flush (docs/sync.md).
-        problems, earlier = _check(conn, uuid, wanted, wanted_amount, asked_tenders)
-        status = conn.execute(  # under the locks: a concurrent ask of this uuid is seen
-            "SELECT set_config('synchronous_commit', 'off', true), "
-            "(SELECT status FROM reservations WHERE uuid = %s), "
-            "EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s)",
-            [uuid, uuid],
-        ).fetchone()[1:]
-        if status is not None and status[0] is not None:
-            if status[0] == "released":
-                return Reservation("conflict", uuid, duplicate=True,
-                                   problems=({"reason": "released"},))
-            return Reservation("reserved", uuid, duplicate=True)
-        if status is not None and status[1]:
-            return Reservation("reserved", uuid, duplicate=True)
-        if problems:
-            return Reservation("conflict", uuid, problems=tuple(problems),
-                               earlier=tuple(earlier))
-        row = conn.execute(
-            "WITH r AS (INSERT INTO reservations (uuid, store_id, till_no, lines, tenders) "
-            "  VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING RETURNING uuid), "
-            "l AS (INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount) "
-            "  SELECT r.uuid, x.id, x.q, x.a FROM r, "
-            "  unnest(%s::bigint[], %s::int[], %s::bigint[]) AS x(id, q, a)), "
-            "t AS (INSERT INTO reservation_tenders (uuid, sale_tender_id, amount, "
-            "  beyond_original) SELECT r.uuid, y.id, y.a, y.b FROM r, "
-            "  unnest(%s::bigint[], %s::bigint[], %s::int[]) AS y(id, a, b)) "
-            "SELECT count(*) FROM r",
-            [uuid, int(store_id), int(till_no),
-             Jsonb([[k, wanted[k], wanted_amount[k]] for k in keys]),
-             Jsonb([list(t) for t in asked_tenders]),
-             keys, [wanted[k] for k in keys], [wanted_amount[k] for k in keys],
-             [k[0] for k in tkeys], [merged[k] for k in tkeys], [k[1] for k in tkeys]],
-        ).fetchone()
-        if not row or not row[0]:  # the same uuid reserved concurrently
-            return Reservation("reserved", uuid, duplicate=True)
-    return Reservation("reserved", uuid)
+    # ONE statement, one round trip: the checks under the row locks, the uuid looked
+    # up again, the hold written (hq_reserve in hq/schema.py; docs/sync.md).
+    sql = ("SELECT hq_reserve(%s, %s, %s, %s::bigint[], %s::bigint[], %s::bigint[], "
+           "%s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::int[], "
+           "%s, %s)")
+    params = [uuid, int(store_id), int(till_no),
+              keys, [wanted[k] for k in keys], [wanted_amount[k] for k in keys],
+              [t[0] for t in asked_tenders], [t[1] for t in asked_tenders],
+              [int(t[2]) for t in asked_tenders],
+              [k[0] for k in tkeys], [merged[k] for k in tkeys], [k[1] for k in tkeys],
+              Jsonb([[k, wanted[k], wanted_amount[k]] for k in keys]),
+              Jsonb([list(t) for t in asked_tenders])]
+    if conn.autocommit:  # the statement is its own transaction
+        got = conn.execute(sql, params).fetchone()[0]
+    else:
+        with conn.transaction():
+            got = conn.execute(sql, params).fetchone()[0]
+    return Reservation(str(got["result"]), uuid, duplicate=bool(got.get("duplicate")),
+                       problems=tuple(got.get("problems") or ()),
+                       earlier=tuple(got.get("earlier") or ()))
 
 
 def release(conn: psycopg.Connection, store_id: int, till_no: int,
