@@ -302,14 +302,7 @@ def _check(conn: psycopg.Connection, uuid: str, wanted: dict[int, int],
 def _settle(conn: psycopg.Connection, uuid: str, status: str, by: str) -> bool:
     """Close an open reservation (``confirmed`` or ``released``) and drop its holds
     (one statement)."""
-    row = conn.execute(
-        "WITH s AS (UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
-        "  WHERE uuid = %s AND status = 'reserved' RETURNING uuid), "
-        "l AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
-        "t AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s)) "
-        "SELECT count(*) FROM s",
-        [status, by, uuid],
-    ).fetchone()
+    row = conn.execute(_SETTLE_SQL, [status, by, uuid]).fetchone()
     return bool(row and row[0])
 
 
@@ -479,24 +472,35 @@ def receive_return(
         for r in refunds if r.get("sale_tender_id") and int(r.get("amount", 0)) > 0
     ]
     found = "offline" if payload.get("offline") else "online"
-    with conn.transaction():
-        problems, earlier = _check(conn, uuid, wanted, wanted_amount, wanted_tender)
-        seen = conn.execute(
+    from psycopg.types.json import Jsonb
+
+    line_ids = sorted(wanted)
+    check_params = [uuid, line_ids, [wanted[k] for k in line_ids],
+                    [wanted_amount[k] for k in line_ids], [t[0] for t in wanted_tender],
+                    [t[1] for t in wanted_tender], [int(t[2]) for t in wanted_tender]]
+    # Round trip 1 (pipelined): BEGIN, the checks under the row locks
+    # (hq_check_return), then the uuid looked up again in a statement that starts
+    # once the locks are held (a concurrent replay may just have committed).
+    # Round trip 2: the ticket and all its rows in ONE statement, the reservation
+    # confirmed, COMMIT.
+    with _pipeline(conn), conn.transaction():
+        checked_cur = conn.execute(_CHECK_SQL, check_params)
+        seen_cur = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s), "
-            "(SELECT answer FROM return_conflicts WHERE uuid = %s)", [uuid, uuid],
-        ).fetchone()
+            "(SELECT answer FROM return_conflicts WHERE uuid = %s)", [uuid, uuid])
+        checked = checked_cur.fetchone()[0]
+        seen = seen_cur.fetchone()
         if seen and seen[0]:
             return Answer("ok", duplicate=True)
-        prior = (seen[1],) if seen and seen[1] is not None else None
-        if prior:
-            return Answer("conflict", duplicate=True, problems=tuple(prior[0].get("problems", [])),
-                          found=str(prior[0].get("found", "offline")))
+        if seen and seen[1] is not None:
+            return Answer("conflict", duplicate=True,
+                          problems=tuple(seen[1].get("problems", [])),
+                          found=str(seen[1].get("found", "offline")))
+        problems = list(checked["problems"])
         if problems:
             answer = Answer("conflict", problems=tuple(problems), found=found,
-                            earlier=tuple(earlier))
-            from psycopg.types.json import Jsonb
-
-            _settle(conn, uuid, "released", "push")
+                            earlier=tuple(checked["earlier"]))
+            conn.execute(_SETTLE_SQL, ["released", "push", uuid])
             conn.execute(
                 "INSERT INTO return_conflicts (uuid, store_id, till_no, payload, answer, found) "
                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING",
@@ -509,31 +513,90 @@ def receive_return(
         ticket.setdefault("store_id", store_id)
         ticket.setdefault("till_no", till_no)
         ticket.setdefault("created_at", _now())
-        row = _insert_dict(
-            conn, "return_tickets", _TICKET_COLS, ticket, returning="id",
-            on_conflict="ON CONFLICT (uuid) DO NOTHING",
-        )
-        if row is None:  # a concurrent push of the same uuid won the insert
-            return Answer("ok", duplicate=True)
-        ticket_id = int(row[0])
-        _insert_many(conn, "return_lines", ("ticket_id", *_LINE_COLS),
-                     [{"line_no": n, **line, "ticket_id": ticket_id}
-                      for n, line in enumerate(lines, 1)])
-        _insert_many(conn, "refunds", ("ticket_id", *_REFUND_COLS),
-                     [{**r, "ticket_id": ticket_id} for r in refunds])
-        for a in payload.get("approvals") or []:
-            approval = {"decided_at": ticket["created_at"], **a, "ticket_id": ticket_id}
-            _insert_dict(conn, "approvals", ("ticket_id", *_APPROVAL_COLS), approval)
-        for g in payload.get("gift_cards") or []:
-            card = {"store_id": ticket["store_id"], "till_no": ticket["till_no"],
-                    "issued_at": ticket["created_at"], **g, "issued_ticket_id": ticket_id}
-            card.setdefault("initial_amount", card.get("amount", 0))
-            _insert_dict(
-                conn, "gift_cards", ("issued_ticket_id", *_GIFT_CARD_COLS), card,
-                on_conflict="ON CONFLICT (number) DO NOTHING",
-            )
-        _settle(conn, uuid, "confirmed", "push")
+        sql, params = _ticket_statement(uuid, ticket, lines, refunds, payload)
+        inserted = conn.execute(sql, params)
+    if inserted.fetchone() is None:  # a concurrent push of the same uuid won the insert
+        return Answer("ok", duplicate=True)
     return Answer("ok")
+
+
+_CHECK_SQL = ("SELECT hq_check_return(%s, %s::bigint[], %s::bigint[], %s::bigint[], "
+              "%s::bigint[], %s::bigint[], %s::int[])")
+_SETTLE_SQL = (
+    "WITH s AS (UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
+    "  WHERE uuid = %s AND status = 'reserved' RETURNING uuid), "
+    "l AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
+    "t AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s)) "
+    "SELECT count(*) FROM s")
+
+#: The types of the columns a pushed ticket's rows fill (hq/schema.py): the rows are
+#: inserted with ``SELECT t.id, %s::type, ... FROM t`` (t: the ticket just inserted).
+_COL_TYPES = {
+    "return_lines": {"line_no": "integer", "direction": "text", "sale_line_id": "bigint",
+                     "sku": "text", "quantity": "integer", "unit_amount": "bigint",
+                     "amount": "bigint", "vat_rate_bp": "integer", "condition": "text",
+                     "reason": "text", "rule_codes": "text", "restocking_fee": "bigint",
+                     "serial_number": "text"},
+    "refunds": {"kind": "text", "amount": "bigint", "sale_tender_id": "bigint",
+                "card_last4": "text", "gift_card_number": "text", "beyond_original": "integer"},
+    "approvals": {"line_no": "integer", "rule": "text", "manager_id": "integer",
+                  "decision": "text", "reason": "text", "decided_at": "text"},
+    "gift_cards": {"number": "text", "security_hash": "text", "initial_amount": "bigint",
+                   "issued_at": "text", "store_id": "integer", "till_no": "integer"},
+}
+
+
+def _pipeline(conn: psycopg.Connection) -> Any:
+    """psycopg's pipeline mode (statements sent together, one round trip per sync)
+    when libpq supports it; otherwise nothing changes but the round trips."""
+    import contextlib
+
+    import psycopg
+
+    return conn.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
+
+
+def _ticket_statement(uuid: str, ticket: dict[str, Any], lines: list[dict[str, Any]],
+                      refunds: list[dict[str, Any]], payload: dict[str, Any]
+                      ) -> tuple[str, list[Any]]:
+    """ONE statement inserting the ticket (``ON CONFLICT (uuid) DO NOTHING``), then,
+    only when it was inserted, its lines, refunds, approvals and gift cards, and
+    confirming its reservation (holds deleted). It returns the ticket's id, or no
+    row when a concurrent push of the same uuid won the insert."""
+    names = [c for c in _TICKET_COLS if c in ticket]
+    params: list[Any] = [_plain(ticket[c]) for c in names]
+    parts = [f"t AS (INSERT INTO return_tickets ({', '.join(names)}) "
+             f"VALUES ({', '.join(['%s'] * len(names))}) "
+             "ON CONFLICT (uuid) DO NOTHING RETURNING id)"]
+
+    def rows(table: str, key: str, items: list[dict[str, Any]], suffix: str = "") -> None:
+        types = _COL_TYPES[table]
+        for item in items:
+            cols = [c for c in types if c in item]
+            parts.append(
+                f"{table[:2]}{len(parts)} AS (INSERT INTO {table} ({key}, {', '.join(cols)}) "
+                f"SELECT t.id, {', '.join(f'%s::{types[c]}' for c in cols)} FROM t{suffix})")
+            params.extend(_plain(item[c]) for c in cols)
+
+    rows("return_lines", "ticket_id", [{"line_no": n, **line} for n, line in enumerate(lines, 1)])
+    rows("refunds", "ticket_id", refunds)
+    rows("approvals", "ticket_id",
+         [{"decided_at": ticket["created_at"], **a} for a in payload.get("approvals") or []])
+    cards = []
+    for g in payload.get("gift_cards") or []:
+        card = {"store_id": ticket["store_id"], "till_no": ticket["till_no"],
+                "issued_at": ticket["created_at"], **g}
+        card.setdefault("initial_amount", card.get("amount", 0))
+        cards.append(card)
+    rows("gift_cards", "issued_ticket_id", cards, " ON CONFLICT (number) DO NOTHING")
+    parts.append(
+        "s AS (UPDATE reservations SET status = 'confirmed', settled_at = now(), "
+        "settled_by = 'push' WHERE uuid = %s AND status = 'reserved' AND EXISTS "
+        "(SELECT 1 FROM t) RETURNING uuid), "
+        "sl AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
+        "st AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s))")
+    params.append(uuid)
+    return "WITH " + ", ".join(parts) + " SELECT id FROM t", params
 
 
 _STAFF_COLS = ("id", "code", "name", "role", "store_id", "pin_hash", "active")
