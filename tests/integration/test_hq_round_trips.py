@@ -84,3 +84,41 @@ def test_a_sync_round_on_a_link_keeps_its_connection_and_survives_hq_closing_it(
         assert sync(db, hq_dsn, cfg, link=link).ok == 1
     finally:
         link.close()
+
+
+def test_R02_a_reservation_waiting_on_the_lock_sees_the_hold_committed_meanwhile(
+        hq_conn, hq_dsn):
+    """The sums are read AFTER the row locks are held. Before (main), they were read
+    in the locking statement itself, whose snapshot is taken before it waits: a
+    reservation that waited for another's lock did not see the hold it had just
+    committed, and both held the single unit."""
+    import threading
+
+    _, (line,), _ = hq_sale(hq_conn, [("SKU-ROBE-01", 1, 18900)])
+    holder = hq_schema.connect(hq_dsn)  # another till's reservation, mid-transaction
+    waiter = hq_schema.connect(hq_dsn, autocommit=True)
+    try:
+        holder.execute("SELECT 1 FROM sale_lines WHERE id = %s FOR UPDATE", [line])
+        first = str(uuidlib.uuid4())
+        holder.execute("INSERT INTO reservations (uuid, store_id, till_no, lines, tenders) "
+                       "VALUES (%s, 2, 4, '[]', '[]')", [first])
+        holder.execute("INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount) "
+                       "VALUES (%s, %s, 1, 18900)", [first, line])
+        box: dict[str, hq_receive.Reservation] = {}
+        asker = threading.Thread(target=lambda: box.setdefault("answer", hq_receive.reserve(
+            waiter, str(uuidlib.uuid4()), 1, 1, [(line, 1, 18900)])))
+        asker.start()
+        for _ in range(100):  # bounded: until the asker waits on the line's lock
+            if hq_count(hq_conn, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s "
+                        "AND wait_event_type = 'Lock'", [waiter.info.backend_pid]):
+                break
+            threading.Event().wait(0.05)
+        holder.commit()
+        asker.join(10)
+        assert box["answer"].result == "conflict"
+        assert box["answer"].problems[0]["reason"] == "over_return"
+        assert hq_count(hq_conn, "SELECT count(*) FROM reservation_lines "
+                        "WHERE sale_line_id = %s", [line]) == 1
+    finally:
+        holder.close()
+        waiter.close()
