@@ -400,7 +400,8 @@ BEGIN
             INTO tstate
             FROM tenders t
             WHERE t.sale_id IN (SELECT sale_id FROM tenders WHERE id = ANY(p_tender_ids));
-        -- per asked tender, in the order asked (as tender_problems in hq/receive.py)
+        -- per asked tender, in the order asked: the till's ticket writer's checks
+        -- (usecases/tickets._recheck, R05), not a looser copy
         FOR i IN 1 .. array_length(p_tender_ids, 1) LOOP
             tid := p_tender_ids[i];
             amt := p_tender_amounts[i];
