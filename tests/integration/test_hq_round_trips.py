@@ -122,3 +122,16 @@ def test_R02_a_reservation_waiting_on_the_lock_sees_the_hold_committed_meanwhile
     finally:
         holder.close()
         waiter.close()
+
+
+def test_the_pushed_rows_column_types_match_hq(hq_conn):
+    """The push inserts a ticket's rows with ``%s::type`` casts (one statement):
+    the types it casts to are HQ's, and it fills every column the push takes."""
+    names = {"return_lines": hq_receive._LINE_COLS, "refunds": hq_receive._REFUND_COLS,
+             "approvals": hq_receive._APPROVAL_COLS, "gift_cards": hq_receive._GIFT_CARD_COLS}
+    for table, types in hq_receive._COL_TYPES.items():
+        assert tuple(types) == names[table]
+        at_hq = dict(hq_conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = %s", [table]).fetchall())
+        assert {c: at_hq[c] for c in types} == types
