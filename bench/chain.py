@@ -72,8 +72,9 @@ def _sync_loop(cfg: TillConfig, stop: threading.Event, every: float, out: dict[s
         for _ in range(10_000):  # bounded; stop ends it first
             if stop.wait(every):
                 return
+            # the till's kept connections (as its reservations): no new HQ process per round
             summary = run_sync(db, cfg.hq_dsn, store_id=cfg.store_id, till_no=cfg.till_no,
-                               deadline=3.0)
+                               deadline=3.0, link=sync_reserve.LINK)
             out["rounds"] = out.get("rounds", 0) + 1
             out["conflicts"] = out.get("conflicts", 0) + summary.conflicts
             if summary.error:

@@ -51,25 +51,6 @@ def _insert_dict(
     return cur.fetchone() if returning else None
 
 
-def _insert_many(conn: psycopg.Connection, table: str, cols: Iterable[str],
-                 rows: list[dict[str, Any]]) -> None:
-    """Rows with the same keys in one ``executemany`` (psycopg pipelines it: one
-    round trip); rows of varied shapes one by one."""
-    if not rows:
-        return
-    cols = tuple(cols)
-    shapes = {tuple(c for c in cols if c in r) for r in rows}
-    if len(shapes) != 1:
-        for r in rows:
-            _insert_dict(conn, table, cols, r)
-        return
-    names = shapes.pop()
-    conn.cursor().executemany(
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
-        [[_plain(r[c]) for c in names] for r in rows],
-    )
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
@@ -161,155 +142,10 @@ def over_return_problems(
     return problems
 
 
-def _line_problems(state: dict[int, _LineState], wanted: dict[int, int],
-                   wanted_amount: dict[int, int]) -> list[dict[str, Any]]:
-    problems: list[dict[str, Any]] = []
-    for line_id, qty in sorted(wanted.items()):
-        st = state.get(line_id)
-        if st is None:
-            problems.append(
-                {"sale_line_id": line_id, "reason": "unknown_sale_line", "requested": qty})
-            continue
-        taken = st.returned + st.reserved
-        if taken + qty > st.sold:
-            problems.append(
-                {"sale_line_id": line_id, "reason": "over_return", "sold": st.sold,
-                 "returned": st.returned, "reserved": st.reserved, "requested": qty})
-            continue
-        amount = wanted_amount.get(line_id, 0)
-        paid = st.sold * st.unit_price
-        if st.refunded + st.reserved_amount + amount > paid:
-            problems.append(
-                {"sale_line_id": line_id, "reason": "over_refund_line", "paid": paid,
-                 "refunded": st.refunded + st.reserved_amount, "requested": amount})
-    return problems
-
-
-@dataclass
-class _TenderState:
-    sale_id: int
-    kind: str
-    paid: int
-    refunded: int = 0  # every refund onto it, R05 credits beyond the original included
-
-
-def _tender_state(conn: psycopg.Connection, ids: list[int], *,
-                  exclude_uuid: str = "") -> dict[int, _TenderState]:
-    """Every tender of the sales the asked tenders belong to, locked in id order,
-    with what was refunded onto each (pushed tickets and other open reservations,
-    R05 credits beyond the original included): ONE statement."""
-    rows = conn.execute(
-        "SELECT t.id, t.sale_id, t.kind, t.amount, "
-        "COALESCE((SELECT sum(f.amount) FROM refunds f WHERE f.sale_tender_id = t.id), 0) + "
-        "COALESCE((SELECT sum(v.amount) FROM reservation_tenders v "
-        "  WHERE v.sale_tender_id = t.id AND v.uuid <> %s), 0) "
-        "FROM tenders t WHERE t.sale_id IN (SELECT sale_id FROM tenders WHERE id = ANY(%s)) "
-        "ORDER BY t.id FOR UPDATE OF t",
-        [exclude_uuid, ids],
-    ).fetchall()
-    return {int(r[0]): _TenderState(int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows}
-
-
-def tender_problems(
-    state: dict[int, _TenderState], wanted: Sequence[tuple[int, int, bool]]
-) -> list[dict[str, Any]]:
-    """The tender checks of the till's ticket writer (usecases/tickets._recheck), at HQ.
-
-    Per tender: what was refunded onto it (every refund, R05 card credits beyond
-    the original included) plus what is asked must stay within what it paid,
-    except the card of R05 credited beyond its charge (allowed only on a card of a
-    sale paid with a card and a gift card or Notes); per sale: everything refunded
-    onto its tenders stays within what the sale was paid.
-    """
-    problems: list[dict[str, Any]] = []
-    asked: dict[int, int] = {}
-    beyond: set[int] = set()
-    for tid, amount, is_beyond in wanted:
-        if tid not in state:
-            problems.append({"sale_tender_id": tid, "reason": "unknown_tender"})
-            continue
-        asked[tid] = asked.get(tid, 0) + amount
-        if is_beyond:
-            kinds = {t.kind for t in state.values() if t.sale_id == state[tid].sale_id}
-            if state[tid].kind != "card" or not kinds & {"gift_card", "notes"}:
-                problems.append({"sale_tender_id": tid, "reason": "beyond_original_refused"})
-                continue
-            beyond.add(tid)
-    for tid, amount in sorted(asked.items()):
-        t = state[tid]
-        if tid not in beyond and t.refunded + amount > t.paid:
-            problems.append(
-                {"sale_tender_id": tid, "reason": "over_refund", "paid": t.paid,
-                 "refunded": t.refunded, "requested": amount})
-    for sale_id in sorted({state[tid].sale_id for tid in asked}):
-        tenders = [t for t in state.values() if t.sale_id == sale_id]
-        paid = sum(t.paid for t in tenders)
-        refunded = sum(t.refunded for t in tenders)
-        want = sum(a for tid, a in asked.items() if state[tid].sale_id == sale_id)
-        if refunded + want > paid:
-            problems.append(
-                {"sale_id": sale_id, "reason": "over_refund_sale", "paid": paid,
-                 "refunded": refunded, "requested": want})
-    return problems
-
-
-def _where_and_when(conn: psycopg.Connection, line_ids: list[int],
-                    exclude_uuid: str) -> list[dict[str, Any]]:
-    """What took the lines already: pushed returns and open reservations (store,
-    till, ticket number, when), for the till's message and the manager."""
-    if not line_ids:
-        return []
-    earlier: list[dict[str, Any]] = []
-    for sid, store, till, number, at, qty in conn.execute(
-        "SELECT rl.sale_line_id, t.store_id, t.till_no, t.number, t.created_at, rl.quantity "
-        "FROM return_lines rl JOIN return_tickets t ON t.id = rl.ticket_id "
-        "WHERE rl.sale_line_id = ANY(%s) AND rl.direction = 'return' "
-        "ORDER BY t.created_at LIMIT 20",
-        [line_ids],
-    ).fetchall():
-        earlier.append({"sale_line_id": int(sid), "state": "returned", "store_id": int(store),
-                        "till_no": int(till), "number": int(number), "at": str(at),
-                        "quantity": int(qty)})
-    for sid, store, till, at, qty in conn.execute(
-        "SELECT rl.sale_line_id, r.store_id, r.till_no, "
-        "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "rl.quantity FROM reservation_lines rl JOIN reservations r ON r.uuid = rl.uuid "
-        "WHERE rl.sale_line_id = ANY(%s) AND rl.uuid <> %s ORDER BY r.created_at LIMIT 20",
-        [line_ids, exclude_uuid],
-    ).fetchall():
-        earlier.append({"sale_line_id": int(sid), "state": "reserved", "store_id": int(store),
-                        "till_no": int(till), "number": None, "at": str(at),
-                        "quantity": int(qty)})
-    return earlier
-
-
-def _check(conn: psycopg.Connection, uuid: str, wanted: dict[int, int],
-           wanted_amount: dict[int, int],
-           tenders: Sequence[tuple[int, int, bool]]) -> tuple[list[dict[str, Any]],
-                                                             list[dict[str, Any]]]:
-    """Lock the sale lines then the tenders (always in this order and by id: two
-    calls never deadlock) and check ``wanted`` against everything returned or
-    reserved anywhere but under ``uuid``. Returns (problems, where and when)."""
-    state = _line_state(conn, sorted(wanted), lock=True, exclude_uuid=uuid)
-    problems = _line_problems(state, wanted, wanted_amount)
-    if tenders:
-        tstate = _tender_state(conn, sorted({t[0] for t in tenders}), exclude_uuid=uuid)
-        problems += tender_problems(tstate, tenders)
-    lines = sorted({p["sale_line_id"] for p in problems if "sale_line_id" in p})
-    return problems, _where_and_when(conn, lines, uuid)
-
-
 def _settle(conn: psycopg.Connection, uuid: str, status: str, by: str) -> bool:
     """Close an open reservation (``confirmed`` or ``released``) and drop its holds
     (one statement)."""
-    row = conn.execute(
-        "WITH s AS (UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
-        "  WHERE uuid = %s AND status = 'reserved' RETURNING uuid), "
-        "l AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
-        "t AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s)) "
-        "SELECT count(*) FROM s",
-        [status, by, uuid],
-    ).fetchone()
+    row = conn.execute(_SETTLE_SQL, [status, by, uuid]).fetchone()
     return bool(row and row[0])
 
 
@@ -387,45 +223,26 @@ def reserve(
         merged[(tid, int(beyond))] = merged.get((tid, int(beyond)), 0) + amount
     keys = sorted(wanted)
     tkeys = sorted(merged)
-    with conn.transaction():
-        # A hold is short-lived and the ticket's push, which confirms it, is committed
-        # durably: the reservation does not wait for its WAL flush (docs/sync.md).
-        problems, earlier = _check(conn, uuid, wanted, wanted_amount, asked_tenders)
-        status = conn.execute(  # under the locks: a concurrent ask of this uuid is seen
-            "SELECT set_config('synchronous_commit', 'off', true), "
-            "(SELECT status FROM reservations WHERE uuid = %s), "
-            "EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s)",
-            [uuid, uuid],
-        ).fetchone()[1:]
-        if status is not None and status[0] is not None:
-            if status[0] == "released":
-                return Reservation("conflict", uuid, duplicate=True,
-                                   problems=({"reason": "released"},))
-            return Reservation("reserved", uuid, duplicate=True)
-        if status is not None and status[1]:
-            return Reservation("reserved", uuid, duplicate=True)
-        if problems:
-            return Reservation("conflict", uuid, problems=tuple(problems),
-                               earlier=tuple(earlier))
-        row = conn.execute(
-            "WITH r AS (INSERT INTO reservations (uuid, store_id, till_no, lines, tenders) "
-            "  VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING RETURNING uuid), "
-            "l AS (INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount) "
-            "  SELECT r.uuid, x.id, x.q, x.a FROM r, "
-            "  unnest(%s::bigint[], %s::int[], %s::bigint[]) AS x(id, q, a)), "
-            "t AS (INSERT INTO reservation_tenders (uuid, sale_tender_id, amount, "
-            "  beyond_original) SELECT r.uuid, y.id, y.a, y.b FROM r, "
-            "  unnest(%s::bigint[], %s::bigint[], %s::int[]) AS y(id, a, b)) "
-            "SELECT count(*) FROM r",
-            [uuid, int(store_id), int(till_no),
-             Jsonb([[k, wanted[k], wanted_amount[k]] for k in keys]),
-             Jsonb([list(t) for t in asked_tenders]),
-             keys, [wanted[k] for k in keys], [wanted_amount[k] for k in keys],
-             [k[0] for k in tkeys], [merged[k] for k in tkeys], [k[1] for k in tkeys]],
-        ).fetchone()
-        if not row or not row[0]:  # the same uuid reserved concurrently
-            return Reservation("reserved", uuid, duplicate=True)
-    return Reservation("reserved", uuid)
+    # ONE statement, one round trip: the checks under the row locks, the uuid looked
+    # up again, the hold written (hq_reserve in hq/schema.py; docs/sync.md).
+    sql = ("SELECT hq_reserve(%s, %s, %s, %s::bigint[], %s::bigint[], %s::bigint[], "
+           "%s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::bigint[], %s::int[], "
+           "%s, %s)")
+    params = [uuid, int(store_id), int(till_no),
+              keys, [wanted[k] for k in keys], [wanted_amount[k] for k in keys],
+              [t[0] for t in asked_tenders], [t[1] for t in asked_tenders],
+              [int(t[2]) for t in asked_tenders],
+              [k[0] for k in tkeys], [merged[k] for k in tkeys], [k[1] for k in tkeys],
+              Jsonb([[k, wanted[k], wanted_amount[k]] for k in keys]),
+              Jsonb([list(t) for t in asked_tenders])]
+    if conn.autocommit:  # the statement is its own transaction
+        got = conn.execute(sql, params).fetchone()[0]
+    else:
+        with conn.transaction():
+            got = conn.execute(sql, params).fetchone()[0]
+    return Reservation(str(got["result"]), uuid, duplicate=bool(got.get("duplicate")),
+                       problems=tuple(got.get("problems") or ()),
+                       earlier=tuple(got.get("earlier") or ()))
 
 
 def release(conn: psycopg.Connection, store_id: int, till_no: int,
@@ -498,24 +315,35 @@ def receive_return(
         for r in refunds if r.get("sale_tender_id") and int(r.get("amount", 0)) > 0
     ]
     found = "offline" if payload.get("offline") else "online"
-    with conn.transaction():
-        problems, earlier = _check(conn, uuid, wanted, wanted_amount, wanted_tender)
-        seen = conn.execute(
+    from psycopg.types.json import Jsonb
+
+    line_ids = sorted(wanted)
+    check_params = [uuid, line_ids, [wanted[k] for k in line_ids],
+                    [wanted_amount[k] for k in line_ids], [t[0] for t in wanted_tender],
+                    [t[1] for t in wanted_tender], [int(t[2]) for t in wanted_tender]]
+    # Round trip 1 (pipelined): BEGIN, the checks under the row locks
+    # (hq_check_return), then the uuid looked up again in a statement that starts
+    # once the locks are held (a concurrent replay may just have committed).
+    # Round trip 2: the ticket and all its rows in ONE statement, the reservation
+    # confirmed, COMMIT.
+    with _pipeline(conn), conn.transaction():
+        checked_cur = conn.execute(_CHECK_SQL, check_params)
+        seen_cur = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM return_tickets WHERE uuid = %s), "
-            "(SELECT answer FROM return_conflicts WHERE uuid = %s)", [uuid, uuid],
-        ).fetchone()
+            "(SELECT answer FROM return_conflicts WHERE uuid = %s)", [uuid, uuid])
+        checked = checked_cur.fetchone()[0]
+        seen = seen_cur.fetchone()
         if seen and seen[0]:
             return Answer("ok", duplicate=True)
-        prior = (seen[1],) if seen and seen[1] is not None else None
-        if prior:
-            return Answer("conflict", duplicate=True, problems=tuple(prior[0].get("problems", [])),
-                          found=str(prior[0].get("found", "offline")))
+        if seen and seen[1] is not None:
+            return Answer("conflict", duplicate=True,
+                          problems=tuple(seen[1].get("problems", [])),
+                          found=str(seen[1].get("found", "offline")))
+        problems = list(checked["problems"])
         if problems:
             answer = Answer("conflict", problems=tuple(problems), found=found,
-                            earlier=tuple(earlier))
-            from psycopg.types.json import Jsonb
-
-            _settle(conn, uuid, "released", "push")
+                            earlier=tuple(checked["earlier"]))
+            conn.execute(_SETTLE_SQL, ["released", "push", uuid])
             conn.execute(
                 "INSERT INTO return_conflicts (uuid, store_id, till_no, payload, answer, found) "
                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING",
@@ -528,31 +356,90 @@ def receive_return(
         ticket.setdefault("store_id", store_id)
         ticket.setdefault("till_no", till_no)
         ticket.setdefault("created_at", _now())
-        row = _insert_dict(
-            conn, "return_tickets", _TICKET_COLS, ticket, returning="id",
-            on_conflict="ON CONFLICT (uuid) DO NOTHING",
-        )
-        if row is None:  # a concurrent push of the same uuid won the insert
-            return Answer("ok", duplicate=True)
-        ticket_id = int(row[0])
-        _insert_many(conn, "return_lines", ("ticket_id", *_LINE_COLS),
-                     [{"line_no": n, **line, "ticket_id": ticket_id}
-                      for n, line in enumerate(lines, 1)])
-        _insert_many(conn, "refunds", ("ticket_id", *_REFUND_COLS),
-                     [{**r, "ticket_id": ticket_id} for r in refunds])
-        for a in payload.get("approvals") or []:
-            approval = {"decided_at": ticket["created_at"], **a, "ticket_id": ticket_id}
-            _insert_dict(conn, "approvals", ("ticket_id", *_APPROVAL_COLS), approval)
-        for g in payload.get("gift_cards") or []:
-            card = {"store_id": ticket["store_id"], "till_no": ticket["till_no"],
-                    "issued_at": ticket["created_at"], **g, "issued_ticket_id": ticket_id}
-            card.setdefault("initial_amount", card.get("amount", 0))
-            _insert_dict(
-                conn, "gift_cards", ("issued_ticket_id", *_GIFT_CARD_COLS), card,
-                on_conflict="ON CONFLICT (number) DO NOTHING",
-            )
-        _settle(conn, uuid, "confirmed", "push")
+        sql, params = _ticket_statement(uuid, ticket, lines, refunds, payload)
+        inserted = conn.execute(sql, params)
+    if inserted.fetchone() is None:  # a concurrent push of the same uuid won the insert
+        return Answer("ok", duplicate=True)
     return Answer("ok")
+
+
+_CHECK_SQL = ("SELECT hq_check_return(%s, %s::bigint[], %s::bigint[], %s::bigint[], "
+              "%s::bigint[], %s::bigint[], %s::int[])")
+_SETTLE_SQL = (
+    "WITH s AS (UPDATE reservations SET status = %s, settled_at = now(), settled_by = %s "
+    "  WHERE uuid = %s AND status = 'reserved' RETURNING uuid), "
+    "l AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
+    "t AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s)) "
+    "SELECT count(*) FROM s")
+
+#: The types of the columns a pushed ticket's rows fill (hq/schema.py): the rows are
+#: inserted with ``SELECT t.id, %s::type, ... FROM t`` (t: the ticket just inserted).
+_COL_TYPES = {
+    "return_lines": {"line_no": "integer", "direction": "text", "sale_line_id": "bigint",
+                     "sku": "text", "quantity": "integer", "unit_amount": "bigint",
+                     "amount": "bigint", "vat_rate_bp": "integer", "condition": "text",
+                     "reason": "text", "rule_codes": "text", "restocking_fee": "bigint",
+                     "serial_number": "text"},
+    "refunds": {"kind": "text", "amount": "bigint", "sale_tender_id": "bigint",
+                "card_last4": "text", "gift_card_number": "text", "beyond_original": "integer"},
+    "approvals": {"line_no": "integer", "rule": "text", "manager_id": "integer",
+                  "decision": "text", "reason": "text", "decided_at": "text"},
+    "gift_cards": {"number": "text", "security_hash": "text", "initial_amount": "bigint",
+                   "issued_at": "text", "store_id": "integer", "till_no": "integer"},
+}
+
+
+def _pipeline(conn: psycopg.Connection) -> Any:
+    """psycopg's pipeline mode (statements sent together, one round trip per sync)
+    when libpq supports it; otherwise nothing changes but the round trips."""
+    import contextlib
+
+    import psycopg
+
+    return conn.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext()
+
+
+def _ticket_statement(uuid: str, ticket: dict[str, Any], lines: list[dict[str, Any]],
+                      refunds: list[dict[str, Any]], payload: dict[str, Any]
+                      ) -> tuple[str, list[Any]]:
+    """ONE statement inserting the ticket (``ON CONFLICT (uuid) DO NOTHING``), then,
+    only when it was inserted, its lines, refunds, approvals and gift cards, and
+    confirming its reservation (holds deleted). It returns the ticket's id, or no
+    row when a concurrent push of the same uuid won the insert."""
+    names = [c for c in _TICKET_COLS if c in ticket]
+    params: list[Any] = [_plain(ticket[c]) for c in names]
+    parts = [f"t AS (INSERT INTO return_tickets ({', '.join(names)}) "
+             f"VALUES ({', '.join(['%s'] * len(names))}) "
+             "ON CONFLICT (uuid) DO NOTHING RETURNING id)"]
+
+    def rows(table: str, key: str, items: list[dict[str, Any]], suffix: str = "") -> None:
+        types = _COL_TYPES[table]
+        for item in items:
+            cols = [c for c in types if c in item]
+            parts.append(
+                f"{table[:2]}{len(parts)} AS (INSERT INTO {table} ({key}, {', '.join(cols)}) "
+                f"SELECT t.id, {', '.join(f'%s::{types[c]}' for c in cols)} FROM t{suffix})")
+            params.extend(_plain(item[c]) for c in cols)
+
+    rows("return_lines", "ticket_id", [{"line_no": n, **line} for n, line in enumerate(lines, 1)])
+    rows("refunds", "ticket_id", refunds)
+    rows("approvals", "ticket_id",
+         [{"decided_at": ticket["created_at"], **a} for a in payload.get("approvals") or []])
+    cards = []
+    for g in payload.get("gift_cards") or []:
+        card = {"store_id": ticket["store_id"], "till_no": ticket["till_no"],
+                "issued_at": ticket["created_at"], **g}
+        card.setdefault("initial_amount", card.get("amount", 0))
+        cards.append(card)
+    rows("gift_cards", "issued_ticket_id", cards, " ON CONFLICT (number) DO NOTHING")
+    parts.append(
+        "s AS (UPDATE reservations SET status = 'confirmed', settled_at = now(), "
+        "settled_by = 'push' WHERE uuid = %s AND status = 'reserved' AND EXISTS "
+        "(SELECT 1 FROM t) RETURNING uuid), "
+        "sl AS (DELETE FROM reservation_lines WHERE uuid IN (SELECT uuid FROM s)), "
+        "st AS (DELETE FROM reservation_tenders WHERE uuid IN (SELECT uuid FROM s))")
+    params.append(uuid)
+    return "WITH " + ", ".join(parts) + " SELECT id FROM t", params
 
 
 _STAFF_COLS = ("id", "code", "name", "role", "store_id", "pin_hash", "active")

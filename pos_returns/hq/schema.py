@@ -320,6 +320,218 @@ CREATE INDEX IF NOT EXISTS reservation_tenders_tender ON reservation_tenders (sa
 ALTER TABLE return_conflicts ADD COLUMN IF NOT EXISTS found text NOT NULL DEFAULT 'offline';
 """
 
+#: Schema version 3: the reservation's checks and writes as server-side functions
+#: (one round trip per reservation; docs/sync.md "Speed of a return at HQ").
+#: ``CREATE OR REPLACE``: applied to version-1 and version-2 HQs too.
+FUNCTIONS = r"""
+-- Lock the sale lines (id order), then every tender of the sales of the asked
+-- tenders (id order), and check the asked lines and tenders against everything
+-- pushed and every open reservation but p_uuid's own. Each check reads its sums
+-- in a statement that starts AFTER the locks are held (READ COMMITTED: a fresh
+-- snapshot per statement), so it sees whatever the previous lock holder
+-- committed. Returns {"problems": [...], "earlier": [...]} (where and when).
+CREATE OR REPLACE FUNCTION hq_check_return(
+    p_uuid text, p_line_ids bigint[], p_qtys bigint[], p_amounts bigint[],
+    p_tender_ids bigint[], p_tender_amounts bigint[], p_tender_beyond integer[]
+) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    problems jsonb := '[]';
+    earlier jsonb := '[]';
+    problem_lines bigint[] := '{}';
+    r record;
+    tstate jsonb;
+    ts jsonb;
+    tid bigint;
+    amt bigint;
+    asked_ids bigint[] := '{}';
+    asked_amts bigint[] := '{}';
+    beyond bigint[] := '{}';
+    pos integer;
+    sid bigint;
+    s_paid bigint;
+    s_refunded bigint;
+    s_want bigint;
+BEGIN
+    PERFORM 1 FROM sale_lines l WHERE l.id = ANY(p_line_ids) ORDER BY l.id FOR UPDATE OF l;
+    FOR r IN
+        SELECT w.id, w.q, w.a, l.quantity AS sold, l.unit_price,
+            COALESCE((SELECT sum(x.quantity) FROM return_lines x WHERE x.sale_line_id = w.id
+                      AND x.direction = 'return'), 0)::bigint AS returned,
+            COALESCE((SELECT -sum(x.amount) FROM return_lines x WHERE x.sale_line_id = w.id
+                      AND x.direction = 'return'), 0)::bigint AS refunded,
+            COALESCE((SELECT sum(v.quantity) FROM reservation_lines v
+                      WHERE v.sale_line_id = w.id AND v.uuid <> p_uuid), 0)::bigint AS reserved,
+            COALESCE((SELECT sum(v.amount) FROM reservation_lines v
+                      WHERE v.sale_line_id = w.id AND v.uuid <> p_uuid), 0)::bigint
+                AS reserved_amount
+        FROM unnest(p_line_ids, p_qtys, p_amounts) AS w(id, q, a)
+        LEFT JOIN sale_lines l ON l.id = w.id
+        ORDER BY w.id
+    LOOP
+        IF r.sold IS NULL THEN
+            problems := problems || jsonb_build_array(jsonb_build_object(
+                'sale_line_id', r.id, 'reason', 'unknown_sale_line', 'requested', r.q));
+            problem_lines := problem_lines || r.id;
+        ELSIF r.returned + r.reserved + r.q > r.sold THEN
+            problems := problems || jsonb_build_array(jsonb_build_object(
+                'sale_line_id', r.id, 'reason', 'over_return', 'sold', r.sold,
+                'returned', r.returned, 'reserved', r.reserved, 'requested', r.q));
+            problem_lines := problem_lines || r.id;
+        ELSIF r.refunded + r.reserved_amount + r.a > r.sold * r.unit_price THEN
+            problems := problems || jsonb_build_array(jsonb_build_object(
+                'sale_line_id', r.id, 'reason', 'over_refund_line',
+                'paid', r.sold * r.unit_price, 'refunded', r.refunded + r.reserved_amount,
+                'requested', r.a));
+            problem_lines := problem_lines || r.id;
+        END IF;
+    END LOOP;
+
+    IF COALESCE(array_length(p_tender_ids, 1), 0) > 0 THEN
+        PERFORM 1 FROM tenders t
+            WHERE t.sale_id IN (SELECT sale_id FROM tenders WHERE id = ANY(p_tender_ids))
+            ORDER BY t.id FOR UPDATE OF t;
+        SELECT COALESCE(jsonb_object_agg(t.id::text, jsonb_build_object(
+                   'sale', t.sale_id, 'kind', t.kind, 'paid', t.amount, 'refunded',
+                   COALESCE((SELECT sum(f.amount) FROM refunds f
+                             WHERE f.sale_tender_id = t.id), 0)
+                   + COALESCE((SELECT sum(v.amount) FROM reservation_tenders v
+                               WHERE v.sale_tender_id = t.id AND v.uuid <> p_uuid), 0))),
+                   '{}')
+            INTO tstate
+            FROM tenders t
+            WHERE t.sale_id IN (SELECT sale_id FROM tenders WHERE id = ANY(p_tender_ids));
+        -- per asked tender, in the order asked: the till's ticket writer's checks
+        -- (usecases/tickets._recheck, R05), not a looser copy
+        FOR i IN 1 .. array_length(p_tender_ids, 1) LOOP
+            tid := p_tender_ids[i];
+            amt := p_tender_amounts[i];
+            ts := tstate -> tid::text;
+            IF ts IS NULL THEN
+                problems := problems || jsonb_build_array(jsonb_build_object(
+                    'sale_tender_id', tid, 'reason', 'unknown_tender'));
+                CONTINUE;
+            END IF;
+            pos := array_position(asked_ids, tid);
+            IF pos IS NULL THEN
+                asked_ids := asked_ids || tid;
+                asked_amts := asked_amts || amt;
+            ELSE
+                asked_amts[pos] := asked_amts[pos] + amt;
+            END IF;
+            IF p_tender_beyond[i] <> 0 THEN
+                IF ts ->> 'kind' <> 'card' OR NOT EXISTS (
+                        SELECT 1 FROM jsonb_each(tstate) e
+                        WHERE e.value -> 'sale' = ts -> 'sale'
+                          AND e.value ->> 'kind' IN ('gift_card', 'notes')) THEN
+                    problems := problems || jsonb_build_array(jsonb_build_object(
+                        'sale_tender_id', tid, 'reason', 'beyond_original_refused'));
+                    CONTINUE;
+                END IF;
+                beyond := beyond || tid;
+            END IF;
+        END LOOP;
+        FOR tid, amt IN SELECT a.id, a.amt FROM unnest(asked_ids, asked_amts) AS a(id, amt)
+                        ORDER BY a.id LOOP
+            ts := tstate -> tid::text;
+            IF NOT tid = ANY(beyond)
+               AND (ts ->> 'refunded')::bigint + amt > (ts ->> 'paid')::bigint THEN
+                problems := problems || jsonb_build_array(jsonb_build_object(
+                    'sale_tender_id', tid, 'reason', 'over_refund',
+                    'paid', (ts ->> 'paid')::bigint, 'refunded', (ts ->> 'refunded')::bigint,
+                    'requested', amt));
+            END IF;
+        END LOOP;
+        FOR sid IN SELECT DISTINCT (tstate -> a.id::text ->> 'sale')::bigint
+                   FROM unnest(asked_ids) AS a(id) ORDER BY 1 LOOP
+            SELECT COALESCE(sum((e.value ->> 'paid')::bigint), 0),
+                   COALESCE(sum((e.value ->> 'refunded')::bigint), 0)
+                INTO s_paid, s_refunded
+                FROM jsonb_each(tstate) e WHERE (e.value ->> 'sale')::bigint = sid;
+            SELECT COALESCE(sum(a.amt), 0) INTO s_want
+                FROM unnest(asked_ids, asked_amts) AS a(id, amt)
+                WHERE (tstate -> a.id::text ->> 'sale')::bigint = sid;
+            IF s_refunded + s_want > s_paid THEN
+                problems := problems || jsonb_build_array(jsonb_build_object(
+                    'sale_id', sid, 'reason', 'over_refund_sale', 'paid', s_paid,
+                    'refunded', s_refunded, 'requested', s_want));
+            END IF;
+        END LOOP;
+    END IF;
+
+    IF COALESCE(array_length(problem_lines, 1), 0) > 0 THEN
+        SELECT COALESCE(jsonb_agg(x.o ORDER BY x.n), '[]') INTO earlier FROM (
+            SELECT row_number() OVER (ORDER BY s.created_at) AS n, s.o FROM (
+                SELECT t.created_at, jsonb_build_object(
+                    'sale_line_id', rl.sale_line_id, 'state', 'returned',
+                    'store_id', t.store_id, 'till_no', t.till_no, 'number', t.number,
+                    'at', t.created_at, 'quantity', rl.quantity) AS o
+                FROM return_lines rl JOIN return_tickets t ON t.id = rl.ticket_id
+                WHERE rl.sale_line_id = ANY(problem_lines) AND rl.direction = 'return'
+                ORDER BY t.created_at LIMIT 20) s) x;
+        earlier := earlier || (
+            SELECT COALESCE(jsonb_agg(x.o ORDER BY x.n), '[]') FROM (
+                SELECT row_number() OVER (ORDER BY s.created_at) AS n, s.o FROM (
+                    SELECT rv.created_at, jsonb_build_object(
+                        'sale_line_id', rl.sale_line_id, 'state', 'reserved',
+                        'store_id', rv.store_id, 'till_no', rv.till_no, 'number', NULL,
+                        'at', to_char(rv.created_at AT TIME ZONE 'UTC',
+                                      'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                        'quantity', rl.quantity) AS o
+                    FROM reservation_lines rl JOIN reservations rv ON rv.uuid = rl.uuid
+                    WHERE rl.sale_line_id = ANY(problem_lines) AND rl.uuid <> p_uuid
+                    ORDER BY rv.created_at LIMIT 20) s) x);
+    END IF;
+    RETURN jsonb_build_object('problems', problems, 'earlier', earlier);
+END $$;
+
+-- A till's reservation, whole: the checks above, then the uuid looked up again
+-- under the locks (idempotent), then the hold written. One call, one round trip.
+-- The hold does not wait for its WAL flush (synchronous_commit off for this
+-- transaction only): the ticket's push, which confirms it, is durable.
+CREATE OR REPLACE FUNCTION hq_reserve(
+    p_uuid text, p_store integer, p_till integer,
+    p_line_ids bigint[], p_qtys bigint[], p_amounts bigint[],
+    p_tender_ids bigint[], p_tender_amounts bigint[], p_tender_beyond integer[],
+    p_hold_ids bigint[], p_hold_amounts bigint[], p_hold_beyond integer[],
+    p_lines jsonb, p_tenders jsonb
+) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    checked jsonb;
+    st text;
+    n integer;
+BEGIN
+    checked := hq_check_return(p_uuid, p_line_ids, p_qtys, p_amounts,
+                               p_tender_ids, p_tender_amounts, p_tender_beyond);
+    PERFORM set_config('synchronous_commit', 'off', true);
+    SELECT status INTO st FROM reservations WHERE uuid = p_uuid;
+    IF st = 'released' THEN
+        RETURN jsonb_build_object('result', 'conflict', 'duplicate', true,
+                                  'problems', '[{"reason": "released"}]'::jsonb,
+                                  'earlier', '[]'::jsonb);
+    END IF;
+    IF st IS NOT NULL OR EXISTS (SELECT 1 FROM return_tickets WHERE uuid = p_uuid) THEN
+        RETURN jsonb_build_object('result', 'reserved', 'duplicate', true);
+    END IF;
+    IF jsonb_array_length(checked -> 'problems') > 0 THEN
+        RETURN jsonb_build_object('result', 'conflict', 'duplicate', false,
+                                  'problems', checked -> 'problems',
+                                  'earlier', checked -> 'earlier');
+    END IF;
+    INSERT INTO reservations (uuid, store_id, till_no, lines, tenders)
+        VALUES (p_uuid, p_store, p_till, p_lines, p_tenders) ON CONFLICT (uuid) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN  -- the same uuid reserved concurrently
+        RETURN jsonb_build_object('result', 'reserved', 'duplicate', true);
+    END IF;
+    INSERT INTO reservation_lines (uuid, sale_line_id, quantity, amount)
+        SELECT p_uuid, x.id, x.q, x.a FROM unnest(p_line_ids, p_qtys, p_amounts) AS x(id, q, a);
+    INSERT INTO reservation_tenders (uuid, sale_tender_id, amount, beyond_original)
+        SELECT p_uuid, y.id, y.a, y.b
+        FROM unnest(p_hold_ids, p_hold_amounts, p_hold_beyond) AS y(id, a, b);
+    RETURN jsonb_build_object('result', 'reserved', 'duplicate', false);
+END $$;
+"""
+
 
 def _replication_ddl() -> str:
     parts = []
@@ -333,7 +545,7 @@ def _replication_ddl() -> str:
     return "\n".join(parts)
 
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 #: Issue 12: the chain heads anchored at HQ, and the alerts that stay until a manager
 #: resolves them. Created by every ``create_schema`` (an HQ of schema 1 gets them too).
@@ -395,8 +607,9 @@ def create_schema(conn: psycopg.Connection) -> bool:
         if exists and exists[0]:
             version = conn.execute(
                 "SELECT value FROM hq_meta WHERE key = 'schema_version'").fetchone()
-            if version and version[0] != SCHEMA_VERSION:  # an HQ of version 1
+            if version and version[0] != SCHEMA_VERSION:  # an HQ of version 1 or 2
                 conn.execute(RESERVATIONS)
+                conn.execute(FUNCTIONS)
                 conn.execute("UPDATE hq_meta SET value = %s WHERE key = 'schema_version'",
                              [SCHEMA_VERSION])
             conn.execute(ANCHORS_DDL)
@@ -404,6 +617,7 @@ def create_schema(conn: psycopg.Connection) -> bool:
         conn.execute(ANCHORS_DDL)
         conn.execute(SCHEMA)
         conn.execute(RESERVATIONS)
+        conn.execute(FUNCTIONS)
         conn.execute(_replication_ddl())
         conn.execute(
             "INSERT INTO hq_meta(key, value) VALUES ('schema_version', %s)", [SCHEMA_VERSION]

@@ -19,6 +19,7 @@ from pos_returns.sync.push import journal_head, push
 from pos_returns.sync.reserve import (
     DEFAULT_DEADLINE,
     RELEASE_GRACE_SECONDS,
+    HqLink,
     release_uncommitted,
 )
 from pos_returns.sync.state import (
@@ -55,6 +56,7 @@ def run_sync(
     pull_statement_timeout: float = 60.0,
     limits: validate.Limits | None = None,
     release_grace: float = RELEASE_GRACE_SECONDS,
+    link: HqLink | None = None,
 ) -> SyncSummary:
     """Push then pull; HQ unreachable -> an offline summary (nothing raised).
 
@@ -67,6 +69,12 @@ def run_sync(
     never committed, told first) is bounded by ``deadline`` seconds at HQ; the
     pull's batches by ``pull_statement_timeout`` (a first full sync counts millions
     of rows). HQ past its deadline ends the round offline, nothing lost.
+
+    With ``link`` (a :class:`pos_returns.sync.reserve.HqLink`) the round runs on a
+    kept connection and gives it back when it ended cleanly: a till syncing every
+    minute does not start a new HQ server process (and warm its caches) each time.
+    A kept connection HQ closed meanwhile is replaced once, the round starting over
+    (every step is idempotent).
     """
     import psycopg
 
@@ -79,43 +87,43 @@ def run_sync(
         ).lastrowid
     try:
         try:
-            conn = hq_schema.connect(dsn, timeout=min(connect_timeout, max(1.0, deadline)),
-                                     autocommit=True, statement_timeout=deadline)
+            if link is not None:
+                conn, kept = link.take(dsn, deadline)
+            else:
+                conn, kept = hq_schema.connect(
+                    dsn, timeout=min(connect_timeout, max(1.0, deadline)), autocommit=True,
+                    statement_timeout=deadline), False
         except psycopg.OperationalError as exc:
             summary.error = offline_reason(exc)
             _finish_run(db, run_id, summary, started)
             return summary
-        with conn:
-            summary.online = True
-            summary.released = release_uncommitted(conn, db, store_id=store_id,
-                                                   till_no=till_no, grace_seconds=release_grace)
-            key_path = getattr(journal, "key_path", None)
-            reconciled = reconcile(conn, db, store_id=store_id, till_no=till_no,
-                                   key_path=key_path, journal=journal)
-            summary.behind_hq = reconciled.behind
-            summary.recovered_tickets = reconciled.recovered
-            pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
-            summary.pushed, summary.ok = pushed.pushed, pushed.ok
-            summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
-            summary.journal_head_ok = pushed.journal_head_ok
-            seen = validate.last_id(db)
-            summary.pulled = pull(
-                conn, db, store_id=store_id, till_no=till_no, progress=progress,
-                batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
-                limits=limits, statement_timeout=pull_statement_timeout,
-            )
-            summary.quarantined = [
-                (q.table, q.key, q.reason)
-                for q in reversed(validate.quarantined(db, after_id=seen, limit=10_000))
-            ]
-            if journal is not None and (
-                summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
-            ):
-                _journal_round(conn, db, journal, summary, store_id=store_id, till_no=till_no)
-            if journal is not None:
-                answer = anchor(conn, db, store_id=store_id, till_no=till_no,
-                                fingerprint=journal.signer.fingerprint, key_path=key_path)
-                summary.anchor_status = answer.status if answer else ""
+        try:
+            try:
+                _round(conn, db, summary, store_id=store_id, till_no=till_no,
+                       progress=progress, batch_size=batch_size, tables=tables,
+                       journal=journal, limits=limits,
+                       pull_statement_timeout=pull_statement_timeout,
+                       release_grace=release_grace)
+            except psycopg.OperationalError as exc:
+                slow = isinstance(exc, psycopg.errors.QueryCanceled
+                                  | psycopg.errors.LockNotAvailable)
+                if link is None or not kept or slow or not conn.closed:
+                    raise
+                conn = hq_schema.connect(
+                    dsn, timeout=min(connect_timeout, max(1.0, deadline)), autocommit=True,
+                    statement_timeout=deadline)  # the kept one had died: once more
+                _round(conn, db, summary, store_id=store_id, till_no=till_no,
+                       progress=progress, batch_size=batch_size, tables=tables,
+                       journal=journal, limits=limits,
+                       pull_statement_timeout=pull_statement_timeout,
+                       release_grace=release_grace)
+        except BaseException:
+            conn.close()  # never reuse a connection an error went through
+            raise
+        if link is not None:
+            link.give(dsn, deadline, conn)
+        else:
+            conn.close()
     except (psycopg.OperationalError, psycopg.errors.QueryCanceled,
             psycopg.errors.LockNotAvailable) as exc:  # HQ went away or too slow
         summary.online = False
@@ -126,6 +134,42 @@ def run_sync(
         raise
     _finish_run(db, run_id, summary, started)
     return summary
+
+
+def _round(conn: psycopg.Connection, db: Database, summary: SyncSummary, *, store_id: int,
+           till_no: int, progress: ProgressCallback | None, batch_size: int,
+           tables: Sequence[PullTable] | None, journal: Any, limits: validate.Limits | None,
+           pull_statement_timeout: float, release_grace: float) -> None:
+    summary.online = True
+    summary.released = release_uncommitted(conn, db, store_id=store_id,
+                                           till_no=till_no, grace_seconds=release_grace)
+    key_path = getattr(journal, "key_path", None)
+    reconciled = reconcile(conn, db, store_id=store_id, till_no=till_no,
+                           key_path=key_path, journal=journal)
+    summary.behind_hq = reconciled.behind
+    summary.recovered_tickets = reconciled.recovered
+    pushed = push(conn, db, store_id=store_id, till_no=till_no, progress=progress)
+    summary.pushed, summary.ok = pushed.pushed, pushed.ok
+    summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
+    summary.journal_head_ok = pushed.journal_head_ok
+    seen = validate.last_id(db)
+    summary.pulled = pull(
+        conn, db, store_id=store_id, till_no=till_no, progress=progress,
+        batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
+        limits=limits, statement_timeout=pull_statement_timeout,
+    )
+    summary.quarantined = [
+        (q.table, q.key, q.reason)
+        for q in reversed(validate.quarantined(db, after_id=seen, limit=10_000))
+    ]
+    if journal is not None and (
+        summary.pushed or summary.conflicts or summary.pulled.get("return_tickets")
+    ):
+        _journal_round(conn, db, journal, summary, store_id=store_id, till_no=till_no)
+    if journal is not None:
+        answer = anchor(conn, db, store_id=store_id, till_no=till_no,
+                        fingerprint=journal.signer.fingerprint, key_path=key_path)
+        summary.anchor_status = answer.status if answer else ""
 
 
 def _journal_round(conn: psycopg.Connection, db: Database, journal: Any, summary: SyncSummary,
