@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -69,6 +69,34 @@ class IdleWatcher(QObject):
         return False
 
 
+class NextReceiptCatcher(QObject):
+    """On the done screen the scanner is always ready for the next receipt: the first
+    character of a scan (any printable key without Ctrl/Alt) opens a fresh lookup and
+    goes, with the rest of the burst, into its scan field. F2 and the button still
+    work; Enter, F-keys and Tab keep their meaning on the done screen."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        window = self.window
+        if event.type() != QEvent.Type.KeyPress or window.current != "done":
+            return False
+        if QApplication.activeModalWidget() is not None:
+            return False
+        text = event.text()
+        plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                      Qt.KeyboardModifier.ShiftModifier,
+                                      Qt.KeyboardModifier.KeypadModifier)
+        if not (text and text.isprintable() and not text.isspace() and plain):
+            return False
+        window.back_to_lookup_fresh()
+        window.lookup.scan.setFocus()
+        window.lookup.scan.setText(text)
+        return True
+
+
 class MainWindow(QMainWindow):
     locked = Signal(object)  # the Staff whose session is locked
     screen_changed = Signal(str)
@@ -133,6 +161,10 @@ class MainWindow(QMainWindow):
         self.refund.approval_requested.connect(
             lambda plan: self.ask_manager(plan, scope="refunds"))
         self.done.new_return.connect(self.back_to_lookup_fresh)
+        self._next_receipt = NextReceiptCatcher(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._next_receipt)
         # Fine jewelry: Ctrl+J enters / leaves the mode, F4 on the sale opens the checks;
         # locking the till (idle or Ctrl+L) or another person logging in leaves the mode.
         QShortcut(QKeySequence("Ctrl+J"), self, activated=self.toggle_jewelry_mode)
@@ -279,7 +311,11 @@ class MainWindow(QMainWindow):
         dialog = ManagerDialog(self.services, plan, self, scope=scope)
         self.manager_dialog = dialog
         target = self.sale if scope == "lines" else self.refund
-        dialog.decided.connect(target.add_approvals)
+        if scope == "lines":
+            dialog.decided.connect(
+                lambda approvals: self.sale.add_approvals(approvals, dialog.code.text().strip()))
+        else:
+            dialog.decided.connect(target.add_approvals)
         dialog.finished.connect(lambda _r: self._manager_closed(scope))
         dialog.open()
 
@@ -305,6 +341,7 @@ class MainWindow(QMainWindow):
         print_now = self.refund.wants_print
         self.show_screen("done")
         self.done.show_ticket(ticket, print_now=print_now)
+        self.done.new_button.setFocus()  # a scan goes to the next lookup (NextReceiptCatcher)
         self._tell_business_day(self.banner)
 
     def _tell_business_day(self, banner: Banner) -> None:
@@ -348,6 +385,9 @@ class MainWindow(QMainWindow):
             self.sale.focus_first_line()
 
     def closeEvent(self, event) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._next_receipt)
         self.jewelry.leave("close")
         self.idle.arm(False)
         self.services.ops.shutdown()

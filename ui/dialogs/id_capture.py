@@ -39,14 +39,22 @@ from ..widgets.common import (
     dialog_layout,
     form_grid,
     label,
+    shortcut_text,
 )
 
+# Ctrl+1..4 choose the nth option, as on the other screens (the F-keys keep one meaning
+# across the till: F2 scan, F3 search, F4 jewelry checks...).
 DOC_SHORTCUTS = {
-    DocType.CNI: "F1",
-    DocType.PASSPORT: "F2",
-    DocType.RESIDENCE_PERMIT: "F3",
-    DocType.DRIVING_LICENCE: "F4",
+    DocType.CNI: "Ctrl+1",
+    DocType.PASSPORT: "Ctrl+2",
+    DocType.RESIDENCE_PERMIT: "Ctrl+3",
+    DocType.DRIVING_LICENCE: "Ctrl+4",
 }
+
+
+def _capitalised(text: str) -> str:
+    """A document name starts a button with a capital (mid-sentence it stays lower)."""
+    return text[:1].upper() + text[1:]
 
 
 def capture_with_history(
@@ -84,8 +92,10 @@ class IdCaptureDialog(QDialog):
         self.type_buttons: dict[DocType, QPushButton] = {}
         for i, dtype in enumerate(DocType):
             key = DOC_SHORTCUTS[dtype]
-            button = action_button(f"{idcheck.doc_type_label(dtype)}   {key}")
-            button.setToolTip(f"{idcheck.doc_type_label(dtype)} ({key})")
+            name = _capitalised(idcheck.doc_type_label(dtype))
+            button = action_button(f"{name}   {shortcut_text(key)}")
+            button.setToolTip(f"{name} ({shortcut_text(key)})")
+            button.setAccessibleName(name)
             # Our own shortcut: a button's shortcut "animates" the click and checks it late.
             QShortcut(QKeySequence(key), self, activated=lambda d=dtype: self.choose(d))
             button.setCheckable(True)
@@ -99,7 +109,9 @@ class IdCaptureDialog(QDialog):
 
         self.number = QLineEdit()
         self.number.setObjectName("idNumber")
-        self.number.setEchoMode(QLineEdit.EchoMode.Password)
+        # Shown as typed: a typo must be seen, or the repeat-returner check (R19) misses
+        # it. It is never stored in full (docs/privacy.md), and the customer is at the
+        # counter anyway.
         self.number.setMaxLength(40)
         self.number.setPlaceholderText(_("as printed on the document"))
         self.number.setInputMethodHints(

@@ -34,7 +34,7 @@ from ..services import Services
 from ..widgets.common import Banner, action_button, card, label
 from ..widgets.signature_pad import SignaturePad
 
-_STATES = ((None, N_("— to check —")), (True, N_("OK")), (False, N_("Not OK")))
+_STATES = ((None, N_("— to check —")), (True, N_("Conforms")), (False, N_("Not OK")))
 
 
 class PieceBox(QFrame):

@@ -32,7 +32,7 @@ from pos_returns.usecases.till import (
     prepare_ticket_print,
 )
 
-from ..format import money
+from ..format import money, ticket_display
 from ..ops import error_message
 from ..services import Services
 from ..widgets.common import Banner, action_button, card, label, relabel
@@ -143,9 +143,9 @@ class DoneScreen(QWidget):
         self.banner.clear_message()
         relabel(self.print_button, _("Print the ticket"), "F9")
         plan = ticket.plan
-        self.subtitle.setText(
-            _("Return ticket no. {number} · till {till}").format(number=ticket.number,
-                                                                 till=ticket.till_no)
+        self.subtitle.setText(  # one ticket number, shown one way (ui/format.py)
+            _("Return ticket {number}").format(
+                number=ticket_display(ticket.store_id, ticket.till_no, ticket.number))
         )
         if plan.net >= 0:
             self.net_caption.setText(_("Refunded to the customer"))
