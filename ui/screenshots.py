@@ -25,7 +25,7 @@ from pos_returns.usecases.till import open_or_create_cache, open_worker_cache
 from .app import build_window, create_application, process_events
 from .ops import InlineExecutor
 
-SIZE = (1366, 860)
+SIZE = (1366, 768)
 
 
 def _settle(_app: QApplication | None = None) -> None:

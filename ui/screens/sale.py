@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -80,7 +81,7 @@ def reason_keys() -> dict[str, str]:
 
 def _reasons_model() -> QStandardItemModel:
     keys = reason_keys()
-    entries = [(_("Reason? keys 1–9, 0"), "")]
+    entries = [(_("— choose —"), "")]
     for code, text in RETURN_REASONS.items():
         key = keys[code]
         entries.append((f"{key} · {_(text)}" if key else f"   {_(text)}", code))
@@ -94,7 +95,7 @@ class QtySpin(QSpinBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)  # big −/+ beside it
+        # big −/+ buttons beside it; its own arrows are hidden by the style sheet
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
     def keyPressEvent(self, event) -> None:
@@ -159,13 +160,15 @@ class LineCard(QFrame):
         self.facts = label("", muted=True, wrap=True)
         box.addWidget(self.facts)
 
-        choices = QHBoxLayout()
-        choices.setSpacing(8)
-        self.qty_label = label(_("Quantity"))
-        choices.addWidget(self.qty_label)
+        # Labels above their fields: the drop-downs get the width to show their words.
+        choices = QGridLayout()
+        choices.setHorizontalSpacing(8)
+        choices.setVerticalSpacing(0)
+        self.qty_label = label(_("Quantity"), name="fieldCaption")
         self.minus = QPushButton("−")
         self.plus = QPushButton("+")
         self.qty = QtySpin()
+        self.qty.setObjectName("qtySpin")
         self.qty.setFixedWidth(72)
         self.qty.setMinimumHeight(48)
         self.qty.valueChanged.connect(self._qty_changed)
@@ -177,25 +180,30 @@ class LineCard(QFrame):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # touch; the keyboard types digits
             button.setAutoRepeat(True)
             button.clicked.connect(lambda _c=False, s=step: self.qty.stepBy(s))
-        choices.addWidget(self.minus)
-        choices.addWidget(self.qty)
-        choices.addWidget(self.plus)
-        choices.addSpacing(8)
-        self.reason_label = label(_("Reason"))
-        choices.addWidget(self.reason_label)
+        qty_row = QHBoxLayout()
+        qty_row.setSpacing(4)
+        qty_row.addWidget(self.minus)
+        qty_row.addWidget(self.qty)
+        qty_row.addWidget(self.plus)
+        choices.addWidget(self.qty_label, 0, 0)
+        choices.addLayout(qty_row, 1, 0)
+        self.reason_label = label(_("Reason (keys 1–9, 0)"), name="fieldCaption")
         self.reason = ReasonCombo()
         self.reason.setModel(reasons)
         self.reason.currentIndexChanged.connect(self._choice_changed)
         self.reason.picked.connect(self.done)
         self.reason_label.setBuddy(self.reason)
-        choices.addWidget(self.reason, 3)
-        self.condition_label = label(_("Condition"))
-        choices.addWidget(self.condition_label)
+        choices.addWidget(self.reason_label, 0, 1)
+        choices.addWidget(self.reason, 1, 1)
+        self.condition_label = label(_("Condition"), name="fieldCaption")
         self.condition = QComboBox()
         self.condition.setModel(conditions)
         self.condition.currentIndexChanged.connect(self._choice_changed)
         self.condition_label.setBuddy(self.condition)
-        choices.addWidget(self.condition, 2)
+        choices.addWidget(self.condition_label, 0, 2)
+        choices.addWidget(self.condition, 1, 2)
+        choices.setColumnStretch(1, 1)
+        choices.setColumnStretch(2, 1)
         for combo in (self.condition, self.reason):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -733,6 +741,13 @@ class SaleScreen(QWidget):
         self._refresh_buttons()
         self.plan_changed.emit(plan)
 
+    def _card_number(self, planned) -> int:
+        """The number the salesperson sees on the line's card (the sale's order)."""
+        for line_card in self.cards:
+            if planned.sale_line_id is not None and int(line_card.line.id) == planned.sale_line_id:
+                return line_card.index
+        return planned.line_no
+
     def _render_blocking(self) -> None:
         """Every line that holds the return, above the lines (never below the fold)."""
         plan = self.plan
@@ -743,7 +758,7 @@ class SaleScreen(QWidget):
         jewelry_on = self._jewelry_on()
         rows = [
             _("Line {n} · {name}: {verdict} — {amount} not counted.").format(
-                n=pl.line_no, name=pl.name,
+                n=self._card_number(pl), name=pl.name,
                 verdict=verdict_title(pl, jewelry_todo=jewelry_on),
                 amount=money(-pl.amount))
             for pl in waiting
@@ -780,7 +795,7 @@ class SaleScreen(QWidget):
             self._continue_text(_("Continue to refund"))
         else:
             self.net_caption.setText(_("To be paid by the customer"))
-            self._continue_text(_("Continue to the customer's payment"))
+            self._continue_text(_("Continue to payment"))
         self.net_amount.setText(money(abs(net)))
         parts = [_("returned {amount}").format(
             amount=money(plan.refund_total - plan.waiting_total))]
@@ -810,7 +825,7 @@ class SaleScreen(QWidget):
                      "new item.")
         missing = [str(c.index) for c in self.cards if c.missing_reason()]
         if plan.waiting_lines:
-            numbers = ", ".join(str(pl.line_no) for pl in plan.waiting_lines)
+            numbers = ", ".join(str(self._card_number(pl)) for pl in plan.waiting_lines)
             if self._jewelry_on() and all(jewelry_checks_pending(pl)
                                           for pl in plan.waiting_lines):
                 return _("F10 waits for the fine-jewelry checks (F4) on line {lines}.").format(

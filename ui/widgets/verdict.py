@@ -54,6 +54,8 @@ def verdict_text(line: PlannedLine, *, jewelry_todo: bool = False) -> str:
     if not messages:
         messages = [r.message for r in line.reasons][:1]
     body = "\n".join(staff_text(m) for m in dict.fromkeys(messages))
+    if line.verdict == Verdict.ACCEPTED and body and "\n" not in body:
+        return f"{title} · {body}"  # one line: more cards fit on the screen
     return f"{title}\n{body}" if body else title
 
 
