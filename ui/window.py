@@ -30,7 +30,7 @@ from .screens.sale import SaleScreen
 from .screens.settings import open_settings
 from .screens.staff import open_staff
 from .services import Services
-from .widgets.common import Banner
+from .widgets.common import Banner, set_tab_chain
 from .widgets.header import Header
 
 _ACTIVITY = {
@@ -139,6 +139,9 @@ class MainWindow(QMainWindow):
         self.review: QWidget | None = None  # built the first time a manager opens it
         for screen in self.screens.values():
             self.stack.addWidget(screen)
+        for screen in self.screens.values():  # every screen's explicit Tab order
+            if hasattr(screen, "tab_chain"):
+                set_tab_chain(screen.tab_chain())
         self.no_receipt_flow = None
 
         self.manager_dialog: ManagerDialog | None = None

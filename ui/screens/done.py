@@ -133,6 +133,10 @@ class DoneScreen(QWidget):
         row.addWidget(self.new_button)
         outer.addLayout(row)
 
+    def tab_chain(self) -> list[QWidget]:
+        """The explicit Tab order: the next return first, then print."""
+        return [self.new_button, self.print_button]
+
     def show_ticket(self, ticket: CommittedTicket, *, print_now: bool) -> None:
         self.ticket = ticket
         self.print_count = 0

@@ -30,7 +30,7 @@ from pos_returns.usecases.till import is_sale_code
 from ..format import money, sale_datetime, sale_short_ref, tender_text
 from ..ops import error_message
 from ..services import Services
-from ..widgets.common import Banner, action_button, card, label, repolish, set_tab_chain
+from ..widgets.common import Banner, action_button, card, label, repolish
 
 
 def _qdate(d: date) -> QDate:
@@ -257,7 +257,6 @@ class LookupScreen(QWidget):
         self.results_title.hide()
         self.results.hide()
         outer.addStretch(0)
-        set_tab_chain(self.tab_chain())
 
         for n in range(3):
             QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self, lambda n=n: self.choose_tab(n))

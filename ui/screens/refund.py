@@ -59,7 +59,14 @@ from ..format import money, sale_reference, staff_text, tender_name
 from ..ops import error_message
 from ..services import Services
 from ..tasks import ask_policy
-from ..widgets.common import Banner, action_button, card, icon, label, repolish
+from ..widgets.common import (
+    Banner,
+    action_button,
+    card,
+    icon,
+    label,
+    repolish,
+)
 
 _ICONS = {TenderKind.CARD: "card", TenderKind.CASH: "cash", TenderKind.GIFT_CARD: "giftcard",
           TenderKind.NOTES: "giftcard"}
@@ -306,6 +313,12 @@ class RefundScreen(QWidget):
         right.addWidget(self.confirm_button)
         body.addLayout(right, 2)
         outer.addLayout(body, 1)
+
+    def tab_chain(self) -> list[QWidget]:
+        """The explicit Tab order: the card, how the customer pays, the ticket, the
+        main action, then Manager and Back."""
+        return [self.card_field, self.pay_card, self.pay_cash, self.prefer_gift,
+                self.print_box, self.confirm_button, self.manager_button, self.back_button]
 
     def _toggle_prefer_gift(self) -> None:
         if self.prefer_gift.isVisible() and self.prefer_gift.isEnabled():

@@ -99,11 +99,19 @@ class QtySpin(QSpinBox):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
     def keyPressEvent(self, event) -> None:
-        super().keyPressEvent(event)
         text = event.text()
-        # One digit is the whole quantity when fewer than 10 are left to return.
-        if text.isdigit() and self.maximum() < 10:
-            self.typed.emit(self.value())
+        plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                      Qt.KeyboardModifier.KeypadModifier)
+        # One digit is the whole quantity when fewer than 10 are left to return: it
+        # replaces the quantity (wherever the cursor is) and moves on.
+        if text.isdigit() and plain and self.maximum() < 10:
+            value = int(text)
+            if value <= self.maximum():
+                self.setValue(value)
+                self.selectAll()
+                self.typed.emit(value)
+            return
+        super().keyPressEvent(event)
 
     def focusInEvent(self, event) -> None:
         super().focusInEvent(event)

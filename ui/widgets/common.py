@@ -32,7 +32,8 @@ def icon(name: str) -> QIcon:
 def set_tab_chain(widgets: Sequence[QWidget]) -> None:
     """An explicit Tab order through ``widgets`` (every screen declares its own)."""
     for first, second in itertools.pairwise(widgets):
-        QWidget.setTabOrder(first, second)
+        if first.window() is second.window():
+            QWidget.setTabOrder(first, second)
 
 
 def repolish(widget: QWidget) -> None:
