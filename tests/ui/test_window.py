@@ -22,8 +22,8 @@ def test_R08_return_without_receipt_only_after_searching_another_way(qtbot, db, 
     assert lookup.results.sales == [] and lookup.no_receipt_button.isEnabled()
     lookup.no_receipt_button.click()
     qtbot.wait_until(lambda: window.no_receipt_flow is not None
-                     and window.no_receipt_flow.step == "notice")
-    notice = window.no_receipt_flow.notice
+                     and window.no_receipt_flow.step == "capture")
+    notice = window.no_receipt_flow.capture  # the ID capture at once (notice on F1)
     assert notice.isVisible()
     # Locking the till closes what was open over it; the flow is cancelled.
     window.lock()

@@ -79,7 +79,7 @@ def reason_keys() -> dict[str, str]:
     return keys
 
 
-def _reasons_model() -> QStandardItemModel:
+def reasons_model() -> QStandardItemModel:
     keys = reason_keys()
     entries = [(_("— choose —"), "")]
     for code, text in RETURN_REASONS.items():
@@ -401,7 +401,7 @@ class SaleScreen(QWidget):
         self.lines_layout.addStretch(1)
         self._pool: list[LineCard] = []
         self._conditions = _list_model([(_(text), str(c)) for c, text in CONDITIONS.items()])
-        self._reasons = _reasons_model()
+        self._reasons = reasons_model()
         self.lines_scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.lines_host)
