@@ -85,6 +85,13 @@ class NextReceiptCatcher(QObject):
             return False
         if QApplication.activeModalWidget() is not None:
             return False
+        # The lookup's own keys for "another way" (Ctrl+1..3, F3) work from here too.
+        ctrl = event.modifiers() == Qt.KeyboardModifier.ControlModifier
+        other_way = {Qt.Key.Key_1: 0, Qt.Key.Key_2: 1, Qt.Key.Key_3: 2}
+        if ctrl and event.key() in other_way:
+            window.back_to_lookup_fresh()
+            window.lookup.choose_tab(other_way[event.key()])
+            return True
         text = event.text()
         plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
                                       Qt.KeyboardModifier.ShiftModifier,
@@ -287,6 +294,8 @@ class MainWindow(QMainWindow):
     def _no_receipt_plan(self, plan: ReturnPlan) -> None:
         self.refund.show_plan(plan, None)
         self.show_screen("refund")
+        self.activateWindow()  # the dialogs are closed: the keys come back to the till
+        self.refund.confirm_button.setFocus()
 
     def _no_receipt_ended(self, outcome: str) -> None:
         self.no_receipt_flow = None

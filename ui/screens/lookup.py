@@ -295,7 +295,16 @@ class LookupScreen(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        QTimer.singleShot(0, self.focus_input)
+        QTimer.singleShot(0, self._focus_on_show)
+
+    def _focus_on_show(self) -> None:
+        """The scan field, unless someone is already typing here (a scan that arrived on
+        the done screen, or a search chosen with Ctrl+1..3): never select under them."""
+        if self.scan.hasFocus() and self.scan.text():
+            return
+        if any(field.hasFocus() for field in (self.card_last4, self.customer_query, self.sku)):
+            return
+        self.focus_input()
 
     def _typed_elsewhere(self, text: str) -> None:
         """A scan arriving while the results list has the focus goes to the scan field."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFrame,
@@ -603,7 +604,16 @@ class SaleScreen(QWidget):
         if self._single is not None:
             self._single.qty.setValue(self._single.line.refundable_qty)
         self._render_plan()
-        QTimer.singleShot(0, self.focus_first_line)
+        self.focus_first_line()
+        QTimer.singleShot(0, self._focus_if_idle)  # once the screen is shown
+
+    def _focus_if_idle(self) -> None:
+        """The first line, unless the salesperson already works on a line (keys typed
+        right after the scan must not be taken back)."""
+        focus = QApplication.focusWidget()
+        if focus is not None and self.lines_host.isAncestorOf(focus):
+            return
+        self.focus_first_line()
 
     def focus_first_line(self) -> None:
         single = getattr(self, "_single", None)
