@@ -458,7 +458,7 @@ class SaleScreen(QWidget):
         self.new_list.hide()
         el.addWidget(self.new_list)
         self.new_empty = label(_("No new item: a plain return."), name="emptyHint", wrap=True)
-        el.addWidget(self.new_empty)
+        self.new_empty.hide()  # the field's placeholder says it; room for the lines
         self.remove_item_button = action_button(_("Remove the item"), shortcut="Ctrl+Del")
         self.remove_item_button.clicked.connect(self.remove_new_item)
         el.addWidget(self.remove_item_button)
@@ -781,7 +781,9 @@ class SaleScreen(QWidget):
                 amount=money(-pl.amount))
             for pl in waiting
         ]
-        self.blocking.show_message("\n".join(rows), "error")
+        # The counter's own next step (the jewelry checks) is a warning, not a refusal.
+        checks = jewelry_on and all(jewelry_checks_pending(pl) for pl in waiting)
+        self.blocking.show_message("\n".join(rows), "warning" if checks else "error")
 
     def _render_decisions(self) -> None:
         """The manager's decisions of the last approval, in words, at the top."""
@@ -873,7 +875,7 @@ class SaleScreen(QWidget):
         self.remove_item_button.setEnabled(bool(self.new_items))
         self.remove_item_button.setVisible(bool(self.new_items))
         self.new_list.setVisible(bool(self.new_items))
-        self.new_empty.setVisible(not self.new_items)
+        self.new_empty.setVisible(False)
         why = self.why_not() if fresh or plan is None else ""
         self.why.setText(why)
         self.why.setVisible(bool(why))

@@ -77,7 +77,9 @@ class VerdictLabel(QLabel):
 
     def show_line(self, line: PlannedLine, *, jewelry_todo: bool = False) -> None:
         self.verdict = str(line.verdict)
-        self.setProperty("verdict", self.verdict)
+        # checks still to do are the next step (amber), not a refusal (red)
+        todo = jewelry_todo and jewelry_checks_pending(line)
+        self.setProperty("verdict", "needs_manager" if todo else self.verdict)
         text = verdict_text(line, jewelry_todo=jewelry_todo)
         self.setText(text)
         self.setAccessibleName(text)
