@@ -36,7 +36,7 @@ def test_daily_review_is_for_managers_only(qtbot, db, window):
     window.toggle_review()
     assert window.current == "lookup"
     window.lock()
-    press(qtbot, Qt.Key.Key_F4)
+    press(qtbot, Qt.Key.Key_F11)
     qtbot.wait_until(lambda: window.login.code.text() == "")
     log_in(qtbot, window, "M001", "9999")
     assert window.header.review_button.isVisible()

@@ -89,7 +89,7 @@ class LoginScreen(QWidget):
         form.addWidget(self.banner)
 
         buttons = QHBoxLayout()
-        self.switch_button = action_button(_("Another person"), shortcut="F4")
+        self.switch_button = action_button(_("Another person"), shortcut="F11")
         self.switch_button.clicked.connect(self.switch_user)
         self.switch_button.hide()
         buttons.addWidget(self.switch_button)
@@ -134,7 +134,7 @@ class LoginScreen(QWidget):
         self.locked_staff = staff
         self.title.setText(_("Till locked"))
         self.subtitle.setText(
-            _("{name}, type your PIN to resume. Someone else? Press F4 or scan your badge.")
+            _("{name}, type your PIN to resume. Someone else? Press F11 or scan your badge.")
             .format(name=staff.name)
         )
         self.code.setText(staff.code)
