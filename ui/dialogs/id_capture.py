@@ -78,7 +78,7 @@ class IdCaptureDialog(QDialog):
         self.check: IdCheck | None = None
         self.history: History | None = None
         box = dialog_layout(self, _("Return without receipt — identity document"),
-                            title=_("Customer's identity document"), minimum=(860, 620),
+                            title=_("Customer's identity document"), minimum=(1040, 720),
                             spacing=14)
         # The RGPD notice, for the staff: what to tell the customer, in three lines.
         # The full notice, addressed to the customer, is one key away (F1).
@@ -93,12 +93,13 @@ class IdCaptureDialog(QDialog):
         )
         self.summary.setObjectName("banner")
         self.summary.setProperty("level", "info")
-        box.addWidget(self.summary)
         notice_row = QHBoxLayout()
-        notice_row.addStretch(1)
-        self.notice_button = action_button(_("Full notice for the customer"), shortcut="F1")
+        notice_row.addWidget(self.summary, 1)
+        self.notice_button = action_button(_("Full notice"), shortcut="F1")
+        self.notice_button.setToolTip(_("Full notice for the customer"))
+        self.notice_button.setAccessibleName(_("Full notice for the customer"))
         self.notice_button.clicked.connect(self.show_notice)
-        notice_row.addWidget(self.notice_button)
+        notice_row.addWidget(self.notice_button, 0, Qt.AlignmentFlag.AlignTop)
         box.addLayout(notice_row)
 
         box.addWidget(label(_("Type of document"), name="sectionTitle"))

@@ -41,7 +41,7 @@ from pos_returns.i18n import _, ngettext, pgettext
 from pos_returns.usecases import idcheck
 from pos_returns.usecases.idcheck import History, HistoryLevel, IdCheck
 
-from ..format import money
+from ..format import money, staff_text
 from ..ops import error_message
 from ..screens.sale import ReasonCombo, reasons_model
 from ..services import Services
@@ -80,10 +80,9 @@ def keyed_button(parent: QWidget, text: str, key: str, *, role: str = "",
 
 
 def short_verdict(line: Any) -> str:
-    """One line per item: the verdict and its rules ("… (F6) — R07, R19"); the full
-    explanation is the cell's tooltip (the R07 terms are the same for every item)."""
-    title = verdict_text(line).split("\n", 1)[0]
-    return f"{title} — {line.rule_codes}" if line.rule_codes else title
+    """One line per item: the verdict ("… (F6)"), without the rule ids (those are for
+    the manager's review details); the full explanation is the cell's tooltip."""
+    return verdict_text(line).split("\n", 1)[0]
 
 
 def history_message(history: History, cfg: TillConfig) -> str:
@@ -109,7 +108,7 @@ def history_message(history: History, cfg: TillConfig) -> str:
         HistoryLevel.REFUSE: _("The chain's limit is reached: refused unless a manager "
                                "overrides it (R19, R01)."),
     }[history.level]
-    return f"{text} {follow}".strip()
+    return staff_text(f"{text} {follow}".strip())
 
 
 def refuse_check(db: Any, check_uuid: str) -> IdCheck:
@@ -185,9 +184,11 @@ class NoReceiptDialog(QDialog):
         self.reason.setAccessibleName(_("Return reason"))
         self.reason.currentIndexChanged.connect(lambda _i: self._reason_changed())
         self.reason.picked.connect(self.scan.setFocus)
-        scan_row.addWidget(reason_label)
-        scan_row.addWidget(self.reason)
         box.addLayout(scan_row)
+        reason_row = QHBoxLayout()
+        reason_row.addWidget(reason_label)
+        reason_row.addWidget(self.reason, 1)
+        box.addLayout(reason_row)
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(

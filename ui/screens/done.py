@@ -130,6 +130,10 @@ class DoneScreen(QWidget):
         self.new_button.clicked.connect(self.new_return)
         row.addWidget(self.print_button)
         row.addStretch(1)
+        # The scanner is ready (ui/window.NextReceiptCatcher): say so.
+        self.next_hint = label(_("Next customer: scan the receipt, it opens at once."),
+                               name="hint")
+        row.addWidget(self.next_hint)
         row.addWidget(self.new_button)
         outer.addLayout(row)
 

@@ -51,16 +51,13 @@ class Header(QFrame):
         self.till_label = QLabel("")
         self.till_label.setObjectName("headerTill")
         where.addWidget(self.store_label)
-        second = QHBoxLayout()
-        second.setSpacing(12)
-        second.addWidget(self.till_label)
-        # HQ sync state (its own widget), on the till's line to leave room for the buttons.
+        where.addWidget(self.till_label)
+        row.addLayout(where)
+        # HQ sync state (its own widget) in the band's row: its 44 px button must not
+        # make the band taller on some screens than on others.
         self.sync_widget = self._sync_widget()
         if self.sync_widget is not None:
-            second.addWidget(self.sync_widget)
-        second.addStretch(1)
-        where.addLayout(second)
-        row.addLayout(where)
+            row.addWidget(self.sync_widget, 0, Qt.AlignmentFlag.AlignVCenter)
         row.addStretch(1)
 
         who = QVBoxLayout()
