@@ -327,6 +327,7 @@ class LookupScreen(QWidget):
         self.results_title.hide()
         self.no_receipt_button.setEnabled(False)
         self.no_receipt_hint.show()
+        self.scan_label.show()
         self.focus_input()
 
     def _text_changed(self, text: str) -> None:
@@ -403,6 +404,9 @@ class LookupScreen(QWidget):
         self.results.show_sales(sales, self.services.context.store_name)
         self.results_title.setVisible(True)
         self.results.setVisible(True)
+        # The results need the room more than the scan instructions (the field's
+        # placeholder still says it): more rows in sight at 1366 x 768.
+        self.scan_label.hide()
         if sales:
             self.banner.clear_message()
             self.results_title.setText(
