@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from pos_returns.cache.lookup import get_sale
-from tests.factories import L, T, add_sale, ean_of
-from tests.ui.conftest import log_in, press, scan
-from tests.ui.test_lookup import _receipt
+from tests.helpers import L, T, add_sale, ean_of
+from tests.helpers.ui import log_in, press, receipt_of, scan
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -183,7 +182,7 @@ def _two_line_sale(db) -> int:
 
 def _open(qtbot, db, window, sale_id: int) -> None:
     window.lookup.scan.selectAll()
-    scan(qtbot, window.lookup.scan, _receipt(db, sale_id).barcode_content)
+    scan(qtbot, window.lookup.scan, receipt_of(db, sale_id).barcode_content)
     qtbot.wait_until(lambda: window.current == "sale")
     qtbot.wait_until(window.sale.is_settled)
 
@@ -287,7 +286,7 @@ def test_card_return_from_the_keyboard_alone_then_the_next_receipt(qtbot, db, wi
     first = add_sale(db, [L("SKU-ROBE-01", 1, 15000)], [T("card", 15000, "4242", "fp")])
     second = _two_line_sale(db)
     log_in(qtbot, window)
-    scan(qtbot, window.lookup.scan, _receipt(db, first).barcode_content)
+    scan(qtbot, window.lookup.scan, receipt_of(db, first).barcode_content)
     qtbot.wait_until(lambda: window.current == "sale")
     # one line: selected in full, the focus waits on its reason
     assert window.sale.cards[0].qty.value() == 1
@@ -302,7 +301,7 @@ def test_card_return_from_the_keyboard_alone_then_the_next_receipt(qtbot, db, wi
     press(qtbot, Qt.Key.Key_F10)
     qtbot.wait_until(lambda: window.current == "done")
     # the scanner is ready for the next receipt: no F2, no click
-    code = _receipt(db, second).barcode_content
+    code = receipt_of(db, second).barcode_content
     for char in code:  # a scanner types into whatever has the focus
         qtbot.keyClicks(QApplication.focusWidget(), char)
     assert window.current == "lookup" and window.lookup.scan.text() == code
