@@ -319,7 +319,8 @@ def salesperson_path(path: Path, report: Report) -> None:
     card_of = {sid: next(t.card_last4 for t in s.tenders if t.card_last4)
                for sid, s in sales.items() if any(t.card_last4 for t in s.tenders)}
 
-    with tempfile.TemporaryDirectory() as docs:
+    # (a ticket may still be written by the I/O pool when the folder goes)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as docs:
         cfg = TillConfig(store_id=1, till_no=1, cache_path=path, documents_dir=Path(docs),
                          key_path=path.parent / "keys" / "journal.pem", idle_lock_seconds=0)
         _app = create_application(cfg, ["bench"])  # kept alive for the run
@@ -459,7 +460,8 @@ def lookup_under_load(path: Path, scans: int, seed: int, report: Report) -> None
     picks = [rows[rng.randrange(len(rows))] for _ in range(scans)]
     codes = [(parse_receipt(r[1]).barcode_content, int(r[0])) for r in picks]
 
-    with tempfile.TemporaryDirectory() as docs:
+    # (a ticket may still be written by the I/O pool when the folder goes)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as docs:
         cfg = TillConfig(store_id=1, till_no=1, cache_path=path, documents_dir=Path(docs),
                          key_path=path.parent / "keys" / "journal.pem", idle_lock_seconds=0)
         _app = create_application(cfg, ["bench"])
@@ -525,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     print_load()
     if args.part in ("all", "path"):
-        with tempfile.TemporaryDirectory(prefix="alamara-bench-ui-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="alamara-bench-ui-",
+                                         ignore_cleanup_errors=True) as tmp:
             demo_path = _demo_cache(Path(tmp), args.demo_sales, args.seed)
             print(f"demo cache: {args.demo_sales:,} sales".replace(",", " "))
             salesperson_path(demo_path, report)
