@@ -155,7 +155,11 @@ class DoneScreen(QWidget):
             _("Return ticket {number}").format(
                 number=ticket_display(ticket.store_id, ticket.till_no, ticket.number))
         )
-        if plan.net >= 0:
+        gift_only = bool(plan.refunds) and all(
+            r.kind == TenderKind.GIFT_CARD and r.amount > 0 for r in plan.refunds)
+        if plan.net >= 0 and gift_only:  # a gift card credit is not money refunded
+            self.net_caption.setText(_("Credited on an Alamara Gift Card"))
+        elif plan.net >= 0:
             self.net_caption.setText(_("Refunded to the customer"))
         else:
             self.net_caption.setText(_("Paid by the customer"))
