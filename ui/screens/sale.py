@@ -772,7 +772,17 @@ class SaleScreen(QWidget):
         waiting = plan.waiting_lines if plan is not None else ()
         if not waiting:
             self.blocking.clear_message()
+            self._waiting_ids = set()
             return
+        # A line that has just become blocked is scrolled into sight, verdict included.
+        ids = {pl.sale_line_id for pl in waiting}
+        new = ids - getattr(self, "_waiting_ids", set())
+        self._waiting_ids = ids
+        for line_card in self.cards:
+            if int(line_card.line.id) in new:
+                QTimer.singleShot(0, lambda c=line_card: self.lines_scroll.ensureWidgetVisible(
+                    c.verdict, 0, 8))
+                break
         jewelry_on = self._jewelry_on()
         rows = [
             _("Line {n} · {name}: {verdict} — {amount} not counted.").format(
