@@ -42,7 +42,7 @@ def test_daily_review_is_for_managers_only(qtbot, db, window):
     assert window.header.review_button.isVisible()
     press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.wait_until(lambda: window.current == "review")
-    assert window.header.review_button.text() == "Retour à la caisse"
+    assert window.header.review_button.text() == "Caisse"
     press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.wait_until(lambda: window.current == "lookup")
 

@@ -416,7 +416,7 @@ class ReviewScreen(QWidget):
         head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         head.setStretchLastSection(True)
         # every column readable at 1366 px without scrolling (departments take the rest)
-        for col, width in enumerate((70, 150, 140, 116, 150, 110, 170, 120)):
+        for col, width in enumerate((64, 156, 126, 112, 124, 100, 140, 60)):
             self.table.setColumnWidth(col, width)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -473,11 +473,11 @@ class ReviewScreen(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(panel)
-        scroll.setMinimumWidth(340)  # the figures card and a scroll bar
+        scroll.setMinimumWidth(372)  # the figures card and a scroll bar
         split.addWidget(scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
-        split.setSizes([1000, 340])
+        split.setSizes([960, 372])
         outer.addWidget(split, 1)
 
         actions = QHBoxLayout()

@@ -41,7 +41,7 @@ class Header(QFrame):
         row.setSpacing(12)
 
         logo = QSvgWidget(str(RESOURCES / "logo.svg"))
-        logo.setFixedSize(176, 38)
+        logo.setFixedSize(148, 32)  # room for the manager's buttons at 1366 px
         row.addWidget(logo)
 
         where = QVBoxLayout()
@@ -134,7 +134,8 @@ class Header(QFrame):
 
     def set_review_mode(self, on: bool) -> None:
         """On the review screen the button leads back to the till."""
-        self.review_button.setText(_("Back to the till") if on else _("Daily review"))
+        # short: with the manager's menu, the band must fit 1366 px
+        self.review_button.setText(_("The till") if on else _("Daily review"))
         self.review_button.setShortcut(QKeySequence("Ctrl+R"))  # setText resets it
 
     def show_context(self, context: TillContext) -> None:
