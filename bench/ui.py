@@ -257,8 +257,13 @@ class Driver:
                 from ui.widgets.common import Banner
 
                 said = [b.text() for b in self.window.findChildren(Banner) if b.isVisible()]
+                card = self.window.refund.card_field.text()
+                sale = self.window.sale.sale.id if self.window.sale.sale else None
                 raise SystemExit(f"timed out waiting for {what} (screen "
-                                 f"{self.window.current}; messages: {said})")
+                                 f"{self.window.current}; sale {sale}; card typed {card!r}; "
+                                 f"actions so far {self.actions}; new items "
+                                 f"{len(self.window.sale.new_items)}; exchange field "
+                                 f"{self.window.sale.exchange_scan.text()!r}; messages: {said})")
 
 
 def _demo_cache(folder: Path, sales: int, seed: int) -> Path:

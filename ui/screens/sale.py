@@ -330,6 +330,7 @@ class SaleScreen(QWidget):
         self._new_decisions: list[Approval] = []
         self._seq = 0
         self._planning = False
+        self._looking_up = 0  # exchange articles being looked up
         self._replan = QTimer(self)
         self._replan.setSingleShot(True)
         self._replan.setInterval(0)
@@ -608,10 +609,10 @@ class SaleScreen(QWidget):
         QTimer.singleShot(0, self._focus_if_idle)  # once the screen is shown
 
     def _focus_if_idle(self) -> None:
-        """The first line, unless the salesperson already works on a line (keys typed
-        right after the scan must not be taken back)."""
+        """The first line, unless the salesperson already works on this screen (keys
+        typed right after the scan — a reason, F7 — must not be taken back)."""
         focus = QApplication.focusWidget()
-        if focus is not None and self.lines_host.isAncestorOf(focus):
+        if focus is not None and self.isAncestorOf(focus):
             return
         self.focus_first_line()
 
@@ -646,7 +647,17 @@ class SaleScreen(QWidget):
 
     # -- exchange -----------------------------------------------------------------------------
     def add_new_item(self) -> None:
-        scan_item(self.services, self.exchange_scan, self.banner, self._item_found)
+        # While the article is looked up, F10 waits: it must not go on with a plan that
+        # does not hold the item just scanned.
+        self._looking_up += 1
+        if not scan_item(self.services, self.exchange_scan, self.banner, self._item_found,
+                         self._lookup_done):
+            self._lookup_done()
+        self._refresh_buttons()
+
+    def _lookup_done(self) -> None:
+        self._looking_up = max(0, self._looking_up - 1)
+        self._refresh_buttons()
 
     def _item_found(self, product: Product) -> None:
         self.new_items.append(product)
@@ -869,7 +880,8 @@ class SaleScreen(QWidget):
 
     def _refresh_buttons(self) -> None:
         plan = self.plan
-        fresh = plan is not None and not self._replan.isActive() and not self._planning
+        fresh = (plan is not None and not self._replan.isActive() and not self._planning
+                 and not self._looking_up)
         waiting = bool(plan and plan.waiting_lines)
         missing = any(c.missing_reason() for c in self.cards)
         # Refund-level checks (the card presented, cash ceiling) belong to the refund screen.
@@ -913,7 +925,7 @@ class SaleScreen(QWidget):
 
     def is_settled(self) -> bool:
         """No plan request waiting or running: what is shown is the engine's last word."""
-        return not self._replan.isActive() and not self._planning
+        return not self._replan.isActive() and not self._planning and not self._looking_up
 
     # -- manager ------------------------------------------------------------------------------
     def ask_manager(self) -> None:
