@@ -324,10 +324,16 @@ def salesperson_path(path: Path, report: Report) -> None:
     card_of = {sid: next(t.card_last4 for t in s.tenders if t.card_last4)
                for sid, s in sales.items() if any(t.card_last4 for t in s.tenders)}
 
+    # The store's payment terminal: the Caisse-AP simulator (it approves every card
+    # operation at once), as a till with its terminal: F10 sends the amount, no key more.
+    from pos_returns.devices.tpe_simulator import TerminalSimulator
+
+    terminal = TerminalSimulator(log=lambda _m: None).start()
     # (a ticket may still be written by the I/O pool when the folder goes)
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as docs:
         cfg = TillConfig(store_id=1, till_no=1, cache_path=path, documents_dir=Path(docs),
-                         key_path=path.parent / "keys" / "journal.pem", idle_lock_seconds=0)
+                         key_path=path.parent / "keys" / "journal.pem", idle_lock_seconds=0,
+                         terminal_host=terminal.host, terminal_port=terminal.port)
         _app = create_application(cfg, ["bench"])  # kept alive for the run
         window = build_window(cfg)
         window.resize(1366, 768)
@@ -444,6 +450,7 @@ def salesperson_path(path: Path, report: Report) -> None:
         on("sale")
         window.close()
         window.services.ops.shutdown()
+    terminal.stop()
 
     for name, target in ACTION_TARGETS.items():
         report.at_most(f"actions: {name}", counts[name], target, "actions", digits=0)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from pos_returns.cache.lookup import get_sale
 from tests.helpers import L, T, add_sale, ean_of
-from tests.helpers.ui import log_in, press, receipt_of, scan
+from tests.helpers.ui import confirm_on_terminal, log_in, press, receipt_of, scan
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -211,6 +211,7 @@ def _every_screen(qtbot, db, window):
     qtbot.keyClicks(window.refund.card_field, "4242")
     qtbot.wait_until(window.refund.confirm_button.isEnabled)
     press(qtbot, Qt.Key.Key_F10)
+    confirm_on_terminal(qtbot, window, wait=True)  # no terminal here: its number, F10
     qtbot.wait_until(lambda: window.current == "done")
     yield "done", window
 
@@ -299,6 +300,7 @@ def test_card_return_from_the_keyboard_alone_then_the_next_receipt(qtbot, db, wi
     qtbot.keyClicks(QApplication.focusWidget(), "4242")
     qtbot.wait_until(window.refund.confirm_button.isEnabled)
     press(qtbot, Qt.Key.Key_F10)
+    confirm_on_terminal(qtbot, window, wait=True)  # no terminal here: its number, F10
     qtbot.wait_until(lambda: window.current == "done")
     # the scanner is ready for the next receipt: no F2, no click
     code = receipt_of(db, second).barcode_content
