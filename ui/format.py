@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pos_returns.engine.domain import Sale, Tender, TenderKind
 from pos_returns.i18n import N_, _, format_date, format_datetime, format_money
 
@@ -55,3 +57,18 @@ def sale_date(sale: Sale) -> str:
 
 def sale_datetime(sale: Sale) -> str:
     return format_datetime(sale.sold_at, fmt="short")
+
+
+_RULE_CODES = re.compile(r"\s*\((?:R\d{2}(?:\s*,\s*R\d{2})*)\)")
+
+
+def staff_text(message: str) -> str:
+    """A core message as the sales floor reads it: without the rule ids (« (R07) »),
+    which are for the manager's review details and the logs (docs/glossaire.md)."""
+    return _RULE_CODES.sub("", message)
+
+
+def ticket_display(store_id: int, till_no: int, number: int) -> str:
+    """A return ticket's number, the one way the screens show it: « 001-01-000302 »
+    (store, till, number, as a receipt number is grouped)."""
+    return f"{store_id:03d}-{till_no:02d}-{number:06d}"

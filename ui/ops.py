@@ -41,6 +41,8 @@ from pos_returns.i18n import _
 from pos_returns.usecases.support import french_error
 from pos_returns.usecases.till import open_worker_cache
 
+from .format import staff_text
+
 log = logging.getLogger(__name__)
 
 ErrorHandler = Callable[[str, BaseException], None]
@@ -49,7 +51,7 @@ ErrorHandler = Callable[[str, BaseException], None]
 def error_message(exc: BaseException) -> str:
     """The French sentence to show for ``exc``."""
     if isinstance(exc, AlamaraError):
-        return str(exc)
+        return staff_text(str(exc))  # the rule ids are for the review and the logs
     known = french_error(exc)  # SQLite, disk, HQ: said in French too
     if known is not None:
         return str(known)

@@ -31,7 +31,8 @@ def ask_policy(services: Any, request: ReturnRequest, seq: int,
 
 
 def scan_item(services: Any, field: Any, banner: Any,
-              found: Callable[[Product], None]) -> None:
+              found: Callable[[Product], None],
+              settled: Callable[[], None] | None = None) -> bool:
     """Look up the article typed or scanned in ``field`` on the database worker.
 
     Found: the field is emptied, the banner cleared, ``found(product)`` called. Not
@@ -39,16 +40,21 @@ def scan_item(services: Any, field: Any, banner: Any,
     next scan replaces it (the no-receipt items and the exchange's new items)."""
     code = field.text()
     if not code.strip():
-        return
+        return False
 
     def ok(product: Product) -> None:
         field.clear()
         banner.clear_message()
         found(product)
+        if settled is not None:
+            settled()
 
     def failed(exc: BaseException) -> None:
         banner.show_message(error_message(exc))
         field.setFocus()
         field.selectAll()
+        if settled is not None:
+            settled()
 
     services.ops.op(product_by_code, code).success(ok).failure(failed).run()
+    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -30,7 +30,7 @@ from .screens.sale import SaleScreen
 from .screens.settings import open_settings
 from .screens.staff import open_staff
 from .services import Services
-from .widgets.common import Banner
+from .widgets.common import Banner, set_tab_chain
 from .widgets.header import Header
 
 _ACTIVITY = {
@@ -67,6 +67,41 @@ class IdleWatcher(QObject):
         if self.armed and event.type() in _ACTIVITY:
             self.timer.start()
         return False
+
+
+class NextReceiptCatcher(QObject):
+    """On the done screen the scanner is always ready for the next receipt: the first
+    character of a scan (any printable key without Ctrl/Alt) opens a fresh lookup and
+    goes, with the rest of the burst, into its scan field. F2 and the button still
+    work; Enter, F-keys and Tab keep their meaning on the done screen."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        window = self.window
+        if event.type() != QEvent.Type.KeyPress or window.current != "done":
+            return False
+        if QApplication.activeModalWidget() is not None:
+            return False
+        # The lookup's own keys for "another way" (Ctrl+1..3, F3) work from here too.
+        ctrl = event.modifiers() == Qt.KeyboardModifier.ControlModifier
+        other_way = {Qt.Key.Key_1: 0, Qt.Key.Key_2: 1, Qt.Key.Key_3: 2}
+        if ctrl and event.key() in other_way:
+            window.back_to_lookup_fresh()
+            window.lookup.choose_tab(other_way[event.key()])
+            return True
+        text = event.text()
+        plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
+                                      Qt.KeyboardModifier.ShiftModifier,
+                                      Qt.KeyboardModifier.KeypadModifier)
+        if not (text and text.isprintable() and not text.isspace() and plain):
+            return False
+        window.back_to_lookup_fresh()
+        window.lookup.scan.setFocus()
+        window.lookup.scan.setText(text)
+        return True
 
 
 class MainWindow(QMainWindow):
@@ -111,6 +146,9 @@ class MainWindow(QMainWindow):
         self.review: QWidget | None = None  # built the first time a manager opens it
         for screen in self.screens.values():
             self.stack.addWidget(screen)
+        for screen in self.screens.values():  # every screen's explicit Tab order
+            if hasattr(screen, "tab_chain"):
+                set_tab_chain(screen.tab_chain())
         self.no_receipt_flow = None
 
         self.manager_dialog: ManagerDialog | None = None
@@ -133,6 +171,10 @@ class MainWindow(QMainWindow):
         self.refund.approval_requested.connect(
             lambda plan: self.ask_manager(plan, scope="refunds"))
         self.done.new_return.connect(self.back_to_lookup_fresh)
+        self._next_receipt = NextReceiptCatcher(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._next_receipt)
         # Fine jewelry: Ctrl+J enters / leaves the mode, F4 on the sale opens the checks;
         # locking the till (idle or Ctrl+L) or another person logging in leaves the mode.
         QShortcut(QKeySequence("Ctrl+J"), self, activated=self.toggle_jewelry_mode)
@@ -252,6 +294,8 @@ class MainWindow(QMainWindow):
     def _no_receipt_plan(self, plan: ReturnPlan) -> None:
         self.refund.show_plan(plan, None)
         self.show_screen("refund")
+        self.activateWindow()  # the dialogs are closed: the keys come back to the till
+        self.refund.confirm_button.setFocus()
 
     def _no_receipt_ended(self, outcome: str) -> None:
         self.no_receipt_flow = None
@@ -279,7 +323,11 @@ class MainWindow(QMainWindow):
         dialog = ManagerDialog(self.services, plan, self, scope=scope)
         self.manager_dialog = dialog
         target = self.sale if scope == "lines" else self.refund
-        dialog.decided.connect(target.add_approvals)
+        if scope == "lines":
+            dialog.decided.connect(
+                lambda approvals: self.sale.add_approvals(approvals, dialog.code.text().strip()))
+        else:
+            dialog.decided.connect(target.add_approvals)
         dialog.finished.connect(lambda _r: self._manager_closed(scope))
         dialog.open()
 
@@ -305,6 +353,7 @@ class MainWindow(QMainWindow):
         print_now = self.refund.wants_print
         self.show_screen("done")
         self.done.show_ticket(ticket, print_now=print_now)
+        self.done.new_button.setFocus()  # a scan goes to the next lookup (NextReceiptCatcher)
         self._tell_business_day(self.banner)
 
     def _tell_business_day(self, banner: Banner) -> None:
@@ -348,6 +397,9 @@ class MainWindow(QMainWindow):
             self.sale.focus_first_line()
 
     def closeEvent(self, event) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._next_receipt)
         self.jewelry.leave("close")
         self.idle.arm(False)
         self.services.ops.shutdown()

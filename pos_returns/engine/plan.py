@@ -229,6 +229,26 @@ class ReturnPlan:
         return self.refund_total - self.restocking_fees - self.charge_total
 
     @property
+    def waiting_lines(self) -> tuple[PlannedLine, ...]:
+        """Returned lines not accepted (waiting for a manager, or refused)."""
+        return tuple(line for line in self.lines
+                     if line.direction == "return" and line.verdict != Verdict.ACCEPTED)
+
+    @property
+    def waiting_total(self) -> int:
+        """Merchandise on the lines not accepted (positive): never in ``accepted_net``."""
+        return -sum(line.amount for line in self.waiting_lines)
+
+    @property
+    def accepted_net(self) -> int:
+        """``net`` counting only the accepted lines: what the till may announce while
+        some line still waits for a manager or is refused (a refused line is never
+        money the customer gets)."""
+        waiting = self.waiting_lines
+        return self.net - (-sum(line.amount for line in waiting)
+                           - sum(line.restocking_fee for line in waiting))
+
+    @property
     def blocked(self) -> bool:
         """True while some line or refund still waits for a manager or is refused."""
         return any(line.verdict != Verdict.ACCEPTED for line in self.lines) or any(

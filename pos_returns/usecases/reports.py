@@ -8,6 +8,15 @@ currency sign in amount columns (so that Excel reads them as numbers), dates
 ``retours-AAAA-MM-JJ.csv`` (one row per ticket) and
 ``retours-AAAA-MM-JJ-totaux.csv`` (the totals panel: section, code, label,
 count, amount).
+
+Receipt numbers are 17 digits: written bare, Excel reads them as a number and
+shows ``2,01E+16`` (and loses the last digits). They are written as the text
+formula ``="00102261024000123"`` (:func:`csv_text`), which Excel shows as the
+digits themselves and LibreOffice and the csv module read back with the two
+characters ``=`` and the quotes around them (:func:`parse_csv_text` strips them).
+
+The PDF opens with the tickets to check (no receipt, overrides, offline conflicts,
+fine jewelry, repeat returners): each with who approved what, and why.
 """
 
 from __future__ import annotations
@@ -81,6 +90,27 @@ def parse_csv_amount(text: str) -> int:
     return sign * (int(euros or "0") * 100 + int((cents or "0").ljust(2, "0")[:2]))
 
 
+def csv_text(text: str) -> str:
+    """A code Excel must keep as text (a receipt number): ``="…"``; empty stays empty."""
+    return f'="{text}"' if text else ""
+
+
+def parse_csv_text(cell: str) -> str:
+    """The inverse of :func:`csv_text`."""
+    if cell.startswith('="') and cell.endswith('"'):
+        return cell[2:-1]
+    return cell
+
+
+def approvals_text(row: ReviewRow) -> str:
+    """Who decided what, and why: « R13 accordé par Sophie Bernard : “…” »."""
+    return " ; ".join(
+        _("{rule} {decision} by {manager}: “{reason}”").format(
+            rule=a.rule, decision=_("approved") if a.decision == "approved" else _("refused"),
+            manager=a.manager_name, reason=a.reason)
+        for a in row.approvals)
+
+
 def _flags_text(row: ReviewRow) -> str:
     return ", ".join(flag_label(f) for f in row.flags)
 
@@ -92,19 +122,19 @@ def ticket_csv_rows(review: DayReview, db: Database) -> list[list[str]]:
         _("Date"), _("Time"), _("Ticket"), _("Till"), _("Staff"), _("Type"), _("Receipt"),
         _("Flags"), _("Departments"), _("Reasons"), _("Items returned"),
         _("Merchandise credited"), _("Exchanges charged"), _("Restocking fees"), _("Net"),
-        *[tender_label(k, short=True) for k in TENDERS],
+        *[tender_label(k, short=True) for k in TENDERS], _("Manager's decisions"),
     ]
     rows = [header]
     for r in review.rows:
         local = to_local(r.created_at)
         rows.append([
             local.strftime("%d/%m/%Y"), local.strftime("%H:%M"), r.display_number,
-            str(r.till_no), r.staff_name, kind_label(r.kind), r.receipt_number,
+            str(r.till_no), r.staff_name, kind_label(r.kind), csv_text(r.receipt_number),
             _flags_text(r), ", ".join(depts.get(d, d) for d in r.departments),
             ", ".join(reason_label(c) for c in r.reasons), str(r.items_returned),
             csv_amount(r.refund_total), csv_amount(r.charge_total),
             csv_amount(r.restocking_fees), csv_amount(r.net),
-            *[csv_amount(r.tenders.get(k, 0)) for k in TENDERS],
+            *[csv_amount(r.tenders.get(k, 0)) for k in TENDERS], approvals_text(r),
         ])
     return rows
 
@@ -421,6 +451,32 @@ def build_pdf(db: Database, review: DayReview, path: Path, *,
                                small))
     story.append(Spacer(1, 4 * mm))
 
+    # Tickets to check, first: the counts per flag, then each flagged ticket with who
+    # approved what and why (a manager reads this before anything else).
+    flag_rows = [[esc(_("Flag")), esc(_("Tickets"))]] + [
+        [esc(flag_label(f)), str(t.by_flag.get(f, 0))] for f in FLAGS
+    ]
+    ft = Table(flag_rows, colWidths=[80 * mm, 25 * mm], hAlign="LEFT")
+    ft.setStyle(grid)
+    story.append(KeepTogether([Paragraph(esc(_("Tickets to check")), h2), ft]))
+    flagged = [r for r in review.rows if r.flags]
+    if flagged:
+        check_rows = [[esc(_("Time")), esc(_("Ticket")), esc(_("Flags")),
+                       esc(_("Manager's decisions"))]]
+        for r in flagged:
+            check_rows.append([
+                to_local(r.created_at).strftime("%H:%M"), esc(r.display_number),
+                Paragraph(esc(_flags_text(r)), small),
+                Paragraph(esc(approvals_text(r) or _("No manager's decision recorded.")),
+                          small),
+            ])
+        ct = Table(check_rows, colWidths=[14 * mm, 28 * mm, 45 * mm, width - 87 * mm],
+                   repeatRows=1, hAlign="LEFT")
+        ct.setStyle(grid)
+        ct.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        story.append(Spacer(1, 2 * mm))
+        story.append(ct)
+
     # Key figures
     story.append(Paragraph(esc(_("Key figures")), h2))
     key_rows = [
@@ -475,14 +531,6 @@ def build_pdf(db: Database, review: DayReview, path: Path, *,
     breakdown(_("By reason"), t.by_reason, _("Items"))
     breakdown(_("By department"), t.by_department, _("Items"))
     breakdown(_("By staff"), t.by_staff, _("Tickets"))
-
-    # Flags
-    flag_rows = [[esc(_("Flag")), esc(_("Tickets"))]] + [
-        [esc(flag_label(f)), str(t.by_flag.get(f, 0))] for f in FLAGS
-    ]
-    ft = Table(flag_rows, colWidths=[80 * mm, 25 * mm], hAlign="LEFT")
-    ft.setStyle(grid)
-    story.append(KeepTogether([Paragraph(esc(_("Tickets to check")), h2), ft]))
 
     # Ticket list: every ticket of the day (drawn fast, see RowsTable)
     story.append(Paragraph(esc(_("Tickets of the day")), h2))

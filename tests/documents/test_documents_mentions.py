@@ -135,7 +135,7 @@ def test_R07_no_receipt_avoir_names_the_id_type_last4_and_rgpd_rights(db):
     assert doc.identity is not None and doc.identity.last4 == "7X2K"
     for paper in Paper:
         pdf = render_ticket_pdf(doc, paper=paper)
-        assert has(pdf, "Pièce d'identité vérifiée : Passeport se terminant par 7X2K")
+        assert has(pdf, "Pièce d'identité vérifiée : passeport se terminant par 7X2K")
         assert has(pdf, "écrivez à dpo@alamara.fr")
         assert "Jeanne" not in text_of(pdf)  # the name is not printed
 

@@ -142,7 +142,8 @@ def test_R06_gift_receipt_refunds_on_a_new_gift_card(qtbot, db, window):
                        gift_receipt=True)
     open_sale(qtbot, db, window, sale_id)
     assert window.sale.gift.isChecked() and not window.sale.gift.isEnabled()
-    assert "R06" in window.sale.badges.text()
+    assert "carte cadeau" in window.sale.badges.text()
+    assert "R06" not in window.sale.badges.text()  # rule ids are for the review details
     take_back(qtbot, window, 0, 1, reason="gift")
     to_refund(qtbot, window)
     assert not window.refund.card_box.isVisible()  # nothing goes to the buyer's card
@@ -182,6 +183,11 @@ def test_partial_return_then_a_second_return_of_the_rest(qtbot, db, window):
     assert "déjà repris\u00a0: 1" in card.facts.text()
     press(qtbot, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)  # return everything left
     qtbot.wait_until(lambda: card.qty.value() == 2 and window.sale.is_settled())
+    assert not window.sale.continue_button.isEnabled()  # a reason is still to choose
+    assert "motif" in window.sale.why.text()
+    card.reason.setFocus()
+    qtbot.keyClick(card.reason, Qt.Key.Key_1)  # a digit picks the reason
+    qtbot.wait_until(window.sale.is_settled)
     to_refund(qtbot, window)
     confirm(qtbot, window)
     assert [t["net"] for t in tickets(db)] == [7900, 15800]
@@ -284,7 +290,8 @@ def test_unknown_item_in_an_exchange_keeps_the_input(qtbot, db, window):
     assert window.sale.new_items == []
 
 
-def _manager(qtbot, window, decision_key, reason="Étiquette retrouvée dans le sac"):
+def _manager(qtbot, window, decision_key, reason="Étiquette retrouvée dans le sac",
+             modifier=Qt.KeyboardModifier.NoModifier):
     press(qtbot, Qt.Key.Key_F6)
     qtbot.wait_until(lambda: window.manager_dialog is not None
                      and window.manager_dialog.isVisible())
@@ -298,7 +305,7 @@ def _manager(qtbot, window, decision_key, reason="Étiquette retrouvée dans le 
     scan(qtbot, dialog.pin, "9999")
     # (QTest cannot synthesise accented letters as key presses: the text is set.)
     dialog.reason.setText(reason)
-    qtbot.keyClick(dialog.reason, decision_key)
+    qtbot.keyClick(dialog.reason, decision_key, modifier)
     qtbot.wait_until(lambda: window.manager_dialog is None)
     qtbot.wait_until(window.isActiveWindow)
     qtbot.wait_until(window.sale.is_settled)
@@ -311,9 +318,14 @@ def test_R13_tag_removed_is_blocked_then_a_manager_overrides(qtbot, db, window):
     assert window.sale.cards[0].verdict.verdict == "refused"
     assert "Bloqué" in verdict(window, 0) and "(F6)" in verdict(window, 0)
     assert not window.sale.continue_button.isEnabled()
-    _manager(qtbot, window, Qt.Key.Key_F9)
+    assert "R13" not in verdict(window, 0)  # rule ids are for the review details
+    _manager(qtbot, window, Qt.Key.Key_F10)  # approve: the main action
     assert window.sale.cards[0].verdict.verdict == "accepted"
     assert "Sophie Bernard" in verdict(window, 0)
+    # The decision is shown above the lines, in words, with who made it.
+    assert window.sale.decision.isVisible()
+    assert "M001" in window.sale.decision.text()
+    assert "Étiquette retrouvée dans le sac" in window.sale.decision.text()
     to_refund(qtbot, window)
     present_card(qtbot, window, "4242")
     confirm(qtbot, window)
@@ -328,7 +340,9 @@ def test_R13_tag_removed_and_the_manager_refuses(qtbot, db, window):
     sale_id = add_sale(db, [L("SKU-CERE-01", 1, 89000)], [T("card", 89000, "4242", "fp")])
     open_sale(qtbot, db, window, sale_id)
     take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
-    _manager(qtbot, window, Qt.Key.Key_F8, reason="Robe portée, étiquette coupée")
+    # Refusing is a deliberate Alt+R, away from approve (F10).
+    _manager(qtbot, window, Qt.Key.Key_R, reason="Robe portée, étiquette coupée",
+             modifier=Qt.KeyboardModifier.AltModifier)
     assert window.sale.cards[0].verdict.verdict == "refused"
     assert "Refusé par un responsable" in verdict(window, 0)
     assert not window.sale.continue_button.isEnabled()
@@ -362,7 +376,9 @@ def test_R15_international_order_refunds_the_merchandise_not_the_duties(qtbot, d
                        channel="online", order_number="W123456789", international=True,
                        shipping=1500, duties=4400, sold_on=date(2025, 2, 1))
     open_sale(qtbot, db, window, sale_id)
-    assert "R15" in window.sale.badges.text() and "R10" in window.sale.badges.text()
+    badges = window.sale.badges.text()
+    assert "droits, taxes" in badges and "livraison" in badges
+    assert "R15" not in badges and "R10" not in badges  # rule ids: review details only
     take_back(qtbot, window, 0, 1)
     assert window.sale.plan.net == 22000
     to_refund(qtbot, window)
@@ -443,6 +459,9 @@ def test_receipt_return_through_the_real_database_worker(qtbot, db, threaded_win
     card.qty.setFocus()
     card.qty.selectAll()
     qtbot.keyClicks(card.qty, "1")
+    assert card.reason.hasFocus()  # a complete quantity moves on to the reason
+    qtbot.keyClicks(card.reason, "1")
+    assert window.sale.cards[1].qty.hasFocus()  # the reason picked: on to the next line
     qtbot.wait_until(lambda: window.sale.is_settled() and window.sale.plan is not None,
                      timeout=10_000)
     assert window.sale.plan.net == 15000

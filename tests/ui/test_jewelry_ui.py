@@ -228,7 +228,7 @@ def test_R14_flow_wrong_card_then_wrong_serial_then_signed_ticket(qtbot, db, win
     qtbot.wait_until(lambda: window.done.deliveries == 1)
     reader = PdfReader(str(window.done.last_result.ticket_pdf))
     text = flat(" ".join(page.extract_text() for page in reader.pages))
-    assert "Signature du client" in text and "Poinçon OK" in text
+    assert "Signature du client" in text and "Poinçon conforme" in text
     sizes = [img.image.size for page in reader.pages for img in page.images]
     assert (600, 200) in sizes  # the signature drawn on the ticket
     render_page(window.done.last_result.ticket_pdf, SHOTS / "jewelry-ticket.png")
@@ -259,7 +259,7 @@ def test_R14_R12_failed_inspection_and_high_value_go_to_the_manager(qtbot, db, w
     qtbot.keyClicks(manager.code, "M001")
     qtbot.keyClicks(manager.pin, "9999")
     qtbot.keyClicks(manager.reason, "Fermoir a resserrer, cliente connue")
-    qtbot.keyClick(manager.reason, Qt.Key.Key_F9)
+    qtbot.keyClick(manager.reason, Qt.Key.Key_F10)
     qtbot.wait_until(lambda: window.manager_dialog is None)
     qtbot.wait_until(window.sale.is_settled)
     assert verdict(window, 0).startswith("Accepté par un responsable")

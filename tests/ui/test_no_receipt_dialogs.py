@@ -33,7 +33,9 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 @pytest.fixture
 def styled(qapp):
     """The till's style sheet, for the screenshots."""
-    qapp.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+    from ui.app import style_sheet
+
+    qapp.setStyleSheet(style_sheet())  # with the "alamara:" search path of its images
     yield qapp
     qapp.setStyleSheet("")
 
@@ -100,25 +102,43 @@ def test_R07_notice_must_be_acknowledged_before_capture(qtbot, cfg):
 def test_R07_customer_declining_the_id_ends_the_flow(qtbot, services, db):
     flow = NoReceiptFlow(services)
     flow.start()
-    qtbot.add_widget(flow.notice)
+    qtbot.add_widget(flow.capture)
+    assert flow.step == "capture"  # one dialog fewer: the notice is on request (F1)
     with qtbot.wait_signal(flow.ended) as ended:
-        flow.notice.decline_button.click()
+        flow.capture.decline_button.click()
     assert ended.args == ["declined"]
-    assert flow.capture is None
+    assert flow.panel is None
     assert db.execute("SELECT COUNT(*) FROM id_checks").fetchone()[0] == 0
+
+
+def test_R07_capture_tells_the_staff_what_to_say_and_shows_the_full_notice_on_request(
+        qtbot, services):
+    dialog = IdCaptureDialog(services)
+    qtbot.add_widget(dialog)
+    _activate(qtbot, dialog)
+    # a short staff-facing summary, not the customer's notice addressed as "vous"
+    assert "Dites au client" in dialog.summary.text()
+    assert "13" in dialog.summary.text() and "vous" not in dialog.summary.text()
+    assert dialog.doc_type() == "cni"  # the usual document, chosen already
+    qtbot.keyClick(dialog, Qt.Key.Key_F1)
+    qtbot.wait_until(lambda: dialog.findChild(IdNoticeDialog) is not None)
+    notice = dialog.findChild(IdNoticeDialog)
+    assert notice.isVisible() and not notice.continue_button.isVisible()
+    notice.reject()
 
 
 # ------------------------------------------------------------------ capture
 
 
-def test_R07_capture_masks_the_number_and_keeps_only_last4_and_hash(qtbot, services, db):
+def test_R07_capture_shows_the_number_typed_and_keeps_only_last4_and_hash(qtbot, services, db):
     dialog = IdCaptureDialog(services)
     qtbot.add_widget(dialog)
     _activate(qtbot, dialog)
-    assert dialog.number.echoMode() == QLineEdit.EchoMode.Password
-    qtbot.keyClick(dialog, Qt.Key.Key_F2)
+    # Shown while typed (a typo must be seen, or R19's count misses it); never kept.
+    assert dialog.number.echoMode() == QLineEdit.EchoMode.Normal
+    qtbot.keyClick(dialog, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert dialog.doc_type() == "passport"
-    qtbot.keyClick(dialog, Qt.Key.Key_F1)
+    qtbot.keyClick(dialog, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert dialog.doc_type() == "cni"
     qtbot.keyClicks(dialog.number, "X7Q 9ZK 4L2")
     qtbot.keyClicks(dialog.name, "Marie Dupont")
@@ -136,7 +156,7 @@ def test_R07_capture_masks_the_number_and_keeps_only_last4_and_hash(qtbot, servi
 @pytest.mark.parametrize(
     ("doc", "number", "name", "words"),
     [
-        (None, NUMBER, "Marie Dupont", "type de pièce"),
+        ("passport", "12", "Marie Dupont", "passeport"),
         ("cni", "12", "Marie Dupont", "9 à 12"),
         ("cni", NUMBER, "", "nom"),
     ],
@@ -168,6 +188,7 @@ def _panel(qtbot, services, db, cfg, *, number=NUMBER):
     panel = NoReceiptDialog(services, check, history)
     qtbot.add_widget(panel)
     _activate(qtbot, panel)
+    panel.reason.setCurrentIndex(panel.reason.findData("size"))  # the return reason
     return panel
 
 
@@ -321,9 +342,6 @@ def test_history_message_names_count_and_amount(cfg):
 def _walk_to_panel(qtbot, services):
     flow = NoReceiptFlow(services)
     flow.start()
-    qtbot.add_widget(flow.notice)
-    flow.notice.acknowledged.setChecked(True)
-    flow.notice.continue_button.click()
     assert flow.step == "capture"
     qtbot.add_widget(flow.capture)
     flow.capture.choose("passport")
@@ -340,12 +358,17 @@ def test_R07_whole_no_receipt_flow_to_the_refund(qtbot, services, db, cfg):
     panel = flow.panel
     assert "•••• 2345" in _all_texts(panel) and "19AB12345" not in _all_texts(panel)
     _scan(qtbot, panel, ean_of(db, "SKU-ESCA-01"))  # escarpins, 220,00 €
+    assert panel.reason.hasFocus()  # the item is in: its reason, one digit
+    with qtbot.wait_signal(panel.plan_changed):
+        qtbot.keyClick(panel.reason, Qt.Key.Key_4)
+    assert panel.scan.hasFocus()  # back to the scan field for the next item
     with qtbot.wait_signal(panel.plan_changed):
         _manager(qtbot, panel, "approved")
     with qtbot.wait_signal(flow.proceed) as sig:
         panel.continue_button.click()
     plan = sig.args[0]
     assert plan.refund_total == 22000
+    assert [line.reason for line in plan.request.lines] == ["changed_mind"]  # recorded
     from pos_returns.usecases import tickets
     ticket = tickets.commit_plan(db, cfg, plan)
     idcheck.link_committed(db, ticket)  # idempotent if the writer already linked it

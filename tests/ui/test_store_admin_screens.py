@@ -65,7 +65,7 @@ def test_a_salesperson_gets_the_refusal_on_a_manager_screen(qtbot, window):
     log_in(qtbot, window, "V001", "1111")
     screen = window.open_manager_screen("staff")
     qtbot.wait_until(lambda: screen.banner.level == "error")
-    assert "autorisé" in screen.banner.text()
+    assert "autorisation" in screen.banner.text()  # no « autorisé(e) » (glossaire)
 
 
 def test_login_after_a_reset_asks_the_new_pin_twice(qtbot, db, window, till_cfg):

@@ -111,7 +111,7 @@ def test_without_hq_the_widget_says_demo_mode_and_never_syncs(qtbot, tmp_cache):
     qtbot.add_widget(widget)
     with qtbot.assert_not_emitted(runner.started):
         assert runner.run_now() is False
-    assert widget.state_label.text() == "Sans siège (mode démo)"
+    assert widget.state_label.text() == "Démo — non reliée au siège"
     assert not widget.sync_button.isEnabled()
 
 

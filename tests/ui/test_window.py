@@ -22,8 +22,8 @@ def test_R08_return_without_receipt_only_after_searching_another_way(qtbot, db, 
     assert lookup.results.sales == [] and lookup.no_receipt_button.isEnabled()
     lookup.no_receipt_button.click()
     qtbot.wait_until(lambda: window.no_receipt_flow is not None
-                     and window.no_receipt_flow.step == "notice")
-    notice = window.no_receipt_flow.notice
+                     and window.no_receipt_flow.step == "capture")
+    notice = window.no_receipt_flow.capture  # the ID capture at once (notice on F1)
     assert notice.isVisible()
     # Locking the till closes what was open over it; the flow is cancelled.
     window.lock()
@@ -36,13 +36,13 @@ def test_daily_review_is_for_managers_only(qtbot, db, window):
     window.toggle_review()
     assert window.current == "lookup"
     window.lock()
-    press(qtbot, Qt.Key.Key_F4)
+    press(qtbot, Qt.Key.Key_F11)
     qtbot.wait_until(lambda: window.login.code.text() == "")
     log_in(qtbot, window, "M001", "9999")
     assert window.header.review_button.isVisible()
     press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.wait_until(lambda: window.current == "review")
-    assert window.header.review_button.text() == "Retour à la caisse"
+    assert window.header.review_button.text() == "Caisse"
     press(qtbot, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.wait_until(lambda: window.current == "lookup")
 

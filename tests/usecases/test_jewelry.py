@@ -345,7 +345,7 @@ def test_R14_ticket_pdf_shows_the_inspection_and_draws_the_signature(db, cfg):
         text = " ".join((page.extract_text() or "") for page in reader.pages)
         text = " ".join(text.replace("\u202f", " ").replace("\u00a0", " ").split())
         assert "Signature du client" in text and "BG-2025-000417" in text
-        assert "Fermoir non conforme" in text and "Pierres OK" in text
+        assert "Fermoir non conforme" in text and "Pierres conforme" in text
         assert "fermoir lâche" in text
         sizes = [img.image.size for page in reader.pages for img in page.images]
         assert (300, 100) in sizes  # the signature, embedded at its own pixel size

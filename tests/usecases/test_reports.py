@@ -66,7 +66,8 @@ def test_pdf_shows_the_totals_formatted_in_french(db, manager, tmp_path):
     assert value_after(lines, _("Card credits")) == money(669900)
     # every ticket is listed on one line: time, number, ..., net
     review = day_review(db, manager, DAY)
-    listed = [line for line in lines if " 001-01-" in line]
+    day_list = lines[lines.index(_("Tickets of the day")):]
+    listed = [line for line in day_list if " 001-01-" in line]
     assert len(listed) == 5
     for row, line in zip(review.rows, listed, strict=True):
         assert row.display_number in line
@@ -184,3 +185,43 @@ def test_a_busy_day_spreads_over_pages_with_every_ticket_once(db, manager, tmp_p
     assert value_after(lines, _("Net to customers")) == money(review.totals.net)
     # the header is repeated on each page of the list
     assert sum(line.startswith(_("Time")) for line in lines) >= 3
+
+
+def test_pdf_opens_with_the_tickets_to_check_and_who_approved_why(db, manager, tmp_path):
+    standard_day(db)
+    review = day_review(db, manager, DAY)
+    files = write_daily_report(db, manager, DAY, tmp_path)
+    lines = pdf_lines(files.pdf)
+    # the tickets to check come before the key figures
+    assert lines.index(_("Tickets to check")) < lines.index(_("Key figures"))
+    text = " ".join(lines[lines.index(_("Tickets to check")):lines.index(_("Key figures"))])
+    flagged = [r for r in review.rows if r.flags]
+    assert flagged and all(r.display_number in text for r in flagged)
+    for row in flagged:  # who approved what, and why; or that nobody did
+        for decision in row.approvals:
+            assert decision.manager_name in text
+        if not row.approvals:
+            assert _("No manager's decision recorded.") in text
+
+
+def test_csv_keeps_receipt_numbers_as_text_for_excel(db, manager, tmp_path):
+    from dataclasses import replace
+
+    from pos_returns.usecases.reports import (
+        _write_csv,
+        csv_text,
+        parse_csv_text,
+        ticket_csv_rows,
+    )
+
+    standard_day(db)
+    review = day_review(db, manager, DAY)
+    number = "00102261024000123"  # 17 digits: Excel would show 1,02261E+15
+    row = replace(review.rows[0], receipt_number=number)
+    path = tmp_path / "t.csv"
+    _write_csv(path, ticket_csv_rows(replace(review, rows=(row,)), db))
+    rows = read_csv(path)
+    cell = rows[1][rows[0].index(_("Receipt"))]
+    assert cell == '="00102261024000123"'  # Excel shows the digits, as text
+    assert parse_csv_text(cell) == number
+    assert csv_text("") == "" and parse_csv_text("plain") == "plain"

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QGridLayout,
+    QHBoxLayout,
     QLineEdit,
     QPushButton,
     QWidget,
@@ -39,14 +40,24 @@ from ..widgets.common import (
     dialog_layout,
     form_grid,
     label,
+    set_tab_chain,
+    shortcut_text,
 )
+from .id_notice import IdNoticeDialog
 
+# Ctrl+1..4 choose the nth option, as on the other screens (the F-keys keep one meaning
+# across the till: F2 scan, F3 search, F4 jewelry checks...).
 DOC_SHORTCUTS = {
-    DocType.CNI: "F1",
-    DocType.PASSPORT: "F2",
-    DocType.RESIDENCE_PERMIT: "F3",
-    DocType.DRIVING_LICENCE: "F4",
+    DocType.CNI: "Ctrl+1",
+    DocType.PASSPORT: "Ctrl+2",
+    DocType.RESIDENCE_PERMIT: "Ctrl+3",
+    DocType.DRIVING_LICENCE: "Ctrl+4",
 }
+
+
+def _capitalised(text: str) -> str:
+    """A document name starts a button with a capital (mid-sentence it stays lower)."""
+    return text[:1].upper() + text[1:]
 
 
 def capture_with_history(
@@ -67,13 +78,29 @@ class IdCaptureDialog(QDialog):
         self.check: IdCheck | None = None
         self.history: History | None = None
         box = dialog_layout(self, _("Return without receipt — identity document"),
-                            title=_("Customer's identity document"), minimum=(860, 620),
+                            title=_("Customer's identity document"), minimum=(1040, 720),
                             spacing=14)
-        box.addWidget(label(
-            _("Only the type, the last 4 characters of the number and the name are kept. "
-              "Never photocopy or photograph the document."),
-            name="subtitle", wrap=True,
-        ))
+        # The RGPD notice, for the staff: what to tell the customer, in three lines.
+        # The full notice, addressed to the customer, is one key away (F1).
+        self.declined = False
+        months = services.cfg.policy.id_retention_months
+        self.summary = label(
+            _("Tell the customer: to prevent abuse of returns without receipt, Alamara keeps "
+              "the type of document, the last 4 characters of its number and the name, for "
+              "{months} months; the customer may ask for the full notice. Never photocopy "
+              "or photograph the document.").format(months=months),
+            wrap=True,
+        )
+        self.summary.setObjectName("banner")
+        self.summary.setProperty("level", "info")
+        notice_row = QHBoxLayout()
+        notice_row.addWidget(self.summary, 1)
+        self.notice_button = action_button(_("Full notice"), shortcut="F1")
+        self.notice_button.setToolTip(_("Full notice for the customer"))
+        self.notice_button.setAccessibleName(_("Full notice for the customer"))
+        self.notice_button.clicked.connect(self.show_notice)
+        notice_row.addWidget(self.notice_button, 0, Qt.AlignmentFlag.AlignTop)
+        box.addLayout(notice_row)
 
         box.addWidget(label(_("Type of document"), name="sectionTitle"))
         grid = QGridLayout()
@@ -84,8 +111,10 @@ class IdCaptureDialog(QDialog):
         self.type_buttons: dict[DocType, QPushButton] = {}
         for i, dtype in enumerate(DocType):
             key = DOC_SHORTCUTS[dtype]
-            button = action_button(f"{idcheck.doc_type_label(dtype)}   {key}")
-            button.setToolTip(f"{idcheck.doc_type_label(dtype)} ({key})")
+            name = _capitalised(idcheck.doc_type_label(dtype))
+            button = action_button(f"{name}   {shortcut_text(key)}")
+            button.setToolTip(f"{name} ({shortcut_text(key)})")
+            button.setAccessibleName(name)
             # Our own shortcut: a button's shortcut "animates" the click and checks it late.
             QShortcut(QKeySequence(key), self, activated=lambda d=dtype: self.choose(d))
             button.setCheckable(True)
@@ -99,7 +128,9 @@ class IdCaptureDialog(QDialog):
 
         self.number = QLineEdit()
         self.number.setObjectName("idNumber")
-        self.number.setEchoMode(QLineEdit.EchoMode.Password)
+        # Shown as typed: a typo must be seen, or the repeat-returner check (R19) misses
+        # it. It is never stored in full (docs/privacy.md), and the customer is at the
+        # counter anyway.
         self.number.setMaxLength(40)
         self.number.setPlaceholderText(_("as printed on the document"))
         self.number.setInputMethodHints(
@@ -120,11 +151,33 @@ class IdCaptureDialog(QDialog):
         box.addWidget(self.banner)
 
         self.cancel_button = cancel_button(self)
+        self.decline_button = action_button(_("The customer declines"), shortcut="Alt+R",
+                                            role="danger", icon_name="blocked")
+        self.decline_button.clicked.connect(self.decline)
         self.save_button = action_button(_("Record the ID"), shortcut="F10", role="primary",
                                          icon_name="check")
         self.save_button.clicked.connect(self.submit)
-        box.addLayout(button_row([self.cancel_button], [self.save_button]))
+        box.addLayout(button_row([self.cancel_button, self.decline_button],
+                                 [self.save_button]))
         self._busy = False
+        # The national identity card is the one most customers show: chosen already
+        # (Ctrl+2..4 change it), the focus waits on its number.
+        self.type_buttons[DocType.CNI].setChecked(True)
+        set_tab_chain([self.number, self.name, self.save_button,
+                       *self.type_buttons.values(), self.notice_button, self.decline_button,
+                       self.cancel_button])
+        self.number.setFocus()
+
+    def show_notice(self) -> None:
+        """The full information notice, for the customer to read (RGPD art. 13)."""
+        notice = IdNoticeDialog(self.services.cfg, self)
+        notice.view_only()
+        notice.open()
+
+    def decline(self) -> None:
+        """The customer does not want to show an ID: no return without receipt (R07)."""
+        self.declined = True
+        self.reject()
 
     # -- input ------------------------------------------------------------------------------
     def doc_type(self) -> str:
@@ -174,8 +227,9 @@ class IdCaptureDialog(QDialog):
         elif isinstance(exc, InvalidInput) and field == "doc_type":
             self.type_buttons[DocType.CNI].setFocus()
         else:
-            # Masked: the salesperson cannot see what was wrong, so it is typed again.
-            self.number.clear()
+            # Shown as typed: the salesperson corrects it (the next keys replace it).
+            self.number.setFocus()
+            self.number.selectAll()
             self.number.setFocus()
 
     def reject(self) -> None:

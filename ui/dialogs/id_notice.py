@@ -24,7 +24,14 @@ from pos_returns.config import TillConfig
 from pos_returns.i18n import _
 from pos_returns.usecases import idcheck
 
-from ..widgets.common import action_button, button_row, cancel_button, dialog_layout, label
+from ..widgets.common import (
+    action_button,
+    button_row,
+    cancel_button,
+    dialog_layout,
+    label,
+    shortcut_text,
+)
 
 
 class IdNoticeDialog(QDialog):
@@ -85,7 +92,7 @@ class IdNoticeDialog(QDialog):
 
         self.cancel_button = cancel_button(self)
         self.decline_button = action_button(
-            _("The customer declines"), shortcut="F8", role="danger", icon_name="blocked"
+            _("The customer declines"), shortcut="Alt+R", role="danger", icon_name="blocked"
         )
         self.decline_button.clicked.connect(self.decline)
         self.continue_button = action_button(
@@ -98,6 +105,14 @@ class IdNoticeDialog(QDialog):
         QShortcut(QKeySequence("Space"), self, activated=self.acknowledged.toggle)
         self._sync()
         self.acknowledged.setFocus()
+
+    def view_only(self) -> None:
+        """Shown on request from the ID capture: the customer reads it, Close goes back."""
+        self.acknowledged.hide()
+        self.decline_button.hide()
+        self.continue_button.hide()
+        self.cancel_button.setText(_("Close") + "   " + shortcut_text("Esc"))
+        self.cancel_button.setFocus()
 
     def _sync(self) -> None:
         self.continue_button.setEnabled(self.acknowledged.isChecked())

@@ -34,7 +34,7 @@ from ..services import Services
 from ..widgets.common import Banner, action_button, card, label
 from ..widgets.signature_pad import SignaturePad
 
-_STATES = ((None, N_("— to check —")), (True, N_("OK")), (False, N_("Not OK")))
+_STATES = ((None, N_("— to check —")), (True, N_("Conforms")), (False, N_("Not OK")))
 
 
 class PieceBox(QFrame):
@@ -68,15 +68,15 @@ class PieceBox(QFrame):
                 combo.addItem(_(state), value)
             current = getattr(inspection, key) if inspection is not None else None
             combo.setCurrentIndex([v for v, _s in _STATES].index(current))
-            combo.setMinimumHeight(40)
-            combo.setFixedWidth(210)
+            combo.setMinimumHeight(44)
+            combo.setMinimumWidth(240)  # « — à contrôler — » and « Non conforme » whole
             grid.addWidget(combo, row, 1)
             self.items[key] = combo
-        grid.addWidget(label(_("Notes")), len(INSPECTION_ITEMS) + 1, 0)
+        grid.addWidget(label(_("Remarks")), len(INSPECTION_ITEMS) + 1, 0)
         self.notes = QLineEdit(inspection.notes if inspection is not None else "")
         self.notes.setMaxLength(200)
         self.notes.setPlaceholderText(_("e.g. loose clasp"))
-        self.notes.setMinimumHeight(40)
+        self.notes.setMinimumHeight(44)
         grid.addWidget(self.notes, len(INSPECTION_ITEMS) + 1, 1)
         grid.setColumnStretch(1, 1)
         box.addLayout(grid)
@@ -167,7 +167,7 @@ class JewelryChecksDialog(QDialog):
             bl.addWidget(piece)
             self.pieces.append(piece)
         all_ok = action_button(_("All items OK"), shortcut="Ctrl+K")
-        all_ok.setMinimumHeight(40)
+        all_ok.setMinimumHeight(44)
         all_ok.clicked.connect(self.set_all_ok)
         all_ok.setShortcut(QKeySequence())  # the dialog's shortcut acts at once
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.set_all_ok)
@@ -182,7 +182,7 @@ class JewelryChecksDialog(QDialog):
         scroll.setWidget(body)
         body.setObjectName("linesHost")
         scroll.viewport().setAutoFillBackground(False)
-        scroll.setMinimumHeight(520)
+        scroll.setMinimumHeight(440)  # the dialog fits a 1366 x 768 screen
         columns = QHBoxLayout()
         columns.setSpacing(16)
         columns.addWidget(scroll, 3)

@@ -16,6 +16,7 @@ from pos_returns.engine.plan import Approval, ReturnPlan
 from pos_returns.i18n import _
 from pos_returns.usecases.till import manager_decision
 
+from ..format import staff_text
 from ..ops import error_message
 from ..services import Services
 from ..widgets.common import (
@@ -26,6 +27,7 @@ from ..widgets.common import (
     dialog_layout,
     form_grid,
     label,
+    set_tab_chain,
 )
 
 
@@ -49,10 +51,10 @@ class ManagerDialog(QDialog):
         self.items = items_to_decide(plan, scope)
         if self.items or scope != "lines":
             box.addWidget(label(_("The returns policy asks a manager about:"), name="subtitle"))
-            text = "\n".join(f"• {what} ({rule})" for _n, rule, what in self.items)
+            text = "\n".join(f"• {staff_text(what)}" for _n, _rule, what in self.items)
         else:
             box.addWidget(label(_("The policy accepts this return. A manager may still "
-                                  "refuse it (R01)."), name="subtitle", wrap=True))
+                                  "refuse it."), name="subtitle", wrap=True))
             self.items = [(p.line_no, p.rule, p.what) for p in refusable_lines(plan)]
             text = "\n".join(f"• {what}" for _n, _r, what in self.items)
         what = label(text, wrap=True)
@@ -78,14 +80,21 @@ class ManagerDialog(QDialog):
         box.addWidget(self.banner)
 
         self.cancel_button = cancel_button(self)
-        self.refuse_button = action_button(_("Refuse"), shortcut="F8", role="danger",
+        # Refuse and approve far apart, on keys far apart: approve is the main action
+        # (F10, on the right); refusing is a deliberate Alt+R, on the left by Cancel.
+        self.refuse_button = action_button(_("Refuse"), shortcut="Alt+R", role="danger",
                                            icon_name="blocked")
         self.refuse_button.clicked.connect(lambda: self.decide("refused"))
-        self.approve_button = action_button(_("Approve"), shortcut="F9", role="success",
+        self.approve_button = action_button(_("Approve"), shortcut="F10", role="success",
                                             icon_name="check")
         self.approve_button.clicked.connect(lambda: self.decide("approved"))
-        box.addLayout(button_row([self.cancel_button],
-                                 [self.refuse_button, self.approve_button]))
+        box.addLayout(button_row([self.cancel_button, self.refuse_button],
+                                 [self.approve_button]))
+        for text, field in ((_("Manager code or badge"), self.code), (_("PIN"), self.pin),
+                            (_("Written reason"), self.reason)):
+            field.setAccessibleName(text)
+        set_tab_chain([self.code, self.pin, self.reason, self.approve_button,
+                       self.refuse_button, self.cancel_button])
         self.code.setFocus()
 
     def decide(self, decision: str) -> None:

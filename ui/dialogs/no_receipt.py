@@ -41,8 +41,9 @@ from pos_returns.i18n import _, ngettext, pgettext
 from pos_returns.usecases import idcheck
 from pos_returns.usecases.idcheck import History, HistoryLevel, IdCheck
 
-from ..format import money
+from ..format import money, staff_text
 from ..ops import error_message
+from ..screens.sale import ReasonCombo, reasons_model
 from ..services import Services
 from ..tasks import ask_policy, scan_item
 from ..widgets.common import (
@@ -79,10 +80,9 @@ def keyed_button(parent: QWidget, text: str, key: str, *, role: str = "",
 
 
 def short_verdict(line: Any) -> str:
-    """One line per item: the verdict and its rules ("… (F6) — R07, R19"); the full
-    explanation is the cell's tooltip (the R07 terms are the same for every item)."""
-    title = verdict_text(line).split("\n", 1)[0]
-    return f"{title} — {line.rule_codes}" if line.rule_codes else title
+    """One line per item: the verdict ("… (F6)"), without the rule ids (those are for
+    the manager's review details); the full explanation is the cell's tooltip."""
+    return verdict_text(line).split("\n", 1)[0]
 
 
 def history_message(history: History, cfg: TillConfig) -> str:
@@ -108,7 +108,7 @@ def history_message(history: History, cfg: TillConfig) -> str:
         HistoryLevel.REFUSE: _("The chain's limit is reached: refused unless a manager "
                                "overrides it (R19, R01)."),
     }[history.level]
-    return f"{text} {follow}".strip()
+    return staff_text(f"{text} {follow}".strip())
 
 
 def refuse_check(db: Any, check_uuid: str) -> IdCheck:
@@ -170,9 +170,25 @@ class NoReceiptDialog(QDialog):
         self.scan.returnPressed.connect(self.add_item)
         self.add_button = action_button(_("Add"), shortcut="", icon_name="scan")
         self.add_button.clicked.connect(self.add_item)
+        self.scan.setAccessibleName(_("Scan or type the item (EAN, reference)"))
         scan_row.addWidget(self.scan, 1)
         scan_row.addWidget(self.add_button)
+        # The return reason, recorded for every item of this return: a digit picks it
+        # (1-9, 0) and the focus goes back to the scan field for the next item.
+        reason_label = label(_("Reason (keys 1–9, 0)"), name="fieldCaption")
+        self.reason = ReasonCombo()
+        self.reason.setModel(reasons_model())
+        self.reason.setMinimumContentsLength(16)
+        self.reason.setMinimumHeight(48)
+        reason_label.setBuddy(self.reason)
+        self.reason.setAccessibleName(_("Return reason"))
+        self.reason.currentIndexChanged.connect(lambda _i: self._reason_changed())
+        self.reason.picked.connect(self.scan.setFocus)
         box.addLayout(scan_row)
+        reason_row = QHBoxLayout()
+        reason_row.addWidget(reason_label)
+        reason_row.addWidget(self.reason, 1)
+        box.addLayout(reason_row)
 
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(
@@ -196,7 +212,7 @@ class NoReceiptDialog(QDialog):
         col = QVBoxLayout()
         self.total_caption = label(_("On a new Alamara Gift Card"), name="sectionTitle")
         self.total_detail = label(
-            _("At the current price, only on a gift card, only if a manager agrees (R07)."),
+            _("At the current price, only on a gift card, only if a manager agrees."),
             muted=True, wrap=True,
         )
         col.addWidget(self.total_caption)
@@ -262,7 +278,15 @@ class NoReceiptDialog(QDialog):
         self.approvals = []
         self._render_items()
         self.schedule_plan()
-        self.scan.setFocus()
+        if self.items and not self.reason.currentData():
+            self.reason.setFocus()  # one digit, then back to the scan field
+        else:
+            self.scan.setFocus()
+
+    def _reason_changed(self) -> None:
+        if self.items:
+            self.schedule_plan()
+        self._refresh()
 
     # -- plan ---------------------------------------------------------------------------------
     def build_request(self) -> ReturnRequest:
@@ -273,7 +297,8 @@ class NoReceiptDialog(QDialog):
             till_no=cfg.till_no,
             staff_id=int(staff.id) if staff is not None else 0,
             sale_id=None,
-            lines=tuple(LineRequest(quantity=qty, sku=p.sku) for p, qty in self.items),
+            lines=tuple(LineRequest(quantity=qty, sku=p.sku, reason=self.reason.currentData()
+                                    or "") for p, qty in self.items),
             approvals=tuple(self.approvals),
             no_receipt_history_count=self.history.count,
             no_receipt_history_amount=self.history.amount,
@@ -344,10 +369,9 @@ class NoReceiptDialog(QDialog):
                     )
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
-        total = sum(p.current_price * q for p, q in self.items)
-        if self.plan is not None:
-            total = self.plan.refund_total
-        self.total_amount.setText(money(total))
+        # the engine's amount only (never computed here); nothing until it answers
+        self.total_amount.setText(money(self.plan.refund_total if self.plan is not None
+                                        else 0))
 
     def _refresh(self) -> None:
         fresh = self.plan is not None and not self._replan.isActive() and not self._planning
@@ -357,7 +381,8 @@ class NoReceiptDialog(QDialog):
         self.remove_button.setEnabled(open_ and bool(self.items))
         self.manager_button.setEnabled(open_ and fresh)
         self.continue_button.setEnabled(
-            bool(open_ and fresh and self.plan is not None and not self.plan.blocked)
+            bool(open_ and fresh and self.plan is not None and not self.plan.blocked
+                 and self.reason.currentData())
         )
 
     # -- the manager's decision ---------------------------------------------------------------
@@ -396,7 +421,7 @@ class NoReceiptDialog(QDialog):
         for row in range(self.table.rowCount()):
             self.table.setItem(row, 4, QTableWidgetItem(_("Refused by a manager")))
         self.total_caption.setText(_("Nothing is refunded"))
-        self.total_detail.setText(_("The manager refused this return without receipt (R07)."))
+        self.total_detail.setText(_("The manager refused this return without receipt."))
         self.total_amount.setText(money(0))
         for button in (self.remove_button, self.manager_button, self.continue_button):
             button.hide()
@@ -425,7 +450,7 @@ class NoReceiptDialog(QDialog):
 
 
 class NoReceiptFlow(QObject):
-    """Notice -> ID capture -> items and manager's decision, each dialog opened in turn.
+    """ID capture (with the notice on request) -> items and manager's decision.
 
     ``proceed(plan)``: go on to the refund (a new gift card) with this plan;
     ``ended(outcome)``: ``"declined"`` (no ID shown), ``"cancelled"`` or
@@ -447,19 +472,16 @@ class NoReceiptFlow(QObject):
         self.outcome = ""
 
     def start(self) -> None:
-        self.notice = IdNoticeDialog(self.services.cfg, self.parent_widget)
-        self.notice.accepted.connect(self._open_capture)
-        self.notice.rejected.connect(
-            lambda: self._end("declined" if self.notice and self.notice.declined
-                              else "cancelled")
-        )
-        self._step("notice")
-        self.notice.open()
+        """The ID capture at once: it tells the salesperson, in a few lines, what to
+        say to the customer; the full notice is one key away (F1), for the customer."""
+        self._open_capture()
 
     def _open_capture(self) -> None:
         self.capture = IdCaptureDialog(self.services, self.parent_widget)
         self.capture.captured.connect(self._open_panel)
-        self.capture.rejected.connect(lambda: self._end("cancelled"))
+        self.capture.rejected.connect(
+            lambda: self._end("declined" if self.capture and self.capture.declined
+                              else "cancelled"))
         self._step("capture")
         self.capture.open()
 
@@ -543,7 +565,7 @@ def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
 
     notice = IdNoticeDialog(services.cfg)
     notice.resize(960, 760)
-    notice.acknowledged.setChecked(True)
+    notice.view_only()  # on request, from the ID capture (F1)
     grab(notice, "no-receipt-1-notice.png")
     notice.close()
 
@@ -562,6 +584,7 @@ def save_screenshots(out_dir: Any, services: Services, db: Any) -> list[Any]:
     panel.resize(1100, 760)
     panel.show()
     first, second = _two_plain_products(db)
+    panel.reason.setCurrentIndex(panel.reason.findData("changed_mind"))
     for code in (first, second, second):
         panel.scan.setText(code)
         panel.add_item()

@@ -32,7 +32,7 @@ from pos_returns.usecases.till import (
     prepare_ticket_print,
 )
 
-from ..format import money
+from ..format import money, ticket_display
 from ..ops import error_message
 from ..services import Services
 from ..widgets.common import Banner, action_button, card, label, relabel
@@ -130,8 +130,16 @@ class DoneScreen(QWidget):
         self.new_button.clicked.connect(self.new_return)
         row.addWidget(self.print_button)
         row.addStretch(1)
+        # The scanner is ready (ui/window.NextReceiptCatcher): say so.
+        self.next_hint = label(_("Next customer: scan the receipt, it opens at once."),
+                               name="hint")
+        row.addWidget(self.next_hint)
         row.addWidget(self.new_button)
         outer.addLayout(row)
+
+    def tab_chain(self) -> list[QWidget]:
+        """The explicit Tab order: the next return first, then print."""
+        return [self.new_button, self.print_button]
 
     def show_ticket(self, ticket: CommittedTicket, *, print_now: bool) -> None:
         self.ticket = ticket
@@ -143,11 +151,15 @@ class DoneScreen(QWidget):
         self.banner.clear_message()
         relabel(self.print_button, _("Print the ticket"), "F9")
         plan = ticket.plan
-        self.subtitle.setText(
-            _("Return ticket no. {number} · till {till}").format(number=ticket.number,
-                                                                 till=ticket.till_no)
+        self.subtitle.setText(  # one ticket number, shown one way (ui/format.py)
+            _("Return ticket {number}").format(
+                number=ticket_display(ticket.store_id, ticket.till_no, ticket.number))
         )
-        if plan.net >= 0:
+        gift_only = bool(plan.refunds) and all(
+            r.kind == TenderKind.GIFT_CARD and r.amount > 0 for r in plan.refunds)
+        if plan.net >= 0 and gift_only:  # a gift card credit is not money refunded
+            self.net_caption.setText(_("Credited on an Alamara Gift Card"))
+        elif plan.net >= 0:
             self.net_caption.setText(_("Refunded to the customer"))
         else:
             self.net_caption.setText(_("Paid by the customer"))

@@ -50,16 +50,22 @@ class LoginScreen(QWidget):
         form.addWidget(self.title)
         form.addWidget(self.subtitle)
 
-        form.addWidget(label(_("Staff code or badge"), name="sectionTitle"))
+        code_label = label(_("Staff code or badge"), name="sectionTitle")
+        form.addWidget(code_label)
         self.code = QLineEdit()
+        code_label.setBuddy(self.code)
+        self.code.setAccessibleName(_("Staff code or badge"))
         self.code.setObjectName("codeField")
         self.code.setPlaceholderText(_("e.g. V001"))
         self.code.setMaxLength(32)
         self.code.returnPressed.connect(self._code_entered)
         form.addWidget(self.code)
 
-        form.addWidget(label(_("PIN"), name="sectionTitle"))
+        pin_label = label(_("PIN"), name="sectionTitle")
+        form.addWidget(pin_label)
         self.pin = QLineEdit()
+        pin_label.setBuddy(self.pin)
+        self.pin.setAccessibleName(_("PIN"))
         self.pin.setObjectName("pinField")
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.pin.setMaxLength(8)
@@ -83,7 +89,7 @@ class LoginScreen(QWidget):
         form.addWidget(self.banner)
 
         buttons = QHBoxLayout()
-        self.switch_button = action_button(_("Another person"), shortcut="F4")
+        self.switch_button = action_button(_("Another person"), shortcut="F11")
         self.switch_button.clicked.connect(self.switch_user)
         self.switch_button.hide()
         buttons.addWidget(self.switch_button)
@@ -108,6 +114,10 @@ class LoginScreen(QWidget):
         self.pin_again.setVisible(on)
         self.pin_again.clear()
 
+    def tab_chain(self) -> list[QWidget]:
+        """The explicit Tab order: code, PIN (and the new PIN again), log in, another person."""
+        return [self.code, self.pin, self.pin_again, self.login_button, self.switch_button]
+
     def show_login(self) -> None:
         self.set_new_pin_mode(False)
         self.locked_staff = None
@@ -124,7 +134,7 @@ class LoginScreen(QWidget):
         self.locked_staff = staff
         self.title.setText(_("Till locked"))
         self.subtitle.setText(
-            _("{name}, type your PIN to resume. Someone else? Press F4 or scan your badge.")
+            _("{name}, type your PIN to resume. Someone else? Press F11 or scan your badge.")
             .format(name=staff.name)
         )
         self.code.setText(staff.code)

@@ -37,6 +37,14 @@ def _qdate(d: date) -> QDate:
     return QDate(d.year, d.month, d.day)
 
 
+class DateEdit(QDateEdit):
+    """A date with its calendar: Tab leaves the field (the arrows and digits move
+    between day, month and year), so a date range costs two Tabs, not six."""
+
+    def focusNextPrevChild(self, next_: bool) -> bool:
+        return QWidget.focusNextPrevChild(self, next_)
+
+
 class DateRange(QWidget):
     """"du … au …" with calendar pop-ups; defaults to the last twelve months."""
 
@@ -46,15 +54,20 @@ class DateRange(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(10)
         today = QDate.currentDate()
-        self.start = QDateEdit(today.addYears(-1))
-        self.end = QDateEdit(today)
+        self.start = DateEdit(today.addYears(-1))
+        self.end = DateEdit(today)
         for edit in (self.start, self.end):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("dd/MM/yyyy")
             edit.setMinimumWidth(190)
-        row.addWidget(label(_("from")))
+        start_label, end_label = label(_("from")), label(_("to"))
+        start_label.setBuddy(self.start)
+        end_label.setBuddy(self.end)
+        self.start.setAccessibleName(_("Sold from (date)"))
+        self.end.setAccessibleName(_("Sold until (date)"))
+        row.addWidget(start_label)
         row.addWidget(self.start)
-        row.addWidget(label(_("to")))
+        row.addWidget(end_label)
         row.addWidget(self.end)
         row.addStretch(1)
 
@@ -84,7 +97,7 @@ class ResultsTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
         self.setShowGrid(False)
-        self.verticalHeader().setDefaultSectionSize(48)
+        self.verticalHeader().setDefaultSectionSize(44)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
@@ -93,6 +106,7 @@ class ResultsTable(QTableWidget):
         self.setWordWrap(False)
         self.sales: list[Sale] = []
         self.doubleClicked.connect(lambda _i: self.open_current())
+        self.setAccessibleName(_("Sales found"))
 
     def show_sales(self, sales: list[Sale], store_name) -> None:
         self.sales = list(sales)
@@ -144,17 +158,16 @@ class LookupScreen(QWidget):
         self._pending = 0
 
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(28, 20, 28, 20)
-        outer.setSpacing(14)
+        outer.setContentsMargins(24, 12, 24, 12)
+        outer.setSpacing(10)
 
         outer.addWidget(label(_("Find the sale"), name="title"))
-        outer.addWidget(
-            label(
-                _("Scan the receipt, or type its number (17 digits) or an AlamaraStore.com "
-                  "order number (W + 9 digits), then press Enter."),
-                name="subtitle", wrap=True,
-            )
+        self.scan_label = label(
+            _("Scan the receipt, or type its number (17 digits) or an AlamaraStore.com "
+              "order number (W + 9 digits), then press Enter."),
+            name="subtitle", wrap=True,
         )
+        outer.addWidget(self.scan_label)
         scan_row = QHBoxLayout()
         self.scan = QLineEdit()
         self.scan.setObjectName("scanField")
@@ -163,8 +176,11 @@ class LookupScreen(QWidget):
         self.scan.returnPressed.connect(self.submit_code)
         self.scan.textChanged.connect(self._text_changed)
         self.scan.textEdited.connect(lambda _t: self._mark_invalid(False))
+        self.scan.setAccessibleName(_("Receipt or order number"))
+        self.scan_label.setBuddy(self.scan)
         scan_row.addWidget(self.scan, 1)
-        self.find_button = action_button(_("Find"), role="primary", icon_name="search")
+        # One verb for one action: both buttons "Search" (the scan's and the other ways').
+        self.find_button = action_button(_("Search"), role="primary", icon_name="search")
         self.find_button.clicked.connect(self.submit_code)
         self.find_button.setMinimumHeight(60)
         scan_row.addWidget(self.find_button)
@@ -176,18 +192,20 @@ class LookupScreen(QWidget):
         # -- other ways (R08) -----------------------------------------------------------
         other = card()
         other_layout = QVBoxLayout(other)
-        other_layout.setContentsMargins(18, 14, 18, 16)
-        other_layout.setSpacing(8)
+        other_layout.setContentsMargins(16, 10, 16, 10)
+        other_layout.setSpacing(6)
         other_layout.addWidget(
             label(_("No receipt? Find the sale another way"), name="sectionTitle")
         )
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName(_("Other ways to find the sale"))
         other_layout.addWidget(self.tabs)
 
         self.card_last4 = QLineEdit()
         self.card_last4.setMaxLength(4)
         self.card_last4.setPlaceholderText("1234")
         self.card_last4.setMaximumWidth(150)
+        self.card_last4.setAccessibleName(_("Last 4 digits of the card"))
         self.card_dates = DateRange()
         self._add_search_tab(_("Payment card"), _("Last 4 digits of the card"),
                              self.card_last4, self.card_dates)
@@ -195,28 +213,32 @@ class LookupScreen(QWidget):
         self.customer_query = QLineEdit()
         self.customer_query.setPlaceholderText(_("Name, phone or e-mail"))
         self.customer_query.setMaxLength(120)
+        self.customer_query.setAccessibleName(_("Customer: name, phone or e-mail"))
         self._add_search_tab(_("Customer"), _("Customer"), self.customer_query)
 
         self.sku = QLineEdit()
         self.sku.setPlaceholderText(_("Scan the item or type its reference"))
         self.sku.setMaxLength(32)
         self.sku.setMinimumWidth(300)
+        self.sku.setAccessibleName(_("Article: scan the item or type its reference"))
         self.sku_dates = DateRange()
         self._add_search_tab(_("Article"), _("Article"), self.sku, self.sku_dates)
 
         for field in (self.card_last4, self.customer_query, self.sku):
             field.returnPressed.connect(self.search_other)
         search_row = QHBoxLayout()
-        search_row.addWidget(
-            label(_("Ctrl+1, Ctrl+2, Ctrl+3: choose the search · F3: go to the search"),
-                  name="hint")
-        )
-        search_row.addStretch(1)
+        # Why "Return without receipt" is greyed, in words (a touch screen shows no tooltip).
+        self.no_receipt_hint = label(
+            _("Return without receipt: first search the sale another way (card, customer, "
+              "article). Keys: Ctrl+1, Ctrl+2, Ctrl+3, then F5."), name="hint", wrap=True)
+        search_row.addWidget(self.no_receipt_hint, 1)
         # R08: a return without receipt only once the other ways found nothing.
         self.no_receipt_button = action_button(_("Return without receipt"), shortcut="F8",
                                                role="warning")
         self.no_receipt_button.setEnabled(False)
         self.no_receipt_button.setToolTip(
+            _("Search the sale another way first (card, customer, article)."))
+        self.no_receipt_button.setAccessibleDescription(
             _("Search the sale another way first (card, customer, article)."))
         self.no_receipt_button.clicked.connect(self.no_receipt_requested)
         search_row.addWidget(self.no_receipt_button)
@@ -248,7 +270,10 @@ class LookupScreen(QWidget):
         grid = QGridLayout(tab)
         grid.setContentsMargins(16, 14, 16, 14)
         grid.setHorizontalSpacing(14)
-        grid.addWidget(label(caption), 0, 0)
+        grid.setContentsMargins(14, 8, 14, 8)
+        caption_label = label(caption)
+        caption_label.setBuddy(field)
+        grid.addWidget(caption_label, 0, 0)
         grid.addWidget(field, 0, 1)
         if dates is not None:
             grid.addWidget(dates, 0, 2)
@@ -256,13 +281,30 @@ class LookupScreen(QWidget):
         self.tabs.addTab(tab, title)
 
     # -- focus ------------------------------------------------------------------------------
+    def tab_chain(self) -> list[QWidget]:
+        """The explicit Tab order: the scan, the other ways (tab, field, dates), the
+        search, the results."""
+        return [self.scan, self.find_button, self.tabs.tabBar(), self.card_last4,
+                self.card_dates.start, self.card_dates.end, self.customer_query, self.sku,
+                self.sku_dates.start, self.sku_dates.end, self.search_button,
+                self.no_receipt_button, self.results]
+
     def focus_input(self) -> None:
         self.scan.setFocus()
         self.scan.selectAll()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        QTimer.singleShot(0, self.focus_input)
+        QTimer.singleShot(0, self._focus_on_show)
+
+    def _focus_on_show(self) -> None:
+        """The scan field, unless someone is already typing here (a scan that arrived on
+        the done screen, or a search chosen with Ctrl+1..3): never select under them."""
+        if self.scan.hasFocus() and self.scan.text():
+            return
+        if any(field.hasFocus() for field in (self.card_last4, self.customer_query, self.sku)):
+            return
+        self.focus_input()
 
     def _typed_elsewhere(self, text: str) -> None:
         """A scan arriving while the results list has the focus goes to the scan field."""
@@ -284,6 +326,8 @@ class LookupScreen(QWidget):
         self.results.hide()
         self.results_title.hide()
         self.no_receipt_button.setEnabled(False)
+        self.no_receipt_hint.show()
+        self.scan_label.show()
         self.focus_input()
 
     def _text_changed(self, text: str) -> None:
@@ -360,6 +404,9 @@ class LookupScreen(QWidget):
         self.results.show_sales(sales, self.services.context.store_name)
         self.results_title.setVisible(True)
         self.results.setVisible(True)
+        # The results need the room more than the scan instructions (the field's
+        # placeholder still says it): more rows in sight at 1366 x 768.
+        self.scan_label.hide()
         if sales:
             self.banner.clear_message()
             self.results_title.setText(
@@ -376,6 +423,7 @@ class LookupScreen(QWidget):
                 "info",
             )
         self.no_receipt_button.setEnabled(True)  # searched another way (R08)
+        self.no_receipt_hint.hide()
         self.results_shown.emit(len(sales))
 
     def _search_failed(self, exc: BaseException) -> None:

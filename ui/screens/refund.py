@@ -55,11 +55,18 @@ from pos_returns.usecases.returns import (
 )
 
 from ..dialogs.terminal_check import TerminalCheckDialog
-from ..format import money, sale_reference, tender_name
+from ..format import money, sale_reference, staff_text, tender_name
 from ..ops import error_message
 from ..services import Services
 from ..tasks import ask_policy
-from ..widgets.common import Banner, action_button, card, icon, label, repolish
+from ..widgets.common import (
+    Banner,
+    action_button,
+    card,
+    icon,
+    label,
+    repolish,
+)
 
 _ICONS = {TenderKind.CARD: "card", TenderKind.CASH: "cash", TenderKind.GIFT_CARD: "giftcard",
           TenderKind.NOTES: "giftcard"}
@@ -77,7 +84,7 @@ def refund_title(refund: PlannedRefund) -> str:
         return _("Cash: take {amount} from the drawer").format(amount=amount)
     if refund.kind == TenderKind.GIFT_CARD and refund.new_gift_card:
         return _("On a new Alamara Gift Card: {amount}").format(amount=amount)
-    return f"{tender_name(refund.kind)} : {amount}"
+    return _("{tender}: {amount}").format(tender=tender_name(refund.kind), amount=amount)
 
 
 def is_card_refund(refund: PlannedRefund) -> bool:
@@ -124,10 +131,12 @@ class RefundRow(QFrame):
         text = QVBoxLayout()
         text.setSpacing(4)
         text.addWidget(label(refund_title(refund), name="sectionTitle", wrap=True))
-        notes = [r.message for r in refund.reasons if getattr(r, "level", "") != "manager"]
+        notes = [staff_text(r.message) for r in refund.reasons
+                 if getattr(r, "level", "") != "manager"]
         if notes:
             text.addWidget(label("\n".join(dict.fromkeys(notes)), muted=True, wrap=True))
-        waiting = [r.message for r in refund.reasons if getattr(r, "level", "") == "manager"]
+        waiting = [staff_text(r.message) for r in refund.reasons
+                   if getattr(r, "level", "") == "manager"]
         if refund.needs_manager and waiting:
             chip = label("\n".join(dict.fromkeys(waiting)), wrap=True)
             chip.setProperty("verdict", "needs_manager")
@@ -175,7 +184,8 @@ class RefundScreen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 20, 28, 20)
         outer.setSpacing(12)
-        outer.addWidget(label(_("Refund"), name="title"))
+        self.title = label(_("Refund"), name="title")
+        outer.addWidget(self.title)
         self.subtitle = label("", name="subtitle", wrap=True)
         outer.addWidget(self.subtitle)
 
@@ -183,7 +193,8 @@ class RefundScreen(QWidget):
         body.setSpacing(20)
         left = QVBoxLayout()
         left.setSpacing(10)
-        left.addWidget(label(_("Where the money goes"), name="sectionTitle"))
+        self.section = label(_("How the refund is made"), name="sectionTitle")
+        left.addWidget(self.section)
 
         self.card_box = card()
         cl = QHBoxLayout(self.card_box)
@@ -191,13 +202,16 @@ class RefundScreen(QWidget):
         pic = QLabel()
         pic.setPixmap(icon("card").pixmap(36, 36))
         cl.addWidget(pic)
-        cl.addWidget(label(_("Ask for the card. Last 4 digits of the card presented:"),
-                           wrap=True), 1)
+        card_label = label(_("Ask for the card. Last 4 digits of the card presented:"),
+                           wrap=True)
+        cl.addWidget(card_label, 1)
         self.card_field = QLineEdit()
         self.card_field.setObjectName("cardLast4")
         self.card_field.setMaxLength(4)
         self.card_field.setPlaceholderText("0000")
         self.card_field.setFixedWidth(150)
+        self.card_field.setAccessibleName(_("Last 4 digits of the card presented"))
+        card_label.setBuddy(self.card_field)
         self.card_field.textChanged.connect(self._card_changed)
         self.card_field.returnPressed.connect(self.confirm)
         cl.addWidget(self.card_field)
@@ -222,6 +236,7 @@ class RefundScreen(QWidget):
         self.pay_buttons.buttonClicked.connect(
             lambda b: self._replan(exchange_payment_kind=TenderKind(b.property("kind"))))
         self.prefer_gift = QCheckBox(_("The customer prefers an Alamara Gift Card   Ctrl+K"))
+        self.prefer_gift.setAccessibleName(_("The customer prefers an Alamara Gift Card"))
         self.prefer_gift.toggled.connect(lambda on: self._replan(prefer_gift_card=on))
         QShortcut(QKeySequence("Ctrl+K"), self, self._toggle_prefer_gift)
         ol.addWidget(self.prefer_gift)
@@ -273,6 +288,7 @@ class RefundScreen(QWidget):
         sl.addWidget(self.lines_summary)
         right.addWidget(summary)
         self.print_box = QCheckBox(_("Print the ticket   Ctrl+P"))
+        self.print_box.setAccessibleName(_("Print the ticket"))
         QShortcut(QKeySequence("Ctrl+P"), self, self._toggle_print)
         right.addWidget(self.print_box)
         self.print_note = label("", muted=True, wrap=True)
@@ -297,6 +313,12 @@ class RefundScreen(QWidget):
         right.addWidget(self.confirm_button)
         body.addLayout(right, 2)
         outer.addLayout(body, 1)
+
+    def tab_chain(self) -> list[QWidget]:
+        """The explicit Tab order: the card, how the customer pays, the ticket, the
+        main action, then Manager and Back."""
+        return [self.card_field, self.pay_card, self.pay_cash, self.prefer_gift,
+                self.print_box, self.confirm_button, self.manager_button, self.back_button]
 
     def _toggle_prefer_gift(self) -> None:
         if self.prefer_gift.isVisible() and self.prefer_gift.isEnabled():
@@ -324,6 +346,10 @@ class RefundScreen(QWidget):
         self.card_box.setVisible(card_refund)
         request = plan.request
         pays = plan.net < 0
+        # An exchange where the customer pays is the customer's payment, not a refund.
+        self.title.setText(_("Customer's payment") if pays else _("Refund"))
+        self.section.setText(_("How the customer pays") if pays
+                             else _("How the refund is made"))
         for widget in (self.pay_caption, self.pay_card, self.pay_cash):
             widget.setVisible(pays)
         (self.pay_cash if request.exchange_payment_kind == TenderKind.CASH
@@ -357,7 +383,7 @@ class RefundScreen(QWidget):
             self.rows_host.addWidget(row)
             self.rows.append(row)
         shown = {r.message for refund in plan.refunds for r in refund.reasons}
-        notices = [n.message for n in plan.notices if n.message not in shown]
+        notices = [staff_text(n.message) for n in plan.notices if n.message not in shown]
         self.notices.setText("\n".join(dict.fromkeys(notices)))
         self.notices.setVisible(bool(notices))
         if plan.net >= 0:

@@ -47,7 +47,11 @@ from pos_returns.usecases.till import PRINT_TIMEOUT_SECONDS
 from ..ops import error_message
 from ..widgets.common import Banner, action_button, card, label, shortcut_text
 
-CHART_COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6")
+# Fixed colours that mean something, the same on every day: one per tender (as on the
+# refund screen's icons), the flags in the review's red, everything else one blue.
+TENDER_COLOURS = {"card": "#1f4e79", "cash": "#2e7d32", "gift_card": "#8a5200",
+                  "notes": "#6a4c93"}
+NEUTRAL_COLOUR = "#1f4e79"
 FLAG_COLOUR = QColor("#b3261e")
 
 
@@ -165,9 +169,11 @@ class BarChart(QWidget):
     """Small horizontal bars drawn with QPainter: label, bar, amount."""
 
     def __init__(self, title: str, parent: QWidget | None = None, *,
-                 counts: bool = False) -> None:
+                 counts: bool = False, colour: str = NEUTRAL_COLOUR) -> None:
         super().__init__(parent)
         self.title = title
+        self.colour = colour
+        self.colours: list[str] = []  # per bar, when the bars mean different things
         self.counts = counts  # values are counts, not cents
         self.items: list[tuple[str, int]] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -177,8 +183,10 @@ class BarChart(QWidget):
         self._bold.setBold(True)
         self._bold.setPointSizeF(11.5)
 
-    def set_items(self, items: Sequence[tuple[str, int]]) -> None:
+    def set_items(self, items: Sequence[tuple[str, int]],
+                  colours: Sequence[str] = ()) -> None:
         self.items = list(items)
+        self.colours = list(colours)
         self.setFixedHeight(self.sizeHint().height())
         self.update()
 
@@ -218,8 +226,9 @@ class BarChart(QWidget):
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        fm.elidedText(text, Qt.TextElideMode.ElideRight, label_w - 6))
             w = bar_w * max(value, 0) / top
+            colour = self.colours[i] if i < len(self.colours) else self.colour
             p.fillRect(QRectF(label_w, y + 4, max(w, 1 if value else 0), row_h - 8),
-                       QColor(CHART_COLOURS[i % len(CHART_COLOURS)] if self.title else "#1f4e79"))
+                       QColor(colour))
             p.drawText(QRectF(label_w + w + 6, y, amount_w + 4, row_h),
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, amount)
 
@@ -363,13 +372,21 @@ class ReviewScreen(QWidget):
         self.reason_box = QComboBox()
         self.tender_box = QComboBox()
         self.flag_box = QComboBox()
-        for i, box in enumerate((self.staff_box, self.dept_box, self.reason_box,
-                                 self.tender_box, self.flag_box)):
+        captions = (_("Staff"), _("Department"), _("Reason"), _("Tender"), _("To check"))
+        for i, (box, caption) in enumerate(zip((self.staff_box, self.dept_box, self.reason_box,
+                                                self.tender_box, self.flag_box), captions,
+                                               strict=True)):
             box.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(12)
+            box.setMinimumContentsLength(10)
             box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            filters.addWidget(box, i // 3, i % 3)
+            box.setAccessibleName(caption)
+            cell = QHBoxLayout()  # each filter says what it filters
+            cap = label(caption, name="fieldCaption")
+            cap.setBuddy(box)
+            cell.addWidget(cap)
+            cell.addWidget(box, 1)
+            filters.addLayout(cell, i // 3, i % 3)
         for col in range(3):
             filters.setColumnStretch(col, 1)
         self.tender_box.addItem(_("All tenders"), None)
@@ -398,10 +415,12 @@ class ReviewScreen(QWidget):
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         head.setStretchLastSection(True)
-        # narrow enough that the net amount shows without scrolling at 1280 px
-        for col, width in enumerate((88, 160, 154, 112, 170, 110, 220, 200)):
+        # every column readable at 1366 px without scrolling (departments take the rest)
+        for col, width in enumerate((64, 156, 126, 112, 124, 100, 140, 60)):
             self.table.setColumnWidth(col, width)
-        self.table.verticalHeader().setDefaultSectionSize(34)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.table.verticalHeader().setDefaultSectionSize(40)
         # Return on a row, or a double click (activated covers both; not doubleClicked too,
         # which would open the ticket twice)
         self.table.activated.connect(lambda _i: self.open_ticket())
@@ -428,7 +447,8 @@ class ReviewScreen(QWidget):
             self.figure_labels[key] = value
         self.figure_labels["net"].setStyleSheet("font-weight: bold;")
         pv.addWidget(figures)
-        self.flag_chart = BarChart(_("Tickets to check"), counts=True)
+        self.flag_chart = BarChart(_("Tickets to check"), counts=True,
+                                   colour=FLAG_COLOUR.name())
         pv.addWidget(self.flag_chart)
         self.tender_chart = BarChart(_("By tender"))
         self.reason_chart = BarChart(_("By reason"))
@@ -453,19 +473,21 @@ class ReviewScreen(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(panel)
-        scroll.setMinimumWidth(410)  # the figures card and a scroll bar
+        scroll.setMinimumWidth(372)  # the figures card and a scroll bar
         split.addWidget(scroll)
         split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([1100, 400])
+        split.setStretchFactor(1, 1)
+        split.setSizes([960, 372])
         outer.addWidget(split, 1)
 
         actions = QHBoxLayout()
         self.open_button = action_button(_("Open ticket"), shortcut="Enter")
         # short label: four touch-sized buttons must fit 1280 px (the tooltip says more)
-        self.reprint_button = action_button(_("Duplicate"), shortcut="F6")
-        self.reprint_button.setToolTip(_("Reprint the selected ticket as a DUPLICATA (F6)"))
-        self.export_button = action_button(_("Export the report"), shortcut="F8")
+        # F9 prints everywhere in the till (done screen, here); F6 is the manager, F8 the
+        # return without receipt: not reused here.
+        self.reprint_button = action_button(_("Duplicate"), shortcut="F9")
+        self.reprint_button.setToolTip(_("Reprint the selected ticket as a DUPLICATA (F9)"))
+        self.export_button = action_button(_("Export the report"), shortcut="Ctrl+S")
         self.close_button = action_button(_("Close the day"), shortcut="F10", role="primary")
         actions.addWidget(self.open_button)
         actions.addWidget(self.reprint_button)
@@ -613,7 +635,9 @@ class ReviewScreen(QWidget):
         self.review = review
         self._dept_names.update(dict(review.department_choices))
         self._fill_choice_boxes(review)
-        self.model.set_rows(review.rows, self._dept_names)
+        # Tickets to check first (no receipt, override, conflict...), then by time.
+        rows = sorted(review.rows, key=lambda r: (not r.flags, r.created_at))
+        self.model.set_rows(rows, self._dept_names)
         t = review.totals
         shown = len(review.rows)
         if shown == review.day_count:
@@ -631,9 +655,10 @@ class ReviewScreen(QWidget):
         self.figure_labels["net"].setText(format_money(t.net))
         self.flag_chart.set_items(
             [(core.flag_label(f), t.by_flag.get(f, 0)) for f in core.FLAGS])
+        tenders = [k for k in core.TENDERS if k != "notes" or t.by_tender.get(k, 0)]
         self.tender_chart.set_items(
-            [(core.tender_label(k), t.by_tender.get(k, 0)) for k in core.TENDERS
-             if k != "notes" or t.by_tender.get(k, 0)])
+            [(core.tender_label(k), t.by_tender.get(k, 0)) for k in tenders],
+            [TENDER_COLOURS.get(k, NEUTRAL_COLOUR) for k in tenders])
         self.reason_chart.set_items([(b.label, b.amount) for b in t.by_reason[:8]])
         self.dept_chart.set_items([(b.label, b.amount) for b in t.by_department[:8]])
         self.staff_chart.set_items([(b.label, b.amount) for b in t.by_staff[:8]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSize, Qt
@@ -26,6 +27,13 @@ RESOURCES = resources_dir()
 
 def icon(name: str) -> QIcon:
     return QIcon(str(RESOURCES / "icons" / f"{name}.svg"))
+
+
+def set_tab_chain(widgets: Sequence[QWidget]) -> None:
+    """An explicit Tab order through ``widgets`` (every screen declares its own)."""
+    for first, second in itertools.pairwise(widgets):
+        if first.window() is second.window():
+            QWidget.setTabOrder(first, second)
 
 
 def repolish(widget: QWidget) -> None:
@@ -161,7 +169,11 @@ def form_grid(rows: Sequence[tuple[str, QWidget]]) -> QGridLayout:
     grid.setHorizontalSpacing(14)
     grid.setVerticalSpacing(10)
     for i, (text, widget) in enumerate(rows):
-        grid.addWidget(label(text), i, 0)
+        caption = label(text)
+        caption.setBuddy(widget)  # a screen reader reads the label with its field
+        if not widget.accessibleName():
+            widget.setAccessibleName(text)
+        grid.addWidget(caption, i, 0)
         grid.addWidget(widget, i, 1)
     grid.setColumnStretch(1, 1)
     return grid

@@ -41,7 +41,7 @@ class Header(QFrame):
         row.setSpacing(12)
 
         logo = QSvgWidget(str(RESOURCES / "logo.svg"))
-        logo.setFixedSize(176, 38)
+        logo.setFixedSize(148, 32)  # room for the manager's buttons at 1366 px
         row.addWidget(logo)
 
         where = QVBoxLayout()
@@ -51,16 +51,13 @@ class Header(QFrame):
         self.till_label = QLabel("")
         self.till_label.setObjectName("headerTill")
         where.addWidget(self.store_label)
-        second = QHBoxLayout()
-        second.setSpacing(12)
-        second.addWidget(self.till_label)
-        # HQ sync state (its own widget), on the till's line to leave room for the buttons.
+        where.addWidget(self.till_label)
+        row.addLayout(where)
+        # HQ sync state (its own widget) in the band's row: its 44 px button must not
+        # make the band taller on some screens than on others.
         self.sync_widget = self._sync_widget()
         if self.sync_widget is not None:
-            second.addWidget(self.sync_widget)
-        second.addStretch(1)
-        where.addLayout(second)
-        row.addLayout(where)
+            row.addWidget(self.sync_widget, 0, Qt.AlignmentFlag.AlignVCenter)
         row.addStretch(1)
 
         who = QVBoxLayout()
@@ -137,7 +134,8 @@ class Header(QFrame):
 
     def set_review_mode(self, on: bool) -> None:
         """On the review screen the button leads back to the till."""
-        self.review_button.setText(_("Back to the till") if on else _("Daily review"))
+        # short: with the manager's menu, the band must fit 1366 px
+        self.review_button.setText(_("The till") if on else _("Daily review"))
         self.review_button.setShortcut(QKeySequence("Ctrl+R"))  # setText resets it
 
     def show_context(self, context: TillContext) -> None:

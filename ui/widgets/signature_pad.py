@@ -27,7 +27,7 @@ class SignatureCanvas(QWidget):
         self._drawing = False
         self.setMinimumSize(420, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(170)
+        self.setFixedHeight(150)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self.setAccessibleName(_("Customer signature"))
