@@ -223,15 +223,6 @@ def test_the_graph_is_read(top):
 MAX_FUNCTION_LINES = 100
 # Migration SQL is long by nature (one script per migration, never edited once shipped).
 LONG_ALLOWED_IN = ("pos_returns/cache/schema/", "pos_returns/hq/schema.py")
-# Still over 100 lines: the lead splits them (issue 11), then removes the xfail mark below.
-STILL_TO_SPLIT = frozenset({
-    "pos_returns/usecases/tickets.py:commit_plan",
-    "pos_returns/usecases/tickets.py:_recheck",
-    "pos_returns/usecases/reports.py:build_pdf",
-    "pos_returns/documents/model.py:ticket_document_from_db",
-})
-
-
 @cache
 def function_lengths() -> dict[str, int]:
     """"path:Qualified.name" -> lines from ``def`` to the last line (nested functions
@@ -260,16 +251,7 @@ def over_long() -> dict[str, int]:
     return {f: n for f, n in function_lengths().items() if n > MAX_FUNCTION_LINES}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "still over 100 lines until the lead splits them: usecases/tickets.py commit_plan and "
-    "_recheck, usecases/reports.py build_pdf, documents/model.py ticket_document_from_db; "
-    "remove this mark then"))
 def test_no_core_function_is_over_100_lines():
-    assert over_long() == {}
-
-
-def test_no_core_function_but_those_still_to_split_is_over_100_lines():
-    """Keeps the functions already split short while the test above is marked xfail."""
     assert len(function_lengths()) > 500  # the walk saw the core
     assert "pos_returns/demo/chain.py:_Builder.sales_chunk" in function_lengths()
-    assert {f: n for f, n in over_long().items() if f not in STILL_TO_SPLIT} == {}
+    assert over_long() == {}

@@ -395,188 +395,229 @@ def _closure_lines(db: Database, review: DayReview) -> list[tuple[str, str]]:
     return lines
 
 
-def build_pdf(db: Database, review: DayReview, path: Path, *,
-              generated_at: datetime | None = None) -> Path:
-    """Write the daily report of ``review`` as an A4 PDF at ``path``."""
-    from reportlab.lib import colors
-    from reportlab.lib.enums import TA_RIGHT
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import (
-        KeepTogether,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
+class _Kit:
+    """What every section of the report PDF draws with: reportlab (imported when a
+    report is made, not when the till starts), the fonts, the styles, the page width."""
 
-    regular, bold, printable = _fonts()
-    generated_at = generated_at or datetime.now(UTC)
-    money = lambda cents: printable(money_text(cents))  # noqa: E731
-    base = ParagraphStyle("base", fontName=regular, fontSize=9, leading=11)
-    title = ParagraphStyle("title", parent=base, fontName=bold, fontSize=16, leading=20)
-    h2 = ParagraphStyle("h2", parent=base, fontName=bold, fontSize=11, leading=14,
-                        spaceBefore=8, spaceAfter=4, textColor=colors.HexColor("#1f4e79"))
-    small = ParagraphStyle("small", parent=base, fontSize=8, leading=10,
-                           textColor=colors.HexColor("#555555"))
-    right = ParagraphStyle("right", parent=base, alignment=TA_RIGHT)
+    def __init__(self) -> None:
+        from reportlab.lib import colors
+        from reportlab.lib.enums import TA_RIGHT
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.styles import ParagraphStyle
+        from reportlab.lib.units import mm
+        from reportlab.platypus import (
+            KeepTogether,
+            Paragraph,
+            SimpleDocTemplate,
+            Spacer,
+            Table,
+            TableStyle,
+        )
 
-    def esc(text: str) -> str:
-        return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        self.colors, self.A4, self.mm = colors, A4, mm
+        self.KeepTogether, self.Paragraph, self.Spacer = KeepTogether, Paragraph, Spacer
+        self.Table, self.TableStyle, self.SimpleDocTemplate = Table, TableStyle, SimpleDocTemplate
+        self.regular, self.bold, self.printable = _fonts()
+        self.base = ParagraphStyle("base", fontName=self.regular, fontSize=9, leading=11)
+        self.title = ParagraphStyle("title", parent=self.base, fontName=self.bold, fontSize=16,
+                                    leading=20)
+        self.h2 = ParagraphStyle("h2", parent=self.base, fontName=self.bold, fontSize=11,
+                                 leading=14, spaceBefore=8, spaceAfter=4,
+                                 textColor=colors.HexColor("#1f4e79"))
+        self.small = ParagraphStyle("small", parent=self.base, fontSize=8, leading=10,
+                                    textColor=colors.HexColor("#555555"))
+        self.right = ParagraphStyle("right", parent=self.base, alignment=TA_RIGHT)
+        self.grid = TableStyle([
+            ("FONT", (0, 0), (-1, -1), self.regular, 8.5),
+            ("FONT", (0, 0), (-1, 0), self.bold, 8.5),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+            ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.HexColor("#1f4e79")),
+            ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#d0d0d0")),
+            ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("TOPPADDING", (0, 0), (-1, -1), 2),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ])
+        self.width = A4[0] - 30 * mm
 
-    grid = TableStyle([
-        ("FONT", (0, 0), (-1, -1), regular, 8.5),
-        ("FONT", (0, 0), (-1, 0), bold, 8.5),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.HexColor("#1f4e79")),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#d0d0d0")),
-        ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ])
-    width = A4[0] - 30 * mm
-    t = review.totals
-    story: list[Any] = []
-    story.append(Paragraph(esc(_("Daily returns report")), title))
-    story.append(Paragraph(
-        esc(_("{store} — {day}").format(store=review.store_name,
-                                         day=format_date(review.day, fmt="full"))), base))
-    story.append(Paragraph(
-        esc(_("Printed on {moment}").format(moment=format_datetime(generated_at))), small))
-    if review.filters != ReviewFilters():
-        story.append(Paragraph(esc(_("Filtered view: only the selected tickets are counted.")),
-                               small))
-    story.append(Spacer(1, 4 * mm))
+    def esc(self, text: str) -> str:
+        return (self.printable(text).replace("&", "&amp;").replace("<", "&lt;")
+                .replace(">", "&gt;"))
 
-    # Tickets to check, first: the counts per flag, then each flagged ticket with who
-    # approved what and why (a manager reads this before anything else).
-    flag_rows = [[esc(_("Flag")), esc(_("Tickets"))]] + [
-        [esc(flag_label(f)), str(t.by_flag.get(f, 0))] for f in FLAGS
+    def money(self, cents: int) -> str:
+        return str(self.printable(money_text(cents)))
+
+    def para(self, text: str, style: Any = None) -> Any:
+        return self.Paragraph(self.esc(text), style or self.base)
+
+
+def _pdf_heading(k: _Kit, review: DayReview, generated_at: datetime) -> list[Any]:
+    story: list[Any] = [
+        k.para(_("Daily returns report"), k.title),
+        k.para(_("{store} — {day}").format(store=review.store_name,
+                                           day=format_date(review.day, fmt="full"))),
+        k.para(_("Printed on {moment}").format(moment=format_datetime(generated_at)), k.small),
     ]
-    ft = Table(flag_rows, colWidths=[80 * mm, 25 * mm], hAlign="LEFT")
-    ft.setStyle(grid)
-    story.append(KeepTogether([Paragraph(esc(_("Tickets to check")), h2), ft]))
+    if review.filters != ReviewFilters():
+        story.append(k.para(_("Filtered view: only the selected tickets are counted."), k.small))
+    story.append(k.Spacer(1, 4 * k.mm))
+    return story
+
+
+def _pdf_tickets_to_check(k: _Kit, review: DayReview) -> list[Any]:
+    """First: the counts per flag, then each flagged ticket with who approved what and
+    why (a manager reads this before anything else)."""
+    t, mm = review.totals, k.mm
+    flag_rows = [[k.esc(_("Flag")), k.esc(_("Tickets"))]] + [
+        [k.esc(flag_label(f)), str(t.by_flag.get(f, 0))] for f in FLAGS
+    ]
+    ft = k.Table(flag_rows, colWidths=[80 * mm, 25 * mm], hAlign="LEFT")
+    ft.setStyle(k.grid)
+    story: list[Any] = [k.KeepTogether([k.para(_("Tickets to check"), k.h2), ft])]
     flagged = [r for r in review.rows if r.flags]
     if flagged:
-        check_rows = [[esc(_("Time")), esc(_("Ticket")), esc(_("Flags")),
-                       esc(_("Manager's decisions"))]]
+        check_rows = [[k.esc(_("Time")), k.esc(_("Ticket")), k.esc(_("Flags")),
+                       k.esc(_("Manager's decisions"))]]
         for r in flagged:
             check_rows.append([
-                to_local(r.created_at).strftime("%H:%M"), esc(r.display_number),
-                Paragraph(esc(_flags_text(r)), small),
-                Paragraph(esc(approvals_text(r) or _("No manager's decision recorded.")),
-                          small),
+                to_local(r.created_at).strftime("%H:%M"), k.esc(r.display_number),
+                k.para(_flags_text(r), k.small),
+                k.para(approvals_text(r) or _("No manager's decision recorded."), k.small),
             ])
-        ct = Table(check_rows, colWidths=[14 * mm, 28 * mm, 45 * mm, width - 87 * mm],
-                   repeatRows=1, hAlign="LEFT")
-        ct.setStyle(grid)
-        ct.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-        story.append(Spacer(1, 2 * mm))
-        story.append(ct)
+        ct = k.Table(check_rows, colWidths=[14 * mm, 28 * mm, 45 * mm, k.width - 87 * mm],
+                     repeatRows=1, hAlign="LEFT")
+        ct.setStyle(k.grid)
+        ct.setStyle(k.TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        story += [k.Spacer(1, 2 * mm), ct]
+    return story
 
-    # Key figures
-    story.append(Paragraph(esc(_("Key figures")), h2))
+
+def _pdf_key_figures(k: _Kit, db: Database, review: DayReview) -> list[Any]:
+    t, mm = review.totals, k.mm
     key_rows = [
         [_("Return tickets"), str(t.tickets)],
         [_("Items returned"), str(t.items_returned)],
-        [_("Merchandise credited"), money(t.refund_total)],
-        [_("Exchanges charged"), money(t.charge_total)],
-        [_("Restocking fees"), money(t.restocking_fees)],
-        [_("Net to customers"), money(t.net)],
+        [_("Merchandise credited"), k.money(t.refund_total)],
+        [_("Exchanges charged"), k.money(t.charge_total)],
+        [_("Restocking fees"), k.money(t.restocking_fees)],
+        [_("Net to customers"), k.money(t.net)],
     ]
     key_rows += [[label, value] for label, value in _closure_lines(db, review)]
-    kt = Table([[esc(a), esc(b)] for a, b in key_rows], colWidths=[80 * mm, 40 * mm],
-               hAlign="LEFT")
-    kt.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, -1), regular, 9),
-        ("FONT", (0, 5), (-1, 5), bold, 9),
+    kt = k.Table([[k.esc(a), k.esc(b)] for a, b in key_rows], colWidths=[80 * mm, 40 * mm],
+                 hAlign="LEFT")
+    kt.setStyle(k.TableStyle([
+        ("FONT", (0, 0), (-1, -1), k.regular, 9),
+        ("FONT", (0, 5), (-1, 5), k.bold, 9),
         ("ALIGN", (1, 0), (1, -1), "RIGHT"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#d0d0d0")),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, k.colors.HexColor("#d0d0d0")),
     ]))
-    story.append(kt)
+    return [k.para(_("Key figures"), k.h2), kt]
 
-    # By tender: table + pie
+
+def _pdf_by_tender(k: _Kit, review: DayReview) -> list[Any]:
+    """The refunds by tender: a table beside a pie."""
+    t, mm = review.totals, k.mm
     tender_rows = [[_("Tender"), _("Amount")]] + [
-        [tender_label(k), money(t.by_tender.get(k, 0))] for k in TENDERS
+        [tender_label(kind), k.money(t.by_tender.get(kind, 0))] for kind in TENDERS
     ]
-    tender_rows.append([_("Total"), money(t.refunds_total)])
-    tt = Table([[esc(a), esc(b)] for a, b in tender_rows], colWidths=[52 * mm, 28 * mm])
-    tt.setStyle(grid)
-    tt.setStyle(TableStyle([("FONT", (0, -1), (-1, -1), bold, 8.5)]))
-    pie_items = [(printable(tender_label(k, short=True)), t.by_tender.get(k, 0))
-                 for k in TENDERS if t.by_tender.get(k, 0) > 0]
-    pie = _pie(pie_items, regular, width - 85 * mm, 32 * mm) if pie_items else Spacer(1, 1)
-    block = Table([[tt, pie]], colWidths=[85 * mm, width - 85 * mm], hAlign="LEFT")
-    block.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                               ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
-    story.append(KeepTogether([Paragraph(esc(_("By tender")), h2), block]))
+    tender_rows.append([_("Total"), k.money(t.refunds_total)])
+    tt = k.Table([[k.esc(a), k.esc(b)] for a, b in tender_rows], colWidths=[52 * mm, 28 * mm])
+    tt.setStyle(k.grid)
+    tt.setStyle(k.TableStyle([("FONT", (0, -1), (-1, -1), k.bold, 8.5)]))
+    pie_items = [(k.printable(tender_label(kind, short=True)), t.by_tender.get(kind, 0))
+                 for kind in TENDERS if t.by_tender.get(kind, 0) > 0]
+    pie = (_pie(pie_items, k.regular, k.width - 85 * mm, 32 * mm) if pie_items
+           else k.Spacer(1, 1))
+    block = k.Table([[tt, pie]], colWidths=[85 * mm, k.width - 85 * mm], hAlign="LEFT")
+    block.setStyle(k.TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                 ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return [k.KeepTogether([k.para(_("By tender"), k.h2), block])]
 
-    def breakdown(heading: str, buckets: Sequence[Any], count_label: str) -> None:
-        if not buckets:
-            story.append(KeepTogether([Paragraph(esc(heading), h2),
-                                       Paragraph(esc(_("Nothing to show.")), small)]))
-            return
-        chart = _bars([(b.label, b.amount) for b in buckets[:12]], regular, width, printable)
-        rows = [[esc(_("Label")), esc(count_label), esc(_("Amount"))]] + [
-            [esc(b.label), str(b.count), money(b.amount)] for b in buckets
-        ]
-        table = Table(rows, colWidths=[width - 60 * mm, 25 * mm, 35 * mm], repeatRows=1)
-        table.setStyle(grid)
-        story.append(KeepTogether([Paragraph(esc(heading), h2), chart]))
-        story.append(table)
 
-    breakdown(_("By reason"), t.by_reason, _("Items"))
-    breakdown(_("By department"), t.by_department, _("Items"))
-    breakdown(_("By staff"), t.by_staff, _("Tickets"))
+def _pdf_breakdown(k: _Kit, heading: str, buckets: Sequence[Any], count_label: str
+                   ) -> list[Any]:
+    """One breakdown (by reason, department or staff): a bar chart and its table."""
+    if not buckets:
+        return [k.KeepTogether([k.para(heading, k.h2), k.para(_("Nothing to show."), k.small)])]
+    chart = _bars([(b.label, b.amount) for b in buckets[:12]], k.regular, k.width, k.printable)
+    rows = [[k.esc(_("Label")), k.esc(count_label), k.esc(_("Amount"))]] + [
+        [k.esc(b.label), str(b.count), k.money(b.amount)] for b in buckets
+    ]
+    table = k.Table(rows, colWidths=[k.width - 60 * k.mm, 25 * k.mm, 35 * k.mm], repeatRows=1)
+    table.setStyle(k.grid)
+    return [k.KeepTogether([k.para(heading, k.h2), chart]), table]
 
-    # Ticket list: every ticket of the day (drawn fast, see RowsTable)
-    story.append(Paragraph(esc(_("Tickets of the day")), h2))
+
+def _pdf_ticket_list(k: _Kit, review: DayReview) -> list[Any]:
+    """Every ticket of the day (drawn fast, see RowsTable), then their total."""
+    mm, printable = k.mm, k.printable
+    story: list[Any] = [k.para(_("Tickets of the day"), k.h2)]
     head = [_("Time"), _("Ticket"), _("Staff"), _("Type"), _("Flags"), _("Net")]
-    col_w = [14 * mm, 28 * mm, 34 * mm, 24 * mm, width - 130 * mm, 30 * mm]
+    col_w = [14 * mm, 28 * mm, 34 * mm, 24 * mm, k.width - 130 * mm, 30 * mm]
     flag_names = {f: flag_label(f) for f in FLAGS}
-    kind_names = {k: kind_label(k) for k in ("receipt", "no_receipt", "exchange")}
+    kind_names = {kind: kind_label(kind) for kind in ("receipt", "no_receipt", "exchange")}
     body = [
         [to_local(r.created_at).strftime("%H:%M"), r.display_number,
          printable(r.staff_name), printable(kind_names.get(r.kind, r.kind)),
-         printable(", ".join(flag_names[f] for f in r.flags)), money(r.net)]
+         printable(", ".join(flag_names[f] for f in r.flags)), k.money(r.net)]
         for r in review.rows
     ]
     if body:
         rows_table = _rows_flowable_class()
         story.append(rows_table([printable(h) for h in head], body, col_w,
-                                [False, False, False, False, False, True], regular, bold,
+                                [False, False, False, False, False, True], k.regular, k.bold,
                                 highlight=4))
     else:
-        story.append(Paragraph(esc(_("No return on this day.")), base))
-    story.append(Spacer(1, 3 * mm))
-    story.append(Paragraph(esc(_("Total of the tickets listed: {amount}").format(
-        amount=format_money(t.net))), right))
+        story.append(k.para(_("No return on this day.")))
+    story.append(k.Spacer(1, 3 * mm))
+    story.append(k.para(_("Total of the tickets listed: {amount}").format(
+        amount=format_money(review.totals.net)), k.right))
+    return story
 
-    footer_text = printable(_("Alamara Retours — daily returns report — {day}").format(
+
+def _pdf_write(k: _Kit, story: list[Any], review: DayReview, path: Path) -> Path:
+    """Lay the story out on A4 pages with their footer; the file appears whole."""
+    mm, A4 = k.mm, k.A4
+    footer_text = k.printable(_("Alamara Retours — daily returns report — {day}").format(
         day=format_date(review.day)))
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()
-        canvas.setFont(regular, 7.5)
-        canvas.setFillColor(colors.HexColor("#777777"))
+        canvas.setFont(k.regular, 7.5)
+        canvas.setFillColor(k.colors.HexColor("#777777"))
         canvas.drawString(15 * mm, 10 * mm, footer_text)
         canvas.drawRightString(A4[0] - 15 * mm, 10 * mm,
-                               printable(_("Page {page}").format(page=doc.page)))
+                               k.printable(_("Page {page}").format(page=doc.page)))
         canvas.restoreState()
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pdf.tmp")
-    doc = SimpleDocTemplate(
+    doc = k.SimpleDocTemplate(
         str(tmp), pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
-        bottomMargin=18 * mm, title=printable(_("Daily returns report")),
+        bottomMargin=18 * mm, title=k.printable(_("Daily returns report")),
         author="Alamara Retours", invariant=1,
     )
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
     tmp.replace(path)
     return path
+
+
+def build_pdf(db: Database, review: DayReview, path: Path, *,
+              generated_at: datetime | None = None) -> Path:
+    """Write the daily report of ``review`` as an A4 PDF at ``path``: the tickets to
+    check first, the key figures, by tender, reason, department and staff, then
+    every ticket of the day."""
+    k = _Kit()
+    t = review.totals
+    story = _pdf_heading(k, review, generated_at or datetime.now(UTC))
+    story += _pdf_tickets_to_check(k, review)
+    story += _pdf_key_figures(k, db, review)
+    story += _pdf_by_tender(k, review)
+    story += _pdf_breakdown(k, _("By reason"), t.by_reason, _("Items"))
+    story += _pdf_breakdown(k, _("By department"), t.by_department, _("Items"))
+    story += _pdf_breakdown(k, _("By staff"), t.by_staff, _("Tickets"))
+    story += _pdf_ticket_list(k, review)
+    return _pdf_write(k, story, review, path)
 
 
 def write_daily_report(
