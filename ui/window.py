@@ -115,16 +115,29 @@ class MainWindow(QMainWindow):
         self.resize(1366, 860)
         self.setMinimumSize(1200, 760)
 
+        self._build_central()
+        self._build_screens()
+        self.manager_dialog: ManagerDialog | None = None
+        self._resume: str = "lookup"
+        self.idle = IdleWatcher(self.services.cfg.idle_lock_seconds, self)
+        self.idle.idle.connect(self.lock)
+        self._connect_signals()
+        self._install_receipt_catcher()
+        self._build_shortcuts()
+        self._connect_jewelry()
+        self._start()
+
+    def _build_central(self) -> None:
         central = QWidget()
         box = QVBoxLayout(central)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
-        self.header = Header(services)
+        self.header = Header(self.services)
         box.addWidget(self.header)
         # Fine-jewelry mode (R14, docs/jewelry.md): its state, read by the sale screen, and
         # the coloured banner that says it is on.
-        self.jewelry = JewelryMode(services, self)
-        services.jewelry = self.jewelry  # type: ignore[attr-defined]
+        self.jewelry = JewelryMode(self.services, self)
+        self.services.jewelry = self.jewelry  # type: ignore[attr-defined]
         self.jewelry_banner = JewelryBanner(self.jewelry)
         box.addWidget(self.jewelry_banner)
         self.banner = Banner()
@@ -134,11 +147,12 @@ class MainWindow(QMainWindow):
         box.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        self.login = LoginScreen(services)
-        self.lookup = LookupScreen(services)
-        self.sale = SaleScreen(services)
-        self.refund = RefundScreen(services)
-        self.done = DoneScreen(services)
+    def _build_screens(self) -> None:
+        self.login = LoginScreen(self.services)
+        self.lookup = LookupScreen(self.services)
+        self.sale = SaleScreen(self.services)
+        self.refund = RefundScreen(self.services)
+        self.done = DoneScreen(self.services)
         self.screens = {
             "login": self.login, "lookup": self.lookup, "sale": self.sale,
             "refund": self.refund, "done": self.done,
@@ -151,12 +165,8 @@ class MainWindow(QMainWindow):
                 set_tab_chain(screen.tab_chain())
         self.no_receipt_flow = None
 
-        self.manager_dialog: ManagerDialog | None = None
-        self._resume: str = "lookup"
-        self.idle = IdleWatcher(services.cfg.idle_lock_seconds, self)
-        self.idle.idle.connect(self.lock)
-
-        services.ops.set_error_handler(self.show_error)
+    def _connect_signals(self) -> None:
+        self.services.ops.set_error_handler(self.show_error)
         self.header.lock_requested.connect(self.lock)
         self.header.review_requested.connect(self.toggle_review)
         self.header.manage_requested.connect(self.open_manager_screen)
@@ -171,10 +181,14 @@ class MainWindow(QMainWindow):
         self.refund.approval_requested.connect(
             lambda plan: self.ask_manager(plan, scope="refunds"))
         self.done.new_return.connect(self.back_to_lookup_fresh)
+
+    def _install_receipt_catcher(self) -> None:
         self._next_receipt = NextReceiptCatcher(self)
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self._next_receipt)
+
+    def _build_shortcuts(self) -> None:
         # Fine jewelry: Ctrl+J enters / leaves the mode, F4 on the sale opens the checks;
         # locking the till (idle or Ctrl+L) or another person logging in leaves the mode.
         QShortcut(QKeySequence("Ctrl+J"), self, activated=self.toggle_jewelry_mode)
@@ -186,6 +200,8 @@ class MainWindow(QMainWindow):
                   activated=lambda: self.open_manager_screen("staff"))
         QShortcut(QKeySequence("Ctrl+Shift+G"), self,
                   activated=lambda: self.open_manager_screen("privacy"))
+
+    def _connect_jewelry(self) -> None:
         self.jewelry.refused.connect(lambda message: self.show_error(message, None))
         self.jewelry.changed.connect(lambda _on: self.sale.jewelry_changed())
         self.jewelry.recorded.connect(self.sale.jewelry_changed)
@@ -193,8 +209,10 @@ class MainWindow(QMainWindow):
         self.sale.jewelry_requested.connect(self.open_jewelry_checks)
         self.jewelry.close_left_open()
 
+    def _start(self) -> None:
         self.show_screen("login")
         self.login.show_login()
+        services = self.services
         services.ops.op(load_context, services.cfg.store_id, services.cfg.till_no).success(
             services.set_context
         ).run()

@@ -41,7 +41,18 @@ class LoginScreen(QWidget):
         form = QVBoxLayout(box)
         form.setContentsMargins(40, 32, 40, 32)
         form.setSpacing(14)
+        self._build_titles(form)
+        self._build_code_field(form)
+        self._build_pin_fields(form)
+        self.banner = Banner()
+        form.addWidget(self.banner)
+        self._build_buttons(form)
+        row.addWidget(box)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
 
+    def _build_titles(self, form: QVBoxLayout) -> None:
         self.title = label(_("Log in"), name="title")
         self.subtitle = label(
             _("Scan your badge or type your staff code, then your PIN."), name="subtitle",
@@ -50,6 +61,7 @@ class LoginScreen(QWidget):
         form.addWidget(self.title)
         form.addWidget(self.subtitle)
 
+    def _build_code_field(self, form: QVBoxLayout) -> None:
         code_label = label(_("Staff code or badge"), name="sectionTitle")
         form.addWidget(code_label)
         self.code = QLineEdit()
@@ -61,6 +73,7 @@ class LoginScreen(QWidget):
         self.code.returnPressed.connect(self._code_entered)
         form.addWidget(self.code)
 
+    def _build_pin_fields(self, form: QVBoxLayout) -> None:
         pin_label = label(_("PIN"), name="sectionTitle")
         form.addWidget(pin_label)
         self.pin = QLineEdit()
@@ -85,9 +98,7 @@ class LoginScreen(QWidget):
         self.pin_again.hide()
         self.new_pin_mode = False
 
-        self.banner = Banner()
-        form.addWidget(self.banner)
-
+    def _build_buttons(self, form: QVBoxLayout) -> None:
         buttons = QHBoxLayout()
         self.switch_button = action_button(_("Another person"), shortcut="F11")
         self.switch_button.clicked.connect(self.switch_user)
@@ -101,11 +112,6 @@ class LoginScreen(QWidget):
         buttons.addWidget(self.login_button)
         form.addSpacing(6)
         form.addLayout(buttons)
-
-        row.addWidget(box)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(2)
 
     # -- modes ------------------------------------------------------------------------------
     def set_new_pin_mode(self, on: bool) -> None:

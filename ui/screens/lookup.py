@@ -161,6 +161,14 @@ class LookupScreen(QWidget):
         outer.setContentsMargins(24, 12, 24, 12)
         outer.setSpacing(10)
 
+        self._build_scan(outer)
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        self._build_other_ways(outer)
+        self._build_results(outer)
+        self._build_shortcuts()
+
+    def _build_scan(self, outer: QVBoxLayout) -> None:
         outer.addWidget(label(_("Find the sale"), name="title"))
         self.scan_label = label(
             _("Scan the receipt, or type its number (17 digits) or an AlamaraStore.com "
@@ -186,9 +194,7 @@ class LookupScreen(QWidget):
         scan_row.addWidget(self.find_button)
         outer.addLayout(scan_row)
 
-        self.banner = Banner()
-        outer.addWidget(self.banner)
-
+    def _build_other_ways(self, outer: QVBoxLayout) -> None:
         # -- other ways (R08) -----------------------------------------------------------
         other = card()
         other_layout = QVBoxLayout(other)
@@ -200,7 +206,11 @@ class LookupScreen(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName(_("Other ways to find the sale"))
         other_layout.addWidget(self.tabs)
+        self._build_search_tabs()
+        self._build_search_row(other_layout)
+        outer.addWidget(other)
 
+    def _build_search_tabs(self) -> None:
         self.card_last4 = QLineEdit()
         self.card_last4.setMaxLength(4)
         self.card_last4.setPlaceholderText("1234")
@@ -226,6 +236,8 @@ class LookupScreen(QWidget):
 
         for field in (self.card_last4, self.customer_query, self.sku):
             field.returnPressed.connect(self.search_other)
+
+    def _build_search_row(self, other_layout: QVBoxLayout) -> None:
         search_row = QHBoxLayout()
         # Why "Return without receipt" is greyed, in words (a touch screen shows no tooltip).
         self.no_receipt_hint = label(
@@ -246,8 +258,8 @@ class LookupScreen(QWidget):
         self.search_button.clicked.connect(self.search_other)
         search_row.addWidget(self.search_button)
         other_layout.addLayout(search_row)
-        outer.addWidget(other)
 
+    def _build_results(self, outer: QVBoxLayout) -> None:
         self.results_title = label("", name="sectionTitle")
         outer.addWidget(self.results_title)
         self.results = ResultsTable()
@@ -258,6 +270,7 @@ class LookupScreen(QWidget):
         self.results.hide()
         outer.addStretch(0)
 
+    def _build_shortcuts(self) -> None:
         for n in range(3):
             QShortcut(QKeySequence(f"Ctrl+{n + 1}"), self, lambda n=n: self.choose_tab(n))
         QShortcut(QKeySequence("F3"), self, lambda: self.choose_tab(self.tabs.currentIndex()))

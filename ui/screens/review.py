@@ -246,6 +246,17 @@ class TicketDialog(QDialog):
         layout.setSpacing(8)
         layout.addWidget(label(_("Return ticket {number}").format(number=row.display_number),
                                name="sectionTitle"))
+        self._build_heading(layout, row)
+        self._build_items(layout, row, dept_names)
+        self._build_tenders(layout, row)
+        self._build_approvals(layout, row)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addSpacing(6)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(760)
+
+    def _build_heading(self, layout: QVBoxLayout, row: core.ReviewRow) -> None:
         when = to_local(row.created_at)
         layout.addWidget(label(_("{kind} — {date} at {time} — by {staff}").format(
             kind=core.kind_label(row.kind), date=format_date(when), time=when.strftime("%H:%M"),
@@ -263,55 +274,58 @@ class TicketDialog(QDialog):
                 "This identity had {count} earlier no-receipt returns (R19).",
                 row.earlier_no_receipt).format(count=row.earlier_no_receipt), wrap=True))
 
-        def section(title: str) -> QGridLayout:
-            layout.addSpacing(6)
-            layout.addWidget(label(title, name="sectionTitle"))
-            box = card()
-            grid = QGridLayout(box)
-            grid.setContentsMargins(14, 8, 14, 8)
-            grid.setHorizontalSpacing(18)
-            grid.setColumnStretch(0, 1)
-            layout.addWidget(box)
-            return grid
+    @staticmethod
+    def _section(layout: QVBoxLayout, title: str) -> QGridLayout:
+        layout.addSpacing(6)
+        layout.addWidget(label(title, name="sectionTitle"))
+        box = card()
+        grid = QGridLayout(box)
+        grid.setContentsMargins(14, 8, 14, 8)
+        grid.setHorizontalSpacing(18)
+        grid.setColumnStretch(0, 1)
+        layout.addWidget(box)
+        return grid
 
-        def amount_label(cents: int, *, bold: bool = False) -> QLabel:
-            widget = label(format_money(cents))
-            widget.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            if bold:
-                widget.setStyleSheet("font-weight: bold;")
-            return widget
+    @staticmethod
+    def _amount_label(cents: int, *, bold: bool = False) -> QLabel:
+        widget = label(format_money(cents))
+        widget.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if bold:
+            widget.setStyleSheet("font-weight: bold;")
+        return widget
 
-        grid = section(_("Items"))
+    def _build_items(self, layout: QVBoxLayout, row: core.ReviewRow,
+                     dept_names: dict[str, str]) -> None:
+        grid = self._section(layout, _("Items"))
         for i, ln in enumerate(row.lines):
             what = f"{ln.quantity} × {ln.name}"
             grid.addWidget(label(what, wrap=True), 2 * i, 0)
-            grid.addWidget(amount_label(ln.amount), 2 * i, 1)
+            grid.addWidget(self._amount_label(ln.amount), 2 * i, 1)
             detail = [dept_names.get(ln.department, ln.department),
                       _("returned") if ln.direction == "return" else _("taken in exchange")]
             if ln.reason:
                 detail.append(core.reason_label(ln.reason))
             grid.addWidget(label(" — ".join(detail), muted=True, wrap=True), 2 * i + 1, 0, 1, 2)
-        grid = section(_("Refunded on"))
+
+    def _build_tenders(self, layout: QVBoxLayout, row: core.ReviewRow) -> None:
+        grid = self._section(layout, _("Refunded on"))
         n = 0
         for n, (kind, amount) in enumerate(row.tenders.items()):
             grid.addWidget(label(core.tender_label(kind, short=True)), n, 0)
-            grid.addWidget(amount_label(amount), n, 1)
+            grid.addWidget(self._amount_label(amount), n, 1)
         net = label(_("Net"))
         net.setStyleSheet("font-weight: bold;")
         grid.addWidget(net, n + 1, 0)
-        grid.addWidget(amount_label(row.net, bold=True), n + 1, 1)
+        grid.addWidget(self._amount_label(row.net, bold=True), n + 1, 1)
+
+    def _build_approvals(self, layout: QVBoxLayout, row: core.ReviewRow) -> None:
         if row.approvals:
-            grid = section(_("Manager decisions"))
+            grid = self._section(layout, _("Manager decisions"))
             for i, a in enumerate(row.approvals):
                 decision = _("approved") if a.decision == "approved" else _("refused")
                 grid.addWidget(label(_("{rule} {decision} by {manager}: “{reason}”").format(
                     rule=a.rule, decision=decision, manager=a.manager_name, reason=a.reason),
                     wrap=True), i, 0)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout.addSpacing(6)
-        layout.addWidget(buttons)
-        self.setMinimumWidth(760)
 
 
 # --------------------------------------------------------------------------- the screen
@@ -344,6 +358,23 @@ class ReviewScreen(QWidget):
         outer.setContentsMargins(20, 16, 20, 16)
         outer.setSpacing(10)
 
+        self._build_top(outer)
+        self._build_filters(outer)
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self._build_table(split)
+        self._build_panel(split)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([960, 372])
+        outer.addWidget(split, 1)
+        self._build_actions(outer)
+        self._connect_signals()
+        self._build_shortcuts()
+        self._fill_choice_boxes(None)
+
+    def _build_top(self, outer: QVBoxLayout) -> None:
         top = QHBoxLayout()
         top.addWidget(label(_("Daily review of returns"), name="title"))
         top.addStretch(1)
@@ -362,6 +393,7 @@ class ReviewScreen(QWidget):
         self.subtitle = label("", name="subtitle")
         outer.addWidget(self.subtitle)
 
+    def _build_filters(self, outer: QVBoxLayout) -> None:
         # Five filters and "Clear filters" do not fit one row at 1280 px with the till's
         # large type: three a row, each as wide as a third of the screen.
         filters = QGridLayout()
@@ -399,10 +431,7 @@ class ReviewScreen(QWidget):
         filters.addWidget(self.reset_button, 1, 2, Qt.AlignmentFlag.AlignLeft)
         outer.addLayout(filters)
 
-        self.banner = Banner()
-        outer.addWidget(self.banner)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
+    def _build_table(self, split: QSplitter) -> None:
         self.model = ReturnsModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -426,27 +455,12 @@ class ReviewScreen(QWidget):
         self.table.activated.connect(lambda _i: self.open_ticket())
         split.addWidget(self.table)
 
+    def _build_panel(self, split: QSplitter) -> None:
         panel = QWidget()
         pv = QVBoxLayout(panel)
         pv.setContentsMargins(4, 0, 4, 0)
         pv.setSpacing(12)
-        figures = card()
-        fg = QGridLayout(figures)
-        fg.setContentsMargins(14, 10, 14, 10)
-        self.figure_labels: dict[str, QLabel] = {}
-        for i, (key, text) in enumerate((
-            ("tickets", _("Return tickets")),
-            ("refund_total", _("Merchandise credited")),
-            ("charge_total", _("Exchanges charged")),
-            ("net", _("Net to customers")),
-        )):
-            fg.addWidget(label(text, muted=True), i, 0)
-            value = label("", name="figure")
-            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            fg.addWidget(value, i, 1)
-            self.figure_labels[key] = value
-        self.figure_labels["net"].setStyleSheet("font-weight: bold;")
-        pv.addWidget(figures)
+        self._build_figures(pv)
         self.flag_chart = BarChart(_("Tickets to check"), counts=True,
                                    colour=FLAG_COLOUR.name())
         pv.addWidget(self.flag_chart)
@@ -475,11 +489,27 @@ class ReviewScreen(QWidget):
         scroll.setWidget(panel)
         scroll.setMinimumWidth(372)  # the figures card and a scroll bar
         split.addWidget(scroll)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
-        split.setSizes([960, 372])
-        outer.addWidget(split, 1)
 
+    def _build_figures(self, pv: QVBoxLayout) -> None:
+        figures = card()
+        fg = QGridLayout(figures)
+        fg.setContentsMargins(14, 10, 14, 10)
+        self.figure_labels: dict[str, QLabel] = {}
+        for i, (key, text) in enumerate((
+            ("tickets", _("Return tickets")),
+            ("refund_total", _("Merchandise credited")),
+            ("charge_total", _("Exchanges charged")),
+            ("net", _("Net to customers")),
+        )):
+            fg.addWidget(label(text, muted=True), i, 0)
+            value = label("", name="figure")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            fg.addWidget(value, i, 1)
+            self.figure_labels[key] = value
+        self.figure_labels["net"].setStyleSheet("font-weight: bold;")
+        pv.addWidget(figures)
+
+    def _build_actions(self, outer: QVBoxLayout) -> None:
         actions = QHBoxLayout()
         self.open_button = action_button(_("Open ticket"), shortcut="Enter")
         # short label: four touch-sized buttons must fit 1280 px (the tooltip says more)
@@ -496,6 +526,7 @@ class ReviewScreen(QWidget):
         actions.addWidget(self.close_button)
         outer.addLayout(actions)
 
+    def _connect_signals(self) -> None:
         self.open_button.clicked.connect(self.open_ticket)
         self.reprint_button.clicked.connect(self.reprint)
         self.export_button.clicked.connect(self.export)
@@ -508,6 +539,8 @@ class ReviewScreen(QWidget):
                     self.flag_box):
             box.currentIndexChanged.connect(self._filter_changed)
         self.reset_button.clicked.connect(self.clear_filters)
+
+    def _build_shortcuts(self) -> None:
         QShortcut(QKeySequence("Ctrl+Left"), self, activated=lambda: self.shift_day(-1))
         QShortcut(QKeySequence("Ctrl+Right"), self, activated=lambda: self.shift_day(1))
         QShortcut(QKeySequence("Esc"), self, activated=self.back_requested.emit)
@@ -521,7 +554,6 @@ class ReviewScreen(QWidget):
             button.setToolTip(f"{text} ({shortcut_text(key)})")
         QShortcut(QKeySequence("Ctrl+D"), self, activated=self.today_button.click)
         QShortcut(QKeySequence("Ctrl+E"), self, activated=self.reset_button.click)
-        self._fill_choice_boxes(None)
 
     # ----------------------------------------------------------------- state
 

@@ -71,6 +71,13 @@ class StaffScreen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(20, 16, 20, 16)
         outer.addWidget(label(_("Staff accounts"), name="title"))
+        self._build_table(outer)
+        self._build_actions(outer)
+        self._connect_signals()
+        self._build_new_account(outer)
+        self.reload()
+
+    def _build_table(self, outer: QVBoxLayout) -> None:
         self.banner = Banner()
         outer.addWidget(self.banner)
         self.table = QTableWidget(0, 4)
@@ -84,6 +91,7 @@ class StaffScreen(QWidget):
         header.setStretchLastSection(True)
         outer.addWidget(self.table, 1)
 
+    def _build_actions(self, outer: QVBoxLayout) -> None:
         actions = QHBoxLayout()
         self.disable_button = action_button(_("Disable / enable"), shortcut="F5")
         self.reset_button = action_button(_("Reset the PIN"), shortcut="F6")
@@ -97,12 +105,15 @@ class StaffScreen(QWidget):
             actions.addWidget(widget)
         actions.addStretch(1)
         outer.addLayout(actions)
+
+    def _connect_signals(self) -> None:
         self.disable_button.clicked.connect(self.toggle_active)
         self.reset_button.clicked.connect(lambda: self._selected_action("reset_pin"))
         self.unlock_button.clicked.connect(lambda: self._selected_action("unlock"))
         self.role_button.clicked.connect(
             lambda: self._selected_action("role", self.role_box.currentData()))
 
+    def _build_new_account(self, outer: QVBoxLayout) -> None:
         outer.addWidget(label(_("New account"), name="sectionTitle"))
         form = QGridLayout()
         self.new_code = QLineEdit()
@@ -126,7 +137,6 @@ class StaffScreen(QWidget):
         self.add_button.clicked.connect(self.add)
         form.addWidget(self.add_button, 1, 4)
         outer.addLayout(form)
-        self.reload()
 
     def reload(self) -> None:
         (self.services.ops.op(load, self.services.staff)

@@ -39,11 +39,21 @@ class Header(QFrame):
         row = QHBoxLayout(self)
         row.setContentsMargins(20, 8, 20, 8)
         row.setSpacing(12)
+        self._build_logo(row)
+        self._build_place(row)
+        self._build_who(row)
+        self._build_review_button(row)
+        self._build_manage_button(row)
+        self._build_lock_button(row)
+        self._connect_signals()
+        self._start_clock()
 
+    def _build_logo(self, row: QHBoxLayout) -> None:
         logo = QSvgWidget(str(RESOURCES / "logo.svg"))
         logo.setFixedSize(148, 32)  # room for the manager's buttons at 1366 px
         row.addWidget(logo)
 
+    def _build_place(self, row: QHBoxLayout) -> None:
         where = QVBoxLayout()
         where.setSpacing(0)
         self.store_label = QLabel("")
@@ -60,6 +70,7 @@ class Header(QFrame):
             row.addWidget(self.sync_widget, 0, Qt.AlignmentFlag.AlignVCenter)
         row.addStretch(1)
 
+    def _build_who(self, row: QHBoxLayout) -> None:
         who = QVBoxLayout()
         who.setSpacing(0)
         self.user_label = QLabel("")
@@ -72,6 +83,7 @@ class Header(QFrame):
         who.addWidget(self.role_label)
         row.addLayout(who)
 
+    def _build_review_button(self, row: QHBoxLayout) -> None:
         # Header buttons keep their shortcut in the tooltip: the band is narrow.
         self.review_button = action_button(_("Daily review"))
         self.review_button.setShortcut(QKeySequence("Ctrl+R"))
@@ -79,6 +91,7 @@ class Header(QFrame):
         self.review_button.clicked.connect(self.review_requested)
         row.addWidget(self.review_button)
 
+    def _build_manage_button(self, row: QHBoxLayout) -> None:
         # The manager's other screens, in a menu (their shortcuts in the entries).
         self.manage_button = action_button("", icon_name="manage")
         self.manage_button.setToolTip(_("Settings, staff accounts, personal data requests"))
@@ -94,6 +107,7 @@ class Header(QFrame):
         self.manage_button.setMenu(menu)
         row.addWidget(self.manage_button)
 
+    def _build_lock_button(self, row: QHBoxLayout) -> None:
         self.lock_button = action_button("", icon_name="lock")
         self.lock_button.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_button.setToolTip(_("Lock") + " (Ctrl+L)")
@@ -102,10 +116,13 @@ class Header(QFrame):
         self.lock_button.clicked.connect(self.lock_requested)
         row.addWidget(self.lock_button)
 
-        services.staff_changed.connect(self.show_staff)
-        services.context_changed.connect(self.show_context)
-        self.show_context(services.context)
-        self.show_staff(services.staff)
+    def _connect_signals(self) -> None:
+        self.services.staff_changed.connect(self.show_staff)
+        self.services.context_changed.connect(self.show_context)
+        self.show_context(self.services.context)
+        self.show_staff(self.services.staff)
+
+    def _start_clock(self) -> None:
         self._clock = QTimer(self)
         self._clock.timeout.connect(self._tick)
         self._clock.start(30_000)

@@ -135,6 +135,14 @@ class SyncStatusWidget(QWidget):
             # built by the app from its services: sync in the background from now on
             QTimer.singleShot(0, self.runner.start)
         self.setObjectName("syncStatus")
+        self._build_labels()
+        self._build_sync_button()
+        self._build_layout()
+        self._connect_signals()
+        self.online: bool | None = None
+        self._show_initial_state()
+
+    def _build_labels(self) -> None:
         self.state_label = QLabel(self)
         self.state_label.setObjectName("syncState")
         self.last_label = QLabel(self)
@@ -144,6 +152,8 @@ class SyncStatusWidget(QWidget):
         self.progress_bar.setFixedWidth(220)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.hide()
+
+    def _build_sync_button(self) -> None:
         self.sync_button = QToolButton(self)
         self.sync_button.setText("⟳")
         self.sync_button.setShortcut(QKeySequence("F12"))
@@ -151,17 +161,22 @@ class SyncStatusWidget(QWidget):
             "{} ({})".format(_("Sync with HQ now"), shortcut_text("F12")))
         self.sync_button.setAccessibleName(_("Sync with HQ now"))
         self.sync_button.clicked.connect(self.runner.run_now)
+
+    def _build_layout(self) -> None:
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for w in (self.state_label, self.last_label, self.waiting_label, self.progress_bar,
                   self.sync_button):
             row.addWidget(w, 0, Qt.AlignmentFlag.AlignVCenter)
+
+    def _connect_signals(self) -> None:
         self.runner.started.connect(self._on_started)
         self.runner.progress.connect(self._on_progress)
         self.runner.finished.connect(self._on_finished)
         self.runner.status_changed.connect(self.show_status)
         self.runner.failed.connect(self._on_failed)
-        self.online: bool | None = None
+
+    def _show_initial_state(self) -> None:
         if not self.runner.enabled:
             self.state_label.setText(_("No HQ (demo mode)"))
             self.sync_button.setEnabled(False)
