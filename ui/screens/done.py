@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from pos_returns.engine.domain import TenderKind
-from pos_returns.engine.plan import CommittedTicket
+from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.engine.refunds import shown_refunds
 from pos_returns.i18n import _
 from pos_returns.usecases import delivery
@@ -59,11 +59,19 @@ class DoneScreen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 24, 28, 24)
         outer.setSpacing(14)
+        self._build_header(outer)
+        self._build_summary(outer)
+        self._build_gift_card(outer)
+        self._build_ticket_choice(outer)
+        self._build_actions(outer)
+
+    def _build_header(self, outer: QVBoxLayout) -> None:
         self.title = label(_("Return recorded"), name="title")
         outer.addWidget(self.title)
         self.subtitle = label("", name="subtitle", wrap=True)
         outer.addWidget(self.subtitle)
 
+    def _build_summary(self, outer: QVBoxLayout) -> None:
         box = card()
         bl = QVBoxLayout(box)
         bl.setContentsMargins(24, 18, 24, 18)
@@ -78,6 +86,7 @@ class DoneScreen(QWidget):
         bl.addWidget(self.lines_summary)
         outer.addWidget(box)
 
+    def _build_gift_card(self, outer: QVBoxLayout) -> None:
         self.gift_box = card()
         gl = QVBoxLayout(self.gift_box)
         gl.setContentsMargins(24, 18, 24, 18)
@@ -87,6 +96,7 @@ class DoneScreen(QWidget):
         gl.addWidget(self.gift_text)
         outer.addWidget(self.gift_box)
 
+    def _build_ticket_choice(self, outer: QVBoxLayout) -> None:
         # the customer's ticket: paper, e-mail or none (since 2023, paper on request)
         choice = card()
         cl = QVBoxLayout(choice)
@@ -119,6 +129,7 @@ class DoneScreen(QWidget):
         self.choice_group.idToggled.connect(self._choice_changed)
         outer.addWidget(choice)
 
+    def _build_actions(self, outer: QVBoxLayout) -> None:
         self.banner = Banner()
         outer.addWidget(self.banner)
         outer.addStretch(1)
@@ -164,6 +175,13 @@ class DoneScreen(QWidget):
         else:
             self.net_caption.setText(_("Paid by the customer"))
         self.net_amount.setText(money(abs(plan.net)))
+        self._show_hand_over(plan)
+        self._show_gift_cards(ticket)
+        default = self._show_default_choice(print_now)
+        # The ticket is always saved in the documents folder; the drawer opens on cash.
+        self._print(requested=default == "paper", duplicate=False, first=True)
+
+    def _show_hand_over(self, plan: ReturnPlan) -> None:
         lines = []
         for refund in shown_refunds(plan.refunds):  # one new gift card per ticket (R04)
             amount = money(abs(refund.amount))
@@ -185,6 +203,8 @@ class DoneScreen(QWidget):
         summary += [f"+ {pl.quantity} × {pl.name} ({money(pl.amount)})"
                     for pl in plan.lines if pl.direction == "sale"]
         self.lines_summary.setText("\n".join(summary))
+
+    def _show_gift_cards(self, ticket: CommittedTicket) -> None:
         if ticket.gift_cards:
             self.gift_text.setText("\n\n".join(
                 _("Number: {number}\nSecurity code: {code}\nAmount: {amount}").format(
@@ -194,6 +214,8 @@ class DoneScreen(QWidget):
             self.gift_box.show()
         else:
             self.gift_box.hide()
+
+    def _show_default_choice(self, print_now: bool) -> str:
         # The store's default choice, paper when the refund screen asked for it (a card
         # refund always prints: the core's must_print, whatever is chosen here).
         default = "paper" if print_now else self.services.cfg.ticket_default
@@ -205,8 +227,7 @@ class DoneScreen(QWidget):
             self.email_field.setFocus()
         else:
             self.new_button.setFocus()
-        # The ticket is always saved in the documents folder; the drawer opens on cash.
-        self._print(requested=default == "paper", duplicate=False, first=True)
+        return default
 
     def _choice_changed(self, button_id: int, checked: bool) -> None:
         if not checked:

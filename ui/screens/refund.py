@@ -184,18 +184,35 @@ class RefundScreen(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 20, 28, 20)
         outer.setSpacing(12)
+        self._build_header(outer)
+        body = QHBoxLayout()
+        body.setSpacing(20)
+        body.addLayout(self._build_left(), 3)
+        body.addLayout(self._build_right(), 2)
+        outer.addLayout(body, 1)
+
+    def _build_header(self, outer: QVBoxLayout) -> None:
         self.title = label(_("Refund"), name="title")
         outer.addWidget(self.title)
         self.subtitle = label("", name="subtitle", wrap=True)
         outer.addWidget(self.subtitle)
 
-        body = QHBoxLayout()
-        body.setSpacing(20)
+    def _build_left(self) -> QVBoxLayout:
+        """How the refund is made: the card, how a difference is paid, the tenders,
+        the payment terminal."""
         left = QVBoxLayout()
         left.setSpacing(10)
         self.section = label(_("How the refund is made"), name="sectionTitle")
         left.addWidget(self.section)
+        self._build_card_box(left)
+        self._build_options(left)
+        self._build_rows(left)
+        self._build_terminal(left)
+        self.banner = Banner()
+        left.addWidget(self.banner)
+        return left
 
+    def _build_card_box(self, left: QVBoxLayout) -> None:
         self.card_box = card()
         cl = QHBoxLayout(self.card_box)
         cl.setContentsMargins(18, 12, 18, 12)
@@ -217,6 +234,7 @@ class RefundScreen(QWidget):
         cl.addWidget(self.card_field)
         left.addWidget(self.card_box)
 
+    def _build_options(self, left: QVBoxLayout) -> None:
         # How the customer pays a difference (R16), or asks for a gift card instead.
         self.options_box = card()
         ol = QHBoxLayout(self.options_box)
@@ -243,6 +261,7 @@ class RefundScreen(QWidget):
         ol.addStretch(1)
         left.addWidget(self.options_box)
 
+    def _build_rows(self, left: QVBoxLayout) -> None:
         self.rows_host = QVBoxLayout()
         self.rows_host.setSpacing(10)
         left.addLayout(self.rows_host)
@@ -251,6 +270,8 @@ class RefundScreen(QWidget):
         self.notices.setProperty("level", "info")
         left.addWidget(self.notices)
         left.addStretch(1)
+
+    def _build_terminal(self, left: QVBoxLayout) -> None:
         # The payment terminal: what to do on it by hand, or what it is doing.
         self.terminal_box = card()
         tl = QHBoxLayout(self.terminal_box)
@@ -271,10 +292,9 @@ class RefundScreen(QWidget):
         tl.addWidget(self.check_button)
         self.terminal_box.setVisible(False)
         left.addWidget(self.terminal_box)
-        self.banner = Banner()
-        left.addWidget(self.banner)
-        body.addLayout(left, 3)
 
+    def _build_right(self) -> QVBoxLayout:
+        """The amounts, the ticket, and the actions."""
         right = QVBoxLayout()
         right.setSpacing(10)
         summary = card()
@@ -294,6 +314,10 @@ class RefundScreen(QWidget):
         self.print_note = label("", muted=True, wrap=True)
         right.addWidget(self.print_note)
         right.addStretch(1)
+        self._build_actions(right)
+        return right
+
+    def _build_actions(self, right: QVBoxLayout) -> None:
         row = QHBoxLayout()
         self.back_button = action_button(_("Back"), shortcut="Esc", icon_name="back")
         self.back_button.clicked.connect(self.back_requested)
@@ -311,8 +335,6 @@ class RefundScreen(QWidget):
         self.confirm_button.setShortcut(QKeySequence())
         QShortcut(QKeySequence("F10"), self, self.confirm)
         right.addWidget(self.confirm_button)
-        body.addLayout(right, 2)
-        outer.addLayout(body, 1)
 
     def tab_chain(self) -> list[QWidget]:
         """The explicit Tab order: the card, how the customer pays, the ticket, the

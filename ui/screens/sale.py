@@ -158,7 +158,15 @@ class LineCard(QFrame):
         box = QVBoxLayout(self)
         box.setContentsMargins(14, 8, 14, 8)
         box.setSpacing(4)
+        self._build_header(box)
+        self._build_choices(box, conditions, reasons)
+        self._set_tab_order()
 
+        self.verdict = VerdictLabel()
+        box.addWidget(self.verdict)
+        self._binding = False
+
+    def _build_header(self, box: QVBoxLayout) -> None:
         top = QHBoxLayout()
         self.title = label("", name="sectionTitle", wrap=True)
         top.addWidget(self.title, 1)
@@ -169,10 +177,17 @@ class LineCard(QFrame):
         self.facts = label("", muted=True, wrap=True)
         box.addWidget(self.facts)
 
+    def _build_choices(self, box: QVBoxLayout, conditions: QStandardItemModel,
+                       reasons: QStandardItemModel) -> None:
         # Labels above their fields: the drop-downs get the width to show their words.
         choices = QGridLayout()
         choices.setHorizontalSpacing(8)
         choices.setVerticalSpacing(0)
+        self._build_quantity(choices)
+        self._build_reason_condition(choices, conditions, reasons)
+        box.addLayout(choices)
+
+    def _build_quantity(self, choices: QGridLayout) -> None:
         self.qty_label = label(_("Quantity"), name="fieldCaption")
         self.minus = QPushButton("−")
         self.plus = QPushButton("+")
@@ -196,6 +211,9 @@ class LineCard(QFrame):
         qty_row.addWidget(self.plus)
         choices.addWidget(self.qty_label, 0, 0)
         choices.addLayout(qty_row, 1, 0)
+
+    def _build_reason_condition(self, choices: QGridLayout, conditions: QStandardItemModel,
+                                reasons: QStandardItemModel) -> None:
         self.reason_label = label(_("Reason (keys 1–9, 0)"), name="fieldCaption")
         self.reason = ReasonCombo()
         self.reason.setModel(reasons)
@@ -218,14 +236,11 @@ class LineCard(QFrame):
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
             combo.setMinimumHeight(48)
-        box.addLayout(choices)
+
+    def _set_tab_order(self) -> None:
         # keyboard order inside a card: quantity, reason, condition (rarely changed)
         QWidget.setTabOrder(self.qty, self.reason)
         QWidget.setTabOrder(self.reason, self.condition)
-
-        self.verdict = VerdictLabel()
-        box.addWidget(self.verdict)
-        self._binding = False
 
     def focus_widgets(self) -> list[QWidget]:
         return [self.qty, self.reason, self.condition]
@@ -339,10 +354,24 @@ class SaleScreen(QWidget):
         outer = QHBoxLayout(self)
         outer.setContentsMargins(20, 12, 20, 12)
         outer.setSpacing(16)
+        outer.addLayout(self._build_left(), 3)
+        outer.addWidget(self._build_right(), 2)
 
-        # -- left: the lines ----------------------------------------------------------------
+        QShortcut(QKeySequence("F7"), self, self.exchange_scan.setFocus)
+        self._refresh_buttons()
+
+    # -- left: the lines ----------------------------------------------------------------------
+    def _build_left(self) -> QVBoxLayout:
         left = QVBoxLayout()
         left.setSpacing(8)
+        self._build_heading(left)
+        self._build_jewelry(left)
+        self._build_banners(left)
+        self._build_lines(left)
+        self._build_gift(left)
+        return left
+
+    def _build_heading(self, left: QVBoxLayout) -> None:
         heading = QHBoxLayout()
         heading.setSpacing(14)
         self.back_button = action_button(_("Back"), shortcut="Esc", icon_name="back")
@@ -360,6 +389,8 @@ class SaleScreen(QWidget):
         self.badges.setObjectName("banner")
         self.badges.setProperty("level", "warning")
         left.addWidget(self.badges)
+
+    def _build_jewelry(self, left: QVBoxLayout) -> None:
         # Fine jewelry (R14): what the sale's jewelry lines need, in the mode's words.
         self.jewelry_notice = label("", wrap=True)
         self.jewelry_notice.setObjectName("banner")
@@ -376,6 +407,8 @@ class SaleScreen(QWidget):
         self.jewelry_button.hide()
         jewelry_row.addWidget(self.jewelry_button)
         left.addLayout(jewelry_row)
+
+    def _build_banners(self, left: QVBoxLayout) -> None:
         self.banner = Banner()
         left.addWidget(self.banner)
         # What a manager just decided, and every line that holds the return: above the
@@ -386,6 +419,7 @@ class SaleScreen(QWidget):
         self.blocking = Banner()
         left.addWidget(self.blocking)
 
+    def _build_lines(self, left: QVBoxLayout) -> None:
         tools = QHBoxLayout()
         self.lines_title = label(_("What comes back?"), name="sectionTitle")
         tools.addWidget(self.lines_title)
@@ -413,20 +447,28 @@ class SaleScreen(QWidget):
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         left.addWidget(scroll, 1)
 
+    def _build_gift(self, left: QVBoxLayout) -> None:
         self.gift = QCheckBox(_("It was a gift (refund on an Alamara Gift Card)   Ctrl+G"))
         self.gift.toggled.connect(lambda _c: self.schedule_plan())
         self.gift.setAccessibleName(_("It was a gift (refund on an Alamara Gift Card)"))
         QShortcut(QKeySequence("Ctrl+G"), self, self.gift.toggle)
         left.addWidget(self.gift)
-        outer.addLayout(left, 3)
 
-        # -- right: sale facts, exchange, net ------------------------------------------------
+    # -- right: sale facts, exchange, net ------------------------------------------------------
+    def _build_right(self) -> QWidget:
         right_box = QWidget()
         right_box.setFixedWidth(420)
         right = QVBoxLayout(right_box)
         right.setContentsMargins(0, 0, 0, 0)
         right.setSpacing(10)
+        self._build_facts(right)
+        self._build_exchange(right)
+        right.addStretch(1)
+        self._build_net(right)
+        self._build_actions(right)
+        return right_box
 
+    def _build_facts(self, right: QVBoxLayout) -> None:
         facts = card()
         fl = QVBoxLayout(facts)
         fl.setContentsMargins(16, 10, 16, 10)
@@ -438,6 +480,7 @@ class SaleScreen(QWidget):
         fl.addWidget(self.customer)
         right.addWidget(facts)
 
+    def _build_exchange(self, right: QVBoxLayout) -> None:
         exchange = card()
         el = QVBoxLayout(exchange)
         el.setContentsMargins(16, 10, 16, 10)
@@ -464,8 +507,8 @@ class SaleScreen(QWidget):
         self.remove_item_button.clicked.connect(self.remove_new_item)
         el.addWidget(self.remove_item_button)
         right.addWidget(exchange)
-        right.addStretch(1)
 
+    def _build_net(self, right: QVBoxLayout) -> None:
         net = QFrame()
         net.setObjectName("netBar")
         nl = QVBoxLayout(net)
@@ -483,6 +526,7 @@ class SaleScreen(QWidget):
         nl.addWidget(self.net_detail)
         right.addWidget(net)
 
+    def _build_actions(self, right: QVBoxLayout) -> None:
         self.manager_button = action_button(_("Manager"), shortcut="F6", icon_name="manager")
         self.manager_button.clicked.connect(self.ask_manager)
         self.continue_button = action_button(_("Continue to refund"), shortcut="F10",
@@ -497,10 +541,6 @@ class SaleScreen(QWidget):
         right.addWidget(self.manager_button)
         right.addWidget(self.continue_button)
         right.addWidget(self.why)
-        outer.addWidget(right_box, 2)
-
-        QShortcut(QKeySequence("F7"), self, self.exchange_scan.setFocus)
-        self._refresh_buttons()
 
     # -- keyboard order -------------------------------------------------------------------
     def tab_chain(self) -> list[QWidget]:
@@ -531,6 +571,33 @@ class SaleScreen(QWidget):
         self.gift.setChecked(sale.gift_receipt)
         self.gift.setEnabled(not sale.gift_receipt)
         self.gift.blockSignals(False)
+        self._show_heading(sale)
+        jewel = getattr(self.services, "jewelry", None)
+        if jewel is not None:
+            jewel.reset_sale(sale)
+        self._show_jewelry()
+        self._show_facts(sale)
+        self._bind_cards(sale)
+        self.lines_scroll.verticalScrollBar().setValue(0)
+        self.new_list.clear()
+        self.exchange_scan.clear()
+        if sale.fully_returned:
+            self.banner.show_message(
+                _("Every item of this sale has already been returned: nothing left to refund."),
+                "info",
+            )
+        # One line left to return (most receipts): it is what the customer brought back,
+        # so it comes selected in full and the focus waits on its reason.
+        open_cards = [c for c in self.cards if c.line.refundable_qty > 0]
+        self._single = open_cards[0] if len(open_cards) == 1 else None
+        if self._single is not None:
+            self._single.qty.setValue(self._single.line.refundable_qty)
+        self._render_plan()
+        self.focus_first_line()
+        QTimer.singleShot(0, self._focus_if_idle)  # once the screen is shown
+
+    def _show_heading(self, sale: Sale) -> None:
+        """The sale's reference, date, store and total, and what the policy says of it."""
         ctx = self.services.context
         self.title.setText(sale_reference(sale))
         where = ctx.store_name(sale.store_id)
@@ -555,10 +622,8 @@ class SaleScreen(QWidget):
             )
         self.badges.setText("\n".join(staff_text(b) for b in badges))
         self.badges.setVisible(bool(badges))
-        jewel = getattr(self.services, "jewelry", None)
-        if jewel is not None:
-            jewel.reset_sale(sale)
-        self._show_jewelry()
+
+    def _show_facts(self, sale: Sale) -> None:
         self.tenders.setText(
             "\n".join(_("{tender}: {amount}").format(tender=tender_text(t),
                                                      amount=money(t.amount))
@@ -573,6 +638,8 @@ class SaleScreen(QWidget):
         else:
             self.customer.setText(_("No customer account on this sale."))
 
+    def _bind_cards(self, sale: Sale) -> None:
+        """One card per sale line, from the pool (built only when the pool is short)."""
         self.cards = []
         for i, line in enumerate(sale.lines, 1):
             if i > len(self._pool):
@@ -590,23 +657,6 @@ class SaleScreen(QWidget):
         for spare in self._pool[len(sale.lines):]:
             spare.hide()
         self._apply_tab_order()
-        self.lines_scroll.verticalScrollBar().setValue(0)
-        self.new_list.clear()
-        self.exchange_scan.clear()
-        if sale.fully_returned:
-            self.banner.show_message(
-                _("Every item of this sale has already been returned: nothing left to refund."),
-                "info",
-            )
-        # One line left to return (most receipts): it is what the customer brought back,
-        # so it comes selected in full and the focus waits on its reason.
-        open_cards = [c for c in self.cards if c.line.refundable_qty > 0]
-        self._single = open_cards[0] if len(open_cards) == 1 else None
-        if self._single is not None:
-            self._single.qty.setValue(self._single.line.refundable_qty)
-        self._render_plan()
-        self.focus_first_line()
-        QTimer.singleShot(0, self._focus_if_idle)  # once the screen is shown
 
     def _focus_if_idle(self) -> None:
         """The first line, unless the salesperson already works on this screen (keys
