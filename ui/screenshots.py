@@ -29,10 +29,12 @@ from pos_returns.demo import chain as demo
 from pos_returns.engine.domain import Condition
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
-from pos_returns.usecases.till import open_or_create_cache, open_worker_cache
+from pos_returns.usecases.auth import find_staff
+from pos_returns.usecases.till import get_sale, open_or_create_cache, open_worker_cache
 
 from .app import build_window, create_application, process_events
-from .ops import InlineExecutor
+from .ops import InlineExecutor, Ops
+from .services import Services
 
 SIZE = (1366, 768)
 LARGE = (1920, 1080)
@@ -109,266 +111,307 @@ def _errors_shown(widget: QWidget) -> list[str]:
             if b.isVisible() and b.level == "error" and b.text()]
 
 
-def _render(cfg: TillConfig, out: Path) -> tuple[list[Path], list[str]]:
-    app = create_application(cfg)
-    db = open_or_create_cache(cfg.cache_path)
-    window = build_window(cfg, executor=InlineExecutor(db))
-    window.resize(*SIZE)
-    window.show()
-    paths: list[Path] = []
-    problems: list[str] = []
+class _Shots:
+    """The window driven for the pictures, and what they gave: the files, the problems."""
 
-    def shot(name: str, widget: QWidget | None = None, *, expect_error: bool = False,
+    def __init__(self, cfg: TillConfig, out: Path) -> None:
+        self.cfg = cfg
+        self.out = out
+        self.app = create_application(cfg)
+        self.db = open_or_create_cache(cfg.cache_path)
+        self.window = build_window(cfg, executor=InlineExecutor(self.db))
+        self.window.resize(*SIZE)
+        self.window.show()
+        self.paths: list[Path] = []
+        self.problems: list[str] = []
+
+    def settle(self) -> None:
+        _settle(self.app)
+
+    def shot(self, name: str, widget: QWidget | None = None, *, expect_error: bool = False,
              large: bool = False) -> None:
-        _settle(app)
+        self.settle()
+        window = self.window
         target = widget or window
-        path = out / f"till-{name}.png"
+        path = self.out / f"till-{name}.png"
         target.grab().save(str(path))
-        paths.append(path)
+        self.paths.append(path)
         shown = _errors_shown(target)
         if shown and not expect_error:
-            problems.append(f"{name}: {shown[0]}")
+            self.problems.append(f"{name}: {shown[0]}")
         if large and widget is None:
             window.resize(*LARGE)
-            _settle(app)
-            big = out / f"till-{name}-1920.png"
+            self.settle()
+            big = self.out / f"till-{name}-1920.png"
             window.grab().save(str(big))
-            paths.append(big)
+            self.paths.append(big)
             window.resize(*SIZE)
-            _settle(app)
+            self.settle()
 
-    def type_in(widget: QWidget, text: str, enter: bool = True) -> None:
+    def type_in(self, widget: QWidget, text: str, enter: bool = True) -> None:
         widget.setFocus()
         QTest.keyClicks(widget, text)
         if enter:
             QTest.keyClick(widget, Qt.Key.Key_Return)
-        _settle(app)
+        self.settle()
 
+
+def _render(cfg: TillConfig, out: Path) -> tuple[list[Path], list[str]]:
+    s = _Shots(cfg, out)
+    _shoot_login_and_lookup(s)
+    _shoot_receipt_return(s)
+    _shoot_tag_removed(s)
+    _shoot_gift_and_international(s)
+    _shoot_manager_review(s)
+    _shoot_jewelry(s)
+    s.window.close()
+    _shoot_no_receipt(s)
+    s.db.close()
+    return s.paths, s.problems
+
+
+def _shoot_login_and_lookup(s: _Shots) -> None:
+    window = s.window
     # -- login -------------------------------------------------------------------------------
-    shot("01-login")
-    type_in(window.login.code, "V001")
-    type_in(window.login.pin, "0000")
-    shot("02-login-wrong-pin", expect_error=True)
+    s.shot("01-login")
+    s.type_in(window.login.code, "V001")
+    s.type_in(window.login.pin, "0000")
+    s.shot("02-login-wrong-pin", expect_error=True)
     window.login.pin.clear()
-    type_in(window.login.pin, "1111")
+    s.type_in(window.login.pin, "1111")
     # -- lookup ------------------------------------------------------------------------------
-    shot("03-lookup", large=True)
-    type_in(window.lookup.scan, "R00101250315000199")
-    shot("04-lookup-malformed-barcode", expect_error=True)
+    s.shot("03-lookup", large=True)
+    s.type_in(window.lookup.scan, "R00101250315000199")
+    s.shot("04-lookup-malformed-barcode", expect_error=True)
     window.lookup.scan.clear()
 
-    sale_id = _receipt_sale(db, cfg.store_id, "AND EXISTS (SELECT 1 FROM tenders t WHERE "
+
+def _shoot_receipt_return(s: _Shots) -> None:
+    """A sale paid by card: other ways to find it, the sale, an exchange, the refund."""
+    window, db = s.window, s.db
+    sale_id = _receipt_sale(db, s.cfg.store_id, "AND EXISTS (SELECT 1 FROM tenders t WHERE "
                             "t.sale_id = s.id AND t.kind = 'card') AND (SELECT COUNT(*) FROM "
                             "tenders t WHERE t.sale_id = s.id) = 1")
-    if sale_id is not None:
-        last4 = db.conn.execute(
-            "SELECT card_last4 FROM tenders WHERE sale_id = ? AND kind = 'card'", [sale_id]
-        ).fetchone()[0]
-        window.lookup.choose_tab(0)
-        window.lookup.card_last4.setText(last4)
-        window.lookup.card_dates.start.setDate(window.lookup.card_dates.start.date().addYears(-4))
-        window.lookup.search_other()
-        shot("05-lookup-other-ways-card")
-        window.lookup.choose_tab(1)
-        window.lookup.customer_query.setText("Zzyzx")
-        window.lookup.search_other()
-        shot("06-lookup-nothing-found-no-receipt")
+    if sale_id is None:
+        return
+    last4 = db.conn.execute(
+        "SELECT card_last4 FROM tenders WHERE sale_id = ? AND kind = 'card'", [sale_id]
+    ).fetchone()[0]
+    window.lookup.choose_tab(0)
+    window.lookup.card_last4.setText(last4)
+    window.lookup.card_dates.start.setDate(window.lookup.card_dates.start.date().addYears(-4))
+    window.lookup.search_other()
+    s.shot("05-lookup-other-ways-card")
+    window.lookup.choose_tab(1)
+    window.lookup.customer_query.setText("Zzyzx")
+    window.lookup.search_other()
+    s.shot("06-lookup-nothing-found-no-receipt")
 
-        from pos_returns.usecases.till import get_sale
+    sale = get_sale(db, sale_id)
+    window.lookup.scan.setText(sale.receipt_number)
+    window.lookup.submit_code()
+    s.settle()
+    s.shot("07-sale")
+    plain = next(
+        (c for c in window.sale.cards if db.conn.execute(
+            "SELECT gift_card = 0 AND fine_jewelry = 0 AND return_tag_required = 0 "
+            "FROM products WHERE sku = ?", [c.line.sku]).fetchone()[0]),
+        window.sale.cards[0])
+    plain.qty.setValue(1)
+    plain.set_reason("size")
+    s.settle()
+    s.shot("08-sale-line-accepted", large=True)
+    _shoot_exchange(s, plain)
+    if window.sale.continue_button.isEnabled():
+        window.sale.go_on()
+        s.settle()
+        _shoot_card_refund(s, last4)
 
-        sale = get_sale(db, sale_id)
-        window.lookup.scan.setText(sale.receipt_number)
-        window.lookup.submit_code()
-        _settle(app)
-        shot("07-sale")
-        plain = next(
-            (c for c in window.sale.cards if db.conn.execute(
-                "SELECT gift_card = 0 AND fine_jewelry = 0 AND return_tag_required = 0 "
-                "FROM products WHERE sku = ?", [c.line.sku]).fetchone()[0]),
-            window.sale.cards[0])
-        plain.qty.setValue(1)
-        plain.set_reason("size")
-        _settle(app)
-        shot("08-sale-line-accepted", large=True)
-        # -- exchange ---------------------------------------------------------------------
-        ean = db.conn.execute(
-            "SELECT ean FROM products WHERE gift_card = 0 AND fine_jewelry = 0 "
-            "AND current_price > ? ORDER BY current_price LIMIT 1",
-            [plain.line.unit_price],
-        ).fetchone()
-        if ean:
-            type_in(window.sale.exchange_scan, ean[0])
-            shot("09-sale-exchange-to-pay")
-            if window.sale.continue_button.isEnabled():
-                window.sale.go_on()
-                shot("09b-refund-exchange-customer-pays")
-                window.refund.back_requested.emit()
-                _settle(app)
-            window.sale.remove_new_item()
-            _settle(app)
+
+def _shoot_exchange(s: _Shots, plain) -> None:
+    """An exchange for a dearer item: the customer pays the difference."""
+    window = s.window
+    ean = s.db.conn.execute(
+        "SELECT ean FROM products WHERE gift_card = 0 AND fine_jewelry = 0 "
+        "AND current_price > ? ORDER BY current_price LIMIT 1",
+        [plain.line.unit_price],
+    ).fetchone()
+    if ean:
+        s.type_in(window.sale.exchange_scan, ean[0])
+        s.shot("09-sale-exchange-to-pay")
         if window.sale.continue_button.isEnabled():
             window.sale.go_on()
-            _settle(app)
-            shot("10-refund-card")
-            type_in(window.refund.card_field, "0000", enter=False)
-            shot("11-refund-card-mismatch", expect_error=True)
-            window.refund.card_field.clear()
-            type_in(window.refund.card_field, last4, enter=False)
-            window.refund.print_box.setChecked(True)
-            if window.refund.confirm_button.isEnabled():
-                window.refund.confirm()
-                _settle(app)
-                auth = getattr(window.refund, "auth_field", None)
-                if window.current == "refund" and auth is not None and auth.isVisible():
-                    # no terminal at the screenshots' till: the amount is done on the
-                    # terminal by hand, confirmed with its authorisation number (issue 14)
-                    shot("11b-refund-terminal-by-hand")
-                    auth.setText("A12345")
-                    window.refund.confirm()
-                    _settle(app)
-                if window.current != "done":
-                    problems.append(_("The return could not be completed for the pictures."))
-                # the screenshots' till has no printer: the done screen says so (issue 15)
-                shot("12-done", expect_error=True)
-                _render_ticket(window, out / "till-12b-ticket.png", paths)
-                window.done.new_return.emit()
-                _settle(app)
+            s.shot("09b-refund-exchange-customer-pays")
+            window.refund.back_requested.emit()
+            s.settle()
+        window.sale.remove_new_item()
+        s.settle()
 
-    # -- a tag removed (R13): blocked, manager --------------------------------------------------
-    tagged = _receipt_sale(db, cfg.store_id, "AND EXISTS (SELECT 1 FROM sale_lines l JOIN "
+
+def _shoot_card_refund(s: _Shots, last4: str) -> None:
+    """The refund to the card, the wrong card first, then the done screen and ticket."""
+    window = s.window
+    s.shot("10-refund-card")
+    s.type_in(window.refund.card_field, "0000", enter=False)
+    s.shot("11-refund-card-mismatch", expect_error=True)
+    window.refund.card_field.clear()
+    s.type_in(window.refund.card_field, last4, enter=False)
+    window.refund.print_box.setChecked(True)
+    if not window.refund.confirm_button.isEnabled():
+        return
+    window.refund.confirm()
+    s.settle()
+    auth = getattr(window.refund, "auth_field", None)
+    if window.current == "refund" and auth is not None and auth.isVisible():
+        # no terminal at the screenshots' till: the amount is done on the
+        # terminal by hand, confirmed with its authorisation number (issue 14)
+        s.shot("11b-refund-terminal-by-hand")
+        auth.setText("A12345")
+        window.refund.confirm()
+        s.settle()
+    if window.current != "done":
+        s.problems.append(_("The return could not be completed for the pictures."))
+    # the screenshots' till has no printer: the done screen says so (issue 15)
+    s.shot("12-done", expect_error=True)
+    _render_ticket(window, s.out / "till-12b-ticket.png", s.paths)
+    window.done.new_return.emit()
+    s.settle()
+
+
+def _shoot_tag_removed(s: _Shots) -> None:
+    """A tag removed (R13): blocked, a manager approves."""
+    window, db = s.window, s.db
+    tagged = _receipt_sale(db, s.cfg.store_id, "AND EXISTS (SELECT 1 FROM sale_lines l JOIN "
                            "products p ON p.sku = l.sku WHERE l.sale_id = s.id AND "
                            "p.return_tag_required = 1)")
-    if tagged is not None:
-        from pos_returns.usecases.till import get_sale
+    if tagged is None:
+        return
+    sale = get_sale(db, tagged)
+    window.open_sale(sale)
+    s.settle()
+    for line_card in window.sale.cards:
+        prod = db.conn.execute("SELECT return_tag_required FROM products WHERE sku = ?",
+                               [line_card.line.sku]).fetchone()
+        if prod and prod[0]:
+            line_card.qty.setValue(1)
+            line_card.set_condition(Condition.TAG_REMOVED)
+            line_card.set_reason("changed_mind")
+            break
+    s.settle()
+    s.shot("13-sale-blocked-tag-removed", large=True, expect_error=True)  # blocked: red
+    if window.sale.plan is not None:
+        window.sale.ask_manager()
+        s.settle()
+        dialog = window.manager_dialog
+        if dialog is not None:
+            dialog.code.setText("M001")
+            dialog.reason.setText("Étiquette retrouvée dans le sac, article jamais porté")
+            s.shot("14-manager-dialog", dialog)
+            dialog.pin.setText("9999")
+            dialog.decide("approved")
+            s.settle()
+            s.shot("15-sale-approved-by-manager")
 
-        sale = get_sale(db, tagged)
-        window.open_sale(sale)
-        _settle(app)
-        for line_card in window.sale.cards:
-            prod = db.conn.execute("SELECT return_tag_required FROM products WHERE sku = ?",
-                                   [line_card.line.sku]).fetchone()
-            if prod and prod[0]:
-                line_card.qty.setValue(1)
-                line_card.set_condition(Condition.TAG_REMOVED)
-                line_card.set_reason("changed_mind")
-                break
-        _settle(app)
-        shot("13-sale-blocked-tag-removed", large=True, expect_error=True)  # blocked: red
-        if window.sale.plan is not None:
-            window.sale.ask_manager()
-            _settle(app)
-            dialog = window.manager_dialog
-            if dialog is not None:
-                dialog.code.setText("M001")
-                dialog.reason.setText("Étiquette retrouvée dans le sac, article jamais porté")
-                shot("14-manager-dialog", dialog)
-                dialog.pin.setText("9999")
-                dialog.decide("approved")
-                _settle(app)
-                shot("15-sale-approved-by-manager")
 
-    # -- gift receipt (R06) and an international order (R15) ----------------------------------
+def _shoot_gift_and_international(s: _Shots) -> None:
+    """A gift receipt (R06) and an international order (R15)."""
+    window, db = s.window, s.db
     gift = _one(db, "SELECT id FROM sales WHERE gift_receipt = 1 AND channel = 'store' "
                 "ORDER BY sold_at DESC LIMIT 1")
     if gift is not None:
-        from pos_returns.usecases.till import get_sale
-
         window.open_sale(get_sale(db, gift))
-        _settle(app)
+        s.settle()
         window.sale.return_everything()
         for line_card in window.sale.cards:
             line_card.set_reason("gift")
-        _settle(app)
-        shot("16-sale-gift-receipt")
+        s.settle()
+        s.shot("16-sale-gift-receipt")
         if window.sale.continue_button.isEnabled():
             window.sale.go_on()
-            shot("17-refund-gift-card")
+            s.shot("17-refund-gift-card")
     intl = _one(db, "SELECT id FROM sales WHERE international = 1 ORDER BY sold_at DESC LIMIT 1")
     if intl is not None:
-        from pos_returns.usecases.till import get_sale
-
         window.open_sale(get_sale(db, intl))
-        _settle(app)
+        s.settle()
         window.sale.return_everything()
         for line_card in window.sale.cards:
             line_card.set_reason("size")
-        shot("18-sale-international-order")
+        s.shot("18-sale-international-order")
 
-    # -- manager's header and daily review ----------------------------------------------------
+
+def _shoot_manager_review(s: _Shots) -> None:
+    """The locked till, then the manager's header and daily review."""
+    window = s.window
     window.back_to_lookup_fresh()
     window.lock()
-    shot("19-locked")
+    s.shot("19-locked")
     window.login.switch_user()
     window.login.code.setText("M001")
     window.login.pin.setText("9999")
     window.login.submit()
-    _settle(app)
+    s.settle()
     window.toggle_review()
-    shot("20-manager-daily-review", large=True)
+    s.shot("20-manager-daily-review", large=True)
     review = window.review
     if review is not None and getattr(review, "open_ticket", None) is not None:
         shown: list[QWidget] = []
         review.ticket_shown.connect(shown.append)
         review.open_ticket()
-        _settle(app)
+        s.settle()
         if shown:
             shown[0].adjustSize()
-            shot("21-review-ticket-details", shown[0])
+            s.shot("21-review-ticket-details", shown[0])
             shown[0].close()
     window.toggle_review()
-    _settle(app)
+    s.settle()
 
-    # -- fine-jewelry mode (R14): a specialist, Ctrl+J, a jewel, F4 -----------------------------
+
+def _shoot_jewelry(s: _Shots) -> None:
+    """Fine-jewelry mode (R14): a specialist, Ctrl+J, a jewel, F4."""
+    window, db = s.window, s.db
     jeweller = db.conn.execute("SELECT code FROM staff WHERE role = 'jewelry' AND store_id = ? "
-                               "ORDER BY code LIMIT 1", [cfg.store_id]).fetchone()
+                               "ORDER BY code LIMIT 1", [s.cfg.store_id]).fetchone()
     jewel = _one(db, "SELECT s.id FROM sales s WHERE s.store_id = ? AND EXISTS (SELECT 1 FROM "
                  "sale_lines l JOIN products p ON p.sku = l.sku WHERE l.sale_id = s.id AND "
-                 "p.fine_jewelry = 1) ORDER BY s.sold_at DESC LIMIT 1", (cfg.store_id,))
-    if jeweller is not None and jewel is not None:
-        from pos_returns.usecases.till import get_sale
+                 "p.fine_jewelry = 1) ORDER BY s.sold_at DESC LIMIT 1", (s.cfg.store_id,))
+    if jeweller is None or jewel is None:
+        return
+    window.lock()
+    window.login.switch_user()
+    window.login.code.setText(jeweller[0])
+    window.login.pin.setText("2222")  # the demo specialists' PIN
+    window.login.submit()
+    s.settle()
+    window.toggle_jewelry_mode()
+    s.settle()
+    window.open_sale(get_sale(db, jewel))
+    s.settle()
+    for line_card in window.sale.cards:
+        if line_card.qty.isEnabled():
+            line_card.qty.setValue(1)
+            line_card.set_reason("changed_mind")
+            break
+    s.shot("22-jewelry-mode-checks-to-do")
+    window.open_jewelry_checks()
+    s.settle()
+    dialog = getattr(window, "jewelry_dialog", None)
+    if dialog is not None:
+        s.shot("23-jewelry-checks-dialog", dialog)
+        dialog.reject()
+        s.settle()
+    window.toggle_jewelry_mode()
 
-        window.lock()
-        window.login.switch_user()
-        window.login.code.setText(jeweller[0])
-        window.login.pin.setText("2222")  # the demo specialists' PIN
-        window.login.submit()
-        _settle(app)
-        window.toggle_jewelry_mode()
-        _settle(app)
-        window.open_sale(get_sale(db, jewel))
-        _settle(app)
-        for line_card in window.sale.cards:
-            if line_card.qty.isEnabled():
-                line_card.qty.setValue(1)
-                line_card.set_reason("changed_mind")
-                break
-        shot("22-jewelry-mode-checks-to-do")
-        window.open_jewelry_checks()
-        _settle(app)
-        dialog = getattr(window, "jewelry_dialog", None)
-        if dialog is not None:
-            shot("23-jewelry-checks-dialog", dialog)
-            dialog.reject()
-            _settle(app)
-        window.toggle_jewelry_mode()
-    window.close()
 
-    # -- the other modules' dialogs (no-receipt flow), when they offer their pictures -------
+def _shoot_no_receipt(s: _Shots) -> None:
+    """The other modules' dialogs (no-receipt flow), when they offer their pictures."""
     try:
         from .dialogs.no_receipt import save_screenshots
     except ImportError:
         save_screenshots = None
     if save_screenshots is not None:
-        from pos_returns.usecases.auth import find_staff
-
-        from .ops import Ops
-        from .services import Services
-
-        services = Services(cfg, Ops(InlineExecutor(db)))
-        services.set_staff(find_staff(db, "V001"))
-        paths.extend(save_screenshots(out, services, db))
-    db.close()
-    return paths, problems
+        services = Services(s.cfg, Ops(InlineExecutor(s.db)))
+        services.set_staff(find_staff(s.db, "V001"))
+        s.paths.extend(save_screenshots(s.out, services, s.db))
 
 
 def _render_ticket(window, target: Path, paths: list[Path]) -> None:

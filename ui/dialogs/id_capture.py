@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -80,10 +81,24 @@ class IdCaptureDialog(QDialog):
         box = dialog_layout(self, _("Return without receipt — identity document"),
                             title=_("Customer's identity document"), minimum=(1040, 720),
                             spacing=14)
+        self.declined = False
+        self._build_notice(box)
+        self._build_type_buttons(box)
+        self._build_fields(box)
+        self.banner = Banner()
+        box.addWidget(self.banner)
+        self._build_actions(box)
+        self._busy = False
+        # The national identity card is the one most customers show: chosen already
+        # (Ctrl+2..4 change it), the focus waits on its number.
+        self.type_buttons[DocType.CNI].setChecked(True)
+        self._set_tab_order()
+        self.number.setFocus()
+
+    def _build_notice(self, box: QVBoxLayout) -> None:
         # The RGPD notice, for the staff: what to tell the customer, in three lines.
         # The full notice, addressed to the customer, is one key away (F1).
-        self.declined = False
-        months = services.cfg.policy.id_retention_months
+        months = self.services.cfg.policy.id_retention_months
         self.summary = label(
             _("Tell the customer: to prevent abuse of returns without receipt, Alamara keeps "
               "the type of document, the last 4 characters of its number and the name, for "
@@ -102,6 +117,7 @@ class IdCaptureDialog(QDialog):
         notice_row.addWidget(self.notice_button, 0, Qt.AlignmentFlag.AlignTop)
         box.addLayout(notice_row)
 
+    def _build_type_buttons(self, box: QVBoxLayout) -> None:
         box.addWidget(label(_("Type of document"), name="sectionTitle"))
         grid = QGridLayout()
         grid.setHorizontalSpacing(12)
@@ -126,6 +142,7 @@ class IdCaptureDialog(QDialog):
             button.toggled.connect(self._type_chosen)
         box.addLayout(grid)
 
+    def _build_fields(self, box: QVBoxLayout) -> None:
         self.number = QLineEdit()
         self.number.setObjectName("idNumber")
         # Shown as typed: a typo must be seen, or the repeat-returner check (R19) misses
@@ -147,9 +164,7 @@ class IdCaptureDialog(QDialog):
         self.number.returnPressed.connect(self.name.setFocus)
         self.name.returnPressed.connect(self.submit)
 
-        self.banner = Banner()
-        box.addWidget(self.banner)
-
+    def _build_actions(self, box: QVBoxLayout) -> None:
         self.cancel_button = cancel_button(self)
         self.decline_button = action_button(_("The customer declines"), shortcut="Alt+R",
                                             role="danger", icon_name="blocked")
@@ -159,14 +174,11 @@ class IdCaptureDialog(QDialog):
         self.save_button.clicked.connect(self.submit)
         box.addLayout(button_row([self.cancel_button, self.decline_button],
                                  [self.save_button]))
-        self._busy = False
-        # The national identity card is the one most customers show: chosen already
-        # (Ctrl+2..4 change it), the focus waits on its number.
-        self.type_buttons[DocType.CNI].setChecked(True)
+
+    def _set_tab_order(self) -> None:
         set_tab_chain([self.number, self.name, self.save_button,
                        *self.type_buttons.values(), self.notice_button, self.decline_button,
                        self.cancel_button])
-        self.number.setFocus()
 
     def show_notice(self) -> None:
         """The full information notice, for the customer to read (RGPD art. 13)."""

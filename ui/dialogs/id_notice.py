@@ -55,7 +55,13 @@ class IdNoticeDialog(QDialog):
                 name="subtitle", wrap=True,
             )
         )
+        self._build_body(box, paragraphs)
+        self._build_actions(box)
+        self._connect_shortcuts()
+        self._sync()
+        self.acknowledged.setFocus()
 
+    def _build_body(self, box: QVBoxLayout, paragraphs: list[str]) -> None:
         body = QWidget()
         body.setObjectName("noticeBody")
         inner = QVBoxLayout(body)
@@ -86,6 +92,7 @@ class IdNoticeDialog(QDialog):
         )
         box.addWidget(scroll, 1)
 
+    def _build_actions(self, box: QVBoxLayout) -> None:
         self.acknowledged = QCheckBox(_("The customer has read this information (Space)"))
         self.acknowledged.toggled.connect(self._sync)
         box.addWidget(self.acknowledged)
@@ -102,9 +109,8 @@ class IdNoticeDialog(QDialog):
         box.addLayout(button_row([self.cancel_button],
                                  [self.decline_button, self.continue_button]))
 
+    def _connect_shortcuts(self) -> None:
         QShortcut(QKeySequence("Space"), self, activated=self.acknowledged.toggle)
-        self._sync()
-        self.acknowledged.setFocus()
 
     def view_only(self) -> None:
         """Shown on request from the ID capture: the customer reads it, Close goes back."""

@@ -104,7 +104,6 @@ class JewelryChecksDialog(QDialog):
         self.setWindowTitle(_("Fine-jewelry checks"))
         self.setModal(True)
         self.setMinimumWidth(1180)
-
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 20, 24, 20)
         outer.setSpacing(10)
@@ -112,13 +111,21 @@ class JewelryChecksDialog(QDialog):
         outer.addWidget(label(
             _("Compare what the customer shows and the piece itself; the till checks them "
               "against the sale."), muted=True, wrap=True))
-
         body = QWidget()
         bl = QVBoxLayout(body)
         bl.setContentsMargins(0, 0, 8, 0)
         bl.setSpacing(10)
+        proof_box = self._build_proof()
+        self._build_pieces(bl)
+        columns = self._build_columns(body)
+        self._build_signature(columns, proof_box)
+        outer.addLayout(columns, 1)
+        self._build_actions(outer)
+        self.resize(1240, 830)
+        (self.slip if sale.packing_slip or sale.order_number else self.card_last4).setFocus()
 
-        # -- proof ---------------------------------------------------------------------------
+    def _build_proof(self) -> QFrame:
+        """The proof of purchase: packing slip, card's last 4 digits, its fingerprint."""
         proof_box = card()
         pl = QGridLayout(proof_box)
         pl.setContentsMargins(16, 10, 16, 12)
@@ -126,7 +133,7 @@ class JewelryChecksDialog(QDialog):
         pl.setVerticalSpacing(4)
         pl.addWidget(label(_("Proof of purchase"), name="sectionTitle"), 0, 0, 1, 2)
         proof_box.setToolTip(_("The packing slip and/or the card used for the order."))
-        proof = mode.proof
+        proof = self.mode.proof
         self.slip = QLineEdit(proof.packing_slip)
         self.slip.setObjectName("jewelrySlip")
         self.slip.setMaxLength(40)
@@ -153,16 +160,18 @@ class JewelryChecksDialog(QDialog):
         self.read_button.clicked.connect(self.read_demo_card)
         self.read_button.setShortcut(QKeySequence())
         QShortcut(QKeySequence("F3"), self, activated=self.read_demo_card)
-        self.read_button.setVisible(not services.cfg.hq_dsn)
+        self.read_button.setVisible(not self.services.cfg.hq_dsn)
         pl.addWidget(self.read_button, 5, 1)
         pl.setRowMinimumHeight(5, 60)
         pl.setColumnStretch(1, 1)
+        return proof_box
 
-        # -- the pieces ----------------------------------------------------------------------
+    def _build_pieces(self, bl: QVBoxLayout) -> None:
+        """One box per piece, then "All items OK"."""
         self.pieces: list[PieceBox] = []
-        pieces = [line for line in jewelry_lines(sale) if line.refundable_qty > 0]
+        pieces = [line for line in jewelry_lines(self.sale) if line.refundable_qty > 0]
         for index, line in enumerate(pieces, 1):
-            serial, inspection = mode.inputs.get(int(line.id), ("", None))
+            serial, inspection = self.mode.inputs.get(int(line.id), ("", None))
             piece = PieceBox(line, index, serial, inspection)
             bl.addWidget(piece)
             self.pieces.append(piece)
@@ -175,6 +184,8 @@ class JewelryChecksDialog(QDialog):
 
         bl.addStretch(1)
 
+    def _build_columns(self, body: QWidget) -> QHBoxLayout:
+        """The pieces scroll on the left; the right column is added next to them."""
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -186,15 +197,17 @@ class JewelryChecksDialog(QDialog):
         columns = QHBoxLayout()
         columns.setSpacing(16)
         columns.addWidget(scroll, 3)
+        return columns
 
-        # -- signature (right column) ------------------------------------------------------
+    def _build_signature(self, columns: QHBoxLayout, proof_box: QFrame) -> None:
+        """The right column: the proof above the customer's signature."""
         sig_box = card()
         sl = QVBoxLayout(sig_box)
         sl.setContentsMargins(16, 10, 16, 12)
         sl.setSpacing(8)
         sl.addWidget(label(_("Customer signature"), name="sectionTitle"))
         self.pad = SignaturePad()
-        self.had_signature = bool(mode.signature)
+        self.had_signature = bool(self.mode.signature)
         if self.had_signature:
             self.pad.caption.setText(_("Already signed. Clear and sign again to replace it."))
         self.pad.changed.connect(self._signature_changed)
@@ -208,8 +221,8 @@ class JewelryChecksDialog(QDialog):
         scl.addWidget(proof_box)
         scl.addWidget(sig_box, 1)
         columns.addWidget(sig_column)
-        outer.addLayout(columns, 1)
 
+    def _build_actions(self, outer: QVBoxLayout) -> None:
         self.banner = Banner()
         outer.addWidget(self.banner)
         row = QHBoxLayout()
@@ -224,8 +237,6 @@ class JewelryChecksDialog(QDialog):
         row.addStretch(1)
         row.addWidget(self.save_button)
         outer.addLayout(row)
-        self.resize(1240, 830)
-        (self.slip if sale.packing_slip or sale.order_number else self.card_last4).setFocus()
 
     def _signature_changed(self) -> None:
         if self.pad.is_empty():

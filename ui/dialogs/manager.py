@@ -9,7 +9,7 @@ was typed when it says no.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QLineEdit, QWidget
+from PySide6.QtWidgets import QDialog, QLineEdit, QVBoxLayout, QWidget
 
 from pos_returns.engine.approvals import pending_approvals, refusable_lines
 from pos_returns.engine.plan import Approval, ReturnPlan
@@ -48,20 +48,31 @@ class ManagerDialog(QDialog):
         self.approvals: list[Approval] = []
         box = dialog_layout(self, _("Manager approval"), title=_("Manager approval"),
                             minimum=880)
-        self.items = items_to_decide(plan, scope)
+        self._build_items(box, scope)
+        self._build_fields(box)
+        self.banner = Banner()
+        box.addWidget(self.banner)
+        self._build_actions(box)
+        self._set_tab_order()
+        self.code.setFocus()
+
+    def _build_items(self, box: QVBoxLayout, scope: str) -> None:
+        """What the engine asks a manager about (or what a manager may still refuse)."""
+        self.items = items_to_decide(self.plan, scope)
         if self.items or scope != "lines":
             box.addWidget(label(_("The returns policy asks a manager about:"), name="subtitle"))
             text = "\n".join(f"• {staff_text(what)}" for _n, _rule, what in self.items)
         else:
             box.addWidget(label(_("The policy accepts this return. A manager may still "
                                   "refuse it."), name="subtitle", wrap=True))
-            self.items = [(p.line_no, p.rule, p.what) for p in refusable_lines(plan)]
+            self.items = [(p.line_no, p.rule, p.what) for p in refusable_lines(self.plan)]
             text = "\n".join(f"• {what}" for _n, _r, what in self.items)
         what = label(text, wrap=True)
         what.setObjectName("banner")
         what.setProperty("level", "warning")
         box.addWidget(what)
 
+    def _build_fields(self, box: QVBoxLayout) -> None:
         self.code = QLineEdit()
         self.code.setPlaceholderText(_("e.g. M001"))
         self.code.setMaxLength(32)
@@ -76,9 +87,7 @@ class ManagerDialog(QDialog):
         self.code.returnPressed.connect(self.pin.setFocus)
         self.pin.returnPressed.connect(self.reason.setFocus)
 
-        self.banner = Banner()
-        box.addWidget(self.banner)
-
+    def _build_actions(self, box: QVBoxLayout) -> None:
         self.cancel_button = cancel_button(self)
         # Refuse and approve far apart, on keys far apart: approve is the main action
         # (F10, on the right); refusing is a deliberate Alt+R, on the left by Cancel.
@@ -90,12 +99,13 @@ class ManagerDialog(QDialog):
         self.approve_button.clicked.connect(lambda: self.decide("approved"))
         box.addLayout(button_row([self.cancel_button, self.refuse_button],
                                  [self.approve_button]))
+
+    def _set_tab_order(self) -> None:
         for text, field in ((_("Manager code or badge"), self.code), (_("PIN"), self.pin),
                             (_("Written reason"), self.reason)):
             field.setAccessibleName(text)
         set_tab_chain([self.code, self.pin, self.reason, self.approve_button,
                        self.refuse_button, self.cancel_button])
-        self.code.setFocus()
 
     def decide(self, decision: str) -> None:
         if not self.code.text().strip():

@@ -146,9 +146,23 @@ class NoReceiptDialog(QDialog):
         self._planning = False
         box = dialog_layout(self, _("Return without receipt"),
                             title=_("Return without receipt"), minimum=(1040, 700))
+        self._build_header(box)
+        self._build_scan(box)
+        self._build_table(box)
+        self._build_total(box)
+        self.banner = Banner()
+        box.addWidget(self.banner)
+        self._build_actions(box)
+        self._build_replan_timer()
+        self._refresh()
+        self.scan.setFocus()
+
+    def _build_header(self, box: QVBoxLayout) -> None:
+        """Who the ID check is for, and the identity's R19 history."""
         who = label(
             _("ID: {document} {number} — {name}").format(
-                document=check.doc_label, number=check.masked_number, name=check.name),
+                document=self.check.doc_label, number=self.check.masked_number,
+                name=self.check.name),
             name="subtitle", wrap=True,
         )
         who.setObjectName("identity")
@@ -158,10 +172,12 @@ class NoReceiptDialog(QDialog):
         self.history_banner = Banner()
         self.history_banner.setObjectName("banner")
         self.history_banner.show_message(
-            history_message(history, services.cfg), _BANNER_LEVELS[history.level]
+            history_message(self.history, self.services.cfg),
+            _BANNER_LEVELS[self.history.level],
         )
         box.addWidget(self.history_banner)
 
+    def _build_scan(self, box: QVBoxLayout) -> None:
         scan_row = QHBoxLayout()
         self.scan = QLineEdit()
         self.scan.setObjectName("scanField")
@@ -190,6 +206,7 @@ class NoReceiptDialog(QDialog):
         reason_row.addWidget(self.reason, 1)
         box.addLayout(reason_row)
 
+    def _build_table(self, box: QVBoxLayout) -> None:
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(
             [_("Article"), _("Qty"), _("Current price"), _("Amount"), _("Policy")]
@@ -206,6 +223,7 @@ class NoReceiptDialog(QDialog):
         self.table.setWordWrap(True)
         box.addWidget(self.table, 1)
 
+    def _build_total(self, box: QVBoxLayout) -> None:
         total_card = card()
         total_row = QHBoxLayout(total_card)
         total_row.setContentsMargins(20, 12, 20, 12)
@@ -223,9 +241,7 @@ class NoReceiptDialog(QDialog):
         total_row.addWidget(self.total_amount)
         box.addWidget(total_card)
 
-        self.banner = Banner()
-        box.addWidget(self.banner)
-
+    def _build_actions(self, box: QVBoxLayout) -> None:
         self.cancel_button = cancel_button(self)
         self.remove_button = action_button(
             _("Remove") + "   " + pgettext("keyboard key", "Del"), role="danger"
@@ -242,12 +258,11 @@ class NoReceiptDialog(QDialog):
                                  [self.manager_button, self.continue_button]))
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.go_on)
 
+    def _build_replan_timer(self) -> None:
         self._replan = QTimer(self)
         self._replan.setSingleShot(True)
         self._replan.setInterval(0)
         self._replan.timeout.connect(self._run_plan)
-        self._refresh()
-        self.scan.setFocus()
 
     # -- items --------------------------------------------------------------------------------
     def add_item(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QLineEdit, QWidget
+from PySide6.QtWidgets import QDialog, QLineEdit, QVBoxLayout, QWidget
 
 from pos_returns.i18n import _, format_money
 
@@ -57,6 +57,13 @@ class TerminalCheckDialog(QDialog):
         box.addWidget(what)
         if operation.message:
             box.addWidget(label(operation.message, muted=True, wrap=True))
+        self._build_fields(box)
+        self.banner = Banner()
+        box.addWidget(self.banner)
+        self._build_actions(box)
+        self.code.setFocus()
+
+    def _build_fields(self, box: QVBoxLayout) -> None:
         self.code = QLineEdit()
         self.code.setMaxLength(32)
         self.pin = QLineEdit()
@@ -76,8 +83,8 @@ class TerminalCheckDialog(QDialog):
         self.code.returnPressed.connect(self.pin.setFocus)
         self.pin.returnPressed.connect(self.auth.setFocus)
         self.auth.returnPressed.connect(self.reason.setFocus)
-        self.banner = Banner()
-        box.addWidget(self.banner)
+
+    def _build_actions(self, box: QVBoxLayout) -> None:
         self.cancel_button = cancel_button(self)
         self.not_done_button = action_button(_("Not done"), shortcut="F8", role="danger",
                                              icon_name="blocked")
@@ -87,7 +94,6 @@ class TerminalCheckDialog(QDialog):
         self.done_button.clicked.connect(lambda: self.decide(True))
         box.addLayout(button_row([self.cancel_button],
                                  [self.not_done_button, self.done_button]))
-        self.code.setFocus()
 
     def decide(self, approved: bool) -> None:
         if not self.code.text().strip() or not self.pin.text():
