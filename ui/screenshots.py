@@ -16,6 +16,7 @@ taken at 1920 x 1080 (``*-1920.png``).
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from pos_returns.usecases.auth import find_staff
 from pos_returns.usecases.till import get_sale, open_or_create_cache, open_worker_cache
 
 from .app import build_window, create_application, process_events
+from .dialogs.no_receipt import save_screenshots
 from .ops import InlineExecutor, Ops
 from .services import Services
 
@@ -404,20 +406,13 @@ def _shoot_jewelry(s: _Shots) -> None:
 
 def _shoot_no_receipt(s: _Shots) -> None:
     """The other modules' dialogs (no-receipt flow), when they offer their pictures."""
-    try:
-        from .dialogs.no_receipt import save_screenshots
-    except ImportError:
-        save_screenshots = None
-    if save_screenshots is not None:
-        services = Services(s.cfg, Ops(InlineExecutor(s.db)))
-        services.set_staff(find_staff(s.db, "V001"))
-        s.paths.extend(save_screenshots(s.out, services, s.db))
+    services = Services(s.cfg, Ops(InlineExecutor(s.db)))
+    services.set_staff(find_staff(s.db, "V001"))
+    s.paths.extend(save_screenshots(s.out, services, s.db))
 
 
 def _render_ticket(window, target: Path, paths: list[Path]) -> None:
     """The return ticket as printed (poppler's pdftoppm, when the machine has it)."""
-    import subprocess
-
     result = getattr(window.done, "last_result", None)
     pdf = getattr(result, "ticket_pdf", None)
     if pdf is None or shutil.which("pdftoppm") is None:
