@@ -46,12 +46,12 @@ class PieceBox(QFrame):
         self.line = line
         self.setProperty("card", True)
         box = QVBoxLayout(self)
-        box.setContentsMargins(16, 10, 16, 12)
-        box.setSpacing(6)
+        box.setContentsMargins(16, 8, 16, 8)
+        box.setSpacing(4)
         box.addWidget(label(f"{index}. {line.name}", name="sectionTitle", wrap=True))
         grid = QGridLayout()
         grid.setHorizontalSpacing(12)
-        grid.setVerticalSpacing(6)
+        grid.setVerticalSpacing(4)
         grid.addWidget(label(_("Serial number read on the piece")), 0, 0)
         self.serial = QLineEdit(serial)
         self.serial.setObjectName("jewelrySerial")
@@ -105,23 +105,25 @@ class JewelryChecksDialog(QDialog):
         self.setModal(True)
         self.setMinimumWidth(1180)
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(24, 20, 24, 20)
-        outer.setSpacing(10)
+        outer.setContentsMargins(24, 16, 24, 16)
+        outer.setSpacing(8)
         outer.addWidget(label(_("Fine-jewelry checks"), name="title"))
         outer.addWidget(label(
             _("Compare what the customer shows and the piece itself; the till checks them "
               "against the sale."), muted=True, wrap=True))
+        # At 1366 x 768: the proof in one row across the top, the pieces (scrolling when
+        # there are several) beside the signature, the actions always visible below.
+        outer.addWidget(self._build_proof())
         body = QWidget()
         bl = QVBoxLayout(body)
         bl.setContentsMargins(0, 0, 8, 0)
         bl.setSpacing(10)
-        proof_box = self._build_proof()
         self._build_pieces(bl)
         columns = self._build_columns(body)
-        self._build_signature(columns, proof_box)
+        self._build_signature(columns)
         outer.addLayout(columns, 1)
         self._build_actions(outer)
-        self.resize(1240, 830)
+        self.resize(1240, 720)
         (self.slip if sale.packing_slip or sale.order_number else self.card_last4).setFocus()
 
     def _build_proof(self) -> QFrame:
@@ -130,8 +132,8 @@ class JewelryChecksDialog(QDialog):
         pl = QGridLayout(proof_box)
         pl.setContentsMargins(16, 10, 16, 12)
         pl.setHorizontalSpacing(12)
-        pl.setVerticalSpacing(4)
-        pl.addWidget(label(_("Proof of purchase"), name="sectionTitle"), 0, 0, 1, 2)
+        pl.setVerticalSpacing(2)
+        pl.addWidget(label(_("Proof of purchase"), name="sectionTitle"), 0, 0, 1, 4)
         proof_box.setToolTip(_("The packing slip and/or the card used for the order."))
         proof = self.mode.proof
         self.slip = QLineEdit(proof.packing_slip)
@@ -149,21 +151,20 @@ class JewelryChecksDialog(QDialog):
         self.fingerprint.setPlaceholderText(_("read by the card terminal"))
         for field in (self.slip, self.card_last4, self.fingerprint):
             field.setMinimumHeight(44)
-        pl.addWidget(label(_("Packing slip no.")), 2, 0, 1, 2)
-        pl.addWidget(self.slip, 3, 0, 1, 2)
-        pl.addWidget(label(_("Card: last 4 digits")), 4, 0, 1, 2)
-        pl.addWidget(self.card_last4, 5, 0)
-        pl.addWidget(label(_("Fingerprint read by the card terminal")), 6, 0, 1, 2)
-        pl.addWidget(self.fingerprint, 7, 0, 1, 2)
+        pl.addWidget(label(_("Packing slip no.")), 1, 0)
+        pl.addWidget(self.slip, 2, 0)
+        pl.addWidget(label(_("Card: last 4 digits")), 1, 1, 1, 2)
+        pl.addWidget(self.card_last4, 2, 1)
+        pl.addWidget(label(_("Fingerprint read by the card terminal")), 1, 3)
+        pl.addWidget(self.fingerprint, 2, 3)
         self.read_button = action_button(_("Read the card (demo)"), shortcut="F3")
-        self.read_button.setMinimumHeight(52)
         self.read_button.clicked.connect(self.read_demo_card)
         self.read_button.setShortcut(QKeySequence())
         QShortcut(QKeySequence("F3"), self, activated=self.read_demo_card)
         self.read_button.setVisible(not self.services.cfg.hq_dsn)
-        pl.addWidget(self.read_button, 5, 1)
-        pl.setRowMinimumHeight(5, 60)
-        pl.setColumnStretch(1, 1)
+        pl.addWidget(self.read_button, 2, 2)
+        pl.setColumnStretch(0, 1)
+        pl.setColumnStretch(3, 1)
         return proof_box
 
     def _build_pieces(self, bl: QVBoxLayout) -> None:
@@ -175,13 +176,11 @@ class JewelryChecksDialog(QDialog):
             piece = PieceBox(line, index, serial, inspection)
             bl.addWidget(piece)
             self.pieces.append(piece)
-        all_ok = action_button(_("All items OK"), shortcut="Ctrl+K")
-        all_ok.setMinimumHeight(44)
-        all_ok.clicked.connect(self.set_all_ok)
-        all_ok.setShortcut(QKeySequence())  # the dialog's shortcut acts at once
+        # "All items OK" sits with the actions (always visible), not under the pieces.
+        self.all_ok_button = action_button(_("All items OK"), shortcut="Ctrl+K")
+        self.all_ok_button.clicked.connect(self.set_all_ok)
+        self.all_ok_button.setShortcut(QKeySequence())  # the dialog's shortcut acts at once
         QShortcut(QKeySequence("Ctrl+K"), self, activated=self.set_all_ok)
-        bl.addWidget(all_ok, 0, Qt.AlignmentFlag.AlignLeft)
-
         bl.addStretch(1)
 
     def _build_columns(self, body: QWidget) -> QHBoxLayout:
@@ -191,16 +190,17 @@ class JewelryChecksDialog(QDialog):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
+        self.pieces_scroll = scroll
         body.setObjectName("linesHost")
         scroll.viewport().setAutoFillBackground(False)
-        scroll.setMinimumHeight(440)  # the dialog fits a 1366 x 768 screen
+        scroll.setMinimumHeight(320)  # one piece whole; the dialog fits a 768 px screen
         columns = QHBoxLayout()
         columns.setSpacing(16)
         columns.addWidget(scroll, 3)
         return columns
 
-    def _build_signature(self, columns: QHBoxLayout, proof_box: QFrame) -> None:
-        """The right column: the proof above the customer's signature."""
+    def _build_signature(self, columns: QHBoxLayout) -> None:
+        """The right column: the customer's signature."""
         sig_box = card()
         sl = QVBoxLayout(sig_box)
         sl.setContentsMargins(16, 10, 16, 12)
@@ -213,14 +213,8 @@ class JewelryChecksDialog(QDialog):
         self.pad.changed.connect(self._signature_changed)
         sl.addWidget(self.pad)
         sl.addStretch(1)
-        sig_column = QWidget()
-        sig_column.setFixedWidth(540)
-        scl = QVBoxLayout(sig_column)
-        scl.setContentsMargins(0, 0, 0, 0)
-        scl.setSpacing(12)
-        scl.addWidget(proof_box)
-        scl.addWidget(sig_box, 1)
-        columns.addWidget(sig_column)
+        sig_box.setFixedWidth(540)
+        columns.addWidget(sig_box)
 
     def _build_actions(self, outer: QVBoxLayout) -> None:
         self.banner = Banner()
@@ -234,6 +228,7 @@ class JewelryChecksDialog(QDialog):
         self.save_button.setShortcut(QKeySequence())
         QShortcut(QKeySequence("F10"), self, activated=self.save)
         row.addWidget(self.cancel_button)
+        row.addWidget(self.all_ok_button)
         row.addStretch(1)
         row.addWidget(self.save_button)
         outer.addLayout(row)

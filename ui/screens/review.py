@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -175,6 +176,7 @@ class BarChart(QWidget):
         self.colour = colour
         self.colours: list[str] = []  # per bar, when the bars mean different things
         self.counts = counts  # values are counts, not cents
+        self.show_title = True  # off when a chooser above names the chart
         self.items: list[tuple[str, int]] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._font = QFont(self.font())
@@ -191,19 +193,23 @@ class BarChart(QWidget):
         self.update()
 
     def _row_h(self) -> int:
-        return QFontMetrics(self._font).height() + 8
+        return QFontMetrics(self._font).height() + 5
+
+    def _title_h(self) -> int:
+        return QFontMetrics(self._bold).height() + 6 if self.show_title else 0
 
     def sizeHint(self) -> QSize:
-        title_h = QFontMetrics(self._bold).height() + 6
-        return QSize(360, title_h + self._row_h() * max(1, len(self.items)) + 4)
+        return QSize(360, self._title_h() + self._row_h() * max(1, len(self.items)) + 4)
 
     def paintEvent(self, event: Any) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setFont(self._bold)
         p.setPen(QColor("#1f3a5f"))
-        title_h = QFontMetrics(self._bold).height() + 6
-        p.drawText(QRectF(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignLeft, self.title)
+        title_h = self._title_h()
+        if title_h:
+            p.drawText(QRectF(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignLeft,
+                       self.title)
         p.setFont(self._font)
         fm = QFontMetrics(self._font)
         row_h = self._row_h()
@@ -227,7 +233,7 @@ class BarChart(QWidget):
                        fm.elidedText(text, Qt.TextElideMode.ElideRight, label_w - 6))
             w = bar_w * max(value, 0) / top
             colour = self.colours[i] if i < len(self.colours) else self.colour
-            p.fillRect(QRectF(label_w, y + 4, max(w, 1 if value else 0), row_h - 8),
+            p.fillRect(QRectF(label_w, y + 3, max(w, 1 if value else 0), row_h - 6),
                        QColor(colour))
             p.drawText(QRectF(label_w + w + 6, y, amount_w + 4, row_h),
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, amount)
@@ -459,17 +465,9 @@ class ReviewScreen(QWidget):
         panel = QWidget()
         pv = QVBoxLayout(panel)
         pv.setContentsMargins(4, 0, 4, 0)
-        pv.setSpacing(12)
+        pv.setSpacing(8)
         self._build_figures(pv)
-        self.flag_chart = BarChart(_("Tickets to check"), counts=True,
-                                   colour=FLAG_COLOUR.name())
-        pv.addWidget(self.flag_chart)
-        self.tender_chart = BarChart(_("By tender"))
-        self.reason_chart = BarChart(_("By reason"))
-        self.dept_chart = BarChart(_("By department"))
-        self.staff_chart = BarChart(_("By staff"))
-        for chart in (self.tender_chart, self.reason_chart, self.dept_chart, self.staff_chart):
-            pv.addWidget(chart)
+        self._build_charts(pv)
         self.closure_label = label("", muted=True, wrap=True)
         pv.addWidget(self.closure_label)
         # ticket e-mails that wait for a retry or were given up (issue 15)
@@ -487,13 +485,44 @@ class ReviewScreen(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(panel)
-        scroll.setMinimumWidth(372)  # the figures card and a scroll bar
+        scroll.setObjectName("reviewPanel")
+        # never a side scroll: the panel is as wide as its figures need (its vertical
+        # bar only shows for the rare extra notes: e-mails, HQ issues)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(372)  # widened to the figures once shown (_fit_panel)
+        self.panel_scroll = scroll
         split.addWidget(scroll)
+
+    def _build_charts(self, pv: QVBoxLayout) -> None:
+        """One breakdown at a time, chosen in a drop-down named like the charts: the five
+        stacked did not fit 1366 x 768 without scrolling. Colours as before: flags red,
+        one per tender, everything else one blue."""
+        self.flag_chart = BarChart(_("Tickets to check"), counts=True,
+                                   colour=FLAG_COLOUR.name())
+        self.tender_chart = BarChart(_("By tender"))
+        self.reason_chart = BarChart(_("By reason"))
+        self.dept_chart = BarChart(_("By department"))
+        self.staff_chart = BarChart(_("By staff"))
+        self.chart_box = QComboBox()
+        self.chart_box.setObjectName("reviewChartChoice")
+        self.chart_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.chart_box.setMinimumContentsLength(12)
+        self.chart_stack = QStackedWidget()
+        for chart in (self.flag_chart, self.tender_chart, self.reason_chart, self.dept_chart,
+                      self.staff_chart):
+            chart.show_title = False
+            self.chart_box.addItem(chart.title)
+            self.chart_stack.addWidget(chart)
+        self.chart_box.currentIndexChanged.connect(self.chart_stack.setCurrentIndex)
+        pv.addWidget(self.chart_box)
+        pv.addWidget(self.chart_stack)
 
     def _build_figures(self, pv: QVBoxLayout) -> None:
         figures = card()
         fg = QGridLayout(figures)
-        fg.setContentsMargins(14, 10, 14, 10)
+        fg.setContentsMargins(10, 6, 10, 6)
+        fg.setVerticalSpacing(2)
         self.figure_labels: dict[str, QLabel] = {}
         for i, (key, text) in enumerate((
             ("tickets", _("Return tickets")),
@@ -721,7 +750,15 @@ class ReviewScreen(QWidget):
             self.banner.show_message("\n".join(notes), "warning")
         if review.rows:
             self.table.selectRow(0)
+        self._fit_panel()
         self.loaded.emit(review)
+
+    def _fit_panel(self) -> None:
+        """The panel as wide as the day's figures need (a big day's amounts are wider):
+        the splitter makes room rather than cut them or scroll sideways."""
+        panel = self.panel_scroll.widget()
+        panel.layout().activate()
+        self.panel_scroll.setMinimumWidth(max(372, panel.minimumSizeHint().width()))
 
     def _failed(self, exc: BaseException) -> None:
         self.review = None
