@@ -340,15 +340,9 @@ def start_operation(db: Database, cfg: TillConfig, *, draft_uuid: str, amount: C
     if not draft_uuid:
         raise InvalidInput(_("A card operation belongs to a return."), code="terminal_op")
     with atomic(db):
-        done = _usable(db, draft_uuid, amount)
+        done = _already_done_or_refused(db, cfg, draft_uuid, amount)
         if done is not None:
-            return _adopt(db, cfg, done, draft_uuid, amount.key)
-        blocking = _blocking(db, draft_uuid, amount)
-        if blocking is not None:
-            raise _to_check_refusal(blocking)
-        loose = _loose(db, draft_uuid, amount)
-        if loose is not None:
-            raise _loose_refusal(loose)
+            return done
         op = CardOperation(
             uuid=str(uuidlib.uuid4()), draft_uuid=draft_uuid, tender_key=amount.key,
             sale_tender_id=amount.sale_tender_id, store_id=cfg.store_id, till_no=cfg.till_no,
@@ -408,21 +402,32 @@ def _clean_auth(auth_number: str) -> str:
     return text
 
 
+
+def _already_done_or_refused(db: Database, cfg: TillConfig, draft_uuid: str,
+                             amount: CardAmount) -> CardOperation | None:
+    """Before any new card operation on this amount (inside its transaction): the one
+    that already covers it (adopted), or a refusal while an earlier one is unknown or
+    card money moved without a ticket; None when a new operation may start."""
+    done = _usable(db, draft_uuid, amount)
+    if done is not None:
+        return _adopt(db, cfg, done, draft_uuid, amount.key)
+    blocking = _blocking(db, draft_uuid, amount)
+    if blocking is not None:
+        raise _to_check_refusal(blocking)
+    loose = _loose(db, draft_uuid, amount)
+    if loose is not None:
+        raise _loose_refusal(loose)
+    return None
+
 def record_manual(db: Database, cfg: TillConfig, *, draft_uuid: str, amount: CardAmount,
                   staff_id: int, auth_number: str, now: datetime | None = None) -> CardOperation:
     """No terminal connected: the salesperson did the amount on the terminal by hand
     and confirms it with the terminal's authorisation number."""
     auth = _clean_auth(auth_number)
     with atomic(db):
-        done = _usable(db, draft_uuid, amount)
+        done = _already_done_or_refused(db, cfg, draft_uuid, amount)
         if done is not None:
-            return _adopt(db, cfg, done, draft_uuid, amount.key)
-        blocking = _blocking(db, draft_uuid, amount)
-        if blocking is not None:
-            raise _to_check_refusal(blocking)
-        loose = _loose(db, draft_uuid, amount)
-        if loose is not None:
-            raise _loose_refusal(loose)
+            return done
         moment = _now_text(now)
         op = CardOperation(
             uuid=str(uuidlib.uuid4()), draft_uuid=draft_uuid, tender_key=amount.key,
