@@ -68,7 +68,3 @@ def staff_text(message: str) -> str:
     return _RULE_CODES.sub("", message)
 
 
-def ticket_display(store_id: int, till_no: int, number: int) -> str:
-    """A return ticket's number, the one way the screens show it: « 001-01-000302 »
-    (store, till, number, as a receipt number is grouped)."""
-    return f"{store_id:03d}-{till_no:02d}-{number:06d}"

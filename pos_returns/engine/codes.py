@@ -235,3 +235,9 @@ def code128_svg(content: str, *, module_height: float = 12.0) -> bytes:
         out, options={"module_height": module_height, "write_text": True, "font_size": 8}
     )
     return out.getvalue()
+
+
+def ticket_display(store_id: int, till_no: int, number: int) -> str:
+    """A return ticket's number, the one way screens and the review show it:
+    « 001-01-000302 » (store, till, number, as a receipt number is grouped)."""
+    return f"{store_id:03d}-{till_no:02d}-{number:06d}"

@@ -36,6 +36,7 @@ from pos_returns.documents import (
     print_ticket,
     ticket_documents,
 )
+from pos_returns.engine.codes import ticket_display
 from pos_returns.engine.domain import Role, Staff
 from pos_returns.engine.reasons import reason_label as label
 from pos_returns.errors import InvalidInput, NotFound
@@ -231,7 +232,7 @@ class ReviewRow:
 
     @property
     def display_number(self) -> str:
-        return f"{self.store_id:03d}-{self.till_no:02d}-{self.number:06d}"
+        return ticket_display(self.store_id, self.till_no, self.number)
 
 
 @dataclass(frozen=True, slots=True)

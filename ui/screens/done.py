@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pos_returns.engine.codes import ticket_display
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
 from pos_returns.engine.refunds import shown_refunds
@@ -32,7 +33,7 @@ from pos_returns.usecases.till import (
     prepare_ticket_print,
 )
 
-from ..format import money, ticket_display
+from ..format import money
 from ..ops import error_message
 from ..services import Services
 from ..widgets.common import Banner, action_button, card, label, relabel
