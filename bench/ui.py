@@ -267,12 +267,16 @@ class Driver:
 
 
 def _demo_cache(folder: Path, sales: int, seed: int) -> Path:
+    from pos_returns.config import TillConfig
     from pos_returns.demo import chain as demo
+    from pos_returns.usecases.auth import pepper_of
     from pos_returns.usecases.till import open_or_create_cache
 
     path = folder / "demo.sqlite"
     db = open_or_create_cache(path)
-    demo.build_demo(db, sales=sales, seed=seed)
+    # the staff's PINs under the pepper of the till's keys (the path part logs in)
+    pepper = pepper_of(TillConfig(key_path=folder / "keys" / "journal.pem"))
+    demo.build_demo(db, sales=sales, seed=seed, pepper=pepper)
     db.close()
     return path
 

@@ -27,6 +27,17 @@ def _own_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 @pytest.fixture(autouse=True)
+def _test_chain_pepper(monkeypatch: pytest.MonkeyPatch):
+    """Every key folder a test's till makes holds the tests' chain PIN pepper (the
+    staff of tests/helpers are hashed and sealed with it), as every till of a chain
+    holds its chain's."""
+    from pos_returns.journal import pins
+    from tests.helpers import TEST_PEPPER
+
+    monkeypatch.setattr(pins, "_new_secret", lambda: TEST_PEPPER.secret)
+
+
+@pytest.fixture(autouse=True)
 def _french():
     """Every test starts in French, the till's default language."""
     i18n.set_language("fr")

@@ -30,7 +30,7 @@ from pos_returns.demo import chain as demo
 from pos_returns.engine.domain import Condition
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import _
-from pos_returns.usecases.auth import find_staff
+from pos_returns.usecases.auth import find_staff, pepper_of
 from pos_returns.usecases.till import get_sale, open_or_create_cache, open_worker_cache
 
 from .app import build_window, create_application, process_events
@@ -51,11 +51,11 @@ def _settle(_app: QApplication | None = None) -> None:
         process_events()
 
 
-def _demo_cache(folder: Path) -> Path:
-
+def _demo_cache(folder: Path, cfg: TillConfig) -> Path:
+    """A demo chain whose staff log in with the demo PINs at the till of ``cfg``'s keys."""
     path = folder / "demo.sqlite"
     db = open_or_create_cache(path)
-    demo.build_demo(db, sales=3000, seed=7)
+    demo.build_demo(db, sales=3000, seed=7, pepper=pepper_of(cfg))
     db.close()
     return path
 
@@ -83,8 +83,8 @@ def render_all(cfg: TillConfig, out: Path, *, use_db: bool = False) -> list[Path
     tmp = Path(tempfile.mkdtemp(prefix="alamara-shots-"))
     try:
         if not use_db:
-            cfg = cfg.with_cache(_demo_cache(tmp))
             key_path = tmp / "keys" / "journal.pem"
+            cfg = cfg.with_cache(_demo_cache(tmp, replace(cfg, key_path=key_path)))
         else:  # never write into the real cache: work on a copy
             copy = tmp / "cache.sqlite"
             src = open_worker_cache(cfg.cache_path)

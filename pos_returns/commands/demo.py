@@ -20,9 +20,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from pos_returns.cache.db import open_cache, set_meta
+from pos_returns.cache.db import atomic, open_cache, set_meta
 from pos_returns.cli import EXIT_REFUSED, add_common, config_from, whole_number
-from pos_returns.demo.chain import build_demo
+from pos_returns.demo.chain import build_demo, demo_pepper, reseal_demo_staff
 from pos_returns.demo.returns import add_demo_returns
 from pos_returns.errors import StorageError
 from pos_returns.failures import diagnose_cache
@@ -105,6 +105,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise StorageError(problem + " " + _("Use --force to replace it with a fresh demo "
                                              "chain."), code="cache")
     if args.ensure and state == "complete":
+        _upgrade_demo_pins(cfg, path)
         print(_("The cache {path} is complete: nothing to build.").format(path=path))
         return 0
     if state == "complete" and not args.force and not args.ensure:
@@ -134,7 +135,8 @@ def run_demo(args: argparse.Namespace) -> int:
     _remove_cache(temp)  # what an interrupted build left
     db = open_cache(temp)
     try:
-        stats = build_demo(db, sales=args.sales, seed=args.seed, progress=progress)
+        stats = build_demo(db, sales=args.sales, seed=args.seed, progress=progress,
+                           pepper=demo_pepper(cfg.key_path))
         if progress:
             print(file=sys.stderr)
         n = format_decimal
@@ -163,6 +165,21 @@ def run_demo(args: argparse.Namespace) -> int:
     print(_("Log in with V001 (PIN 1111), B001 (PIN 2222, fine jewelry) or "
             "M001 (PIN 9999, manager)."))
     return 0
+
+
+def _upgrade_demo_pins(cfg, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A demo cache built before the PIN pepper: its staff sealed with the demo's."""
+    db = open_cache(path)
+    try:
+        if db.execute("SELECT 1 FROM meta WHERE key = 'demo_seed'").fetchone() is None:
+            return  # a real till's cache: never re-sealed here
+        with atomic(db):
+            changed = reseal_demo_staff(db, demo_pepper(cfg.key_path))
+        if changed:
+            print(_("The demo staff's PINs were sealed with the demo chain's PIN secret "
+                    "({count} accounts).").format(count=format_decimal(changed)))
+    finally:
+        db.close()
 
 
 def _add_returns(db, cfg, *, n: int, seed: int) -> None:  # type: ignore[no-untyped-def]

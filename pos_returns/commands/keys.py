@@ -3,6 +3,12 @@
     pos-returns keys init [--config PATH]
     pos-returns keys backup --out FILE [--config PATH]
     pos-returns keys restore FILE [--config PATH]
+    pos-returns keys export-chain --out FILE [--config PATH]
+    pos-returns keys import-chain FILE [--config PATH]
+
+The chain's secrets (the ID-hash key and the PIN pepper) are the same at every till:
+export them from a till of the chain, import them on a new till before
+``keys init``.
 
 The passphrase of a backup is asked twice on the terminal, or read from the
 environment variable ``POS_RETURNS_KEYS_PASSPHRASE`` (scripts). See
@@ -15,12 +21,21 @@ import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 
 from pos_returns.cli import add_common, config_from
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 from pos_returns.journal.keys import format_fingerprint
-from pos_returns.journal.keyset import backup_keys, init_keys, restore_keys
+from pos_returns.journal.keyset import (
+    backup_keys,
+    export_chain,
+    import_chain,
+    init_keys,
+    key_files,
+    restore_keys,
+)
+from pos_returns.journal.pins import PEPPER_FILE, read_pepper
 
 PASSPHRASE_ENV = "POS_RETURNS_KEYS_PASSPHRASE"
 
@@ -40,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(restore)
     restore.add_argument("file", metavar="FILE", help=_("the backup file"))
     restore.set_defaults(func=run_restore)
+    export = ksub.add_parser("export-chain",
+                             help=_("write the chain's secrets, encrypted, for another till"))
+    add_common(export)
+    export.add_argument("--out", required=True, metavar="FILE", help=_("the file to write"))
+    export.set_defaults(func=run_export_chain)
+    imp = ksub.add_parser("import-chain", help=_("install the chain's secrets on this till"))
+    add_common(imp)
+    imp.add_argument("file", metavar="FILE", help=_("the file written by export-chain"))
+    imp.set_defaults(func=run_import_chain)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -63,7 +87,32 @@ def run_init(args: argparse.Namespace) -> int:
     print(_("The till's keys were created in {folder}.").format(folder=keyset.folder))
     print(_("Journal key fingerprint: {fingerprint}").format(
         fingerprint=format_fingerprint(keyset.fingerprint)))
+    _print_pepper(keyset.folder)
     print(_("Back them up now: pos-returns keys backup --out FILE"))
+    return 0
+
+
+def _print_pepper(folder: Path) -> None:
+    pepper = read_pepper(folder / PEPPER_FILE)
+    print(_("Chain's PIN secret: {id} (the same at every till of the chain)").format(
+        id=pepper.id))
+
+
+def run_export_chain(args: argparse.Namespace) -> int:
+    out = export_chain(config_from(args), args.out, _passphrase(twice=True))
+    print(_("The chain's secrets were written, encrypted, to {path}.").format(path=out))
+    return 0
+
+
+def run_import_chain(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    written = import_chain(cfg, args.file, _passphrase(twice=False))
+    folder = key_files(cfg)["pin_pepper"].parent
+    if written:
+        print(_("The chain's secrets were installed in {folder}.").format(folder=folder))
+    else:
+        print(_("This till already holds the chain's secrets."))
+    _print_pepper(folder)
     return 0
 
 

@@ -17,11 +17,14 @@ import sys
 
 from pos_returns.cache.db import open_cache
 from pos_returns.cli import add_common, config_from, whole_number
+from pos_returns.demo.chain import demo_pepper
 from pos_returns.demo.hq import feed_sales, init_demo_hq
 from pos_returns.errors import ConfigError
 from pos_returns.hq.schema import connect, init_hq
 from pos_returns.i18n import _
+from pos_returns.journal.pins import load_pepper
 from pos_returns.sync.round import run_sync, till_journal
+from pos_returns.sync.seal import seal_hq_staff
 from pos_returns.sync.state import DEFAULT_BATCH, table_label
 from pos_returns.sync.validate import Limits
 
@@ -33,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     hq_parser = sub.add_parser("hq", help=_("create or feed the HQ database (PostgreSQL)"))
     hq_sub = hq_parser.add_subparsers(dest="hq_command", metavar="ACTION")
     init = hq_sub.add_parser("init", help=_("create the HQ schema, optionally with the demo chain"))
+    add_common(init)
     init.add_argument("--dsn", required=True, help=_("PostgreSQL connection string of HQ"))
     init.add_argument("--demo", action="store_true", help=_("load the demo chain into HQ"))
     init.add_argument("--sales", type=whole_number(maximum=10_000_000), default=2000, metavar="N",
@@ -47,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help=_("number of new sales"))
     feed.add_argument("--seed", type=whole_number(), default=None, help=_("random seed"))
     feed.set_defaults(func=run_hq_feed)
+    seal = hq_sub.add_parser("seal-staff",
+                             help=_("seal HQ's staff rows with the chain's PIN secret"))
+    add_common(seal)
+    seal.add_argument("--dsn", required=True, help=_("PostgreSQL connection string of HQ"))
+    seal.add_argument("--force", action="store_true",
+                      help=_("also seal the rows whose seal does not match (after checking "
+                             "them)"))
+    seal.set_defaults(func=run_hq_seal_staff)
     hq_parser.set_defaults(func=lambda args: (hq_parser.print_help(), 2)[1])
 
     sync = sub.add_parser("sync", help=_("sync with HQ now: send the returns, receive the sales"))
@@ -62,10 +74,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     sync.set_defaults(func=run_sync_command)
 
 
+def run_hq_seal_staff(args: argparse.Namespace) -> int:
+    pepper = load_pepper(config_from(args).key_path)
+    with connect(args.dsn) as conn:
+        converted, sealed, left = seal_hq_staff(conn, pepper, force=args.force)
+    print(_("HQ's staff: {sealed} rows sealed ({converted} PIN hashes converted).").format(
+        sealed=sealed, converted=converted))
+    if left:
+        print(_("Rows left as they are, their seal does not match (changed outside the "
+                "tills, or another chain's secret): {codes}. Check them, then run again "
+                "with --force.").format(codes=", ".join(left)), file=sys.stderr)
+        return 1
+    return 0
+
+
 def run_hq_init(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     if args.demo:
-        counts = init_demo_hq(args.dsn, sales=args.sales, seed=args.seed)
+        # the demo staff's PINs under the demo chain's pepper, kept with the keys of
+        # the configuration's till (the same file the demo tills use)
+        counts = init_demo_hq(args.dsn, sales=args.sales, seed=args.seed,
+                              pepper=demo_pepper(config_from(args).key_path))
     else:
         init_hq(args.dsn)
     print(_("HQ schema ready."))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import secrets
 import sqlite3
 import threading
 import time
@@ -38,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import accumulate, chain
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from sqlite_utils import Database
@@ -49,7 +51,16 @@ from pos_returns.engine.codes import ean13_check_digit, luhn_check_digit
 from pos_returns.engine.normalize import fold, name_key
 from pos_returns.errors import Conflict
 from pos_returns.i18n import STORE_TZ, _
-from pos_returns.usecases.auth import hash_pin
+from pos_returns.journal.pins import (
+    Pepper,
+    create_pepper,
+    forget_cached_peppers,
+    hash_pin,
+    load_pepper,
+    pepper_path,
+    seal_ok,
+    seal_staff,
+)
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
@@ -856,10 +867,13 @@ def _tenders_writer(c: dict[str, Any], rng: random.Random,
     return tenders_of_sale
 
 
-def _hash_staff(staff: list[tuple[int, str, str, str, int]]) -> list[tuple]:
+def _hash_staff(staff: list[tuple[int, str, str, str, int]], pepper: Pepper) -> list[tuple]:
     def one(row: tuple[int, str, str, str, int]) -> tuple:
         sid, code, name, role, store = row
-        return (sid, code, name, role, store, hash_pin(DEMO_PINS[role]), 1)
+        pin_hash = hash_pin(DEMO_PINS[role], pepper)
+        seal = seal_staff({"id": sid, "code": code, "role": role, "store_id": store,
+                           "active": 1, "pin_hash": pin_hash}, pepper)
+        return (sid, code, name, role, store, pin_hash, 1, seal)
 
     # hashlib.scrypt releases the GIL: two threads hash while the sales are written.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -951,14 +965,15 @@ def _write(conn: sqlite3.Connection, sql: str, packed: Packed) -> int:
 
 
 def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None = None,
-               today: date | None = None, parallel: bool | None = None) -> DemoStats:
+               today: date | None = None, parallel: bool | None = None,
+               pepper: Pepper | None = None) -> DemoStats:
     """Fill an empty, migrated cache with a synthetic chain of ``sales`` sales.
 
-    ``today`` (default: the local date) is the day after the last sale; with the
-    same ``seed`` and ``today`` the data is identical. ``progress(done, total)`` is
-    called after each chunk of sales is written. ``parallel`` (default: from
-    100,000 sales, where ``fork`` exists) generates in a second process.
-    """
+    ``today`` (default: the local date) is the day after the last sale; with the same
+    ``seed`` and ``today`` the data is identical. ``progress(done, total)`` is called
+    after each chunk of sales. ``parallel`` (default: from 100,000 sales, where ``fork``
+    exists) generates in a second process. Staff PINs and seals use ``pepper`` (the
+    tills' chain pepper; none: a throwaway one, no till logs them in)."""
     if sales < 0:
         raise ValueError("sales must be >= 0")
     if db.conn.execute("SELECT EXISTS (SELECT 1 FROM stores)").fetchone()[0]:
@@ -967,6 +982,7 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
     if parallel is None:
         parallel = sales >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods()
     started = time.perf_counter()
+    pepper = pepper or Pepper(secrets.token_bytes(32))
     today = today or datetime.now(STORE_TZ).date()
     b = _Builder(db, sales=sales, seed=seed, today=today)
     conn = db.conn
@@ -1005,7 +1021,8 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         # forked before the hashing threads start
         chunks = (_tasks_in_children(b, tasks, GENERATORS) if parallel
                   else _tasks_inline(b, tasks))
-        hasher = threading.Thread(target=lambda: hashed.extend(_hash_staff(staff)), daemon=True)
+        hasher = threading.Thread(target=lambda: hashed.extend(_hash_staff(staff, pepper)),
+                                  daemon=True)
         hasher.start()
         for chunk in chunks:
             if chunk[0] == "customers":
@@ -1020,8 +1037,8 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         b.rows += n_lines + n_tenders
         hasher.join()
         conn.executemany(
-            "INSERT INTO staff(id, code, name, role, store_id, pin_hash, active) "
-            "VALUES (?,?,?,?,?,?,?)", hashed)
+            "INSERT INTO staff(id, code, name, role, store_id, pin_hash, active, seal) "
+            "VALUES (?,?,?,?,?,?,?,?)", hashed)
         b.rows += len(hashed)
         for key, value in (("demo_seed", str(seed)), ("demo_sales", str(sales)),
                            ("demo_today", today.isoformat())):
@@ -1047,3 +1064,31 @@ def build_demo(db: Database, *, sales: int, seed: int, progress: Progress | None
         products=b.counts["products"], customers=n_customers, sales=sales,
         sale_lines=n_lines, tenders=n_tenders, rows=b.rows, seconds=seconds,
     )
+
+
+def demo_pepper(key_path: Path | str) -> Pepper:
+    """The demo chain's PIN pepper: the one beside the demo till's keys, made when
+    missing (the demo is a chain of its own; a real till installs its chain's with
+    ``pos-returns keys import-chain``)."""
+    if create_pepper(pepper_path(key_path)):
+        forget_cached_peppers()
+    return load_pepper(key_path)
+
+
+def reseal_demo_staff(db: Database, pepper: Pepper) -> int:
+    """A demo cache made before the PIN pepper (or with another one): the demo staff's
+    PINs hashed and their rows sealed again with ``pepper``. Demo caches only (their
+    PINs are the demo's, by role); returns the rows changed."""
+    rows = db.execute("SELECT id, code, role, store_id, active, pin_hash, seal FROM staff"
+                      ).fetchall()
+    changed = 0
+    for sid, code, role, store, active, pin_hash, seal in rows:
+        row = {"id": sid, "code": code, "role": role, "store_id": store, "active": active,
+               "pin_hash": pin_hash, "seal": seal}
+        if seal_ok(row, pepper) or role not in DEMO_PINS:
+            continue
+        row["pin_hash"] = hash_pin(DEMO_PINS[role], pepper)
+        db.execute("UPDATE staff SET pin_hash = ?, seal = ? WHERE id = ?",
+                   [row["pin_hash"], seal_staff(row, pepper), sid])
+        changed += 1
+    return changed

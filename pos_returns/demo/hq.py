@@ -16,13 +16,17 @@ from pos_returns.demo.chain import build_demo
 from pos_returns.errors import Conflict, InvalidInput
 from pos_returns.hq.schema import connect, create_schema, load_from_cache
 from pos_returns.i18n import _
+from pos_returns.journal.pins import Pepper
 
 if TYPE_CHECKING:  # pragma: no cover
     import psycopg
 
-def init_demo_hq(dsn: str, *, sales: int = 2000, seed: int = 1) -> dict[str, int]:
+def init_demo_hq(dsn: str, *, sales: int = 2000, seed: int = 1,
+                 pepper: Pepper | None = None) -> dict[str, int]:
     """``hq init --demo``: the schema, and the demo chain built by the demo generator
-    in a temporary SQLite cache and copied into HQ (an empty HQ only)."""
+    in a temporary SQLite cache and copied into HQ (an empty HQ only). The staff's
+    PINs are hashed and sealed with ``pepper``, the chain's PIN pepper (the one the
+    demo tills hold)."""
     with connect(dsn) as conn:
         create_schema(conn)
         if conn.execute("SELECT EXISTS (SELECT 1 FROM stores)").fetchone() == (True,):
@@ -33,7 +37,7 @@ def init_demo_hq(dsn: str, *, sales: int = 2000, seed: int = 1) -> dict[str, int
         with tempfile.TemporaryDirectory(prefix="alamara-hq-demo-") as tmp:
             cache = open_cache(Path(tmp) / "demo.sqlite")
             try:
-                build_demo(cache, sales=sales, seed=seed)
+                build_demo(cache, sales=sales, seed=seed, pepper=pepper)
                 return load_from_cache(conn, cache)
             finally:
                 cache.close()

@@ -442,7 +442,26 @@ def _ticket_statement(uuid: str, ticket: dict[str, Any], lines: list[dict[str, A
     return "WITH " + ", ".join(parts) + " SELECT id FROM t", params
 
 
-_STAFF_COLS = ("id", "code", "name", "role", "store_id", "pin_hash", "active")
+_STAFF_COLS = ("id", "code", "name", "role", "store_id", "pin_hash", "active", "seal")
+PIN_EVENT_KINDS = ("failed", "lockout", "ok", "unlock")
+
+
+def receive_pin_event(conn: psycopg.Connection, uuid: str, payload: dict[str, Any], *,
+                      store_id: int, till_no: int) -> Answer:
+    """A till's wrong PIN, lockout, reset of the count or unlock: counted once per
+    staff member across the chain (``hq_pin_event``), pulled back by every till."""
+    kind = str(payload.get("kind", ""))
+    staff_id = int(payload["staff_id"])
+    if kind not in PIN_EVENT_KINDS:
+        raise ValueError(f"unknown PIN event {kind!r}")
+    with conn.transaction():
+        conn.execute(
+            "SELECT hq_pin_event(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [uuid, staff_id, store_id, till_no, kind, str(payload.get("at", "")),
+             str(payload.get("locked_until") or ""), int(payload.get("max", 5)),
+             int(payload.get("lock_minutes", 15))],
+        )
+    return Answer("ok")
 _ID_LEDGER_COLS = (
     "uuid", "id_hash", "type", "last4", "name", "amount", "created_at", "store_id", "till_no",
 )
@@ -463,6 +482,8 @@ def receive_document(
             public_key=str(payload.get("public_key", "")),
         )
         return Answer("ok")
+    if kind == "pin_event":  # pos_returns.usecases.auth: a wrong PIN, a lockout, an unlock
+        return receive_pin_event(conn, uuid, payload, store_id=store_id, till_no=till_no)
     if kind == "staff_change":  # pos_returns.usecases.staff: an account changed at a till
         staff = dict(payload.get("staff") or {})
         if staff.get("id") and staff.get("code"):
@@ -471,7 +492,8 @@ def receive_document(
                     conn, "staff", _STAFF_COLS, staff,
                     on_conflict="ON CONFLICT (id) DO UPDATE SET code = EXCLUDED.code, "
                     "name = EXCLUDED.name, role = EXCLUDED.role, store_id = EXCLUDED.store_id, "
-                    "pin_hash = EXCLUDED.pin_hash, active = EXCLUDED.active",
+                    "pin_hash = EXCLUDED.pin_hash, active = EXCLUDED.active, "
+                    "seal = EXCLUDED.seal",
                 )
     if kind == "privacy_erasure":  # pos_returns.usecases.privacy: an RGPD erasure at a till
         digest = str(payload.get("id_hash", ""))

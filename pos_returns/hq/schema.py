@@ -545,7 +545,76 @@ def _replication_ddl() -> str:
     return "\n".join(parts)
 
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
+
+#: Issue 12: PINs across the chain. ``staff.seal`` (the till's HMAC over the account,
+#: pos_returns.journal.pins), every wrong PIN, lockout, reset and unlock reported by a
+#: till (``staff_pin_events``, idempotent by uuid), and the chain's count per staff
+#: member (``staff_pin_state``, pulled by every till). Created by every
+#: ``create_schema`` (an HQ of an older schema gets them too).
+PINS_DDL = f"""
+ALTER TABLE staff ADD COLUMN IF NOT EXISTS seal text NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS staff_pin_events (
+    uuid text PRIMARY KEY,
+    staff_id integer NOT NULL,
+    store_id integer NOT NULL,
+    till_no integer NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('failed', 'lockout', 'ok', 'unlock')),
+    at text NOT NULL,                 -- the till's UTC time "YYYY-MM-DDTHH:MM:SSZ"
+    received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS staff_pin_events_staff ON staff_pin_events (staff_id, received_at);
+CREATE TABLE IF NOT EXISTS staff_pin_state (
+    staff_id integer PRIMARY KEY,
+    failed integer NOT NULL DEFAULT 0,    -- wrong PINs in a row, at any till
+    locked_until text NOT NULL DEFAULT '',  -- UTC "YYYY-MM-DDTHH:MM:SSZ"; '' = not locked
+    updated_at text NOT NULL DEFAULT '',
+    {TXID}
+);
+CREATE INDEX IF NOT EXISTS staff_pin_state_pull ON staff_pin_state (txid, staff_id);
+CREATE OR REPLACE TRIGGER staff_pin_state_txid BEFORE UPDATE ON staff_pin_state
+    FOR EACH ROW EXECUTE FUNCTION hq_touch_txid();
+
+-- One till's report: counted once (by uuid), under the staff member's row lock, so
+-- wrong PINs typed at two tills at once both count.
+CREATE OR REPLACE FUNCTION hq_pin_event(
+    p_uuid text, p_staff integer, p_store integer, p_till integer, p_kind text, p_at text,
+    p_locked_until text, p_max integer, p_minutes integer
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    st staff_pin_state%ROWTYPE;
+    now_text text := to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+    lock_text text := to_char((now() + make_interval(mins => p_minutes)) AT TIME ZONE 'UTC',
+                              'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+BEGIN
+    INSERT INTO staff_pin_events (uuid, staff_id, store_id, till_no, kind, at)
+        VALUES (p_uuid, p_staff, p_store, p_till, p_kind, p_at) ON CONFLICT (uuid) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN;  -- already counted
+    END IF;
+    INSERT INTO staff_pin_state (staff_id) VALUES (p_staff) ON CONFLICT (staff_id) DO NOTHING;
+    SELECT * INTO st FROM staff_pin_state WHERE staff_id = p_staff FOR UPDATE;
+    IF p_kind = 'unlock' THEN
+        st.failed := 0;
+        st.locked_until := '';
+    ELSIF p_kind = 'ok' THEN
+        IF st.locked_until <= now_text THEN
+            st.failed := 0;
+        END IF;
+    ELSE
+        IF p_kind = 'failed' THEN
+            st.failed := st.failed + 1;
+        END IF;
+        IF p_kind = 'lockout' OR st.failed >= p_max THEN
+            st.failed := 0;
+            st.locked_until := greatest(st.locked_until, lock_text,
+                                        coalesce(p_locked_until, ''));
+        END IF;
+    END IF;
+    UPDATE staff_pin_state SET failed = st.failed, locked_until = st.locked_until,
+        updated_at = now_text WHERE staff_id = p_staff;
+END $$;
+"""
 
 #: Issue 12: the chain heads anchored at HQ, and the alerts that stay until a manager
 #: resolves them. Created by every ``create_schema`` (an HQ of schema 1 gets them too).
@@ -607,18 +676,20 @@ def create_schema(conn: psycopg.Connection) -> bool:
         if exists and exists[0]:
             version = conn.execute(
                 "SELECT value FROM hq_meta WHERE key = 'schema_version'").fetchone()
-            if version and version[0] != SCHEMA_VERSION:  # an HQ of version 1 or 2
+            if version and version[0] != SCHEMA_VERSION:  # an HQ of an older version
                 conn.execute(RESERVATIONS)
                 conn.execute(FUNCTIONS)
                 conn.execute("UPDATE hq_meta SET value = %s WHERE key = 'schema_version'",
                              [SCHEMA_VERSION])
             conn.execute(ANCHORS_DDL)
+            conn.execute(PINS_DDL)
             return False
         conn.execute(ANCHORS_DDL)
         conn.execute(SCHEMA)
         conn.execute(RESERVATIONS)
         conn.execute(FUNCTIONS)
         conn.execute(_replication_ddl())
+        conn.execute(PINS_DDL)
         conn.execute(
             "INSERT INTO hq_meta(key, value) VALUES ('schema_version', %s)", [SCHEMA_VERSION]
         )
@@ -676,3 +747,4 @@ def init_hq(dsn: str) -> None:
     """``hq init``: create HQ's schema (does nothing when it is there)."""
     with connect(dsn) as conn:
         create_schema(conn)
+

@@ -30,6 +30,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pos_returns.errors import ConfigError
 from pos_returns.i18n import _
+from pos_returns.journal.pins import (
+    Pepper,
+    create_pepper,
+    forget_cached_peppers,
+    load_pepper,
+    pepper_path,
+)
 
 _CACHE: dict[str, Signer] = {}
 _LOCK = threading.Lock()
@@ -267,6 +274,7 @@ def load_signer(path: Path | str, *, create: bool = True) -> Signer:
             # `pos-returns keys init` makes it
             _create_key(path)
             create_id_key(path.parent / ID_KEY_FILE)
+            create_pepper(pepper_path(path))
         signer = _read_key(path)
         _check_pin(path, signer)
         _CACHE[str(path.resolve())] = signer
@@ -328,3 +336,14 @@ def forget_cached_signers() -> None:
     """Drop the per-process cache (tests that replace key files)."""
     with _LOCK:
         _CACHE.clear()
+    forget_cached_peppers()
+
+
+def till_pepper(key_path: Path | str) -> Pepper:
+    """The chain's PIN pepper beside this till's journal key. A till's first start
+    (no key at all yet) makes the whole key set at once, as :func:`load_signer`
+    does; afterwards a missing pepper is never made again (ConfigError)."""
+    path = Path(key_path).expanduser()
+    if not pepper_path(path).exists() and not path.exists() and not key_set_started(path):
+        load_signer(path)
+    return load_pepper(path)

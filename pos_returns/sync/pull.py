@@ -62,6 +62,9 @@ def _plan(conn: psycopg.Connection, db: Database, spec: PullTable,
         if spec.optional:
             return None
         raise RuntimeError(f"local table {spec.name} missing")
+    if spec.optional and conn.execute("SELECT to_regclass(%s) IS NULL",
+                                      [spec.name]).fetchone() == (True,):
+        return None  # an HQ of an older schema
     pg = _pg_types(conn, spec.name)
     local = _local_columns(db, spec.name)
     skip = {"txid", *spec.exclude}

@@ -73,6 +73,8 @@ PULL_TABLES: list[PullTable] = [
         "id_ledger", mode="insert_only", optional=True, exclude=("id",), conflict=("uuid",),
         skip_own_till=True,
     ),
+    # The chain's count of wrong PINs per staff member (pos_returns.usecases.auth).
+    PullTable("staff_pin_state", key=("staff_id",), optional=True),
 ]
 
 #: What each pulled table is, for people (progress lines and the status widget).
@@ -89,6 +91,7 @@ TABLE_LABELS: dict[str, str] = {
     "tenders": N_("payments"),
     "return_tickets": N_("other tills' returns"),
     "id_ledger": N_("identity ledger"),
+    "staff_pin_state": N_("wrong PINs across the chain"),
     "outbox": N_("documents to send"),
 }
 

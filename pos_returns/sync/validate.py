@@ -93,6 +93,10 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("role", "enum", _enum(("salesperson", "jewelry", "manager"))),
         ("active", "enum", "({col} IN (0, 1))"),
     ],
+    "staff_pin_state": [
+        ("failed", "bounds", _between("0", "1000")),
+        ("locked_until", "date", "({col} = '' OR " + _date() + ")"),
+    ],
     "sales": [
         ("channel", "enum", _enum(("store", "online"))),
         ("sold_at", "date", _date()),

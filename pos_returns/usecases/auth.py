@@ -1,7 +1,11 @@
 """Staff, PINs and lockouts. Permissions are enforced here, in the core.
 
-PINs are stored only as a slow salted hash (scrypt). After
-``MAX_FAILED_ATTEMPTS`` wrong PINs in a row the staff member is locked out for
+PINs are stored only as a slow salted hash (scrypt) under the chain's pepper, and
+each staff row under its seal (:mod:`pos_returns.journal.pins`): a copied cache can
+neither reveal a PIN nor make one up, nor promote an account. After
+``MAX_FAILED_ATTEMPTS`` wrong PINs in a row — at this till, or at any till of the
+chain as HQ counts them (``staff_pin_state``, pulled; every wrong PIN, lockout and
+unlock goes to HQ as a ``pin_event``) — the staff member is locked out for
 ``LOCKOUT_MINUTES``, or until a manager unlocks them.
 """
 
@@ -12,53 +16,42 @@ import hashlib
 import hmac
 import json
 import secrets
+import uuid as uuidlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from pos_returns.cache import outbox
 from pos_returns.cache.db import atomic
 from pos_returns.engine.approvals import draft_digest
 from pos_returns.engine.domain import Role, Staff, StaffId, StoreId
 from pos_returns.engine.plan import Approval, ReturnRequest
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied
 from pos_returns.i18n import _
-from pos_returns.journal.keys import load_signer
+from pos_returns.journal import pins
+from pos_returns.journal.keys import load_signer, till_pepper
+from pos_returns.journal.pins import Pepper, seal_ok
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT_MINUTES = 15
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
-def hash_pin(pin: str, *, n: int = _SCRYPT_N) -> str:
-    if not pin.isdigit() or not 4 <= len(pin) <= 8:
-        raise InvalidInput(_("A PIN has 4 to 8 digits."), code="pin")
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+def pepper_of(cfg: TillConfig) -> Pepper:
+    """The chain's PIN pepper, kept with this till's keys."""
+    return till_pepper(cfg.key_path)
 
 
-def check_pin_hash(pin: str, stored: str) -> bool:
-    try:
-        algo, n, r, p, salt_b64, digest_b64 = stored.split("$")
-    except ValueError:
-        return False
-    if algo != "scrypt":
-        return False
-    try:  # a damaged hash (e.g. pulled from HQ) is a PIN that never matches, not a crash
-        digest = hashlib.scrypt(
-            pin.encode(), salt=base64.b64decode(salt_b64, validate=True), n=int(n), r=int(r),
-            p=int(p), dklen=32,
-        )
-        expected = base64.b64decode(digest_b64, validate=True)
-    except (ValueError, OverflowError, MemoryError):
-        return False
-    return hmac.compare_digest(digest, expected)
+def hash_pin(pin: str, pepper: Pepper, *, n: int = pins.SCRYPT_N) -> str:
+    return pins.hash_pin(pin, pepper, n=n)
+
+
+def check_pin_hash(pin: str, stored: str, pepper: Pepper) -> bool:
+    return pins.check_pin_hash(pin, stored, pepper)
 
 
 def _row_to_staff(row: dict) -> Staff:
@@ -103,21 +96,65 @@ def _journal(journal: Any, kind: str, payload: dict[str, Any], now: datetime) ->
         journal.append(kind, payload, now=now)
 
 
-_DUMMY_HASH: list[str] = []
+_DUMMY_HASH: dict[str, str] = {}
 
 
-def _dummy_hash() -> str:
-    """A PIN hash of nobody's, computed once, to hash against for unknown codes."""
-    if not _DUMMY_HASH:
-        _DUMMY_HASH.append(hash_pin("0000"))
-    return _DUMMY_HASH[0]
+def _dummy_hash(pepper: Pepper) -> str:
+    """A PIN hash of nobody's, computed once per pepper, to hash against for unknown
+    codes (the same work as a real check)."""
+    if pepper.id not in _DUMMY_HASH:
+        _DUMMY_HASH[pepper.id] = hash_pin("0000", pepper)
+    return _DUMMY_HASH[pepper.id]
+
+
+def _chain_state(db: Database, staff_id: int) -> tuple[int, str]:
+    """The chain's count of wrong PINs for this person and its lock, as HQ last sent
+    it and as this till counted on since."""
+    row = db.execute("SELECT failed, locked_until FROM staff_pin_state WHERE staff_id = ?",
+                     [staff_id]).fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> str:
+    """When this person's lockout ends ('' when not locked): this till's own lockout,
+    or the chain's. A lockout of this till ends early when the chain's state, changed
+    at HQ after it began, says unlocked (a manager unlocked the account at another
+    till)."""
+    moment = _iso(now or _utcnow())
+    local_row = db.execute(
+        "SELECT locked_until FROM staff_lockout WHERE staff_id = ?", [staff_id]).fetchone()
+    local = str(local_row[0] or "") if local_row else ""
+    chain = db.execute("SELECT locked_until, updated_at FROM staff_pin_state "
+                       "WHERE staff_id = ?", [staff_id]).fetchone()
+    chain_until, chain_at = (str(chain[0]), str(chain[1])) if chain else ("", "")
+    if local > moment and chain_until <= moment and chain_at:
+        began = datetime.strptime(local, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) \
+            - timedelta(minutes=LOCKOUT_MINUTES)
+        if chain_at >= _iso(began):
+            local = ""  # unlocked at HQ since
+    until = max(local, chain_until)
+    return until if until > moment else ""
 
 
 def _locked(db: Database, staff_id: int, now: datetime) -> bool:
-    row = db.execute(
-        "SELECT locked_until FROM staff_lockout WHERE staff_id = ?", [staff_id]
-    ).fetchone()
-    return bool(row and row[0] and row[0] > _iso(now))
+    return bool(locked_until(db, staff_id, now))
+
+
+def _report(db: Database, staff_id: int, kind: str, now: datetime, locked_until: str = "") -> None:
+    """Tell HQ (outbox ``pin_event``): the chain counts wrong PINs per person."""
+    outbox.enqueue(db, kind="pin_event", uuid=str(uuidlib.uuid4()), payload={
+        "staff_id": staff_id, "kind": kind, "at": _iso(now), "locked_until": locked_until,
+        "max": MAX_FAILED_ATTEMPTS, "lock_minutes": LOCKOUT_MINUTES,
+    })
+
+
+def _set_chain_state(db: Database, staff_id: int, failed: int, locked_until: str,
+                     now: datetime) -> None:
+    db.execute(
+        "INSERT INTO staff_pin_state(staff_id, failed, locked_until, updated_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT(staff_id) DO UPDATE SET failed = excluded.failed, "
+        "locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+        [staff_id, failed, locked_until, _iso(now)])
 
 
 def _refused(code: str) -> PermissionDenied:
@@ -130,30 +167,83 @@ def _refused(code: str) -> PermissionDenied:
     )
 
 
+def _staff_row(db: Database, code: str) -> dict[str, Any] | None:
+    """The active account of ``code`` (as :func:`find_staff` finds it), or None."""
+    text = (code or "").strip().upper() if isinstance(code, str) else ""
+    if not text or len(text) > 32:
+        return None
+    return next(iter(db.query("SELECT * FROM staff WHERE code = ? AND active = 1", [text])),
+                None)
+
+
+def _good_pin(db: Database, staff: Staff, now: datetime, journal: Any, purpose: str) -> None:
+    db.execute(
+        "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
+        "VALUES (?, 0, '') ON CONFLICT(staff_id) DO UPDATE SET "
+        "failed_attempts = 0, locked_until = ''",
+        [staff.id],
+    )
+    if _chain_state(db, staff.id)[0] > 0:  # the chain's count starts again too
+        _set_chain_state(db, staff.id, 0, "", now)
+        _report(db, staff.id, "ok", now)
+    if purpose == "login":
+        _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value}, now)
+
+
+def _wrong_pin(db: Database, staff: Staff, now: datetime, journal: Any, purpose: str) -> str:
+    """Count a wrong PIN here and in the chain's count; lock at the fifth of either.
+    Journaled, and reported to HQ. Returns the outcome."""
+    lock = db.execute(
+        "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
+    ).fetchone()
+    failed = (lock[0] if lock else 0) + 1
+    chain_failed = _chain_state(db, staff.id)[0] + 1
+    until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
+             if max(failed, chain_failed) >= MAX_FAILED_ATTEMPTS else "")
+    db.execute(
+        "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
+        "VALUES (?, ?, ?) ON CONFLICT(staff_id) DO UPDATE SET "
+        "failed_attempts = excluded.failed_attempts, "
+        "locked_until = excluded.locked_until",
+        [staff.id, 0 if until else failed, until],
+    )
+    _set_chain_state(db, staff.id, 0 if until else chain_failed, until, now)
+    _report(db, staff.id, "failed", now)
+    if until:
+        _report(db, staff.id, "lockout", now, until)
+    _journal(
+        journal,
+        "lockout" if until else "login_failed",
+        {"staff_id": staff.id, "failed_attempts": failed, "chain_failed_attempts": chain_failed,
+         "locked_until": until, "purpose": purpose},
+        now,
+    )
+    return "locked" if until else "wrong_pin"
+
+
 def authenticate(
-    db: Database, code: str, pin: str, *, now: datetime | None = None, journal: Any = None,
-    purpose: str = "login",
+    db: Database, code: str, pin: str, *, pepper: Pepper, now: datetime | None = None,
+    journal: Any = None, purpose: str = "login",
 ) -> Staff:
-    """Check a staff code and PIN; count wrong PINs and lock out after five.
+    """Check a staff code and PIN; count wrong PINs (here and across the chain) and
+    lock out after five.
 
+    The account must carry a valid seal (:func:`pos_returns.journal.pins.seal_ok`): a
+    row changed outside the till (role, store, active flag, PIN hash) never logs in.
     With ``journal`` (a :class:`pos_returns.journal.chain.Journal`), the login, every
-    wrong PIN or unknown code and the lockout are recorded in the fiscal journal (never
-    the PIN).
+    wrong PIN or unknown code, a broken seal and the lockout are recorded in the
+    fiscal journal (never the PIN).
 
-    An unknown code, a wrong PIN and a locked account get the same
-    :class:`PermissionDenied` message (its ``code`` says which, for the logs), after the
-    same work: one PIN hash computed and one write transaction.
+    An unknown code, a wrong PIN, a broken seal and a locked account get the same
+    :class:`PermissionDenied` message (its ``code`` says which, for the logs), after
+    the same work: one PIN hash computed and one write transaction.
     """
     now = now or _utcnow()
-    try:
-        staff: Staff | None = find_staff(db, code)
-    except NotFound:
-        staff = None
-    stored = (
-        db.execute("SELECT pin_hash FROM staff WHERE id = ?", [staff.id]).fetchone()[0]
-        if staff is not None else _dummy_hash()
-    )
-    pin_ok = check_pin_hash(pin or "", stored) and staff is not None
+    row = _staff_row(db, code)
+    stored = str(row["pin_hash"]) if row is not None else _dummy_hash(pepper)
+    pin_ok = check_pin_hash(pin or "", stored, pepper) and row is not None
+    sealed = row is not None and seal_ok(row, pepper)
+    staff = _row_to_staff(row) if row is not None else None
     with atomic(db):
         if staff is None:
             _journal(journal, "login_failed", {"staff_id": None, "unknown_code": True,
@@ -164,39 +254,15 @@ def authenticate(
             _journal(journal, "login_failed", {"staff_id": staff.id, "locked": True,
                                                "purpose": purpose}, now)
             outcome = "locked"
+        elif pin_ok and not sealed:
+            _journal(journal, "login_failed", {"staff_id": staff.id, "seal_broken": True,
+                                               "purpose": purpose}, now)
+            outcome = "seal"
         elif pin_ok:
-            db.execute(
-                "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
-                "VALUES (?, 0, '') ON CONFLICT(staff_id) DO UPDATE SET "
-                "failed_attempts = 0, locked_until = ''",
-                [staff.id],
-            )
-            if purpose == "login":
-                _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value},
-                         now)
+            _good_pin(db, staff, now, journal, purpose)
             outcome = "ok"
         else:
-            lock = db.execute(
-                "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
-            ).fetchone()
-            failed = (lock[0] if lock else 0) + 1
-            until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
-                     if failed >= MAX_FAILED_ATTEMPTS else "")
-            db.execute(
-                "INSERT INTO staff_lockout(staff_id, failed_attempts, locked_until) "
-                "VALUES (?, ?, ?) ON CONFLICT(staff_id) DO UPDATE SET "
-                "failed_attempts = excluded.failed_attempts, "
-                "locked_until = excluded.locked_until",
-                [staff.id, 0 if until else failed, until],
-            )
-            _journal(
-                journal,
-                "lockout" if until else "login_failed",
-                {"staff_id": staff.id, "failed_attempts": failed, "locked_until": until,
-                 "purpose": purpose},
-                now,
-            )
-            outcome = "locked" if until else "wrong_pin"
+            outcome = _wrong_pin(db, staff, now, journal, purpose)
     if outcome != "ok":
         raise _refused(outcome)
     assert staff is not None
@@ -204,21 +270,26 @@ def authenticate(
 
 
 def unlock(db: Database, manager: Staff, staff_id: int, *, journal: Any = None) -> None:
-    """A manager unlocks a staff member's account before the lockout ends (journaled)."""
+    """A manager unlocks a staff member's account before the lockout ends (journaled):
+    here at once, and at every till of the chain through HQ."""
     require_role(manager, Role.MANAGER)
+    now = _utcnow()
     with atomic(db):
         db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [staff_id])
-        _journal(journal, "unlock", {"staff_id": staff_id, "manager_id": manager.id}, _utcnow())
+        _set_chain_state(db, staff_id, 0, "", now)
+        _report(db, staff_id, "unlock", now)
+        _journal(journal, "unlock", {"staff_id": staff_id, "manager_id": manager.id}, now)
 
 
 def unlock_with_pin(
-    db: Database, manager_code: str, pin: str, staff_code: str, *, journal: Any = None,
-    now: datetime | None = None,
+    db: Database, manager_code: str, pin: str, staff_code: str, *, pepper: Pepper,
+    journal: Any = None, now: datetime | None = None,
 ) -> Staff:
     """The till's unlock: the manager's own code and PIN checked here (a wrong one counts
     and is journaled like any), then the account of ``staff_code`` unlocked, journaled.
     Returns the unlocked staff member."""
-    manager = authenticate(db, manager_code, pin, now=now, journal=journal, purpose="unlock")
+    manager = authenticate(db, manager_code, pin, pepper=pepper, now=now, journal=journal,
+                           purpose="unlock")
     require_role(manager, Role.MANAGER)
     staff = find_staff(db, staff_code)
     if staff.store_id != manager.store_id:
@@ -284,15 +355,19 @@ def authorize_override(
     line_no: int | None = None,
     decision: str = "approved",
     store_id: int | None = None,
+    pepper: Pepper,
+    journal: Any = None,
     now: datetime | None = None,
 ) -> Approval:
-    """Check a manager's PIN, role and written reason (R01) for one decision.
+    """Check a manager's PIN, role and written reason (R01) for one decision. A wrong
+    PIN counts and is journaled (``journal``) like a login's.
 
     The Approval it returns carries **no token**: the ticket writer refuses it. The
     till grants approvals with :func:`grant_approvals`, which binds them to the draft.
     """
     text = _check_decision(reason, decision)
-    staff = authenticate(db, manager_code, pin, now=now)
+    staff = authenticate(db, manager_code, pin, pepper=pepper, now=now, journal=journal,
+                         purpose="approval")
     _check_manager(staff, store_id)
     return Approval(rule=rule, manager_id=staff.id, decision=decision, reason=text,
                     line_no=line_no)
@@ -363,7 +438,8 @@ def grant_approvals(
     if (request.store_id, request.till_no) != (cfg.store_id, cfg.till_no):
         raise InvalidInput(_("This return is not for this till."), code="till")
     now = now or _utcnow()
-    staff = authenticate(db, manager_code, pin, now=now, journal=journal, purpose="approval")
+    staff = authenticate(db, manager_code, pin, pepper=pepper_of(cfg), now=now,
+                         journal=journal, purpose="approval")
     _check_manager(staff, cfg.store_id)
     secret = approval_secret(cfg)
     draft = draft_digest(request)

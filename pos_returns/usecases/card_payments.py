@@ -58,7 +58,7 @@ from pos_returns.engine.plan import ReturnPlan
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PolicyRefused
 from pos_returns.i18n import _, format_money
 from pos_returns.journal.chain import Journal
-from pos_returns.usecases.auth import authorize_override
+from pos_returns.usecases.auth import authorize_override, pepper_of
 
 PENDING, APPROVED, DECLINED, UNKNOWN = "pending", "approved", "declined", "unknown"
 CHECK_RULE = "TPE"  # the manager's confirmation of an unknown outcome (not a policy rule)
@@ -463,7 +463,8 @@ def confirm_checked(db: Database, cfg: TillConfig, op_uuid: str, *, manager_code
     (with its authorisation number) or not done. PIN-checked, journaled."""
     auth = _clean_auth(auth_number) if approved else ""
     decision = authorize_override(db, manager_code, pin, rule=CHECK_RULE, reason=note,
-                                  store_id=cfg.store_id, now=now)
+                                  store_id=cfg.store_id, pepper=pepper_of(cfg),
+                                  journal=Journal.for_config(db, cfg), now=now)
     with atomic(db):
         op = get_operation(db, op_uuid)
         if op.status not in (UNKNOWN, PENDING):

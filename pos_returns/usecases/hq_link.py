@@ -9,15 +9,18 @@ from typing import Any
 
 from pos_returns.cache.db import connect, open_cache
 from pos_returns.config import TillConfig
+from pos_returns.sync.pins import exchange_pins
 from pos_returns.sync.round import run_sync, till_journal
 from pos_returns.sync.state import Progress, SyncSummary, table_label
 from pos_returns.sync.status import SyncStatus, sync_status
 from pos_returns.sync.validate import Limits
 
 __all__ = [
+    "PIN_EXCHANGE_SECONDS",
     "Progress",
     "SyncStatus",
     "SyncSummary",
+    "exchange_pin_events",
     "read_sync_status",
     "sync_round",
     "table_label",
@@ -43,6 +46,23 @@ def sync_round(
         summary = sync_fn(db, cfg.hq_dsn, store_id=cfg.store_id, till_no=cfg.till_no,
                           progress=progress, **kwargs)
         return summary, sync_status(db)
+    finally:
+        db.close()
+
+
+PIN_EXCHANGE_SECONDS = 10  # wrong PINs reach HQ, and the chain's counts the till, this often
+
+
+def exchange_pin_events(cfg: TillConfig) -> tuple[int, int]:
+    """Between sync rounds: this till's wrong PINs, lockouts and unlocks to HQ, the
+    chain's counts back (:func:`pos_returns.sync.pins.exchange_pins`), on a
+    connection of its own. (0, 0) without an HQ."""
+    if not cfg.hq_dsn:
+        return 0, 0
+    db = open_cache(cfg.cache_path)
+    try:
+        return exchange_pins(db, cfg.hq_dsn, store_id=cfg.store_id, till_no=cfg.till_no,
+                             deadline=float(cfg.hq_deadline_seconds))
     finally:
         db.close()
 

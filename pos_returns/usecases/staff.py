@@ -1,6 +1,11 @@
 """Staff accounts, managed at the till by a manager: add, disable (and enable), reset
 a PIN (the person sets a new one at the next login), unlock, change a role.
 
+Every row written here is sealed with the chain's PIN pepper
+(:func:`pos_returns.journal.pins.seal_staff`): the same change made in the cache
+file, outside the till, breaks the seal and the account stops logging in. A reset
+is the PIN hash ``reset$<time>$<nonce>`` under the seal, valid 7 days, at every till.
+
 Every change is checked (French errors), journaled (``staff_change``: what, whom,
 by whom, before / after — never a PIN nor its hash) and put in the outbox
 (``staff_change``, the account as HQ keeps it, its scrypt hash included) so that
@@ -15,7 +20,6 @@ take the same id; HQ keeps them as they are.
 from __future__ import annotations
 
 import re
-import secrets
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +35,7 @@ from pos_returns.engine.text import clean_id, clean_text, shown
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from pos_returns.i18n import N_, _
 from pos_returns.journal.chain import Journal
+from pos_returns.journal.pins import reset_is_valid, reset_marker, seal_ok, seal_staff
 from pos_returns.usecases import auth
 
 ROLE_LABELS = {
@@ -65,15 +70,15 @@ def list_accounts(db: Database, manager: Staff, *, now: datetime | None = None
                   ) -> list[Account]:
     """The store's accounts (also the disabled ones), by code."""
     auth.require_role(manager, Role.MANAGER)
-    moment = _now(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = _now(now)
     rows = db.execute(
-        "SELECT s.id, s.code, s.name, s.role, s.active, COALESCE(l.locked_until, ''), "
-        "s.must_change_pin FROM staff s LEFT JOIN staff_lockout l ON l.staff_id = s.id "
-        "WHERE s.store_id = ? ORDER BY s.code",
+        "SELECT s.id, s.code, s.name, s.role, s.active, s.pin_hash LIKE 'reset$%' "
+        "FROM staff s WHERE s.store_id = ? ORDER BY s.code",
         [manager.store_id],
     ).fetchall()
-    return [Account(int(r[0]), r[1], r[2], Role(r[3]), bool(r[4]), r[5] > moment,
-                    bool(r[6])) for r in rows]
+    return [Account(int(r[0]), r[1], r[2], Role(r[3]), bool(r[4]),
+                    bool(auth.locked_until(db, int(r[0]), moment)),  # here or in the chain
+                    bool(r[5])) for r in rows]
 
 
 def _account(db: Database, manager: Staff, staff_id: Any) -> dict[str, Any]:
@@ -111,7 +116,8 @@ def _record(db: Database, cfg: TillConfig, action: str, row: dict[str, Any], by:
         "before": {k: before[k] for k in public if before and k in before} if before else {},
     }, now=now)
     outbox.enqueue(db, kind="staff_change", uuid=str(uuidlib.uuid4()), payload={
-        "action": action, "staff": {**public, "pin_hash": row["pin_hash"]}, "by": by,
+        "action": action, "staff": {**public, "pin_hash": row["pin_hash"],
+                                    "seal": row["seal"]}, "by": by,
     })
 
 
@@ -133,7 +139,8 @@ def add_account(db: Database, cfg: TillConfig, manager: Staff, *, code: Any, nam
     if sum(c.isalpha() for c in name_text) < 2:
         raise InvalidInput(_("Type the person's name."), code="name")
     role_value = _role(role)
-    pin_hash = auth.hash_pin(_validate_pin(pin))
+    pepper = auth.pepper_of(cfg)
+    pin_hash = auth.hash_pin(_validate_pin(pin), pepper)
     with atomic(db):
         if db.execute("SELECT 1 FROM staff WHERE code = ?", [code_text]).fetchone():
             raise Conflict(_("The staff code {code} is already taken.").format(
@@ -141,6 +148,7 @@ def add_account(db: Database, cfg: TillConfig, manager: Staff, *, code: Any, nam
         row = {"id": _next_id(db, cfg), "code": code_text, "name": name_text,
                "role": role_value.value, "store_id": manager.store_id, "pin_hash": pin_hash,
                "active": 1, "must_change_pin": 0}
+        row["seal"] = seal_staff(row, pepper)
         db["staff"].insert(row)
         _record(db, cfg, "add", row, manager.id, now=now)
     return next(a for a in list_accounts(db, manager) if a.id == row["id"])
@@ -155,6 +163,8 @@ def _update(db: Database, cfg: TillConfig, manager: Staff, staff_id: Any, action
             raise PermissionDenied(_("A manager cannot disable or change their own account: "
                                      "ask another manager."), code="self")
         after = {**before, **changes}
+        changes = {**changes, "seal": seal_staff(after, auth.pepper_of(cfg))}
+        after["seal"] = changes["seal"]
         sets = ", ".join(f"{k} = ?" for k in changes)
         db.execute(f"UPDATE staff SET {sets} WHERE id = ?", [*changes.values(), before["id"]])
         if action == "reset_pin":
@@ -179,9 +189,8 @@ def reset_pin(db: Database, cfg: TillConfig, manager: Staff, staff_id: Any,
               *, now: datetime | None = None) -> Account:
     """The old PIN stops working; the person chooses a new one at the next login
     (:func:`set_new_pin`), in front of the manager who reset it."""
-    unguessable = "reset$" + secrets.token_hex(16)  # no PIN ever matches it
     return _update(db, cfg, manager, staff_id, "reset_pin",
-                   {"pin_hash": unguessable, "must_change_pin": 1}, now)
+                   {"pin_hash": reset_marker(now), "must_change_pin": 1}, now)
 
 
 def unlock(db: Database, cfg: TillConfig, manager: Staff, staff_id: Any) -> Account:
@@ -192,11 +201,12 @@ def unlock(db: Database, cfg: TillConfig, manager: Staff, staff_id: Any) -> Acco
 
 
 def needs_new_pin(db: Database, code: Any) -> bool:
-    """True when this code's PIN was reset: the login asks for a new PIN instead."""
+    """True when this code's PIN was reset (at this till or another: the reset travels
+    with the account): the login asks for a new PIN instead."""
     text = clean_text(code, max_length=32, upper=True) if isinstance(code, str) else ""
-    row = db.execute("SELECT must_change_pin FROM staff WHERE code = ? AND active = 1",
+    row = db.execute("SELECT pin_hash FROM staff WHERE code = ? AND active = 1",
                      [text]).fetchone()
-    return bool(row and row[0])
+    return bool(row and str(row[0]).startswith("reset$"))
 
 
 def set_new_pin(db: Database, cfg: TillConfig, code: Any, pin: Any, again: Any,
@@ -204,17 +214,28 @@ def set_new_pin(db: Database, cfg: TillConfig, code: Any, pin: Any, again: Any,
     """After a reset: the person sets a new PIN and is logged in (journaled)."""
     staff = auth.find_staff(db, clean_text(code, max_length=32, upper=True))
     new_pin = _validate_pin(pin, again)
+    pepper = auth.pepper_of(cfg)
+    moment = _now(now)
     with atomic(db):
-        row = db.execute("SELECT must_change_pin FROM staff WHERE id = ?",
-                         [staff.id]).fetchone()
-        if not row or not row[0]:
+        row = next(iter(db.query("SELECT * FROM staff WHERE id = ?", [staff.id])))
+        if not str(row["pin_hash"]).startswith("reset$"):
             raise PermissionDenied(_("This PIN was not reset: log in with your PIN."),
                                    code="no_reset")
-        pin_hash = auth.hash_pin(new_pin)
-        db.execute("UPDATE staff SET pin_hash = ?, must_change_pin = 0 WHERE id = ?",
-                   [pin_hash, staff.id])
-        full = next(iter(db.query("SELECT * FROM staff WHERE id = ?", [staff.id])))
-        _record(db, cfg, "new_pin", full, staff.id, now=now)
-        Journal.for_config(db, cfg).append(
-            "login", {"staff_id": staff.id, "role": staff.role.value}, now=now)
+        valid = seal_ok(row, pepper) and reset_is_valid(row["pin_hash"], moment)
+        if not valid:  # a reset copied, made up in the cache file, or more than 7 days old
+            Journal.for_config(db, cfg).append(
+                "login_failed", {"staff_id": staff.id, "purpose": "new_pin",
+                                 "reset_invalid": True}, now=now)
+        else:
+            row = {**row, "pin_hash": auth.hash_pin(new_pin, pepper), "must_change_pin": 0}
+            row["seal"] = seal_staff(row, pepper)
+            db.execute("UPDATE staff SET pin_hash = ?, must_change_pin = 0, seal = ? "
+                       "WHERE id = ?", [row["pin_hash"], row["seal"], staff.id])
+            _record(db, cfg, "new_pin", row, staff.id, now=now)
+            Journal.for_config(db, cfg).append(
+                "login", {"staff_id": staff.id, "role": staff.role.value}, now=now)
+    if not valid:
+        raise PermissionDenied(
+            _("This PIN reset is no longer valid: ask a manager to reset your PIN again."),
+            code="reset_invalid")
     return staff

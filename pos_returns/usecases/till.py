@@ -93,7 +93,8 @@ def login(db: Database, cfg: TillConfig, code: str, pin: str) -> Staff:
               "it twice."),
             code="pin_reset",
         )
-    return auth.authenticate(db, code, pin, journal=Journal.for_config(db, cfg))
+    return auth.authenticate(db, code, pin, pepper=auth.pepper_of(cfg),
+                             journal=Journal.for_config(db, cfg))
 
 
 def _scan_text(code: str) -> str:

@@ -17,6 +17,7 @@ from pos_returns.engine.normalize import name_key
 from pos_returns.errors import Conflict, PermissionDenied
 from pos_returns.i18n import STORE_TZ, to_local
 from pos_returns.usecases import auth
+from tests.helpers import TEST_PEPPER
 
 TODAY = date(2026, 1, 15)
 SALES = 3000
@@ -27,7 +28,7 @@ def demo(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     db = open_cache(path)
     seen: list[tuple[int, int]] = []
-    stats = build_demo(db, sales=SALES, seed=7, today=TODAY,
+    stats = build_demo(db, sales=SALES, seed=7, today=TODAY, pepper=TEST_PEPPER,
                        progress=lambda done, total: seen.append((done, total)))
     yield db, stats, seen
     db.close()
@@ -218,17 +219,17 @@ def test_stores_staff_and_catalogue(demo):
 ])
 def test_readme_logins_work_in_paris(demo, code, pin, role):
     db, _stats, _seen = demo
-    staff = auth.authenticate(db, code, pin)
+    staff = auth.authenticate(db, code, pin, pepper=TEST_PEPPER)
     assert staff.store_id == 1 and staff.role == role
     stored = q(db, "SELECT pin_hash FROM staff WHERE code = ?", [code])[0][0]
-    assert pin not in stored and stored.startswith("scrypt$16384$")
+    assert pin not in stored and stored.startswith(f"pscrypt${TEST_PEPPER.id}$16384$")
 
 
 def test_wrong_pin_is_refused(demo):
     db, _stats, _seen = demo
     with pytest.raises(PermissionDenied):
-        auth.authenticate(db, "V001", "1112")
-    auth.authenticate(db, "V001", "1111")  # resets the counter
+        auth.authenticate(db, "V001", "1112", pepper=TEST_PEPPER)
+    auth.authenticate(db, "V001", "1111", pepper=TEST_PEPPER)  # resets the counter
 
 
 def test_customers(demo):

@@ -14,14 +14,16 @@ from pos_returns.config import TillConfig
 from pos_returns.demo.chain import build_demo
 from pos_returns.demo.returns import add_demo_returns
 from pos_returns.journal.verify import verify
+from tests.helpers import TEST_PEPPER, install_test_pepper
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
     db = open_cache(base / "cache.sqlite")
-    build_demo(db, sales=3000, seed=5)
+    build_demo(db, sales=3000, seed=5, pepper=TEST_PEPPER)
     cfg = TillConfig(cache_path=base / "cache.sqlite", key_path=base / "keys" / "journal.pem")
+    install_test_pepper(cfg.key_path)  # a module fixture: before the tests' own pepper
     result = add_demo_returns(db, cfg, n=80, seed=5)
     yield db, cfg, result
     db.close()
@@ -137,7 +139,7 @@ def test_the_demo_returns_are_the_same_for_a_seed(tmp_path):
     today = date(2026, 1, 15)
     db = open_cache(tmp_path / "cache.sqlite")
     try:
-        build_demo(db, sales=3000, seed=1, today=today, parallel=False)
+        build_demo(db, sales=3000, seed=1, today=today, parallel=False, pepper=TEST_PEPPER)
         cfg = TillConfig(cache_path=tmp_path / "cache.sqlite",
                          key_path=tmp_path / "keys" / "journal.pem")
         result = add_demo_returns(db, cfg, n=100, seed=1, today=today)

@@ -27,7 +27,7 @@ from pos_returns.engine.policy import decide
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from pos_returns.usecases import auth
 from pos_returns.usecases.planning import plan_return
-from tests.helpers import PINS, L, T, add_sale
+from tests.helpers import PINS, TEST_PEPPER, L, T, add_sale
 
 CFG = TillConfig(store_id=1, till_no=1)
 REASON = "Cliente fidèle, article en parfait état"
@@ -186,35 +186,40 @@ def test_R01_approval_for_a_line_not_on_the_ticket_is_invalid(db):
 
 def test_R01_authorize_override_checks_pin_role_and_reason(db):
     approval = auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=REASON,
-                                       line_no=1)
+                                       line_no=1, pepper=TEST_PEPPER)
     assert approval == Approval("R13", MANAGER, "approved", REASON, 1)
     with pytest.raises(PermissionDenied, match="Camille Martin"):
-        auth.authorize_override(db, "V001", PINS["V001"], rule="R13", reason=REASON)
+        auth.authorize_override(db, "V001", PINS["V001"], rule="R13", reason=REASON,
+                                pepper=TEST_PEPPER)
     with pytest.raises(InvalidInput):
-        auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=" ")
+        auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=" ",
+                                pepper=TEST_PEPPER)
     with pytest.raises(PermissionDenied):
         auth.authorize_override(db, "M201", PINS["M201"], rule="R13", reason=REASON,
-                                store_id=1)
+                                store_id=1, pepper=TEST_PEPPER)
 
 
 def test_R01_authorize_override_locks_out_after_five_wrong_pins(db):
     for _ in range(4):
         with pytest.raises(PermissionDenied) as err:
-            auth.authorize_override(db, "M001", "0000", rule="R13", reason=REASON)
+            auth.authorize_override(db, "M001", "0000", rule="R13", reason=REASON,
+                                    pepper=TEST_PEPPER)
         assert err.value.code == "wrong_pin"
     with pytest.raises(PermissionDenied) as err:
-        auth.authorize_override(db, "M001", "0000", rule="R13", reason=REASON)
+        auth.authorize_override(db, "M001", "0000", rule="R13", reason=REASON, pepper=TEST_PEPPER)
     assert err.value.code == "locked"
     with pytest.raises(PermissionDenied) as err:  # even the right PIN, while locked
-        auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=REASON)
+        auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=REASON,
+                                pepper=TEST_PEPPER)
     assert err.value.code == "locked"
 
 
 def test_R01_missing_reason_costs_no_pin_try(db):
     for _ in range(6):
         with pytest.raises(InvalidInput):
-            auth.authorize_override(db, "M001", "0000", rule="R13", reason="")
-    assert auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=REASON)
+            auth.authorize_override(db, "M001", "0000", rule="R13", reason="", pepper=TEST_PEPPER)
+    assert auth.authorize_override(db, "M001", PINS["M001"], rule="R13", reason=REASON,
+                                   pepper=TEST_PEPPER)
 
 
 # ------------------------------------------------------------------ permissions

@@ -26,18 +26,33 @@ from sqlite_utils import Database
 from pos_returns.cache.db import atomic, open_cache
 from pos_returns.demo.chain import insert_vat_rates_and_departments
 from pos_returns.engine.codes import ReceiptNumber, ean13_check_digit
-from pos_returns.usecases.auth import hash_pin
+from pos_returns.journal.pins import Pepper, create_pepper, hash_pin, pepper_path, seal_staff
 
 PINS = {"V001": "1111", "B001": "2222", "M001": "9999", "V201": "3333", "M201": "8888"}
 _FAST_HASHES: dict[str, str] = {}
+
+#: The chain's PIN pepper in the tests: every key folder a test's till makes gets this
+#: one (tests/conftest.py), so the staff rows below (hashed and sealed with it) log in.
+TEST_PEPPER = Pepper(bytes.fromhex("5eed" * 16))
 
 
 def fast_pin_hash(pin: str) -> str:
     # Tests use a cheaper scrypt cost (n=2**10) so the suite stays quick; the
     # verification code is the same.
     if pin not in _FAST_HASHES:
-        _FAST_HASHES[pin] = hash_pin(pin, n=2**10)
+        _FAST_HASHES[pin] = hash_pin(pin, TEST_PEPPER, n=2**10)
     return _FAST_HASHES[pin]
+
+
+def install_test_pepper(key_path: Path | str) -> None:
+    """Put the tests' chain pepper beside ``key_path`` (for key folders made outside a
+    test function: module fixtures, child processes)."""
+    create_pepper(pepper_path(key_path), TEST_PEPPER.secret)
+
+
+def sealed(row: dict[str, Any], pepper: Pepper = TEST_PEPPER) -> dict[str, Any]:
+    """A staff row with its seal (pos_returns.journal.pins), as a till writes it."""
+    return {**row, "seal": seal_staff(row, pepper)}
 
 
 def seed_reference(db: Database) -> None:
@@ -84,14 +99,15 @@ def seed_reference(db: Database) -> None:
                 _p("SKU-LIVR-01", "3000000000109", "Livre de mode", "women", 550, 3500),
             ]
         )
+        columns = {c.name for c in db["staff"].columns}  # an older file has no seal yet
         db["staff"].insert_all(
-            [
+            [{k: v for k, v in row.items() if k in columns} for row in [
                 _s(1, "V001", "Camille Martin", "salesperson", 1),
                 _s(2, "B001", "Inès Laurent", "jewelry", 1),
                 _s(3, "M001", "Sophie Bernard", "manager", 1),
                 _s(4, "V201", "Lucas Petit", "salesperson", 2),
                 _s(5, "M201", "Hugo Moreau", "manager", 2),
-            ]
+            ]]
         )
 
 
@@ -105,8 +121,8 @@ def _p(sku, ean, name, dept, vat, price, *, tag=0, jewel=0, gift=0):
 
 
 def _s(i, code, name, role, store):
-    return {"id": i, "code": code, "name": name, "role": role, "store_id": store,
-            "pin_hash": fast_pin_hash(PINS[code]), "active": 1}
+    return sealed({"id": i, "code": code, "name": name, "role": role, "store_id": store,
+                   "pin_hash": fast_pin_hash(PINS[code]), "active": 1})
 
 
 _seq = itertools.count(1)

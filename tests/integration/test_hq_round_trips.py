@@ -23,7 +23,8 @@ def test_an_hq_of_version_2_is_upgraded_and_reserves_in_one_statement(hq_conn, h
     with hq_schema.connect(hq_dsn) as conn:
         assert hq_schema.create_schema(conn) is False  # upgraded, not created
     assert hq_conn.execute(
-        "SELECT value FROM hq_meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        "SELECT value FROM hq_meta WHERE key = 'schema_version'").fetchone()[0] \
+        == hq_schema.SCHEMA_VERSION
     _, (line,), (tender,) = hq_sale(hq_conn, [("SKU-ROBE-01", 1, 18900)])
     statements = []
     traced = hq_schema.connect(hq_dsn, autocommit=True)

@@ -32,7 +32,7 @@ from pos_returns.journal.records import record_bytes
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
 from pos_returns.usecases.auth import authenticate
-from tests.helpers import PINS, L, T, add_sale, granted
+from tests.helpers import PINS, TEST_PEPPER, L, T, add_sale, granted
 
 
 @pytest.fixture
@@ -457,10 +457,10 @@ def test_startup_records_start_config_change_once_and_integrity_failures(db, cfg
 def test_logins_wrong_pins_and_lockouts_are_journaled(db, cfg, journal):
     from pos_returns.errors import PermissionDenied
 
-    authenticate(db, "V001", PINS["V001"], journal=journal)
+    authenticate(db, "V001", PINS["V001"], journal=journal, pepper=TEST_PEPPER)
     for _ in range(5):
         with pytest.raises(PermissionDenied):
-            authenticate(db, "V001", "0000", journal=journal)
+            authenticate(db, "V001", "0000", journal=journal, pepper=TEST_PEPPER)
     kinds = [r[0] for r in db.execute("SELECT kind FROM journal ORDER BY seq")]
     assert kinds == ["login"] + ["login_failed"] * 4 + ["lockout"]
     payloads = [json.loads(r[0]) for r in db.execute("SELECT payload FROM journal ORDER BY seq")]

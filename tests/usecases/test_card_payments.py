@@ -29,7 +29,7 @@ from pos_returns.usecases import card_payments as cp
 from pos_returns.usecases.auth import get_staff
 from pos_returns.usecases.returns import commit_prepared, prepare_return
 from pos_returns.usecases.review import day_review
-from tests.helpers import L, T, add_sale
+from tests.helpers import L, T, add_sale, install_test_pepper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -235,6 +235,7 @@ print("ANSWERED", result.outcome, flush=True)  # never reached: killed during th
 
 
 def test_kill_9_during_the_terminal_call_leaves_it_to_check_neither_lost_nor_doubled(db, cfg):
+    install_test_pepper(cfg.key_path)  # the child process makes the till's keys
     request = _request(db)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with TerminalSimulator(script=[Step("approve", delay=30)], log=lambda _m: None) as sim:

@@ -70,12 +70,15 @@ def extra_args(command: tuple[str, ...], out: Path) -> list[str]:
         ("privacy", "key"): [],
         ("hq", "init"): ["--dsn", "garbage"],
         ("hq", "feed"): ["--dsn", "garbage", "--sales", "2"],
+        ("hq", "seal-staff"): ["--dsn", "garbage"],
         ("sync",): ["--dsn", "garbage"],
         ("support-bundle",): ["--out", str(out / "support.zip")],
         # the terminal simulator serves until stopped: a free port, a tenth of a second
         ("tpe-simulator",): ["--host", "127.0.0.1", "--port", "0", "--lifetime", "0.1"],
         ("keys", "backup"): ["--out", str(out / "keys.backup")],
         ("keys", "restore"): [str(out / "keys.backup")],
+        ("keys", "export-chain"): ["--out", str(out / "chain.secrets")],
+        ("keys", "import-chain"): [str(out / "chain.secrets")],
     }.get(command, [])
 
 
@@ -85,6 +88,7 @@ def takes_db(command: tuple[str, ...]) -> bool:
 
 # Commands that take --db but do not read the cache (they succeed whatever it holds).
 CACHE_FREE = {("privacy", "key"), ("keys", "init"), ("keys", "backup"), ("keys", "restore"),
+              ("keys", "export-chain"), ("keys", "import-chain"),
               ("support-bundle",),  # it reports the broken cache inside the zip
               ("tpe-simulator",)}  # the payment terminal simulator reads no cache
 

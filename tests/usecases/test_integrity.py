@@ -40,7 +40,7 @@ from pos_returns.journal.verify import verify
 from pos_returns.usecases import auth, tickets
 from pos_returns.usecases.auth import grant_approvals
 from pos_returns.usecases.planning import plan_return
-from tests.helpers import PINS, L, T, add_sale, approve
+from tests.helpers import PINS, TEST_PEPPER, L, T, add_sale, approve
 
 
 @pytest.fixture
@@ -580,18 +580,20 @@ def test_unknown_code_wrong_pin_and_locked_account_get_the_same_answer_and_work(
     hashed: list[str] = []
     real = auth.check_pin_hash
     monkeypatch.setattr(auth, "check_pin_hash",
-                        lambda pin, stored: hashed.append(pin) or real(pin, stored))
+                        lambda pin, stored, pepper: hashed.append(pin) or real(pin, stored,
+                                                                               pepper))
     journal = Journal.for_config(db, cfg)
     answers = {}
     for label, code, pin in (("unknown", "ZZ999", "1234"), ("wrong", "V001", "0000")):
         with pytest.raises(PermissionDenied) as err:
-            auth.authenticate(db, code, pin, journal=journal)
+            auth.authenticate(db, code, pin, journal=journal, pepper=TEST_PEPPER)
         answers[label] = str(err.value)
     for _ in range(auth.MAX_FAILED_ATTEMPTS):
         with pytest.raises(PermissionDenied):
-            auth.authenticate(db, "V001", "0000", journal=journal)
+            auth.authenticate(db, "V001", "0000", journal=journal, pepper=TEST_PEPPER)
     with pytest.raises(PermissionDenied) as err:
-        auth.authenticate(db, "V001", PINS["V001"], journal=journal)  # locked: right PIN
+        auth.authenticate(db, "V001", PINS["V001"], journal=journal,
+                          pepper=TEST_PEPPER)  # locked: right PIN
     answers["locked"] = str(err.value)
     assert len(set(answers.values())) == 1
     assert len(hashed) == 2 + auth.MAX_FAILED_ATTEMPTS + 1  # one PIN hash every time
@@ -606,12 +608,14 @@ def test_a_manager_unlocks_an_account_with_their_PIN_and_it_is_journaled(db, cfg
     journal = Journal.for_config(db, cfg)
     for _ in range(auth.MAX_FAILED_ATTEMPTS):
         with pytest.raises(PermissionDenied):
-            auth.authenticate(db, "V001", "0000", journal=journal)
+            auth.authenticate(db, "V001", "0000", journal=journal, pepper=TEST_PEPPER)
     with pytest.raises(PermissionDenied):  # a salesperson cannot
-        auth.unlock_with_pin(db, "B001", PINS["B001"], "V001", journal=journal)
-    unlocked = auth.unlock_with_pin(db, "M001", PINS["M001"], "V001", journal=journal)
+        auth.unlock_with_pin(db, "B001", PINS["B001"], "V001", journal=journal, pepper=TEST_PEPPER)
+    unlocked = auth.unlock_with_pin(db, "M001", PINS["M001"], "V001", journal=journal,
+                                    pepper=TEST_PEPPER)
     assert unlocked.code == "V001"
-    assert auth.authenticate(db, "V001", PINS["V001"]).code == "V001"  # before 15 minutes
+    assert auth.authenticate(db, "V001", PINS["V001"],
+                             pepper=TEST_PEPPER).code == "V001"  # before 15 minutes
     unlock = db.execute("SELECT payload FROM journal WHERE kind = 'unlock'").fetchone()
     assert json.loads(unlock[0]) == {"staff_id": 1, "manager_id": 3}
 

@@ -133,7 +133,7 @@ def test_add_disable_and_role_are_journaled_and_sent_to_HQ(db, cfg, manager):
     docs = [json.loads(r[0]) for r in db.execute(
         "SELECT payload FROM outbox WHERE kind = 'staff_change' ORDER BY rowid")]
     assert [d["staff"]["role"] for d in docs] == ["salesperson", "jewelry", "jewelry"]
-    assert docs[-1]["staff"]["active"] == 0 and docs[0]["staff"]["pin_hash"].startswith("scrypt")
+    assert docs[-1]["staff"]["active"] == 0 and docs[0]["staff"]["pin_hash"].startswith("pscrypt$")
 
 
 @pytest.mark.parametrize("field,value", [("code", "V 1"), ("code", "X"), ("name", "A"),

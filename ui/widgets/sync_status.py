@@ -21,8 +21,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QW
 from pos_returns.config import TillConfig
 from pos_returns.i18n import _, format_datetime, ngettext
 from pos_returns.usecases.hq_link import (
+    PIN_EXCHANGE_SECONDS,
     Progress,
     SyncSummary,
+    exchange_pin_events,
     read_sync_status,
     sync_round,
     table_label,
@@ -69,6 +71,10 @@ class SyncRunner(QObject):
         self._busy = threading.Lock()
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.run_now)
+        # wrong PINs to HQ and the chain's counts back, between rounds (issue 12)
+        self._pins_busy = threading.Lock()
+        self.pin_timer = QTimer(self)
+        self.pin_timer.timeout.connect(self.exchange_pins_now)
 
     @property
     def enabled(self) -> bool:
@@ -83,10 +89,30 @@ class SyncRunner(QObject):
         if not self.enabled:
             return
         self.timer.start(interval_s * 1000)
+        self.pin_timer.start(PIN_EXCHANGE_SECONDS * 1000)
         self.run_now()
 
     def stop(self) -> None:
         self.timer.stop()
+        self.pin_timer.stop()
+
+    @Slot()
+    def exchange_pins_now(self) -> bool:
+        """The short PIN exchange, unless it or a round is running (a round does it).
+        A replaced round (``sync_fn``: tests, screenshots) has no exchange either."""
+        if not self.enabled or self.sync_fn is not None or self.running \
+                or not self._pins_busy.acquire(blocking=False):
+            return False
+        self.executor(self._exchange_pins)
+        return True
+
+    def _exchange_pins(self) -> None:
+        try:
+            exchange_pin_events(self.cfg)
+        except Exception:  # HQ away: the events wait in the outbox for the next round
+            log.info("PIN exchange with HQ failed", exc_info=True)
+        finally:
+            self._pins_busy.release()
 
     @Slot()
     def run_now(self) -> bool:

@@ -31,3 +31,21 @@ def m001_store_settings(db: Database) -> None:
         ALTER TABLE staff ADD COLUMN must_change_pin INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@MIGRATIONS()
+def m002_staff_seal_and_chain_pins(db: Database) -> None:
+    """Issue 12: ``staff.seal`` (pos_returns.journal.pins: the account under the chain's
+    PIN pepper) and ``staff_pin_state``, the chain's count of wrong PINs per staff
+    member as HQ last sent it (pulled), counted on here until the next exchange."""
+    db.executescript(
+        """
+        ALTER TABLE staff ADD COLUMN seal TEXT NOT NULL DEFAULT '';
+        CREATE TABLE staff_pin_state (
+            staff_id INTEGER PRIMARY KEY,
+            failed INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT NOT NULL DEFAULT '',   -- UTC "YYYY-MM-DDTHH:MM:SSZ"
+            updated_at TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
