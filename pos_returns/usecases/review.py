@@ -54,11 +54,12 @@ from pos_returns.i18n import (
 )
 from pos_returns.journal import chain as journal
 from pos_returns.journal.chain import Journal
+from pos_returns.journal.pins import seal_ok
 from pos_returns.sync.reserve import StaleReservation, stale_reservations
 from pos_returns.sync.state import table_label
 from pos_returns.sync.validate import QuarantinedRow, quarantined
 from pos_returns.usecases import card_payments, delivery
-from pos_returns.usecases.auth import require_role
+from pos_returns.usecases.auth import locked_until, pepper_of, require_role
 from pos_returns.usecases.idcheck import purge
 from pos_returns.usecases.tickets import reprint
 
@@ -763,14 +764,25 @@ class SyncIssues:
     minutes: int
     stale: tuple[StaleReservation, ...] = ()
     quarantined: tuple[QuarantinedRow, ...] = ()
+    accounts: tuple[AccountIssue, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.stale and not self.quarantined
+        return not self.stale and not self.quarantined and not self.accounts
 
     def lines(self, *, limit: int = 8) -> list[str]:
         """The French lines the review shows."""
         out: list[str] = []
+        if self.accounts:
+            out.append(ngettext("{n} staff account to check:", "{n} staff accounts to check:",
+                                len(self.accounts)).format(n=len(self.accounts)))
+            for a in self.accounts[:limit]:
+                what = (_("changed outside the till (its seal does not match): it cannot log "
+                          "in; the chain's IT must check it") if not a.sealed else
+                        _("locked until {time} (wrong PINs here or at another till)").format(
+                            time=format_datetime(a.locked_until, fmt="short")))
+                out.append(_("  {code} {name}: {what}").format(code=a.code, name=a.name,
+                                                                what=what))
         if self.stale:
             out.append(ngettext(
                 "{n} reservation at HQ not confirmed after {minutes} min:",
@@ -793,11 +805,39 @@ class SyncIssues:
         return out
 
 
+@dataclass(frozen=True)
+class AccountIssue:
+    """A staff account of the store the manager should know about now."""
+
+    code: str
+    name: str
+    sealed: bool  # False: changed outside the till, it cannot log in
+    locked_until: str = ""  # UTC; '' when not locked
+
+
+def account_issues(db: Database, store_id: int, cfg: TillConfig,
+                   now: datetime | None = None) -> tuple[AccountIssue, ...]:
+    """The store's active accounts locked now (here or in the chain) or whose seal does
+    not match (pos_returns.journal.pins)."""
+    pepper = pepper_of(cfg)
+    rows = db.query("SELECT * FROM staff WHERE store_id = ? AND active = 1 ORDER BY code",
+                    [store_id])
+    out = []
+    for row in rows:
+        sealed = seal_ok(row, pepper)
+        until = locked_until(db, int(row["id"]), now)
+        if not sealed or until:
+            out.append(AccountIssue(str(row["code"]), str(row["name"]), sealed, until))
+    return tuple(out)
+
+
 def sync_issues(db: Database, manager: Staff, cfg: TillConfig | None = None) -> SyncIssues:
-    """The HQ link's open issues for the manager's review (managers only)."""
+    """The HQ link's open issues and the accounts to check, for the manager's review
+    (managers only)."""
     require_role(manager, Role.MANAGER)
     minutes = int(getattr(cfg, "reservation_review_minutes", 10) if cfg else 10)
     stale: tuple[StaleReservation, ...] = ()
     if _table_columns(db, "pending_reservations"):
         stale = tuple(stale_reservations(db, older_than_minutes=minutes))
-    return SyncIssues(minutes, stale, tuple(quarantined(db)))
+    accounts = account_issues(db, manager.store_id, cfg) if cfg is not None else ()
+    return SyncIssues(minutes, stale, tuple(quarantined(db)), accounts)

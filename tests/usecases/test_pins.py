@@ -256,3 +256,21 @@ def test_issue12_a_backup_carries_the_pepper_back(db, cfg, tmp_path):
     forget_cached_signers()
     restore_keys(cfg, backup, PASSPHRASE)
     assert till.login(db, cfg, "V001", PINS["V001"]).code == "V001"
+
+
+def test_issue12_the_managers_review_names_locked_and_edited_accounts(db, cfg):
+    from pos_returns.usecases.review import sync_issues
+
+    manager = till.login(db, cfg, "M001", PINS["M001"])
+    assert sync_issues(db, manager, cfg).accounts == ()
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            till.login(db, cfg, "V001", "0000")
+    db.execute("UPDATE staff SET role = 'manager' WHERE code = 'B001'")
+    issues = sync_issues(db, manager, cfg)
+    assert [(a.code, a.sealed, bool(a.locked_until)) for a in issues.accounts] == [
+        ("B001", False, False), ("V001", True, True)]
+    text = "\n".join(issues.lines())
+    assert "2 comptes du personnel à vérifier" in text
+    assert "B001 Inès Laurent : modifié hors de la caisse" in text
+    assert "V001 Camille Martin : verrouillé jusqu’à" in text
