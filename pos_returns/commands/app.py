@@ -17,6 +17,7 @@ from pos_returns.errors import ConfigError, NotFound, StorageError
 from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _, set_language
 from pos_returns.journal.keys import missing_key_message
+from pos_returns.journal.pins import load_pepper
 from pos_returns.usecases.settings import effective_config
 
 
@@ -58,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_cache(Path(cfg.cache_path))  # also applies any migration a newer version brings
     if not Path(cfg.key_path).expanduser().exists():  # never created behind the till's back
         raise ConfigError(missing_key_message(cfg.key_path), code="key_missing")
+    load_pepper(cfg.key_path)  # no PIN can be checked without it: said now, in French
     with existing_cache(cfg.cache_path) as db:  # the store's settings over the TOML file
         cfg = effective_config(db, cfg)
     set_language(cfg.language)

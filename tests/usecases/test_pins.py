@@ -274,3 +274,19 @@ def test_issue12_the_managers_review_names_locked_and_edited_accounts(db, cfg):
     assert "2 comptes du personnel à vérifier" in text
     assert "B001 Inès Laurent : modifié hors de la caisse" in text
     assert "V001 Camille Martin : verrouillé jusqu’à" in text
+
+
+def test_issue12_the_till_does_not_open_without_the_chains_pepper(db, cfg, tmp_path, capsys):
+    from pos_returns import cli
+    from tests.helpers import L, add_sale
+
+    add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
+    assert till.login(db, cfg, "V001", PINS["V001"])  # the key set
+    key_files(cfg)["pin_pepper"].unlink()
+    forget_cached_signers()
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{cfg.key_path}"\n', encoding="utf-8")
+    code = cli.main(["run", "--db", str(cfg.cache_path), "--config", str(toml)])
+    err = capsys.readouterr().err
+    assert code == 2 and "secret PIN de la chaîne" in err and "import-chain" in err
+    assert "Traceback" not in err
