@@ -4,12 +4,16 @@
     pos-returns journal export --year YYYY --out DIR [--db PATH]
     pos-returns journal close (--day YYYY-MM-DD | --month YYYY-MM | --year YYYY)
                               [--manager CODE] [--db PATH]
+    pos-returns journal guards [--repair [--manager CODE]] [--db PATH]
     pos-returns journal head [--db PATH]
 
 ``verify`` exits 0 when every chain holds and 1 when one does not, naming the
 first broken record. ``export`` writes the yearly archive (CSV, JSON schema,
 detached signature, public key) and journals it. ``close`` closes a day, a month
-or a year (period totals and the perpetual grand total).
+or a year (period totals and the perpetual grand total). ``guards`` compares the
+fiscal tables' triggers, indexes and views with what the migrations create (exit 1
+on a difference: returns are blocked) and, with ``--repair``, puts them back,
+journaled (``guards_repair``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pos_returns.cache.db import connect
+from pos_returns.cache import guards
+from pos_returns.cache.db import atomic, connect
 from pos_returns.cli import add_common, config_from, whole_number
 from pos_returns.commands.report import command_manager
 from pos_returns.errors import InvalidInput, NotFound
@@ -68,6 +73,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     close.add_argument("--out", metavar="DIR",
                        help=_("also write each closure's Z report (PDF) into this folder"))
     close.set_defaults(func=run_close)
+
+    guards_cmd = jsub.add_parser(
+        "guards", help=_("compare the fiscal tables' guards with what the till creates"))
+    add_common(guards_cmd)
+    guards_cmd.add_argument(
+        "--repair", action="store_true",
+        help=_("put the guards back as the till creates them (journaled)"))
+    guards_cmd.add_argument("--manager", metavar="CODE",
+                            help=_("the manager who repairs (staff code)"))
+    guards_cmd.set_defaults(func=run_guards)
 
     head = jsub.add_parser("head", help=_("print each chain's head (sequence and signature)"))
     add_common(head)
@@ -188,6 +203,41 @@ def run_close(args: argparse.Namespace) -> int:
         fingerprint=format_fingerprint(fingerprint)))
     for path in paths:
         print(path)
+    return 0
+
+
+def run_guards(args: argparse.Namespace) -> int:
+
+    cfg, db = _open(args)
+    try:
+        differences = guards.schema_differences(db)
+        if not differences:
+            print(_("The guards of the fiscal tables are as the till creates them."))
+            return 0
+        for diff in differences:
+            print(diff.describe())
+        if not args.repair:
+            print(_("Returns are blocked while the guards differ. Check the journal "
+                    "(pos-returns journal verify), then repair them with --repair."),
+                  file=sys.stderr)
+            return 1
+        manager = command_manager(db, cfg.store_id, args.manager)
+        with atomic(db):
+            repaired, left = guards.repair(db)
+            Journal.for_config(db, cfg).append("guards_repair", {
+                "staff_id": manager.id,
+                "repaired": [f"{d.change} {d.type} {d.name} on {d.table}" for d in repaired],
+                "left": [f"{d.change} {d.type} {d.name} on {d.table}" for d in left],
+            })
+    finally:
+        db.close()
+    print(ngettext("{count} guard put back as the till creates it (journaled).",
+                   "{count} guards put back as the till creates them (journaled).",
+                   len(repaired)).format(count=len(repaired)))
+    if left:
+        print(_("Cannot be repaired here (restore the cache from a backup or from HQ): "
+                "{details}").format(details=guards.describe(left)), file=sys.stderr)
+        return 1
     return 0
 
 

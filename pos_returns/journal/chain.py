@@ -676,7 +676,8 @@ def _config_snapshot(cfg: TillConfig) -> dict[str, Any]:
 
 def startup(db: Database, cfg: TillConfig, *, version: str = "") -> VerifyReport:
     """What the till does when it opens: verify the journal (recording an
-    ``integrity_failure`` when it does not hold), record a configuration change
+    ``integrity_failure`` when it does not hold, and one naming every guard of the
+    fiscal tables that is not what the migrations create), record a configuration change
     when the fiscal configuration differs from the last one journaled, then
     record ``start``. Returns the verification report."""
     journal = Journal.for_config(db, cfg)
@@ -684,7 +685,7 @@ def startup(db: Database, cfg: TillConfig, *, version: str = "") -> VerifyReport
     snapshot = _config_snapshot(cfg)
     digest = hashlib.sha256(outbox.canonical_json(snapshot).encode()).hexdigest()
     with atomic(db):
-        if not report.ok and report.broken is not None:
+        if not report.ok and report.broken is not None and report.broken.reason != "schema":
             journal.append(
                 "integrity_failure",
                 {
@@ -692,6 +693,18 @@ def startup(db: Database, cfg: TillConfig, *, version: str = "") -> VerifyReport
                     "till_no": report.broken.till_no,
                     "seq": report.broken.seq,
                     "reason": report.broken.reason,
+                },
+            )
+        if report.schema:  # the guards themselves, each difference named (cache/guards.py)
+            journal.append(
+                "integrity_failure",
+                {
+                    "store_id": journal.store_id,
+                    "till_no": journal.till_no,
+                    "seq": 0,
+                    "reason": "schema",
+                    "differences": [f"{d.change} {d.type} {d.name} on {d.table}"
+                                    for d in report.schema],
                 },
             )
         last_cfg = db.execute(

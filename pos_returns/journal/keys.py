@@ -200,6 +200,14 @@ def public_key_from_hex(public_hex: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
 
 
+def public_pem_from_hex(public_hex: str) -> str:
+    """The PEM the till writes beside a raw public key (``journal_keys.public_pem``)."""
+    pem = public_key_from_hex(public_hex).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode("ascii")
+
+
 def _read_key(path: Path) -> Signer:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:

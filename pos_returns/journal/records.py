@@ -41,6 +41,7 @@ TECHNICAL_KINDS = frozenset(
         "privacy_request",  # an RGPD access (export) or erasure request: counts only
         "terminal",  # a card amount on the payment terminal: sent, answered, interrupted
         "terminal_check",  # a manager confirms what the terminal printed (« à vérifier »)
+        "guards_repair",  # the fiscal tables' guards put back as the migrations make them
     }
 )
 RECORD_KINDS = frozenset({TICKET, DUPLICATE, CLOSURE}) | TECHNICAL_KINDS

@@ -5,16 +5,17 @@ from __future__ import annotations
 import heapq
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlite_utils import Database
 
+from pos_returns.cache import guards
 from pos_returns.cache.outbox import canonical_json
-from pos_returns.i18n import _, ngettext
+from pos_returns.i18n import _, format_money, ngettext
 from pos_returns.journal import digest
-from pos_returns.journal.keys import public_key_from_hex, verify_signature
+from pos_returns.journal.keys import public_key_from_hex, public_pem_from_hex, verify_signature
 from pos_returns.journal.records import (
     _ID,
     _KEY,
@@ -39,7 +40,9 @@ class BrokenRecord:
     seq: int
     record_id: int | None
     # "signature", "link", "missing", "truncated", "head", "key", "head_missing", and for the
-    # tables under the signature: "rows", "unsigned_ticket", "closure", "unsigned_closure"
+    # tables under the signature: "rows", "unsigned_ticket", "closure", "unsigned_closure",
+    # "unsigned_gift_card", "approval_token", "unsigned_token", "id_deletion",
+    # "unsigned_id_deletion"; "schema": the guards are not what the migrations create
     reason: str
     message: str
 
@@ -55,8 +58,16 @@ class VerifyReport:
     heads: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
     tickets: int = 0  # tickets whose rows were checked against their signed digest
     uncovered: int = 0  # tickets signed before format v2: no digest of their rows
+    # the guards' schema objects that differ from the migrations' (cache.guards)
+    schema: tuple[guards.SchemaDifference, ...] = ()
 
     def summary(self) -> str:
+        text = self._summary()
+        if self.schema and (self.broken is None or self.broken.reason != "schema"):
+            text += " " + _reason_message("schema", 0, details=guards.describe(self.schema))
+        return text
+
+    def _summary(self) -> str:
         if self.ok:
             text = ngettext(
                 "Journal verified: {count} record in {chains} chain(s), all signatures hold.",
@@ -93,20 +104,25 @@ class VerifyReport:
 
 
 def _foreign(
-    db: Database, store_id: int, till_no: int, pinned: Pin | None
+    db: Database, store_id: int, till_no: int, pinned: Pin | None,
+    chains: Iterable[tuple[int, int]] = (),
 ) -> tuple[int, str, dict[str, Any]] | None:
     """With a pin: another till's chain in this till's cache, or a key in
-    ``journal_keys`` that is not the pinned one, is reported (seq, reason, details)."""
+    ``journal_keys`` (of any chain) that is not the pinned one, is reported (seq,
+    reason, details)."""
     if pinned is None:
         return None
     if (store_id, till_no) != (pinned.store_id, pinned.till_no):
         return (1, "foreign_chain", {"store": store_id, "till": till_no})
-    for key_id, public_hex in db.execute(
-        "SELECT key_id, public_key FROM journal_keys WHERE store_id = ? AND till_no = ? "
-        "ORDER BY rowid", [store_id, till_no],
+    others = set(chains) - {(store_id, till_no)}  # reported as foreign chains in turn
+    pinned_row = (pinned.store_id, pinned.till_no, pinned.key_id, pinned.public_hex,
+                  public_pem_from_hex(pinned.public_hex))
+    for row in db.execute(
+        "SELECT store_id, till_no, key_id, public_key, public_pem FROM journal_keys "
+        "ORDER BY rowid"
     ):
-        if key_id != pinned.key_id or public_hex != pinned.public_hex:
-            return (0, "foreign_key", {"key_id": key_id})
+        if tuple(row) != pinned_row and (row[0], row[1]) not in others:
+            return (0, "foreign_key", {"key_id": row[2]})
     return None
 
 
@@ -138,6 +154,40 @@ def _reason_message(reason: str, seq: int, extra: str = "", **details: Any) -> s
     if reason == "unsigned_closure":
         return _(
             "the closure {period} ({kind}) is in the closures table without its signed record."
+        ).format(**details)
+    return _more_reason_message(reason, extra, **details)
+
+
+def _more_reason_message(reason: str, extra: str, **details: Any) -> str:
+    if reason == "schema":
+        return _(
+            "the guards of the fiscal tables are not what the till created ({details}): "
+            "returns are blocked until they are restored (pos-returns journal guards --repair)."
+        ).format(**details)
+    if reason == "unsigned_gift_card":
+        return _(
+            "a gift card (number ending {last4}, {amount}) is in the cache without a signed "
+            "ticket that issued it (added behind the journal)."
+        ).format(**details)
+    if reason == "approval_token":
+        return _(
+            "the used approval token of return ticket no. {number} differs from what was "
+            "signed, or is missing (a used token erased can be used again)."
+        ).format(**details)
+    if reason == "unsigned_token":
+        return _(
+            "a used approval token ({token}) is in the cache without the signed override "
+            "that used it (added behind the journal)."
+        ).format(**details)
+    if reason == "id_deletion":
+        return _(
+            "the permission to delete identity data of the purge or erasure of {at} differs "
+            "from what was signed."
+        ).format(**details)
+    if reason == "unsigned_id_deletion":
+        return _(
+            "a permission to delete identity data ({kind}) is in the cache without the signed "
+            "purge or erasure that granted it (the R19 history could be erased)."
         ).format(**details)
     messages = {
         "signature": _("its signature does not match its content (altered record)."),
@@ -295,23 +345,54 @@ def verify(
     ``pinned`` (the till's own chain and the public key kept beside its key files):
     only that key makes a record valid — the keys in the cache's ``journal_keys`` are
     not trusted — and a second key, or another chain, found in the cache is reported.
+
+    The guards themselves are checked too (:mod:`pos_returns.cache.guards`): a trigger,
+    index or view of the guarded tables that is not what the migrations create makes
+    the report fail (``schema``), whatever the chains say.
     """
     started = time.perf_counter()
+    schema = tuple(guards.schema_differences(db))
+    report = _verify_chains(db, full=full, expected_heads=expected_heads, pinned=pinned,
+                            started=started)
+    broken = report.broken
+    if broken is None and schema:
+        store_id, till_no = (pinned.store_id, pinned.till_no) if pinned else (0, 0)
+        broken = BrokenRecord(store_id, till_no, 0, None, "schema", _reason_message(
+            "schema", 0, details=guards.describe(schema)))
+    return replace(report, ok=broken is None, broken=broken, schema=schema,
+                   seconds=time.perf_counter() - started)
+
+
+def _verify_chains(
+    db: Database,
+    *,
+    full: bool,
+    expected_heads: dict[tuple[int, int], tuple[int, str]] | None,
+    pinned: Pin | None,
+    started: float,
+) -> VerifyReport:
     chains = _chains(db, expected_heads, pinned)
     total = 0
     checked_tickets = uncovered = 0
     heads: dict[tuple[int, int], tuple[int, str]] = {}
     conn = db.conn
+    extras = _Extras.read(db)
+
+    def failed(store_id: int, till_no: int, seq: int, record_id: int | None, reason: str,
+               message: str) -> VerifyReport:
+        return VerifyReport(
+            ok=False, records=total, chains=len(chains),
+            seconds=time.perf_counter() - started, full=full,
+            broken=BrokenRecord(store_id, till_no, seq, record_id, reason, message),
+            tickets=checked_tickets, uncovered=uncovered,
+        )
+
     for store_id, till_no in chains:
         keys = chain_keys(db, store_id, till_no)
-        foreign = _foreign(db, store_id, till_no, pinned)
+        foreign = _foreign(db, store_id, till_no, pinned, chains)
         if foreign is not None:
-            return VerifyReport(
-                ok=False, records=total, chains=len(chains),
-                seconds=time.perf_counter() - started, full=full,
-                broken=BrokenRecord(store_id, till_no, foreign[0], None, foreign[1],
-                                    _reason_message(foreign[1], foreign[0], **foreign[2])),
-            )
+            return failed(store_id, till_no, foreign[0], None, foreign[1],
+                          _reason_message(foreign[1], foreign[0], **foreign[2]))
 
         def fetch(seq: int, _s: int = store_id, _t: int = till_no) -> Sequence[Any] | None:
             return conn.execute(
@@ -330,36 +411,27 @@ def verify(
         total += count
         if broken is None:
             broken = _check_heads(db, store_id, till_no, last, expected_heads)
-        if broken is None:
-            rows = _check_rows(db, store_id, till_no)
-            checked_tickets += rows.checked
-            uncovered += rows.uncovered
-            if rows.broken is not None:
-                seq, reason, record_id, details = rows.broken
-                return VerifyReport(
-                    ok=False, records=total, chains=len(chains),
-                    seconds=time.perf_counter() - started, full=full,
-                    broken=BrokenRecord(store_id, till_no, seq, record_id, reason,
-                                        _reason_message(reason, seq, **details)),
-                    tickets=checked_tickets, uncovered=uncovered,
-                )
         if broken is not None:
             seq, reason, record_id = broken
             extra = ""
             if reason == "truncated":
                 extra = str(_known_head(db, store_id, till_no, expected_heads)[0])
-            return VerifyReport(
-                ok=False,
-                records=total,
-                chains=len(chains),
-                seconds=time.perf_counter() - started,
-                full=full,
-                broken=BrokenRecord(
-                    store_id, till_no, seq, record_id, reason, _reason_message(reason, seq, extra)
-                ),
-            )
+            return failed(store_id, till_no, seq, record_id, reason,
+                          _reason_message(reason, seq, extra))
+        rows = _check_rows(db, store_id, till_no, extras)
+        checked_tickets += rows.checked
+        uncovered += rows.uncovered
+        if rows.broken is not None:
+            seq, reason, record_id, details = rows.broken
+            return failed(store_id, till_no, seq, record_id, reason,
+                          _reason_message(reason, seq, **details))
         if last is not None:
             heads[(store_id, till_no)] = (int(last[_SEQ]), str(last[_SIG]))
+    leftover = _leftovers(db, extras, chains)
+    if leftover is not None:
+        reason, details = leftover
+        store_id, till_no = (pinned.store_id, pinned.till_no) if pinned else (0, 0)
+        return failed(store_id, till_no, 0, None, reason, _reason_message(reason, 0, **details))
     return VerifyReport(
         ok=True,
         records=total,
@@ -408,6 +480,37 @@ class _RowsCheck:
     broken: tuple[int, str, int | None, dict[str, Any]] | None = None
 
 
+@dataclass
+class _Extras:
+    """Rows of the cache that signed records must account for, across every chain: the
+    used approval tokens (override records) and the permissions to delete identity data
+    (privacy records). What no chain accounts for is reported at the end."""
+
+    tokens: dict[str, tuple[Any, ...]]  # token_id -> (ticket_uuid, manager_id, rule, used_at)
+    deletions: dict[str, list[tuple[Any, ...]]]  # purge_id -> [(kind, cutoff, row_uuid, at)]
+
+    @classmethod
+    def read(cls, db: Database) -> _Extras:
+        tokens: dict[str, tuple[Any, ...]] = {}
+        if db["approval_tokens"].exists():
+            tokens = {str(r[0]): tuple(r[1:]) for r in db.execute(
+                "SELECT token_id, ticket_uuid, manager_id, rule, used_at FROM approval_tokens")}
+        deletions: dict[str, list[tuple[Any, ...]]] = {}
+        if db["id_deletions"].exists():
+            for row in db.execute("SELECT purge_id, kind, cutoff, row_uuid, created_at "
+                                  "FROM id_deletions ORDER BY id"):
+                deletions.setdefault(str(row[0]), []).append(tuple(row[1:]))
+        return cls(tokens, deletions)
+
+
+@dataclass
+class _Privacy:
+    """What the signed purges and erasures of one chain allow to be gone."""
+
+    cutoff: str = ""  # the latest retention cutoff signed
+    erased: set[str] = field(default_factory=set)  # identity check / ledger uuids erased
+
+
 _CLOSURE_FIELDS = (
     # (closures column, payload key)
     ("period_kind", "period_kind"), ("period", "period"), ("staff_id", "staff_id"),
@@ -417,11 +520,28 @@ _CLOSURE_FIELDS = (
 )
 
 
-def _check_rows(db: Database, store_id: int, till_no: int) -> _RowsCheck:
+def _records(db: Database, store_id: int, till_no: int, kind: str) -> list[tuple[Any, ...]]:
+    """(seq, id, kind, ticket_uuid, payload, created_at) of one kind, by seq: each read
+    is a range of the journal_kind index."""
+    return db.conn.execute(
+        "SELECT seq, id, kind, ticket_uuid, payload, created_at FROM journal "
+        "WHERE store_id = ? AND till_no = ? AND kind = ? ORDER BY seq",
+        [store_id, till_no, kind],
+    ).fetchall()
+
+
+def _check_rows(db: Database, store_id: int, till_no: int, extras: _Extras) -> _RowsCheck:
     """The tables against what the (already verified) records signed: each ticket's
-    rows against its record's digests (format v2), each closure's row against its
-    record; then rows that no record signed. Names the first that differs."""
+    rows against its record's digests, each closure's row against its record, the used
+    approval tokens against the override records, the permissions to delete identity
+    data against the privacy records; then rows that no record signed. Names the
+    first that differs."""
     out = _RowsCheck()
+    privacy = _check_privacy(db, store_id, till_no, extras, out)
+    if out.broken is None:
+        _check_tokens(db, store_id, till_no, extras, out)
+    if out.broken is not None:
+        return out
     conn = db.conn
     actual = digest.all_ticket_rows(db, store_id, till_no)
     closures: dict[int, Sequence[Any]] = {
@@ -432,27 +552,13 @@ def _check_rows(db: Database, store_id: int, till_no: int) -> _RowsCheck:
             [store_id, till_no],
         )
     }
-    def records(kind: str) -> Iterator[tuple[Any, ...]]:
-        # one kind at a time, so that each read is a range of the journal_kind index
-        return iter(conn.execute(
-            "SELECT seq, id, kind, ticket_uuid, payload, created_at FROM journal "
-            "WHERE store_id = ? AND till_no = ? AND kind = ? ORDER BY seq",
-            [store_id, till_no, kind],
-        ).fetchall())
-
     for seq, rec_id, kind, ticket_uuid, payload_json, created_at in heapq.merge(
-        records("ticket"), records("closure")
+        _records(db, store_id, till_no, "ticket"), _records(db, store_id, till_no, "closure")
     ):
         payload = json.loads(payload_json)
         if kind == "ticket":
-            rows = actual.pop(ticket_uuid, None)
-            signed = payload.get("rows")
-            if not isinstance(signed, dict):
-                out.uncovered += 1  # format v1: signed before the rows' digests
-                continue
-            out.checked += 1
-            changed = digest.differing_parts(signed, rows)
-            if changed and out.broken is None:
+            changed = _ticket_differs(payload, actual.pop(ticket_uuid, None), privacy, out)
+            if changed:
                 out.broken = (int(seq), "rows", int(rec_id), {
                     "number": payload.get("number"), "tables": ", ".join(changed)})
                 return out
@@ -477,6 +583,108 @@ def _check_rows(db: Database, store_id: int, till_no: int) -> _RowsCheck:
         row = closures[min(closures)]
         out.broken = (0, "unsigned_closure", None, {"period": row[1], "kind": row[0]})
     return out
+
+
+def _ticket_differs(payload: dict[str, Any], rows: digest.TicketRows | None,
+                    privacy: _Privacy, out: _RowsCheck) -> list[str]:
+    """The tables of one ticket whose rows differ from its record ([] when they agree)."""
+    signed = payload.get("rows")
+    if not isinstance(signed, dict):
+        out.uncovered += 1  # format v1: signed before the rows' digests
+        if rows is not None and _v1_gift_cards(payload) != {
+                (str(g[0]), int(g[2])) for g in rows.gift_cards}:
+            return ["gift_cards"]  # v1 records list the cards they issued
+        return []
+    out.checked += 1
+    changed = digest.differing_parts(signed, rows)
+    if changed and set(changed) <= set(digest.ID_PARTS) and rows is not None \
+            and not rows.id_check and _id_check_purged(payload, privacy):
+        return []  # the identity check went with a signed purge or erasure (RGPD)
+    return changed
+
+
+def _v1_gift_cards(payload: dict[str, Any]) -> set[tuple[str, int]]:
+    cards = payload.get("gift_cards") or []
+    return {(str(c.get("number")), int(c.get("amount", 0))) for c in cards
+            if isinstance(c, dict)}
+
+
+def _id_check_purged(payload: dict[str, Any], privacy: _Privacy) -> bool:
+    info = payload.get("id_check")
+    if not isinstance(info, dict) or not info.get("uuid") or not info.get("created_at"):
+        return False
+    return (str(info["uuid"]) in privacy.erased
+            or (bool(privacy.cutoff) and str(info["created_at"]) < privacy.cutoff))
+
+
+def _check_tokens(db: Database, store_id: int, till_no: int, extras: _Extras,
+                  out: _RowsCheck) -> None:
+    """Each override record's token against its ``approval_tokens`` row: a used token
+    erased would be usable again within its ten minutes."""
+    for seq, rec_id, _kind, _ticket, payload_json, created_at in _records(
+            db, store_id, till_no, "override"):
+        payload = json.loads(payload_json)
+        token_id = payload.get("token_id")
+        if not token_id:
+            continue  # an override signed before the approval tokens (issue 12)
+        row = extras.tokens.pop(str(token_id), None)
+        signed = (payload.get("ticket_uuid"), payload.get("manager_id"), payload.get("rule"),
+                  created_at)
+        if row != signed:
+            out.broken = (int(seq), "approval_token", int(rec_id),
+                          {"number": payload.get("ticket_number")})
+            return
+
+
+def _check_privacy(db: Database, store_id: int, till_no: int, extras: _Extras,
+                   out: _RowsCheck) -> _Privacy:
+    """Each permission to delete identity data (``id_deletions``) against the signed
+    purge or erasure that granted it; returns what they allow to be gone."""
+    privacy = _Privacy()
+    records = heapq.merge(_records(db, store_id, till_no, "privacy_purge"),
+                          _records(db, store_id, till_no, "privacy_request"))
+    for seq, rec_id, kind, _ticket, payload_json, created_at in records:
+        payload = json.loads(payload_json)
+        purge_id = payload.get("purge_id")
+        if not purge_id:
+            continue  # a purge or request signed before the guards, or an access request
+        uuids = {str(u) for u in payload.get("uuids") or []}
+        cutoff = str(payload.get("cutoff", ""))
+        for row_kind, row_cutoff, row_uuid, at in extras.deletions.pop(str(purge_id), []):
+            if kind == "privacy_purge":  # a cutoff in the past of the purge, as signed
+                granted = (row_kind == "retention" and row_uuid == ""
+                           and row_cutoff == cutoff < created_at)
+            else:  # the rows the erasure named, as signed
+                granted = row_kind == "erasure" and row_cutoff == "" and row_uuid in uuids
+            if not granted or at != created_at:
+                out.broken = (int(seq), "id_deletion", int(rec_id), {"at": created_at})
+                return privacy
+        if kind == "privacy_purge":
+            privacy.cutoff = max(privacy.cutoff, cutoff)
+        else:
+            privacy.erased |= uuids
+    return privacy
+
+
+def _leftovers(db: Database, extras: _Extras,
+               chains: list[tuple[int, int]]) -> tuple[str, dict[str, Any]] | None:
+    """Rows that no verified chain signed: a gift card not issued by a ticket of a
+    verified chain (or pulled from HQ), a used token without its override, a
+    permission to delete identity data without its purge or erasure."""
+    known = set(chains)
+    for number, amount, origin, store_id, till_no in db.execute(
+        "SELECT g.number, g.initial_amount, t.origin, t.store_id, t.till_no FROM gift_cards g "
+        "LEFT JOIN return_tickets t ON t.id = g.issued_ticket_id ORDER BY g.rowid"
+    ):
+        if origin is None or (origin == "local" and (store_id, till_no) not in known):
+            return "unsigned_gift_card", {"last4": str(number)[-4:],
+                                          "amount": format_money(int(amount))}
+    if extras.tokens:
+        return "unsigned_token", {"token": min(extras.tokens)}
+    if extras.deletions:
+        rows = extras.deletions[min(extras.deletions)]
+        return "unsigned_id_deletion", {"kind": rows[0][0]}
+    return None
 
 
 def _closure_differs(row: Sequence[Any], payload: dict[str, Any], created_at: str) -> bool:

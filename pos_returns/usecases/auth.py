@@ -457,6 +457,24 @@ def grant_approvals(
     return approvals
 
 
+def _used_in_journal(db: Database, request: ReturnRequest, token_id: str, expires: int) -> bool:
+    """True when a signed override record of this till already used the token: the
+    ``approval_tokens`` row erased behind the till's back does not make it usable again
+    (issue 12, audit). Only the records since the token could be granted are read, the
+    newest first."""
+    since = datetime.fromtimestamp(expires, UTC) - APPROVAL_TTL - timedelta(minutes=1)
+    since_text = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for created_at, payload in db.execute(
+        "SELECT created_at, payload FROM journal WHERE store_id = ? AND till_no = ? "
+        "AND kind = 'override' ORDER BY seq DESC", [request.store_id, request.till_no],
+    ):
+        if created_at < since_text:
+            return False
+        if json.loads(payload).get("token_id") == token_id:
+            return True
+    return False
+
+
 def check_approval_tokens(
     db: Database, cfg: TillConfig, request: ReturnRequest, approvals: Sequence[Approval],
     *, now: datetime | None = None,
@@ -493,7 +511,8 @@ def check_approval_tokens(
             )
         if str(claims["id"]) in ids or db.execute(
             "SELECT 1 FROM approval_tokens WHERE token_id = ?", [str(claims["id"])]
-        ).fetchone():
+        ).fetchone() or _used_in_journal(db, request, str(claims["id"]),
+                                         int(claims.get("exp", 0))):
             raise PermissionDenied(
                 _("This manager's approval was already used for another ticket: ask the "
                   "manager again."),

@@ -13,9 +13,12 @@ Never the full number, never a picture. The secret lives in a key file next to
 the journal key (``TillConfig.key_path.parent / "id_hmac.key"``), never in the
 database; without it a hash cannot be reversed by trying every possible number.
 
-ID data lives in its own tables, outside the fiscal chain (no append-only
-triggers), so that :func:`purge` can delete it after the retention period
-(``PolicyConfig.id_retention_months``, 13 months by default):
+ID data lives in its own tables, guarded like the fiscal ones (issue 12): never
+changed once decided, deleted only by :func:`purge` after the retention period
+(``PolicyConfig.id_retention_months``, 13 months by default) or by an erasure
+request (``usecases.privacy``), each granting its deletion in ``id_deletions`` and
+journaling it; a refunded check and its ledger row are under the signature of the
+ticket that used them:
 
 ``id_checks``
     one row per capture at this till: type, last4, hash, name, the ticket it
@@ -58,6 +61,7 @@ from pos_returns.journal.keys import key_set_started, load_signer, missing_key_m
 
 KEY_FILE_NAME = "id_hmac.key"
 PENDING_MAX_AGE = timedelta(hours=24)  # an undecided capture older than this is purged
+PURGE_CLOCK_SLACK = timedelta(days=1)  # a purge dated later than the clock plus this: refused
 MAX_NAME_LENGTH = 120
 
 
@@ -394,6 +398,12 @@ def link_ticket(
                   "customer's ID document again."),
                 code="id_check_used",
             )
+        if check.status == "refused":  # a manager's refusal is final (issue 12 guards)
+            raise Conflict(
+                _("A manager refused the return for this identity check: record the "
+                  "customer's ID document again for a new decision."),
+                code="id_check_refused",
+            )
         moment = _iso(_now(now))
         db.execute(
             "UPDATE id_checks SET status = 'refunded', ticket_uuid = ?, amount = ?, "
@@ -517,10 +527,24 @@ def purge(db: Database, cfg: TillConfig, *, now: datetime | None = None) -> int:
     tables are not touched, so the journal still verifies.
     """
     moment = _now(now)
+    if moment > datetime.now(UTC) + PURGE_CLOCK_SLACK:
+        # a purge "as of" a later date would delete history still within its retention
+        raise InvalidInput(
+            _("A purge cannot be dated after today: check the date (--now) and the "
+              "till's clock."),
+            code="date",
+        )
     cutoff = _iso(months_before(moment, cfg.policy.id_retention_months))
     stale = _iso(moment - PENDING_MAX_AGE)
+    purge_id = str(uuidlib.uuid4())
     db.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten with zeros
     with atomic(db):
+        # the guards let the history go only past a cutoff granted here and signed below
+        # (cache/schema/idcheck.py m002; journal verify matches the two)
+        db.execute(
+            "INSERT INTO id_deletions(purge_id, kind, cutoff, created_at) "
+            "VALUES (?, 'retention', ?, ?)", [purge_id, cutoff, _iso(moment)],
+        )
         checks = db.execute("DELETE FROM id_checks WHERE created_at < ?", [cutoff]).rowcount
         pending = db.execute(
             "DELETE FROM id_checks WHERE status = 'pending' AND created_at < ?", [stale]
@@ -529,7 +553,8 @@ def purge(db: Database, cfg: TillConfig, *, now: datetime | None = None) -> int:
         total = checks + pending + ledger
         _journal_purge(
             db, cfg, now=moment,
-            payload={"cutoff": cutoff, "id_checks": checks + pending, "id_ledger": ledger},
+            payload={"purge_id": purge_id, "cutoff": cutoff, "id_checks": checks + pending,
+                     "id_ledger": ledger},
         )
     if total:
         # Overwrite the freed pages and fold the WAL back, so deleted data does

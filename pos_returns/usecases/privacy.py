@@ -7,9 +7,11 @@ fiscal (NF525, six years) and hold no ID data — no name, no document number;
 they stay. The ID tables (``id_checks``: type, last 4, hash, name; ``id_ledger``:
 hash, amount) are not fiscal: an erasure deletes them (``secure_delete``, then the
 WAL is folded back), tells HQ through the outbox (``privacy_erasure``, the hash
-only) so that its copy of the ledger goes too, and is journaled with counts only
-(``privacy_request``). The routine purge of data past retention runs at each
-closure (:func:`pos_returns.usecases.review.after_closure`).
+only) so that its copy of the ledger goes too, and is journaled with counts and the
+random uuids of the rows it deleted (``privacy_request``; never the hash, which
+would outlive the erasure): the guards let only those rows go (issue 12). The
+routine purge of data past retention runs at each closure
+(:func:`pos_returns.usecases.review.after_closure`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pos_returns.engine.text import clean_text
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _, format_datetime, format_money
 from pos_returns.journal.chain import Journal
+from pos_returns.journal.records import _utc_text
 from pos_returns.usecases import idcheck
 from pos_returns.usecases.auth import require_role
 
@@ -100,14 +103,27 @@ def erase_records(db: Database, cfg: TillConfig, manager: Staff, number: Any, *,
     require_role(manager, Role.MANAGER)
     digest = _hash(cfg, number)
     db.execute("PRAGMA secure_delete = ON")
+    journal = Journal.for_config(db, cfg)
+    moment = now or datetime.now(UTC)
+    purge_id = str(uuidlib.uuid4())
     with atomic(db):
+        # the guards delete identity data only where a signed erasure names it (issue 12):
+        # the random uuids of the rows, never the hash (it would outlive the erasure)
+        uuids = sorted({str(r[0]) for r in db.execute(
+            "SELECT uuid FROM id_checks WHERE id_hash = ? UNION "
+            "SELECT uuid FROM id_ledger WHERE id_hash = ?", [digest, digest])})
+        at = _utc_text(moment)
+        db.conn.executemany(
+            "INSERT INTO id_deletions(purge_id, kind, row_uuid, created_at) "
+            "VALUES (?, 'erasure', ?, ?)", [(purge_id, u, at) for u in uuids],
+        )
         checks = db.execute("DELETE FROM id_checks WHERE id_hash = ?", [digest]).rowcount
         ledger = db.execute("DELETE FROM id_ledger WHERE id_hash = ?", [digest]).rowcount
         outbox.enqueue(db, kind="privacy_erasure", uuid=str(uuidlib.uuid4()),
                        payload={"id_hash": digest})
-        Journal.for_config(db, cfg).append("privacy_request", {
+        journal.append("privacy_request", {
             "action": "erase", "id_checks": checks, "id_ledger": ledger,
-            "staff_id": manager.id}, now=now)
+            "staff_id": manager.id, "purge_id": purge_id, "uuids": uuids}, now=moment)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return checks, ledger
 

@@ -33,6 +33,7 @@ from sqlite_utils import Database
 from pos_returns.cache import giftcards, outbox
 from pos_returns.cache import jewelry as jewelry_records
 from pos_returns.cache.db import atomic
+from pos_returns.cache.guards import guard_block
 from pos_returns.engine import jewelry, vat
 from pos_returns.engine.domain import Role, Staff, StaffId, Store, StoreId
 from pos_returns.engine.plan import CommittedTicket, ReturnPlan
@@ -560,6 +561,7 @@ def commit_plan(
     card_operations = dict(card_operations or {})
     conn = db.conn
     with atomic(db):
+        _check_guards(db)
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
             raise NotFound(_("Unknown member of staff."), code="staff")
         _check_approvers(db, plan)
@@ -582,7 +584,8 @@ def commit_plan(
             jewelry_mode.require_mode(db, plan)
             payload["jewelry"] = jewel.journal_payload()
             jewelry_records.store_ticket_record(db, ticket_uuid, jewel, created_at)
-        # every row just written, under the signature (format v2, journal/digest.py)
+        _link_id_check(db, req, payload, plan.refund_total, moment)
+        # every row just written, under the signature (format v3, journal/digest.py)
         payload["rows"] = {"v": digest.ROWS_VERSION, **digest.ticket_rows(db, ticket_id)}
         record = _journal_and_send(db, journal, payload, approvals, moment, token_ids)
         committed = CommittedTicket(
@@ -596,9 +599,29 @@ def commit_plan(
             gift_cards=tuple((c.number, c.security_code, c.amount) for c in issued),
             signature=record.signature,
         )
-        if getattr(req, "id_check_uuid", ""):
-            idcheck.link_committed(db, committed, now=moment)
     return committed
+
+
+def _check_guards(db: Database) -> None:
+    """The guards of the fiscal tables as the migrations made them, read under the write
+    lock (issue 12): a trigger dropped or a UNIQUE index added blocks every return."""
+    guarded = guard_block(db)
+    if guarded:
+        raise IntegrityFailure(guarded, code="schema")
+
+
+def _link_id_check(db: Database, req: Any, payload: dict[str, Any], amount: int,
+                   moment: datetime) -> None:
+    """The no-receipt return's identity check, tied to the ticket and counted for R19
+    before the ticket's rows are digested (so the signature covers both); the record
+    names the check and when it was made, so that a purge or an erasure explains it
+    once it is gone."""
+    check_uuid = getattr(req, "id_check_uuid", "")
+    if not check_uuid:
+        return
+    check = idcheck.link_ticket(db, check_uuid, ticket_uuid=payload["uuid"], amount=amount,
+                                now=moment)
+    payload["id_check"] = {"uuid": check.uuid, "created_at": check.created_at}
 
 
 # --------------------------------------------------------------------------- reading

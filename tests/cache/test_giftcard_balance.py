@@ -9,12 +9,12 @@ from pos_returns.cache import giftcards, lookup
 from pos_returns.cache.db import atomic
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import format_money
-from tests.helpers import L, T, add_sale
+from tests.helpers import L, T, add_sale, add_ticket
 
 
 def _issue(db, amount):
     with atomic(db):
-        return giftcards.issue(db, secret=b"k" * 32, amount=amount, ticket_id=None,
+        return giftcards.issue(db, secret=b"k" * 32, amount=amount, ticket_id=add_ticket(db),
                                store_id=1, till_no=1, issued_at="2025-05-01T10:00:00Z")
 
 

@@ -8,14 +8,16 @@ from pos_returns.cache import giftcards
 from pos_returns.cache.db import atomic
 from pos_returns.engine.codes import CodeKind, classify, luhn_valid
 from pos_returns.errors import InvalidInput
+from tests.helpers import add_ticket
 
 SECRET = b"s" * 32
 
 
 def test_R04_gift_card_numbers_pass_luhn_start_with_6_and_are_unique(db):
+    ticket = add_ticket(db)
     with atomic(db):
         cards = [
-            giftcards.issue(db, secret=SECRET, amount=1000 + i, ticket_id=None, store_id=1,
+            giftcards.issue(db, secret=SECRET, amount=1000 + i, ticket_id=ticket, store_id=1,
                             till_no=1, issued_at="2026-03-02T10:00:00Z")
             for i in range(2000)
         ]
@@ -38,7 +40,7 @@ def test_a_mistyped_digit_is_caught_by_the_check_digit():
 
 def test_the_security_code_is_stored_only_as_a_keyed_hash(db):
     with atomic(db):
-        card = giftcards.issue(db, secret=SECRET, amount=5000, ticket_id=None, store_id=1,
+        card = giftcards.issue(db, secret=SECRET, amount=5000, ticket_id=add_ticket(db), store_id=1,
                                till_no=1, issued_at="2026-03-02T10:00:00Z")
     stored = db.execute("SELECT security_hash FROM gift_cards WHERE number = ?",
                         [card.number]).fetchone()[0]
@@ -53,8 +55,8 @@ def test_the_security_code_is_stored_only_as_a_keyed_hash(db):
 
 def test_a_gift_card_is_issued_only_for_a_positive_amount(db):
     with pytest.raises(InvalidInput), atomic(db):
-        giftcards.issue(db, secret=SECRET, amount=0, ticket_id=None, store_id=1, till_no=1,
-                        issued_at="2026-03-02T10:00:00Z")
+        giftcards.issue(db, secret=SECRET, amount=0, ticket_id=add_ticket(db), store_id=1,
+                        till_no=1, issued_at="2026-03-02T10:00:00Z")
 
 
 def test_numbers_are_printed_in_groups_of_four():
@@ -64,7 +66,7 @@ def test_numbers_are_printed_in_groups_of_four():
 def test_R17_a_security_code_typed_with_non_ascii_digits_is_simply_wrong(db):
     """"²²²²" passes str.isdigit(): it is a wrong code (False), never a UnicodeEncodeError."""
     with atomic(db):
-        card = giftcards.issue(db, secret=SECRET, amount=5000, ticket_id=None, store_id=1,
+        card = giftcards.issue(db, secret=SECRET, amount=5000, ticket_id=add_ticket(db), store_id=1,
                                till_no=1, issued_at="2026-03-02T10:00:00Z")
     assert giftcards.check_security_code(db, SECRET, card.number, "²²²²") is False
     assert giftcards.check_security_code(db, SECRET, card.number, "١٢٣٤") is False

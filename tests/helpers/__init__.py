@@ -210,6 +210,19 @@ def add_sale(
     return int(sale_id)
 
 
+def add_ticket(db: Database, *, store_id: int = 1, till_no: int = 1,
+               origin: str = "local") -> int:
+    """A bare return ticket row (no journal record): what a gift card issued in a test of
+    the cache needs (the guards refuse a card no ticket issued). Returns its id."""
+    number = next(_seq) + 100_000
+    cur = db.execute(
+        "INSERT INTO return_tickets(uuid, store_id, till_no, number, created_at, staff_id, "
+        "kind, origin) VALUES (?, ?, ?, ?, '2026-03-02T10:00:00Z', 1, 'receipt', ?)",
+        [f"test-ticket-{number}", store_id, till_no, number, origin],
+    )
+    return int(cur.lastrowid or 0)
+
+
 _TEMPLATE: dict[str, Path] = {}
 
 

@@ -156,14 +156,16 @@ def test_the_chain_head_only_moves_forward(full_db):
         full_db.execute("DELETE FROM journal_heads")
 
 
-def test_id_tables_stay_purgeable_outside_the_fiscal_chain(full_db):
-    # the privacy purge deletes ID data: those tables carry no append-only trigger
+def test_id_tables_are_guarded_too_their_purge_goes_through_a_signed_grant(full_db):
+    # issue 12 (audit, R19): the ID tables carry delete guards as well; the privacy purge
+    # and the erasure delete through a grant (id_deletions) that the journal signs
+    # (tests/usecases/test_integrity_guards.py)
     triggers = {r[0] for r in full_db.execute(
         "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%no_delete'")}
     assert set(FISCAL_TABLES) | {"journal_heads"} <= triggers
     id_tables = {r[0] for r in full_db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'id\\_%' ESCAPE '\\'")}
-    assert id_tables and not id_tables & triggers
+    assert id_tables == {"id_checks", "id_ledger", "id_deletions"} <= triggers
 
 
 # --------------------------------------------------------------------------- tampering
@@ -251,7 +253,8 @@ def test_truncation_with_a_rewound_head_is_caught_by_HQ_s_head(db, journal):
     db.execute("DELETE FROM journal WHERE seq >= 10")
     sig9 = db.execute("SELECT signature FROM journal WHERE seq = 9").fetchone()[0]
     db.execute("UPDATE journal_heads SET seq = 9, signature = ?", [sig9])
-    assert verify(db).ok  # the cache alone cannot tell…
+    alone = verify(db)  # the cache alone cannot tell which records went (only that the
+    assert alone.broken is not None and alone.broken.reason == "schema"  # guards are gone)…
     report = verify(db, expected_heads={(1, 1): hq_head})  # …the head sent to HQ can
     assert report.broken is not None and report.broken.seq == 10
 

@@ -34,6 +34,7 @@ from pos_returns.journal.keys import (
     load_pinned,
     load_signer,
     public_path,
+    public_pem_from_hex,
 )
 from pos_returns.journal.records import record_bytes, record_hash
 from pos_returns.journal.verify import verify
@@ -316,7 +317,7 @@ def _resign_chain_with(db, signer, *, key_id: str, net_delta: int) -> None:
             payload["totals"]["net"] += net_delta
             tid = db.execute("SELECT id FROM return_tickets WHERE uuid = ?",
                              [ticket_uuid]).fetchone()[0]
-            payload["rows"] = {"v": 2, **digest.ticket_rows(db, tid)}
+            payload["rows"] = {"v": digest.ROWS_VERSION, **digest.ticket_rows(db, tid)}
         pj = canonical_json(payload)
         data = record_bytes(store_id=store_id, till_no=till_no, seq=seq, kind=kind,
                             created_at=created_at, ticket_uuid=ticket_uuid, key_id=key_id,
@@ -334,7 +335,10 @@ def _resign_chain_with(db, signer, *, key_id: str, net_delta: int) -> None:
 def test_a_chain_resigned_with_another_key_under_the_same_key_id_is_never_valid(ledger, cfg):
     key_id = ledger.execute("SELECT key_id FROM journal_keys").fetchone()[0]
     _resign_chain_with(ledger, Signer.generate(), key_id=key_id, net_delta=-100)
-    assert verify(ledger, full=True).ok  # what passed before: the cache trusted itself
+    # without the pin the chain itself looks right (the cache trusted itself): only the
+    # dropped guards give it away
+    unpinned = verify(ledger, full=True)
+    assert unpinned.broken is not None and unpinned.broken.reason == "schema"
     pin = pin_for_config(cfg)
     assert pin is not None
     for full in (False, True):
@@ -354,7 +358,8 @@ def test_records_resigned_with_a_foreign_key_fail_against_the_pin_even_if_keys_l
     forger = Signer.generate()
     _resign_chain_with(ledger, forger, key_id=key_id, net_delta=-100)
     pub = ledger.execute("SELECT public_key FROM journal_keys").fetchone()[0]
-    ledger.execute("UPDATE journal_keys SET public_key = ?", [pin.public_hex])  # restore row
+    ledger.execute("UPDATE journal_keys SET public_key = ?, public_pem = ?",  # restore row
+                   [pin.public_hex, public_pem_from_hex(pin.public_hex)])
     assert pub == forger.public_hex
     report = verify(ledger, pinned=pin)
     assert not report.ok and report.broken is not None

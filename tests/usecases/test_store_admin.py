@@ -183,11 +183,12 @@ def test_a_manager_cannot_disable_themselves_nor_can_a_salesperson_manage(db, cf
 # --------------------------------------------------------------------------- RGPD
 
 
-def _capture(db, cfg, name="Zoé N’Diaye", number="X4RTBPFW4"):  # type: ignore[no-untyped-def]
+def _capture(db, cfg, name="Zoé N’Diaye", number="X4RTBPFW4", now=None):  # type: ignore[no-untyped-def]
     from pos_returns.usecases import idcheck
 
-    check = idcheck.capture(db, cfg, doc_type="cni", number=number, name=name, staff_id=1)
-    idcheck.link_ticket(db, check.uuid, ticket_uuid="t-" + check.uuid, amount=4500)
+    check = idcheck.capture(db, cfg, doc_type="cni", number=number, name=name, staff_id=1,
+                            now=now)
+    idcheck.link_ticket(db, check.uuid, ticket_uuid="t-" + check.uuid, amount=4500, now=now)
     return check
 
 
@@ -225,10 +226,7 @@ def test_RGPD_requests_are_for_managers(db, cfg):
 def test_the_purge_runs_at_each_closure(db, cfg, manager):
     from pos_returns.usecases.review import close_day
 
-    check = _capture(db, cfg)
-    db.execute("UPDATE id_checks SET created_at = '2020-01-01T10:00:00Z' WHERE uuid = ?",
-               [check.uuid])
-    db.execute("UPDATE id_ledger SET created_at = '2020-01-01T10:00:00Z'")
+    _capture(db, cfg, now=datetime(2020, 1, 1, 10, tzinfo=UTC))
     close_day(db, manager, datetime.now(UTC).date(), cfg)
     assert db.execute("SELECT COUNT(*) FROM id_checks").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM id_ledger").fetchone()[0] == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from pos_returns.cache.schema.journal import no_replace_trigger
+from pos_returns.cache.schema.journal import no_replace_trigger, unique_index_guard
 
 MIGRATIONS = Migrations("pos_returns.jewelry")
 
@@ -39,3 +39,9 @@ def m002_ticket_signatures_no_replace(db: Database) -> None:
         no_replace_trigger("ticket_signatures", ("rowid",), 1)
         + no_replace_trigger("ticket_signatures", ("ticket_uuid",), 2)
     )
+
+
+@MIGRATIONS()
+def m003_ticket_signatures_unique_index_guard(db: Database) -> None:
+    """Issue 12 (audit): no REPLACE through a UNIQUE index added behind the till's back."""
+    db.executescript(unique_index_guard("ticket_signatures"))

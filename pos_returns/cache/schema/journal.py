@@ -17,6 +17,20 @@ FISCAL_TABLES = (
     "gift_cards",
 )
 
+# Every table the guards protect (issue 12): the fiscal tables, the chain head, the used
+# approval tokens, the customer's signatures (jewelry set) and the no-receipt identity
+# history (idcheck set). ``pos_returns.cache.guards`` compares their schema objects with
+# what the migrations create, at start-up, in ``journal verify`` and before each return.
+GUARDED_TABLES = (
+    *FISCAL_TABLES,
+    "journal_heads",
+    "approval_tokens",
+    "ticket_signatures",
+    "id_checks",
+    "id_ledger",
+    "id_deletions",
+)
+
 JOURNAL = Migrations("pos_returns.journal")
 
 
@@ -183,3 +197,44 @@ def m003_approval_tokens(db: Database) -> None:
         + no_replace_trigger("approval_tokens", ("rowid",), 1)
         + no_replace_trigger("approval_tokens", ("token_id",), 2)
     )
+
+
+def unique_index_guard(table: str, event: str = "INSERT") -> str:
+    """A trigger that refuses every INSERT (or UPDATE) on ``table`` while a UNIQUE index
+    that the migrations did not create is on it.
+
+    REPLACE deletes the row it conflicts with on *any* unique index, without firing a
+    DELETE trigger: ``CREATE UNIQUE INDEX x ON refunds(ticket_id)`` then ``INSERT OR
+    REPLACE`` deleted a refund with every other guard in place. The migrations create
+    no ``CREATE UNIQUE INDEX`` on a guarded table (their unique keys are constraints of
+    the table, SQLite's ``sqlite_autoindex_…``, and the REPLACE guards know them), so
+    any such index is someone else's: the write is refused before SQLite resolves a
+    conflict. SQLite stores an index's SQL as ``CREATE UNIQUE INDEX …`` whatever was
+    typed. A migration that needs a unique index on a guarded table must name it here.
+    """
+    msg = (f"fiscal table {table} is append-only: a UNIQUE index the till did not create "
+           f"is on it, {event} refused (REPLACE would delete rows)")
+    return f"""
+        CREATE TRIGGER {table}_no_unknown_unique_{event.lower()} BEFORE {event} ON {table}
+        WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index'
+                     AND tbl_name = '{table}' AND sql LIKE 'CREATE UNIQUE INDEX%')
+        BEGIN SELECT RAISE(ABORT, '{msg}'); END;
+    """
+
+
+@JOURNAL()
+def m004_unique_index_and_gift_card_guards(db: Database) -> None:
+    """Issue 12 (audit): no REPLACE through a UNIQUE index added behind the till's back
+    (:func:`unique_index_guard`); a gift card is issued by a return ticket that exists."""
+    tables = (*FISCAL_TABLES, "journal_heads", "approval_tokens")
+    script = "".join(unique_index_guard(t) for t in tables)
+    script += unique_index_guard("journal_heads", "UPDATE")  # the head moves by UPDATE
+    script += """
+        CREATE TRIGGER gift_cards_issued_by_a_ticket BEFORE INSERT ON gift_cards
+        WHEN NEW.issued_ticket_id IS NULL
+          OR NOT EXISTS (SELECT 1 FROM return_tickets WHERE id = NEW.issued_ticket_id)
+        BEGIN SELECT RAISE(ABORT,
+            'fiscal table gift_cards: a gift card is issued by a return ticket of this cache');
+        END;
+    """
+    db.executescript(script)
