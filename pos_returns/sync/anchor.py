@@ -27,6 +27,8 @@ from pos_returns.journal.anchor import (
     record_hash_at,
     write_anchor,
 )
+from pos_returns.journal.head import read_head, reset_head
+from pos_returns.journal.keys import load_signer
 from pos_returns.sync.pull import _plan, _write_returns
 from pos_returns.sync.state import PULL_TABLES
 
@@ -90,7 +92,20 @@ def reconcile(conn: psycopg.Connection, db: Database, *, store_id: int, till_no:
         # alert stays at HQ until a manager resolves it
         head = head_seq(db, store_id, till_no)
         write_anchor(key_path, head, record_hash_at(db, store_id, till_no, head))
+        _rebase_local_head(db, key_path, store_id, till_no, last.seq)
     return Reconciled(True, last.seq, local, recovered)
+
+
+def _rebase_local_head(db: Database, key_path: Path | str, store_id: int, till_no: int,
+                       anchored_seq: int) -> None:
+    """The till's own head beside its keys follows the rebuilt chain only when HQ had
+    anchored everything it says (so every ticket it covers was pulled back). A head
+    beyond HQ's anchor stays: records the till made after its last sync are lost, and
+    only a manager may accept that (pos-returns journal accept-head)."""
+    signer = load_signer(key_path, create=False)
+    own, _problem = read_head(key_path, signer)
+    if own is not None and own.covers(store_id, till_no) and own.seq <= anchored_seq:
+        reset_head(db, key_path, signer, store_id, till_no)
 
 
 def anchor(conn: psycopg.Connection, db: Database, *, store_id: int, till_no: int,
