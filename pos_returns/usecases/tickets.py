@@ -579,7 +579,7 @@ def commit_plan(
         refunds, issued = _insert_refunds(db, ticket_id, plan, secret, created_at,
                                           card_operations)
         if card_operations:  # now on this ticket (refused if another already carries one)
-            card_payments.attach_to_ticket(db, card_operations, ticket_uuid)
+            card_payments.attach_to_ticket(db, cfg, card_operations, ticket_uuid)
         payload = _ticket_payload(plan, ticket_uuid, number, created_at, sale_ref, lines,
                                   refunds, approvals, issued)
         if jewel is not None:

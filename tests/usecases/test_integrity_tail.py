@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
 from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import PlannedRefund
-from pos_returns.errors import Conflict, IntegrityFailure, PermissionDenied
+from pos_returns.errors import Conflict, IntegrityFailure, PermissionDenied, PolicyRefused
 from pos_returns.journal.anchor import (
     anchor_path,
     head_seq,
@@ -356,3 +358,162 @@ def test_issue12_cli_verify_names_the_block_and_accept_head_lifts_it(
     assert main(["journal", "accept-head", "--config", str(toml), "--manager", "M001",
                  "--note", "Caisse restaurée"]) == 0
     assert main(["journal", "verify", "--config", str(toml)]) == 0
+
+
+# --------------------------------------------------------------------------- B: terminal rows
+
+
+def _card_return(db, *, lines: int = 1):
+    """A card sale (4242) of ``lines`` shirts at 49,40 €, and a request for the first."""
+    from tests.usecases.test_card_payments import _request
+
+    request = _request(db)
+    if lines == 1:
+        return request, None
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 4940)] * lines, [T("card", 4940 * lines, "4242")])
+    ids = [r[0] for r in db.execute("SELECT id FROM sale_lines WHERE sale_id = ? ORDER BY "
+                                    "line_no", [sale])]
+    return replace(request, sale_id=sale, lines=(replace(request.lines[0],
+                                                         sale_line_id=ids[0]),)), ids
+
+
+def _verify(db, cfg):
+    from pos_returns.journal.verify import verify
+
+    return verify(db, full=True, pinned=Journal.for_config(db, cfg).pin())
+
+
+def test_issue12_a_card_credit_relabelled_declined_cannot_go_again_on_a_gift_card(db, cfg):
+    """Approved (the card was credited), the return abandoned; the row set 'declined':
+    the same return on a gift card would pay twice. Refused; the review lists the money
+    (from the journal); verify names the operation."""
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.auth import get_staff
+    from pos_returns.usecases.returns import commit_prepared, prepare_return
+    from pos_returns.usecases.review import day_review
+
+    request, _ids = _card_return(db)
+    [amount] = cp.card_amounts(prepare_return(db, cfg, request).plan)
+    op = cp.record_manual(db, cfg, draft_uuid="abandoned", amount=amount, staff_id=1,
+                          auth_number="ZZ9")
+    db.execute("UPDATE terminal_operations SET status = 'declined' WHERE uuid = ?", [op.uuid])
+    on_gift_card = prepare_return(db, cfg, replace(request, prefer_gift_card=True))
+    with pytest.raises(PolicyRefused) as refused:
+        commit_prepared(db, cfg, on_gift_card)
+    assert refused.value.code == "terminal_integrity" and "statut" not in str(refused.value)
+    assert "status" in str(refused.value) and "49,40" in str(refused.value)
+    assert db.execute("SELECT COUNT(*) FROM gift_cards").fetchone()[0] == 0
+    report = _verify(db, cfg)
+    assert not report.ok and report.broken.reason == "terminal_operation"
+    review = day_review(db, get_staff(db, 3), date(2020, 1, 1))
+    assert [o.uuid for o in review.terminal_unticketed] == [op.uuid]  # not hidden
+    assert review.terminal_unticketed[0].status == "approved"
+    assert any(op.uuid in text for text in review.terminal_integrity)
+
+
+def test_issue12_a_declined_card_credit_relabelled_approved_is_never_committed(db, cfg):
+    from pos_returns.devices.terminal import Action, Outcome, TerminalResult
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import commit_prepared, prepare_return
+
+    request, _ids = _card_return(db)
+    prepared = prepare_return(db, cfg, request)
+    [amount] = cp.card_amounts(prepared.plan)
+    op = cp.start_operation(db, cfg, draft_uuid="d1", amount=amount, staff_id=1)
+    cp.record_result(db, cfg, op.uuid, TerminalResult(
+        Outcome.DECLINED, Action.CREDIT, amount.amount, "ref", reason_code="05"))
+    db.execute("UPDATE terminal_operations SET status = 'approved' WHERE uuid = ?", [op.uuid])
+    with pytest.raises(PolicyRefused) as refused:
+        commit_prepared(db, cfg, prepared, card_draft="d1")
+    assert refused.value.code == "terminal_integrity"
+    assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 0
+    assert not _verify(db, cfg).ok
+
+
+def test_issue12_a_card_operation_whose_ticket_is_cleared_is_not_adopted_twice(db, cfg):
+    """Approved and carried by ticket A; its row's ticket cleared: the next return of the
+    same card and amount would adopt it — a card refund on ticket B the terminal never
+    made. Refused: the journal signed that ticket A carries it."""
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import commit_prepared, prepare_return
+
+    request, ids = _card_return(db, lines=2)
+    prepared = prepare_return(db, cfg, request)
+    [amount] = cp.card_amounts(prepared.plan)
+    op = cp.record_manual(db, cfg, draft_uuid="a", amount=amount, staff_id=1,
+                          auth_number="A1")
+    commit_prepared(db, cfg, prepared, card_draft="a")
+    db.execute("UPDATE terminal_operations SET ticket_uuid = NULL WHERE uuid = ?", [op.uuid])
+    second = prepare_return(db, cfg, replace(request, lines=(replace(
+        request.lines[0], sale_line_id=ids[1]),)))
+    [again] = cp.card_amounts(second.plan)
+    with pytest.raises(PolicyRefused) as refused:
+        cp.start_operation(db, cfg, draft_uuid="b", amount=again, staff_id=1)
+    assert refused.value.code == "terminal_integrity" and "ticket_uuid" in str(refused.value)
+    assert db.execute("SELECT draft_uuid FROM terminal_operations").fetchone()[0] == "a"
+
+
+def test_issue12_a_deleted_operation_row_hides_no_card_money(db, cfg):
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import commit_prepared, prepare_return
+
+    request, _ids = _card_return(db)
+    [amount] = cp.card_amounts(prepare_return(db, cfg, request).plan)
+    op = cp.record_manual(db, cfg, draft_uuid="abandoned", amount=amount, staff_id=1,
+                          auth_number="ZZ9")
+    db.execute("DELETE FROM terminal_operations WHERE uuid = ?", [op.uuid])
+    with pytest.raises(PolicyRefused, match="supprimée"):
+        commit_prepared(db, cfg, prepare_return(db, cfg, replace(request,
+                                                                 prefer_gift_card=True)))
+    assert not _verify(db, cfg).ok
+
+
+def test_issue12_an_operation_row_added_behind_the_journal_is_refused(db, cfg):
+    """A hand-written 'approved' row for the draft: a card refund no terminal made."""
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import commit_prepared, prepare_return
+
+    request, _ids = _card_return(db)
+    prepared = prepare_return(db, cfg, request)
+    [amount] = cp.card_amounts(prepared.plan)
+    db.execute(
+        "INSERT INTO terminal_operations(uuid, draft_uuid, tender_key, sale_tender_id, "
+        "store_id, till_no, staff_id, action, amount, mode, status, auth_number, created_at) "
+        "VALUES ('forged', 'd1', ?, ?, 1, 1, 1, 'credit', ?, 'manual', 'approved', 'X1', "
+        "'2026-01-01T00:00:00Z')", [amount.key, amount.sale_tender_id, amount.amount])
+    with pytest.raises(PolicyRefused, match="sans aucun enregistrement"):
+        commit_prepared(db, cfg, prepared, card_draft="d1")
+    assert not _verify(db, cfg).ok
+
+
+def test_issue12_an_unknown_operation_relabelled_declined_still_blocks_a_new_attempt(db, cfg):
+    """« À vérifier » blocks a second attempt on that card; set 'declined', it would not."""
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import prepare_return
+
+    request, _ids = _card_return(db)
+    [amount] = cp.card_amounts(prepare_return(db, cfg, request).plan)
+    op = cp.start_operation(db, cfg, draft_uuid="d1", amount=amount, staff_id=1)
+    cp.record_lost_answer(db, cfg, op.uuid)
+    db.execute("UPDATE terminal_operations SET status = 'declined' WHERE uuid = ?", [op.uuid])
+    with pytest.raises(PolicyRefused):
+        cp.start_operation(db, cfg, draft_uuid="d2", amount=amount, staff_id=1)
+    assert [o.uuid for o in cp.to_check(db)] == [op.uuid]  # the manager still sees it
+
+
+def test_issue12_a_terminal_record_altered_with_its_row_fails_its_signature(db, cfg):
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import commit_prepared, prepare_return
+
+    request, _ids = _card_return(db)
+    [amount] = cp.card_amounts(prepare_return(db, cfg, request).plan)
+    op = cp.record_manual(db, cfg, draft_uuid="abandoned", amount=amount, staff_id=1,
+                          auth_number="ZZ9")
+    _drop_triggers(db)
+    db.execute("UPDATE terminal_operations SET status = 'declined' WHERE uuid = ?", [op.uuid])
+    db.execute("UPDATE journal SET payload = replace(payload, '\"approved\"', '\"declined\"') "
+               "WHERE kind = 'terminal'")
+    with pytest.raises(PolicyRefused, match="signature"):
+        commit_prepared(db, cfg, prepare_return(db, cfg, replace(request,
+                                                                 prefer_gift_card=True)))
+    assert not _verify(db, cfg).ok
