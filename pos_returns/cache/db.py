@@ -122,17 +122,24 @@ def after_commit(db: Database, key: Hashable, fn: Callable[[], None]) -> None:
     :func:`atomic`), after the COMMIT; never when it rolls back. One callback per
     ``key`` and transaction. A callback reads what it needs from the database then:
     what was committed, never what was only attempted (e.g. the journal's head
-    written beside the keys, :mod:`pos_returns.journal.head`)."""
+    written beside the keys, :mod:`pos_returns.journal.head`). A callback that fails
+    makes :func:`atomic` raise after the COMMIT."""
     db.__dict__.setdefault(_AFTER_COMMIT, {})[key] = fn
 
 
 def _run_after_commit(db: Database) -> None:
+    """Every callback runs; the first failure is raised afterwards (the transaction is
+    committed: a follower never undoes it, but its caller must know it failed)."""
     callbacks = db.__dict__.pop(_AFTER_COMMIT, None) or {}
+    failure: Exception | None = None
     for fn in callbacks.values():
         try:
             fn()
-        except Exception:  # the transaction is committed: a follower never undoes it
+        except Exception as exc:
             log.warning("after-commit step failed", exc_info=True)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def get_meta(db: Database, key: str, default: str = "") -> str:

@@ -30,7 +30,9 @@ from pos_returns.i18n import _
 from pos_returns.journal.head import (
     DAMAGED,
     MISSING,
+    HeadUnwritable,
     KeyHolder,
+    advance,
     extends,
     head_path,
     head_seq,
@@ -166,6 +168,12 @@ def integrity_block(db: Database, key_path: Path | str, store_id: int,
                            head_path(key_path))
     if head.anchored and anchored == MISSING and head.covers(store_id, till_no):
         return _file_block("anchor_missing", anchor_path(key_path))
+    if head.covers(store_id, till_no) and head.seq < head_seq(db, store_id, till_no) \
+            and extends(db, head, store_id, till_no):
+        try:  # a head left behind (a crash after a commit, a write that failed): forward
+            advance(db, key_path, signer, store_id, till_no)
+        except HeadUnwritable as exc:
+            return Block("head_unwritable", str(exc))
     if not extends(db, head, store_id, till_no):
         return Block("behind_local_head", _(
             "This till's journal no longer holds record no. {seq} as the till wrote it "

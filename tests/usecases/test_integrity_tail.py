@@ -213,14 +213,22 @@ def test_issue12_a_deleted_or_edited_head_file_blocks_returns(db, cfg):
     Journal.for_config(db, cfg).event("login", {"staff_id": 1})
     assert not path.exists()
 
-    edited = json.loads(good)
-    edited["seq"] = 1  # set back to a record any older copy holds: the MAC no longer holds
-    edited["record_hash"] = record_hash_at(db, 1, 1, 1)
-    path.write_text(json.dumps(edited))
+    # set back to a record any older copy holds (both slots): the MAC no longer holds
+    path.write_text(_edited_slots(good, seq=1, record_hash=record_hash_at(db, 1, 1, 1)))
     assert integrity_block(db, cfg.key_path, 1, 1).code == "head_damaged"
     path.write_text(good)
     assert integrity_block(db, cfg.key_path, 1, 1) is None
     _refund(db, cfg, sale, lines[1])
+
+
+def _edited_slots(text: str, **changes) -> str:
+    """The head file's two slots (512 bytes each), each edited."""
+    out = []
+    for i in range(0, len(text), 512):
+        data = json.loads(text[i:i + 512])
+        data.update(changes)
+        out.append(json.dumps(data).ljust(511) + "\n")
+    return "".join(out)
 
 
 def test_issue12_a_till_first_start_writes_its_head_with_its_keys(db, cfg):
@@ -243,26 +251,77 @@ def test_issue12_a_key_set_without_its_head_file_is_not_a_first_start(db, cfg):
 def test_issue12_the_head_file_lags_one_commit_after_a_crash_and_catches_up(
         db, cfg, monkeypatch):
     """Killed between the SQLite commit and the file write: the file is one commit
-    behind, the cache extends it — no false alarm; the next commit brings it up."""
+    behind, the cache extends it — no false alarm; it is brought forward before the
+    next return."""
+    from pos_returns.journal import chain
+
     sale, lines = _sale(db, 3)
     _refund(db, cfg, sale, lines[0])
     before, _p = read_head(cfg.key_path, load_signer(cfg.key_path))
-
-    def crash(*_a, **_k):
-        raise OSError("killed before the head file was written")
-
-    from pos_returns.journal import head as head_file
-
-    real_write = head_file._write
-    monkeypatch.setattr(head_file, "_write", crash)
+    monkeypatch.setattr(chain, "advance_head", lambda *_a, **_k: None)  # killed here
     _refund(db, cfg, sale, lines[1])  # committed; the file was not written
-    monkeypatch.setattr(head_file, "_write", real_write)
+    monkeypatch.undo()
     lagging, _p = read_head(cfg.key_path, load_signer(cfg.key_path))
     assert lagging == before and lagging.seq < head_seq(db, 1, 1)
-    assert integrity_block(db, cfg.key_path, 1, 1) is None
+    assert integrity_block(db, cfg.key_path, 1, 1) is None  # and it caught up
+    assert read_head(cfg.key_path, load_signer(cfg.key_path))[0].seq == head_seq(db, 1, 1)
     assert startup(db, cfg).ok
     _refund(db, cfg, sale, lines[2])
     assert read_head(cfg.key_path, load_signer(cfg.key_path))[0].seq == head_seq(db, 1, 1)
+
+
+def test_issue12_a_head_file_that_cannot_be_written_stops_returns(db, cfg, monkeypatch):
+    """The keys folder full or made read-only: the commit is done but the use case
+    fails, and the next return is refused until the head can be written (a head left
+    behind in silence would let the last ticket be erased)."""
+    from pos_returns.journal import head as head_file
+
+    sale, lines = _sale(db, 3)
+    _refund(db, cfg, sale, lines[0])
+
+    def full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(head_file, "_store", full)
+    with pytest.raises(IntegrityFailure) as failed:
+        _refund(db, cfg, sale, lines[1])
+    assert failed.value.code == "head_unwritable" and "clés" in str(failed.value)
+    assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 2  # committed
+    with pytest.raises(IntegrityFailure) as refused:
+        _refund(db, cfg, sale, lines[2])
+    assert refused.value.code == "head_unwritable"
+    monkeypatch.undo()
+    _refund(db, cfg, sale, lines[2])
+    assert read_head(cfg.key_path, load_signer(cfg.key_path))[0].seq == head_seq(db, 1, 1)
+
+
+def test_issue12_a_crash_inside_the_head_write_falls_back_to_the_head_before(db, cfg):
+    """Torn while its first slot was written: the second slot (one commit older) holds,
+    the cache extends it — no false alarm."""
+    Journal.for_config(db, cfg).event("start")
+    sale, lines = _sale(db, 2)
+    path = head_path(cfg.key_path)
+    older = path.read_bytes()
+    _refund(db, cfg, sale, lines[0])
+    torn = b"\0" * 200 + older[200:]  # first slot torn, second still the older head
+    path.write_bytes(torn)
+    head, problem = read_head(cfg.key_path, load_signer(cfg.key_path))
+    assert problem == "" and head.seq == head_seq(db, 1, 1) - 1
+    assert integrity_block(db, cfg.key_path, 1, 1) is None
+    _refund(db, cfg, sale, lines[1])
+
+
+def test_issue12_spoiling_one_slot_of_the_head_file_never_brings_back_an_older_head(db, cfg):
+    Journal.for_config(db, cfg).event("start")
+    sale, [line] = _sale(db)
+    ticket = _refund(db, cfg, sale, line)
+    path = head_path(cfg.key_path)
+    raw = path.read_bytes()
+    path.write_bytes(b"\0" * 512 + raw[512:])  # either slot alone holds the newest head
+    _erase_last_ticket(db, ticket)
+    assert integrity_block(db, cfg.key_path, 1, 1).code == "behind_local_head"
+    path.write_bytes(raw[:512] + b"\0" * 512)
+    assert integrity_block(db, cfg.key_path, 1, 1).code == "behind_local_head"
 
 
 def test_issue12_the_head_file_is_never_ahead_of_a_committed_record(db, cfg):
