@@ -576,3 +576,19 @@ def test_issue12_a_terminal_record_altered_with_its_row_fails_its_signature(db, 
         commit_prepared(db, cfg, prepare_return(db, cfg, replace(request,
                                                                  prefer_gift_card=True)))
     assert not _verify(db, cfg).ok
+
+
+def test_issue12_a_demo_chain_built_again_with_the_same_keys_is_not_blocked(tmp_path):
+    keys = tmp_path / "keys" / "journal.pem"
+    toml = tmp_path / "till.toml"
+    toml.write_text(f'key_path = "{keys}"\ndocuments_dir = "{tmp_path / "docs"}"\n')
+    cache = tmp_path / "demo.sqlite"
+    args = ["demo", "--sales", "30", "--returns", "2", "--seed", "3", "--db", str(cache),
+            "--config", str(toml)]
+    assert main(args) == 0
+    assert main([*args, "--force"]) == 0  # a new chain, signed with the same keys
+    db = open_cache(cache)
+    try:
+        assert integrity_block(db, keys, 1, 1) is None
+    finally:
+        db.conn.close()
