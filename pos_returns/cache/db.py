@@ -12,10 +12,11 @@ its own transaction.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from sqlite_utils import Database
 from pos_returns.cache.schema import migration_sets
 from pos_returns.errors import NotFound
 from pos_returns.i18n import _
+
+log = logging.getLogger(__name__)
+_AFTER_COMMIT = "_pos_returns_after_commit"
 
 
 def connect(path: Path | str, *, create: bool = True, readonly: bool = False) -> Database:
@@ -102,6 +106,7 @@ def atomic(db: Database) -> Iterator[Database]:
     try:
         yield db
     except BaseException:
+        db.__dict__.pop(_AFTER_COMMIT, None)
         # SQLite may already have rolled back by itself (a full disk, SQLITE_FULL):
         # a second ROLLBACK would hide the real error behind "no transaction".
         if conn.in_transaction:
@@ -109,6 +114,32 @@ def atomic(db: Database) -> Iterator[Database]:
         raise
     else:
         conn.execute("COMMIT")
+        _run_after_commit(db)
+
+
+def after_commit(db: Database, key: Hashable, fn: Callable[[], None]) -> None:
+    """Run ``fn`` once the transaction in progress on ``db`` is committed (by
+    :func:`atomic`), after the COMMIT; never when it rolls back. One callback per
+    ``key`` and transaction. A callback reads what it needs from the database then:
+    what was committed, never what was only attempted (e.g. the journal's head
+    written beside the keys, :mod:`pos_returns.journal.head`). A callback that fails
+    makes :func:`atomic` raise after the COMMIT."""
+    db.__dict__.setdefault(_AFTER_COMMIT, {})[key] = fn
+
+
+def _run_after_commit(db: Database) -> None:
+    """Every callback runs; the first failure is raised afterwards (the transaction is
+    committed: a follower never undoes it, but its caller must know it failed)."""
+    callbacks = db.__dict__.pop(_AFTER_COMMIT, None) or {}
+    failure: Exception | None = None
+    for fn in callbacks.values():
+        try:
+            fn()
+        except Exception as exc:
+            log.warning("after-commit step failed", exc_info=True)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def get_meta(db: Database, key: str, default: str = "") -> str:

@@ -27,6 +27,8 @@ from pos_returns.demo.returns import add_demo_returns
 from pos_returns.errors import StorageError
 from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _, format_decimal
+from pos_returns.journal.head import reset_head
+from pos_returns.journal.keys import load_signer
 from pos_returns.journal.keyset import init_keys
 
 DEFAULT_SALES = 20_000
@@ -153,6 +155,9 @@ def run_demo(args: argparse.Namespace) -> int:
             rate=n(round(stats.rows_per_second))))
         if args.returns > 0:
             _add_returns(db, cfg.with_cache(temp), n=args.returns, seed=args.seed)
+        # a fresh demo chain is a new start for the demo till: its head beside the keys
+        # is this cache's (else a rebuilt demo would be "behind" the previous one)
+        reset_head(db, cfg.key_path, load_signer(cfg.key_path), cfg.store_id, cfg.till_no)
         set_meta(db, COMPLETE_KEY, json.dumps(
             {"sales": args.sales, "returns": args.returns, "seed": args.seed}))
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -6,6 +6,7 @@
                               [--manager CODE] [--db PATH]
     pos-returns journal guards [--repair [--manager CODE]] [--db PATH]
     pos-returns journal head [--db PATH]
+    pos-returns journal accept-head --manager CODE --note TEXT [--db PATH]
 
 ``verify`` exits 0 when every chain holds and 1 when one does not, naming the
 first broken record. ``export`` writes the yearly archive (CSV, JSON schema,
@@ -13,12 +14,18 @@ detached signature, public key) and journals it. ``close`` closes a day, a month
 or a year (period totals and the perpetual grand total). ``guards`` compares the
 fiscal tables' triggers, indexes and views with what the migrations create (exit 1
 on a difference: returns are blocked) and, with ``--repair``, puts them back,
-journaled (``guards_repair``).
+journaled (``guards_repair``). ``verify`` also checks the cache against the heads
+kept beside the till's keys (its own head after each commit, the head HQ anchored);
+``accept-head`` is a manager's recovery when those block returns and the lost cache
+cannot be put back (docs/security.md): the manager's PIN is asked on the terminal
+(or read from ``POS_RETURNS_MANAGER_PIN``).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 
 from pos_returns.cache import guards
@@ -27,10 +34,12 @@ from pos_returns.cli import add_common, config_from, whole_number
 from pos_returns.commands.report import command_manager
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import _, format_money, ngettext
+from pos_returns.journal.anchor import integrity_block
 from pos_returns.journal.archive import export_year
 from pos_returns.journal.chain import Journal, closures, pin_for_config
 from pos_returns.journal.keys import fingerprint_of, format_fingerprint, read_public
 from pos_returns.journal.verify import Pin, verify
+from pos_returns.usecases.recovery import accept_cache_head
 from pos_returns.usecases.reports import export_z_report
 from pos_returns.usecases.review import after_closure, parse_day
 
@@ -88,6 +97,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(head)
     head.set_defaults(func=run_head)
 
+    accept = jsub.add_parser(
+        "accept-head",
+        help=_("a manager accepts the cache as it is when the heads kept beside the keys "
+               "block returns (journaled)"))
+    add_common(accept)
+    accept.add_argument("--manager", required=True, metavar="CODE",
+                        help=_("the manager who accepts (staff code)"))
+    accept.add_argument("--note", required=True, metavar="TEXT",
+                        help=_("why the cache is accepted as it is (journaled)"))
+    accept.set_defaults(func=run_accept_head)
+
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -113,8 +133,14 @@ def run_verify(args: argparse.Namespace) -> int:
         pin = pin_for_config(cfg)
     try:
         report = verify(db, full=bool(args.full), pinned=pin)
+        block = None
+        if report.ok and not getattr(args, "pub", None) and pin is not None:
+            block = integrity_block(db, cfg.key_path, cfg.store_id, cfg.till_no)
     finally:
         db.close()
+    if block is not None:
+        print(block.message, file=sys.stderr)
+        return 1
     if report.ok:
         print(report.summary())
         print(_("{rate} records/s").format(rate=round(report.records_per_second)))
@@ -251,4 +277,32 @@ def run_head(args: argparse.Namespace) -> int:
         db.close()
     for store_id, till_no, seq, signature in rows:
         print(f"{store_id}\t{till_no}\t{seq}\t{signature}")
+    return 0
+
+
+MANAGER_PIN_ENV = "POS_RETURNS_MANAGER_PIN"
+
+
+def _manager_pin() -> str:
+    if os.environ.get(MANAGER_PIN_ENV):
+        return os.environ[MANAGER_PIN_ENV]
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            _("Type the manager's PIN on the till's terminal, or set it in the environment "
+              "variable {name}.").format(name=MANAGER_PIN_ENV),
+            code="pin",
+        )
+    return getpass.getpass(_("Manager's PIN: "))
+
+
+def run_accept_head(args: argparse.Namespace) -> int:
+    cfg, db = _open(args)
+    try:
+        accepted = accept_cache_head(db, cfg, manager_code=args.manager, pin=_manager_pin(),
+                                     note=args.note)
+    finally:
+        db.close()
+    print(_("The cache was accepted as it is (record no. {record}): the till's head beside "
+            "its keys is now record no. {seq}; the head it replaces was record no. {lost}.")
+          .format(record=accepted.record_seq, seq=accepted.seq, lost=accepted.lost_seq))
     return 0

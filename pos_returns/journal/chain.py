@@ -22,7 +22,7 @@ import hashlib
 import json
 import uuid as uuidlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from pos_returns.cache import outbox
-from pos_returns.cache.db import atomic
+from pos_returns.cache.db import after_commit, atomic
 from pos_returns.engine.vat import add_records as add_vat_rows
 from pos_returns.engine.vat import vat_by_rate
 from pos_returns.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from pos_returns.i18n import STORE_TZ, _
+from pos_returns.journal.anchor import integrity_block
+from pos_returns.journal.head import advance as advance_head
 from pos_returns.journal.keys import Signer, load_pinned, load_signer
 from pos_returns.journal.records import (
     _ROW_COLUMNS,
@@ -47,7 +49,7 @@ from pos_returns.journal.records import (
     _utc_text,
     record_bytes,
 )
-from pos_returns.journal.verify import Pin, VerifyReport, verify
+from pos_returns.journal.verify import BrokenRecord, Pin, VerifyReport, verify
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -193,10 +195,18 @@ class Journal:
                 "INSERT INTO journal_heads(store_id, till_no, seq, signature) VALUES (?, ?, ?, ?)",
                 [self.store_id, self.till_no, seq, signature],
             )
+        if self.key_path is not None:
+            # once committed, the head is written beside the keys (journal/head.py)
+            after_commit(self.db, ("journal_head", self.store_id, self.till_no),
+                         self._advance_head)
         return JournalRecord(
             int(cur.lastrowid or 0), self.store_id, self.till_no, seq, kind, created_at,
             ticket_uuid, self.signer.key_id, payload_json, prev_hash, prev_sig, signature,
         )
+
+    def _advance_head(self) -> None:
+        if self.key_path is not None:
+            advance_head(self.db, self.key_path, self.signer, self.store_id, self.till_no)
 
     def event(
         self, kind: str, payload: dict[str, Any] | None = None, *, now: datetime | None = None
@@ -682,6 +692,12 @@ def startup(db: Database, cfg: TillConfig, *, version: str = "") -> VerifyReport
     record ``start``. Returns the verification report."""
     journal = Journal.for_config(db, cfg)
     report = verify(db, pinned=journal.pin())
+    if report.ok:
+        # the cache against the heads kept beside the keys: the till's own, HQ's anchor
+        block = integrity_block(db, cfg.key_path, journal.store_id, journal.till_no)
+        if block is not None:
+            report = replace(report, ok=False, broken=BrokenRecord(
+                journal.store_id, journal.till_no, block.seq, None, block.code, block.message))
     snapshot = _config_snapshot(cfg)
     digest = hashlib.sha256(outbox.canonical_json(snapshot).encode()).hexdigest()
     with atomic(db):

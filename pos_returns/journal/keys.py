@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pos_returns.errors import ConfigError
 from pos_returns.i18n import _
+from pos_returns.journal.head import write_initial
 from pos_returns.journal.pins import (
     Pepper,
     create_pepper,
@@ -283,8 +284,13 @@ def load_signer(path: Path | str, *, create: bool = True) -> Signer:
             _create_key(path)
             create_id_key(path.parent / ID_KEY_FILE)
             create_pepper(pepper_path(path))
+            created = True
+        else:
+            created = False
         signer = _read_key(path)
         _check_pin(path, signer)
+        if created:  # the till's own head beside the keys, from the start (journal/head.py)
+            write_initial(path, signer)
         _CACHE[str(path.resolve())] = signer
         return signer
 

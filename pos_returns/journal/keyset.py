@@ -3,7 +3,9 @@
 The folder of ``TillConfig.key_path`` (mode 0700) holds the till's secrets, never
 the cache: the journal's Ed25519 private key, its pinned public key (``.pub``), the
 chain's ID-hash key (``id_hmac.key``), the chain's PIN pepper (``pin_pepper.key``,
-:mod:`pos_returns.journal.pins`) and the last head HQ anchored (``head-anchor.json``).
+:mod:`pos_returns.journal.pins`), the last head HQ anchored (``head-anchor.json``) and
+the till's own head after its last commit (``journal-head.json``,
+:mod:`pos_returns.journal.head`).
 
 The two chain secrets are the same at every till of the chain: the first till (or
 the chain's IT) makes them, ``pos-returns keys export-chain --out FILE`` writes them
@@ -37,6 +39,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pos_returns.errors import ConfigError, Conflict, InvalidInput
 from pos_returns.i18n import _
 from pos_returns.journal.anchor import ANCHOR_FILE
+from pos_returns.journal.head import HEAD_FILE, write_initial
 from pos_returns.journal.keys import (
     ID_KEY_FILE,
     _create_key,
@@ -72,6 +75,7 @@ def key_files(cfg: TillConfig) -> dict[str, Path]:
         "id_key": key.parent / ID_KEY_FILE,
         "pin_pepper": key.parent / PEPPER_FILE,
         "anchor": key.parent / ANCHOR_FILE,
+        "head": key.parent / HEAD_FILE,
     }
 
 
@@ -105,6 +109,9 @@ def init_keys(cfg: TillConfig) -> KeySet:
     create_id_key(files["id_key"])
     create_pepper(files["pin_pepper"])
     read_pepper(files["pin_pepper"])  # a damaged one stops here, not at the first login
+    for role in ("head", "anchor"):  # left by another key set: they mean nothing now
+        files[role].unlink(missing_ok=True)
+    write_initial(files["journal_key"], signer)
     return KeySet(files["journal_key"].parent, signer.fingerprint,
                   tuple(p for p in files.values() if p.exists()))
 
@@ -207,6 +214,9 @@ def restore_keys(cfg: TillConfig, backup: Path | str, passphrase: str) -> KeySet
     need them, and a different key would fork its chain)."""
     files = key_files(cfg)
     content = _unseal(backup, MAGIC, passphrase, set(files), "journal_key")
+    # the heads kept beside the keys: one still there is newer than the backup's, kept
+    content = {role: data for role, data in content.items()
+               if role not in ("anchor", "head") or not files[role].exists()}
     written = _install(files, content)
     public = public_path(cfg.key_path)
     if public.exists():

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 from pos_returns.cache import guards
 from pos_returns.cache.outbox import canonical_json
 from pos_returns.i18n import _, format_money, ngettext
-from pos_returns.journal import digest
+from pos_returns.journal import digest, terminal
 from pos_returns.journal.keys import public_key_from_hex, public_pem_from_hex, verify_signature
 from pos_returns.journal.records import (
     _ID,
@@ -42,7 +42,8 @@ class BrokenRecord:
     # "signature", "link", "missing", "truncated", "head", "key", "head_missing", and for the
     # tables under the signature: "rows", "unsigned_ticket", "closure", "unsigned_closure",
     # "unsigned_gift_card", "approval_token", "unsigned_token", "id_deletion",
-    # "unsigned_id_deletion"; "schema": the guards are not what the migrations create
+    # "unsigned_id_deletion"; "schema": the guards are not what the migrations create;
+    # "terminal_operation": a terminal_operations row against its signed record
     reason: str
     message: str
 
@@ -159,6 +160,8 @@ def _reason_message(reason: str, seq: int, extra: str = "", **details: Any) -> s
 
 
 def _more_reason_message(reason: str, extra: str, **details: Any) -> str:
+    if reason == "terminal_operation":
+        return str(details["message"])
     if reason == "schema":
         return _(
             "the guards of the fiscal tables are not what the till created ({details}): "
@@ -421,6 +424,8 @@ def _verify_chains(
         rows = _check_rows(db, store_id, till_no, extras)
         checked_tickets += rows.checked
         uncovered += rows.uncovered
+        if rows.broken is None:
+            rows.broken = _check_terminal(db, store_id, till_no)
         if rows.broken is not None:
             seq, reason, record_id, details = rows.broken
             return failed(store_id, till_no, seq, record_id, reason,
@@ -528,6 +533,18 @@ def _records(db: Database, store_id: int, till_no: int, kind: str) -> list[tuple
         "WHERE store_id = ? AND till_no = ? AND kind = ? ORDER BY seq",
         [store_id, till_no, kind],
     ).fetchall()
+
+
+def _check_terminal(db: Database, store_id: int,
+                    till_no: int) -> tuple[int, str, int | None, dict[str, Any]] | None:
+    """The payment terminal's operations against their last signed record (journal/
+    terminal.py): the first row that differs, has no record, or is gone."""
+    if not db["terminal_operations"].exists():
+        return None
+    found = terminal.first_mismatch(db, store_id, till_no)
+    if found is None:
+        return None
+    return (found[0], "terminal_operation", None, {"message": found[1]})
 
 
 def _check_rows(db: Database, store_id: int, till_no: int, extras: _Extras) -> _RowsCheck:

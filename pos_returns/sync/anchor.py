@@ -21,12 +21,15 @@ from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic, set_meta
 from pos_returns.hq import receive as hq_receive
+from pos_returns.journal import terminal as jterm
 from pos_returns.journal.anchor import (
     BEHIND_META,
     head_seq,
     record_hash_at,
     write_anchor,
 )
+from pos_returns.journal.head import read_head, reset_head
+from pos_returns.journal.keys import load_signer
 from pos_returns.sync.pull import _plan, _write_returns
 from pos_returns.sync.state import PULL_TABLES
 
@@ -84,13 +87,40 @@ def reconcile(conn: psycopg.Connection, db: Database, *, store_id: int, till_no:
                 "reason": "behind_hq", "hq_seq": last.seq, "local_seq": local,
                 "tickets_recovered": recovered,
             })
+            _attach_recovered_operations(db, journal)
         db.execute("DELETE FROM meta WHERE key = ?", [BEHIND_META])
     if key_path is not None:
         # the till's tickets are back: it may refund again on its rebuilt chain; the
         # alert stays at HQ until a manager resolves it
         head = head_seq(db, store_id, till_no)
         write_anchor(key_path, head, record_hash_at(db, store_id, till_no, head))
+        _rebase_local_head(db, key_path, store_id, till_no, last.seq)
     return Reconciled(True, last.seq, local, recovered)
+
+
+def _attach_recovered_operations(db: Database, journal: Any) -> None:
+    """Card operations of the restored cache that a ticket pulled back from HQ carries:
+    on that ticket (row and signed record, journal/terminal.py), so they are not taken
+    for card money on no ticket."""
+    for op_uuid, ticket_uuid in db.execute(
+            "SELECT o.uuid, t.uuid FROM terminal_operations o JOIN refunds f ON "
+            "f.terminal_operation = o.uuid JOIN return_tickets t ON t.id = f.ticket_id "
+            "WHERE o.ticket_uuid IS NULL AND o.status = 'approved' AND o.store_id = ? "
+            "AND o.till_no = ?", [journal.store_id, journal.till_no]).fetchall():
+        jterm.journal_attachment(db, journal, op_uuid, ticket_uuid, v=jterm.FORMAT,
+                                 recovered=True)
+
+
+def _rebase_local_head(db: Database, key_path: Path | str, store_id: int, till_no: int,
+                       anchored_seq: int) -> None:
+    """The till's own head beside its keys follows the rebuilt chain only when HQ had
+    anchored everything it says (so every ticket it covers was pulled back). A head
+    beyond HQ's anchor stays: records the till made after its last sync are lost, and
+    only a manager may accept that (pos-returns journal accept-head)."""
+    signer = load_signer(key_path, create=False)
+    own, _problem = read_head(key_path, signer)
+    if own is not None and own.covers(store_id, till_no) and own.seq <= anchored_seq:
+        reset_head(db, key_path, signer, store_id, till_no)
 
 
 def anchor(conn: psycopg.Connection, db: Database, *, store_id: int, till_no: int,

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,7 @@ from pos_returns.engine.domain import TenderKind
 from pos_returns.engine.plan import ReturnPlan
 from pos_returns.errors import Conflict, InvalidInput, NotFound, PolicyRefused
 from pos_returns.i18n import _, format_money
+from pos_returns.journal import terminal as jterm
 from pos_returns.journal.chain import Journal
 from pos_returns.usecases.auth import authorize_override, pepper_of
 
@@ -196,53 +197,183 @@ def operations_for(db: Database, draft_uuid: str) -> list[CardOperation]:
         "ORDER BY created_at, rowid", [draft_uuid])]
 
 
+def _chains(db: Database, store_id: int | None,
+            till_no: int | None = None) -> list[tuple[int, int]]:
+    """The tills whose card operations this cache holds (rows or signed records)."""
+    found = {(int(a), int(b)) for a, b in db.execute(
+        "SELECT DISTINCT store_id, till_no FROM terminal_operations")}
+    found |= {(int(a), int(b)) for a, b in db.execute(
+        "SELECT DISTINCT store_id, till_no FROM journal WHERE kind IN ('terminal', "
+        "'terminal_check')")}
+    return sorted(c for c in found if (store_id is None or c[0] == store_id)
+                  and (till_no is None or c[1] == till_no))
+
+
+def _from_signed(signed: jterm.SignedOperation, row: CardOperation | None) -> CardOperation:
+    """The operation as the journal signed it (the row's other columns when it has one)."""
+    f = signed.fields
+    base = row or CardOperation(
+        uuid=signed.uuid, draft_uuid="", tender_key="", sale_tender_id=None,
+        store_id=int(signed.record[1]), till_no=int(signed.record[2]), staff_id=0,
+        action=Action.CREDIT, amount=0, mode="terminal", status=UNKNOWN,
+        created_at=str(signed.record[5]))
+    return replace(
+        base, draft_uuid=str(f["draft_uuid"] or ""), tender_key=str(f["tender_key"] or ""),
+        sale_tender_id=f["sale_tender_id"], staff_id=int(f["staff_id"] or 0),
+        action=Action(f["action"] or "credit"), amount=int(f["amount"] or 0),
+        mode=str(f["mode"] or "terminal"), status=str(f["status"] or UNKNOWN),
+        reason_code=str(f["reason_code"] or ""),
+        card_application=str(f["card_application"] or ""),
+        read_mode=str(f["read_mode"] or ""), transaction_id=str(f["transaction_id"] or ""),
+        auth_number=str(f["auth_number"] or ""), checked_by=f["checked_by"])
+
+
+def _as_signed(db: Database, store_id: int | None,
+               till_no: int | None = None) -> list[tuple[CardOperation, bool]]:
+    """Every open operation of these tills as the journal signed it — unknown, pending,
+    or approved on no ticket, whatever its row says — and whether its row differs."""
+    out = []
+    for store, till in _chains(db, store_id, till_no):
+        uuids = jterm.open_uuids(db, store, till)
+        signed = jterm.last_records(db, store, till, uuids)
+        rows = jterm.rows_of(db, uuids)
+        for op_uuid in uuids:
+            row = get_operation(db, op_uuid) if op_uuid in rows else None
+            sig = signed.get(op_uuid)
+            differs = bool(jterm.differences(db, rows.get(op_uuid), sig))
+            if sig is None:
+                if row is not None:
+                    out.append((row, differs))
+                continue
+            op = _from_signed(sig, row)
+            out.append((replace(op, ticket_uuid=jterm.attached(db, sig)), differs))
+    out.sort(key=lambda pair: (pair[0].created_at, pair[0].uuid))
+    return out
+
+
 def to_check(db: Database, *, store_id: int | None = None,
              till_no: int | None = None) -> list[CardOperation]:
     """Every operation whose outcome is unknown (« à vérifier »), oldest first: the
-    manager's review lists them until they are confirmed."""
-    sql = f"SELECT {_COLUMNS} FROM terminal_operations WHERE status IN ('pending', 'unknown')"
-    params: list[Any] = []
-    if store_id is not None:
-        sql += " AND store_id = ?"
-        params.append(store_id)
-    if till_no is not None:
-        sql += " AND till_no = ?"
-        params.append(till_no)
-    return [_row(r) for r in db.execute(sql + " ORDER BY created_at, rowid", params)]
+    manager's review lists them until they are confirmed. As the journal signed them:
+    a row edited to hide one hides nothing (issue 12)."""
+    return [op for op, _differs in _as_signed(db, store_id, till_no)
+            if op.status in (PENDING, UNKNOWN)]
 
 
 def unticketed(db: Database, *, store_id: int | None = None) -> list[CardOperation]:
     """Card money the terminal moved (approved) that no ticket carries yet: a return
     abandoned after its card amount was done. The next return of the same sale card and
-    amount adopts it; otherwise the manager's review shows it."""
-    sql = (f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
-           "AND ticket_uuid IS NULL")
-    params: list[Any] = []
-    if store_id is not None:
-        sql += " AND store_id = ?"
-        params.append(store_id)
-    return [_row(r) for r in db.execute(sql + " ORDER BY created_at, rowid", params)]
+    amount adopts it; otherwise the manager's review shows it. As the journal signed it."""
+    return [op for op, _differs in _as_signed(db, store_id)
+            if op.status == APPROVED and op.ticket_uuid is None]
+
+
+def integrity_problems(db: Database, *, store_id: int | None = None) -> list[str]:
+    """The operations whose row differs from what the journal signed (the review shows
+    them; ``journal verify`` names the first): one French sentence each."""
+    out = []
+    for store, till in _chains(db, store_id):
+        signed = jterm.all_last_records(db, store, till)
+        rows = {r[0] for r in db.execute(
+            "SELECT uuid FROM terminal_operations WHERE store_id = ? AND till_no = ?",
+            [store, till])}
+        row_data = jterm.rows_of(db, rows | set(signed))
+        for op_uuid in sorted(rows | set(signed)):
+            fields = jterm.differences(db, row_data.get(op_uuid), signed.get(op_uuid))
+            if fields:
+                out.append(jterm.mismatch_message(row_data.get(op_uuid), signed.get(op_uuid),
+                                                  fields))
+    return out
 
 
 def _journal(db: Database, cfg: TillConfig, kind: str, op: CardOperation,
              **extra: Any) -> None:
+    # "v": 2 — the ticket that carries the operation is journaled too (attach_to_ticket)
     Journal.for_config(db, cfg, store_id=op.store_id, till_no=op.till_no).append(
-        kind, {**op.journal_payload(), **extra})
+        kind, {**op.journal_payload(), "v": jterm.FORMAT, **extra})
 
 
-def _blocking(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+# --------------------------------------------------------------------------- the truth
+
+
+def _integrity_refusal(message: str) -> PolicyRefused:
+    return PolicyRefused(
+        message + " " + _("Nothing is done with it: a manager must look into it "
+                          "(pos-returns journal verify names it)."),
+        code="terminal_integrity")
+
+
+def _signed_ops(db: Database, cfg: TillConfig, store_id: int, till_no: int, *,
+                draft_uuid: str = "", sale_tender_ids: Sequence[int | None] = ()
+                ) -> list[CardOperation]:
+    """The operations of a draft or of sale cards — found by their rows AND by the journal —
+    each row checked against the last signed ``terminal`` record of its operation (the
+    journal is the truth, journal/terminal.py; its signature checked with the till's
+    pinned key). A row that differs, a row no record signed, a signed operation whose row
+    is gone: :class:`PolicyRefused` (``terminal_integrity``). Oldest first."""
+    uuids = jterm.uuids_about(db, store_id, till_no, draft_uuid=draft_uuid,
+                              sale_tender_ids=[t for t in sale_tender_ids if t is not None])
+    _check_against_journal(db, cfg, store_id, till_no, uuids)
+    ops = [get_operation(db, op_uuid) for op_uuid in uuids]
+    return sorted(ops, key=lambda op: (op.created_at, op.uuid))
+
+
+def _check_against_journal(db: Database, cfg: TillConfig, store_id: int, till_no: int,
+                           uuids: set[str]) -> None:
+    if not uuids:
+        return
+    key = Journal.for_config(db, cfg, store_id=store_id, till_no=till_no).signer.public_raw
+    signed = jterm.last_records(db, store_id, till_no, uuids)
+    rows = jterm.rows_of(db, uuids)
+    for op_uuid in sorted(uuids):
+        sig = signed.get(op_uuid)
+        if sig is not None and not sig.signature_holds(key):
+            raise _integrity_refusal(_(
+                "The journal record of a payment terminal operation (record no. {seq}) does "
+                "not hold its signature: it was altered.").format(seq=sig.seq))
+        fields = jterm.differences(db, rows.get(op_uuid), sig)
+        if fields:
+            raise _integrity_refusal(jterm.mismatch_message(rows.get(op_uuid), sig, fields))
+
+
+def _differs(db: Database, op: CardOperation) -> bool:
+    signed = jterm.last_records(db, op.store_id, op.till_no, [op.uuid]).get(op.uuid)
+    return bool(jterm.differences(db, jterm.rows_of(db, [op.uuid]).get(op.uuid), signed))
+
+
+def _checked_operation(db: Database, cfg: TillConfig, op_uuid: str) -> CardOperation:
+    """One operation, its row checked against the journal before it moves on."""
+    op = get_operation(db, op_uuid)
+    _check_against_journal(db, cfg, op.store_id, op.till_no, {op_uuid})
+    return op
+
+
+def _mine(op: CardOperation, draft_uuid: str, amount: CardAmount) -> bool:
+    return op.draft_uuid == draft_uuid and op.tender_key == amount.key
+
+
+def _same_card(op: CardOperation, amount: CardAmount) -> bool:
+    return amount.sale_tender_id is not None and op.sale_tender_id == amount.sale_tender_id
+
+
+def _about(db: Database, cfg: TillConfig, draft_uuid: str,
+           amount: CardAmount) -> list[CardOperation]:
+    return _signed_ops(db, cfg, cfg.store_id, cfg.till_no, draft_uuid=draft_uuid,
+                       sale_tender_ids=[amount.sale_tender_id])
+
+
+def _blocking(ops: Sequence[CardOperation], draft_uuid: str,
+              amount: CardAmount) -> CardOperation | None:
     """An earlier operation on this tender whose outcome is still unknown."""
-    rows = db.execute(
-        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status IN ('pending', 'unknown') "
-        "AND ((draft_uuid = ? AND tender_key = ?) OR (sale_tender_id IS NOT NULL AND "
-        "sale_tender_id = ? AND ticket_uuid IS NULL)) ORDER BY created_at LIMIT 1",
-        [draft_uuid, amount.key, amount.sale_tender_id]).fetchone()
-    return _row(rows) if rows else None
+    return next((op for op in ops if op.status in (PENDING, UNKNOWN) and (
+        _mine(op, draft_uuid, amount) or (_same_card(op, amount) and op.ticket_uuid is None))),
+        None)
 
 
-def blocking_operation(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+def blocking_operation(db: Database, draft_uuid: str, amount: CardAmount, *,
+                       cfg: TillConfig) -> CardOperation | None:
     """The operation « à vérifier » that stops a new attempt on this amount's card."""
-    return _blocking(db, draft_uuid, amount)
+    return _blocking(_about(db, cfg, draft_uuid, amount), draft_uuid, amount)
 
 
 def _to_check_refusal(op: CardOperation) -> Conflict:
@@ -254,30 +385,25 @@ def _to_check_refusal(op: CardOperation) -> Conflict:
     )
 
 
-def _usable(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+def _usable(ops: Sequence[CardOperation], draft_uuid: str,
+            amount: CardAmount) -> CardOperation | None:
     """An approved operation already covering this amount: of this draft, or one a
     manager confirmed for the same sale card after the till lost its draft."""
-    row = db.execute(
-        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
-        "AND ticket_uuid IS NULL AND action = ? AND amount = ? AND ("
-        "(draft_uuid = ? AND tender_key = ?) OR "
-        "(sale_tender_id IS NOT NULL AND sale_tender_id = ? AND draft_uuid <> ?)) "
-        "ORDER BY draft_uuid = ? DESC, created_at LIMIT 1",
-        [str(amount.action), amount.amount, draft_uuid, amount.key, amount.sale_tender_id,
-         draft_uuid, draft_uuid]).fetchone()
-    return _row(row) if row else None
+    fits = [op for op in ops if op.status == APPROVED and op.ticket_uuid is None
+            and (op.action, op.amount) == (amount.action, amount.amount)
+            and (_mine(op, draft_uuid, amount)
+                 or (_same_card(op, amount) and op.draft_uuid != draft_uuid))]
+    fits.sort(key=lambda op: op.draft_uuid != draft_uuid)  # stable: then the oldest
+    return fits[0] if fits else None
 
 
-def _loose(db: Database, draft_uuid: str, amount: CardAmount) -> CardOperation | None:
+def _loose(ops: Sequence[CardOperation], draft_uuid: str,
+           amount: CardAmount) -> CardOperation | None:
     """Card money already moved on this card (or this amount of this return) that no
     ticket carries and that this amount cannot take over (another amount): sending more
     would pay twice."""
-    row = db.execute(
-        f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'approved' "
-        "AND ticket_uuid IS NULL AND ((draft_uuid = ? AND tender_key = ?) OR "
-        "(sale_tender_id IS NOT NULL AND sale_tender_id = ?)) ORDER BY created_at LIMIT 1",
-        [draft_uuid, amount.key, amount.sale_tender_id]).fetchone()
-    return _row(row) if row else None
+    return next((op for op in ops if op.status == APPROVED and op.ticket_uuid is None
+                 and (_mine(op, draft_uuid, amount) or _same_card(op, amount))), None)
 
 
 def _loose_refusal(op: CardOperation) -> Conflict:
@@ -291,20 +417,22 @@ def _loose_refusal(op: CardOperation) -> Conflict:
 
 
 def check_no_loose_money(db: Database, plan: ReturnPlan,
-                         operations: Mapping[int, CardOperation] | None) -> None:
+                         operations: Mapping[int, CardOperation] | None, *,
+                         cfg: TillConfig) -> None:
     """Before a ticket of a sale: no card money the terminal moved for this sale's cards
     is left out of it (a return abandoned after its card amount, then made otherwise —
-    e.g. on a gift card — would refund twice)."""
+    e.g. on a gift card — would refund twice). Each operation as the journal signed it:
+    a row set to 'declined' behind the till's back hides nothing."""
     sale_id = plan.request.sale_id
     if sale_id is None:
         return
+    tenders = [int(r[0]) for r in db.execute("SELECT id FROM tenders WHERE sale_id = ?",
+                                             [sale_id])]
     used = {op.uuid for op in (operations or {}).values()}
-    for row in db.execute(
-            f"SELECT {_COLUMNS} FROM terminal_operations o WHERE o.status = 'approved' "
-            "AND o.ticket_uuid IS NULL AND o.sale_tender_id IN "
-            "(SELECT id FROM tenders WHERE sale_id = ?)", [sale_id]):
-        op = _row(row)
-        if op.uuid not in used:
+    for op in _signed_ops(db, cfg, plan.request.store_id, plan.request.till_no,
+                          sale_tender_ids=tenders):
+        if (op.status == APPROVED and op.ticket_uuid is None and op.sale_tender_id in tenders
+                and op.uuid not in used):
             raise PolicyRefused(str(_loose_refusal(op)), code="terminal_unticketed")
 
 
@@ -359,7 +487,7 @@ def record_result(db: Database, cfg: TillConfig, op_uuid: str, result: TerminalR
     status = {Outcome.APPROVED: APPROVED, Outcome.DECLINED: DECLINED,
               Outcome.UNKNOWN: UNKNOWN}[result.outcome]
     with atomic(db):
-        op = get_operation(db, op_uuid)
+        op = _checked_operation(db, cfg, op_uuid)
         if op.status != PENDING:
             raise Conflict(_("This payment terminal operation already has its outcome."),
                            code="terminal_op")
@@ -381,6 +509,7 @@ def record_lost_answer(db: Database, cfg: TillConfig, op_uuid: str, *,
                        now: datetime | None = None) -> CardOperation:
     """The call never came back (the I/O pool's deadline passed): unknown, never assumed."""
     with atomic(db):
+        _checked_operation(db, cfg, op_uuid)
         cur = db.execute(
             "UPDATE terminal_operations SET status = 'unknown', reason_code = 'lost', "
             "message = ?, answered_at = ? WHERE uuid = ? AND status = 'pending'",
@@ -408,13 +537,14 @@ def _already_done_or_refused(db: Database, cfg: TillConfig, draft_uuid: str,
     """Before any new card operation on this amount (inside its transaction): the one
     that already covers it (adopted), or a refusal while an earlier one is unknown or
     card money moved without a ticket; None when a new operation may start."""
-    done = _usable(db, draft_uuid, amount)
+    ops = _about(db, cfg, draft_uuid, amount)
+    done = _usable(ops, draft_uuid, amount)
     if done is not None:
         return _adopt(db, cfg, done, draft_uuid, amount.key)
-    blocking = _blocking(db, draft_uuid, amount)
+    blocking = _blocking(ops, draft_uuid, amount)
     if blocking is not None:
         raise _to_check_refusal(blocking)
-    loose = _loose(db, draft_uuid, amount)
+    loose = _loose(ops, draft_uuid, amount)
     if loose is not None:
         raise _loose_refusal(loose)
     return None
@@ -446,6 +576,8 @@ def recover_interrupted(db: Database, cfg: TillConfig, *, now: datetime | None =
         rows = [_row(r) for r in db.execute(
             f"SELECT {_COLUMNS} FROM terminal_operations WHERE status = 'pending' "
             "AND store_id = ? AND till_no = ?", [cfg.store_id, cfg.till_no])]
+        # a row changed behind the journal moves no further (start-up's verify names it)
+        rows = [op for op in rows if not _differs(db, op)]
         for op in rows:
             db.execute(
                 "UPDATE terminal_operations SET status = 'unknown', reason_code = 'interrupted', "
@@ -466,7 +598,7 @@ def confirm_checked(db: Database, cfg: TillConfig, op_uuid: str, *, manager_code
                                   store_id=cfg.store_id, pepper=pepper_of(cfg),
                                   journal=Journal.for_config(db, cfg), now=now)
     with atomic(db):
-        op = get_operation(db, op_uuid)
+        op = _checked_operation(db, cfg, op_uuid)
         if op.status not in (UNKNOWN, PENDING):
             raise Conflict(_("This payment terminal operation is not waiting to be checked."),
                            code="terminal_op")
@@ -480,12 +612,16 @@ def confirm_checked(db: Database, cfg: TillConfig, op_uuid: str, *, manager_code
     return op
 
 
-def require_settled(db: Database, plan: ReturnPlan, draft_uuid: str) -> dict[int, CardOperation]:
+def require_settled(db: Database, plan: ReturnPlan, draft_uuid: str, *,
+                    cfg: TillConfig) -> dict[int, CardOperation]:
     """Every card amount of ``plan`` has an approved operation of this draft with the
     same amount and action: refund index -> operation. Otherwise :class:`PolicyRefused`:
-    a ticket never shows a card refund the terminal did not confirm."""
-    ops = {op.tender_key: op for op in operations_for(db, draft_uuid)
-           if op.approved and op.ticket_uuid is None}
+    a ticket never shows a card refund the terminal did not confirm — as the journal
+    signed it (a row set to 'approved' behind the till's back is refused)."""
+    signed = _signed_ops(db, cfg, plan.request.store_id, plan.request.till_no,
+                         draft_uuid=draft_uuid)
+    ops = {op.tender_key: op for op in signed
+           if op.draft_uuid == draft_uuid and op.approved and op.ticket_uuid is None}
     out: dict[int, CardOperation] = {}
     for amount in card_amounts(plan):
         op = ops.get(amount.key)
@@ -508,15 +644,21 @@ def refund_columns(op: CardOperation | None) -> dict[str, str]:
             "auth_number": op.auth_number, "terminal_operation": op.uuid}
 
 
-def attach_to_ticket(db: Database, ops: Mapping[int, CardOperation], ticket_uuid: str) -> None:
-    """Inside the ticket's transaction: these operations are now on this ticket."""
+def attach_to_ticket(db: Database, cfg: TillConfig, ops: Mapping[int, CardOperation],
+                     ticket_uuid: str) -> None:
+    """Inside the ticket's transaction: these operations are now on this ticket — their
+    rows, and a signed ``terminal`` record each (event ``ticket``: the truth that no
+    row edit can take back, journal/terminal.py)."""
     for op in ops.values():
-        cur = db.execute(
-            "UPDATE terminal_operations SET ticket_uuid = ? WHERE uuid = ? AND "
-            "status = 'approved' AND ticket_uuid IS NULL", [ticket_uuid, op.uuid])
-        if cur.rowcount != 1:
+        free = db.execute(
+            "SELECT 1 FROM terminal_operations WHERE uuid = ? AND status = 'approved' AND "
+            "ticket_uuid IS NULL", [op.uuid]).fetchone()
+        if free is None:
             raise Conflict(_("A card operation of this return is already on another ticket."),
                            code="terminal_op")
+        jterm.journal_attachment(
+            db, Journal.for_config(db, cfg, store_id=op.store_id, till_no=op.till_no),
+            op.uuid, ticket_uuid, v=jterm.FORMAT)
 
 
 # --------------------------------------------------------------------------- the call

@@ -233,12 +233,12 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
         with atomic(db):
             operations = None
             if card_draft:
-                operations = card_payments.require_settled(db, plan, card_draft)
+                operations = card_payments.require_settled(db, plan, card_draft, cfg=cfg)
             elif cfg.terminal_host and card_payments.card_amounts(plan):
                 raise PolicyRefused(
                     _("The card amounts of this return must go through the payment "
                       "terminal first."), code="terminal_unsettled")
-            card_payments.check_no_loose_money(db, plan, operations)
+            card_payments.check_no_loose_money(db, plan, operations, cfg=cfg)
             ticket = commit_plan(db, cfg, plan, ticket_uuid=prepared.ticket_uuid,
                                  card_operations=operations)
             if pending:

@@ -298,6 +298,9 @@ class DayReview:
     terminal_checks: tuple[card_payments.CardOperation, ...] = ()
     # Card money moved on the terminal that no ticket carries (a return abandoned after it).
     terminal_unticketed: tuple[card_payments.CardOperation, ...] = ()
+    # Operations whose row differs from what the journal signed (issue 12): the lists
+    # above follow the journal; these say which rows were changed behind it.
+    terminal_integrity: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -611,6 +614,7 @@ def day_review(
         mail_problems=tuple(delivery.mail_problem_text(m) for m in delivery.mail_problems(db)),
         terminal_checks=tuple(card_payments.to_check(db, store_id=store)),
         terminal_unticketed=tuple(card_payments.unticketed(db, store_id=store)),
+        terminal_integrity=tuple(card_payments.integrity_problems(db, store_id=store)),
     )
 
 

@@ -49,7 +49,7 @@ from pos_returns.errors import (
 from pos_returns.failures import french_failures
 from pos_returns.i18n import _, format_money
 from pos_returns.journal import digest
-from pos_returns.journal.anchor import restore_block
+from pos_returns.journal.anchor import integrity_block
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
 from pos_returns.usecases import auth, card_payments, idcheck, jewelry_mode
@@ -539,10 +539,12 @@ def commit_plan(
     _validate(plan)
     req = plan.request
     # a cache behind the head HQ anchored (a restored backup) refunds nothing until the
-    # till has pulled its own tickets back (issue 12, journal/anchor.py)
-    block = restore_block(db, cfg.key_path, req.store_id, req.till_no)
-    if block:
-        raise IntegrityFailure(block, code="behind_hq")
+    # till has pulled its own tickets back; nor one behind the till's own head kept
+    # beside its keys (a copy restored between two syncs, a tail deleted), nor when
+    # one of those files is gone (issue 12, journal/anchor.py and journal/head.py)
+    block = integrity_block(db, cfg.key_path, req.store_id, req.till_no)
+    if block is not None:
+        raise IntegrityFailure(block.message, code=block.code)
 
     jewel = jewelry.ticket_record(
         plan, signature_png if signature_png is not None else req.signature_png
@@ -577,7 +579,7 @@ def commit_plan(
         refunds, issued = _insert_refunds(db, ticket_id, plan, secret, created_at,
                                           card_operations)
         if card_operations:  # now on this ticket (refused if another already carries one)
-            card_payments.attach_to_ticket(db, card_operations, ticket_uuid)
+            card_payments.attach_to_ticket(db, cfg, card_operations, ticket_uuid)
         payload = _ticket_payload(plan, ticket_uuid, number, created_at, sale_ref, lines,
                                   refunds, approvals, issued)
         if jewel is not None:

@@ -79,7 +79,8 @@ def test_R03_card_refund_approved_by_the_terminal_is_committed_with_its_identifi
                         .fetchone()[0])
     assert signed["refunds"][0]["transaction_id"] == op.transaction_id  # under the signature
     assert cp.get_operation(db, op.uuid).ticket_uuid == ticket.uuid  # on this ticket
-    assert _journal_kinds(db).count("terminal") == 2  # sent, answered
+    # sent, answered, and on its ticket (signed: the truth a row edit cannot take back)
+    assert _journal_kinds(db).count("terminal") == 3
     assert [r["CB"] for r in sim.requests] == ["4940"]
 
 

@@ -65,6 +65,7 @@ def extra_args(command: tuple[str, ...], out: Path) -> list[str]:
         ("journal", "export"): ["--year", "2026", "--out", str(out)],
         ("journal", "close"): ["--day", "2026-01-01"],
         ("journal", "head"): [],
+        ("journal", "accept-head"): ["--manager", "M001", "--note", "Caisse restaurée"],
         ("report",): ["--date", "2026-01-01", "--out", str(out)],
         ("privacy", "purge"): [],
         ("privacy", "key"): [],

@@ -112,8 +112,8 @@ def _record_manual(db: Any, cfg: Any, draft: str, amount: CardAmount, staff_id: 
                                        staff_id=staff_id, auth_number=auth_number)
 
 
-def _blocking(db: Any, draft: str, amount: CardAmount) -> CardOperation | None:
-    return card_payments.blocking_operation(db, draft, amount)
+def _blocking(db: Any, cfg: Any, draft: str, amount: CardAmount) -> CardOperation | None:
+    return card_payments.blocking_operation(db, draft, amount, cfg=cfg)
 
 
 class RefundRow(QFrame):
@@ -623,7 +623,7 @@ class RefundScreen(QWidget):
 
         def refused(exc: BaseException) -> None:
             if getattr(exc, "code", "") == "terminal_to_check":
-                ops.op(_blocking, self._draft, amount).success(
+                ops.op(_blocking, cfg, self._draft, amount).success(
                     lambda op: self._waiting_check(op, error_message(exc))).failure(
                     self._card_failed).run()
                 return

@@ -60,6 +60,33 @@ FLAG_COLOUR = QColor("#b3261e")
 # These run on the database worker: core objects in, core objects out.
 
 
+def terminal_notes(review: Any) -> list[str]:
+    """The review's warnings about card money on the payment terminal: operations « à
+    vérifier », money on no ticket, rows changed behind the journal (issue 12)."""
+    checks = getattr(review, "terminal_checks", ())
+    loose = getattr(review, "terminal_unticketed", ())
+    tampered = getattr(review, "terminal_integrity", ())
+    notes = []
+
+    def listed(ops: tuple) -> str:
+        return "; ".join(_("{amount}, till {till}, {when}").format(
+            amount=format_money(op.amount), till=op.till_no,
+            when=format_datetime(op.created_at, fmt="short")) for op in ops)
+
+    if checks:  # card operations « à vérifier » (issue 14), whatever their day
+        notes.append(ngettext(
+            "{count} card operation is to be checked on the payment terminal: ",
+            "{count} card operations are to be checked on the payment terminal: ",
+            len(checks)).format(count=len(checks)) + listed(checks))
+    if loose:
+        notes.append(ngettext(
+            "{count} card operation done on the payment terminal is on no ticket: ",
+            "{count} card operations done on the payment terminal are on no ticket: ",
+            len(loose)).format(count=len(loose)) + listed(loose))
+    notes.extend(tampered)  # each a French sentence from the core
+    return notes
+
+
 def load_review(db: Any, staff: Any, day: date, filters: core.ReviewFilters,
                 store_id: int | None, policy: Any) -> core.DayReview:
     return core.day_review(db, staff, day, filters=filters, store_id=store_id, policy=policy)
@@ -727,25 +754,7 @@ class ReviewScreen(QWidget):
         self.mail_label.setText("\n".join([_("Ticket e-mails not sent:"), *problems])
                                 if problems else "")
         self.mail_label.setVisible(bool(problems))
-        checks = getattr(review, "terminal_checks", ())
-        loose = getattr(review, "terminal_unticketed", ())
-        notes = []
-
-        def listed(ops: tuple) -> str:
-            return "; ".join(_("{amount}, till {till}, {when}").format(
-                amount=format_money(op.amount), till=op.till_no,
-                when=format_datetime(op.created_at, fmt="short")) for op in ops)
-
-        if checks:  # card operations « à vérifier » (issue 14), whatever their day
-            notes.append(ngettext(
-                "{count} card operation is to be checked on the payment terminal: ",
-                "{count} card operations are to be checked on the payment terminal: ",
-                len(checks)).format(count=len(checks)) + listed(checks))
-        if loose:
-            notes.append(ngettext(
-                "{count} card operation done on the payment terminal is on no ticket: ",
-                "{count} card operations done on the payment terminal are on no ticket: ",
-                len(loose)).format(count=len(loose)) + listed(loose))
+        notes = terminal_notes(review)
         if notes:
             self.banner.show_message("\n".join(notes), "warning")
         if review.rows:

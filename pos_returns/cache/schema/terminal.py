@@ -59,3 +59,26 @@ def m001_terminal_operations(db: Database) -> None:
         ALTER TABLE refunds ADD COLUMN terminal_operation TEXT NOT NULL DEFAULT '';
         """
     )
+
+
+@MIGRATIONS()
+def m002_terminal_records_indexes(db: Database) -> None:
+    db.executescript(
+        """
+        -- Issue 12: terminal_operations rows are checked against the journal's signed
+        -- 'terminal' records (pos_returns.journal.terminal): the last record of an
+        -- operation, the operations of a draft or of a sale card, found by the journal.
+        CREATE INDEX journal_terminal_op ON journal(
+            store_id, till_no, json_extract(payload, '$.uuid'), seq)
+            WHERE kind IN ('terminal', 'terminal_check');
+        CREATE INDEX journal_terminal_draft ON journal(
+            store_id, till_no, json_extract(payload, '$.draft_uuid'))
+            WHERE kind IN ('terminal', 'terminal_check');
+        CREATE INDEX journal_terminal_tender ON journal(
+            store_id, till_no, json_extract(payload, '$.sale_tender_id'))
+            WHERE kind IN ('terminal', 'terminal_check');
+        -- the ticket whose signed refund row carries an operation (records before v2)
+        CREATE INDEX refunds_terminal_operation ON refunds(terminal_operation)
+            WHERE terminal_operation != '';
+        """
+    )
