@@ -27,7 +27,7 @@ from pos_returns.demo.returns import add_demo_returns
 from pos_returns.errors import StorageError
 from pos_returns.failures import diagnose_cache
 from pos_returns.i18n import _, format_decimal
-from pos_returns.journal.head import reset_head
+from pos_returns.journal.head import head_path, reset_head
 from pos_returns.journal.keys import load_signer
 from pos_returns.journal.keyset import init_keys
 
@@ -107,7 +107,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise StorageError(problem + " " + _("Use --force to replace it with a fresh demo "
                                              "chain."), code="cache")
     if args.ensure and state == "complete":
-        _upgrade_demo_pins(cfg, path)
+        _upgrade_demo(cfg, path)
         print(_("The cache {path} is complete: nothing to build.").format(path=path))
         return 0
     if state == "complete" and not args.force and not args.ensure:
@@ -172,8 +172,9 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upgrade_demo_pins(cfg, path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A demo cache built before the PIN pepper: its staff sealed with the demo's."""
+def _upgrade_demo(cfg, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A demo cache built by an older version: its staff sealed with the demo chain's
+    PIN pepper, and its head written beside the demo till's keys (demo caches only)."""
     db = open_cache(path)
     try:
         if db.execute("SELECT 1 FROM meta WHERE key = 'demo_seed'").fetchone() is None:
@@ -183,6 +184,10 @@ def _upgrade_demo_pins(cfg, path: Path) -> None:  # type: ignore[no-untyped-def]
         if changed:
             print(_("The demo staff's PINs were sealed with the demo chain's PIN secret "
                     "({count} accounts).").format(count=format_decimal(changed)))
+        if Path(cfg.key_path).expanduser().exists() and not head_path(cfg.key_path).exists():
+            reset_head(db, cfg.key_path, load_signer(cfg.key_path), cfg.store_id,
+                       cfg.till_no)
+            print(_("The demo till's journal head was written beside its keys."))
     finally:
         db.close()
 

@@ -102,9 +102,11 @@ def test_a_killed_demo_process_leaves_the_target_absent(tmp_path, config):
 
 def test_issue12_ensure_seals_a_demo_made_before_the_pin_pepper(tmp_path, config):
     """`make run` on a demo cache of an older version: its staff had unpeppered hashes
-    and no seal, and its keys no pepper. `--ensure` gives the demo chain its pepper
-    and seals the demo staff, so the README's PINs still log in."""
+    and no seal, its keys no pepper and no head file. `--ensure` gives the demo chain
+    its pepper, seals the demo staff and writes the head, so the README's PINs still
+    log in and returns are not blocked."""
     from pos_returns.config import load_config
+    from pos_returns.journal.head import head_path
     from pos_returns.journal.keys import forget_cached_signers
     from pos_returns.journal.keyset import key_files
     from pos_returns.usecases import till
@@ -113,12 +115,15 @@ def test_issue12_ensure_seals_a_demo_made_before_the_pin_pepper(tmp_path, config
     assert cli.main(["demo", "--sales", "40", "--db", str(path), "--config", str(config)]) == 0
     cfg = load_config(str(config)).with_cache(path)
     key_files(cfg)["pin_pepper"].unlink()
+    head_path(cfg.key_path).unlink()  # no head file beside the keys either
     forget_cached_signers()
     con = sqlite3.connect(path)
     con.execute("UPDATE staff SET seal = '', pin_hash = 'scrypt$1024$8$1$c2FsdA==$ZGlnZXN0'")
     con.commit()
     con.close()
     assert cli.main(["demo", "--ensure", "--db", str(path), "--config", str(config)]) == 0
+    assert head_path(cfg.key_path).exists()
+    assert cli.main(["journal", "verify", "--db", str(path), "--config", str(config)]) == 0
     db = open_cache(path)
     try:
         assert till.login(db, cfg, "M001", "9999").code == "M001"
