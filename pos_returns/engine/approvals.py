@@ -29,9 +29,10 @@ class PendingApproval:
 
 def pending_approvals(plan: ReturnPlan, scope: str = "lines") -> list[PendingApproval]:
     """Every point the engine wants a manager on: the lines (sale screen, ``scope``
-    ``"lines"``) or the refunds (refund screen, ``"refunds"``)."""
+    ``"lines"``), the refunds (``"refunds"``) or both (refund screen, ``"all"``: a
+    decision made before the refund changed waits again there)."""
     items: list[PendingApproval] = []
-    for pl in plan.lines if scope == "lines" else ():
+    for pl in plan.lines if scope in ("lines", "all") else ():
         if pl.direction != "return" or pl.verdict == Verdict.ACCEPTED or not pl.overridable:
             continue  # accepted, or refused with no override possible (R14 elsewhere)
         # only what blocks: never an informational reason (R02, R03…) beside it
@@ -41,7 +42,7 @@ def pending_approvals(plan: ReturnPlan, scope: str = "lines") -> list[PendingApp
             messages = [r.message for r in decisive if r.rule == rule]
             what = f"{pl.name} — {messages[0]}" if messages else pl.name
             items.append(PendingApproval(pl.line_no, rule, what))
-    for refund in plan.refunds if scope == "refunds" else ():
+    for refund in plan.refunds if scope in ("refunds", "all") else ():
         if refund.needs_manager:
             rules = list(dict.fromkeys(r.rule for r in refund.reasons
                                        if r.level == "manager")) or ["R01"]

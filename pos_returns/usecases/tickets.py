@@ -526,14 +526,11 @@ def commit_plan(
     inspections go into the ticket's signed journal record (R14, pos_returns.engine.jewelry).
     ``ticket_uuid``: the uuid HQ reserved the lines under (else a new one).
 
-    The plan's request is decided again inside the transaction
-    (:func:`pos_returns.usecases.planning.require_decided`): a plan that is not what
-    the engine decides for it (built or changed by hand) is refused.
-
-    Raises :class:`PolicyRefused` for a plan still waiting for a manager or
-    refused, or not the engine's, :class:`Conflict` when the cache (e.g. another till's return, or a
-    second process) already took back what the plan wants, :class:`InvalidInput`
-    for an inconsistent plan.
+    Raises :class:`PolicyRefused` for a plan still waiting for a manager, refused, or
+    not what the engine decides for its request (decided again in the transaction:
+    :func:`pos_returns.usecases.planning.require_decided`), :class:`Conflict` when the
+    cache (e.g. another till's return, or a second process) already took back what
+    the plan wants, :class:`InvalidInput` for an inconsistent plan.
     """
     if plan.blocked:
         raise PolicyRefused(
@@ -578,8 +575,7 @@ def commit_plan(
         # very draft, unexpired, never used; marked used in this transaction
         token_ids = auth.check_approval_tokens(db, cfg, req, plan.approvals, now=moment)
         _recheck(db, plan)
-        # only what the engine decides, from this cache, is recorded (issue 12)
-        planning.require_decided(db, cfg, plan)
+        planning.require_decided(db, cfg, plan)  # only the engine's plan (issue 12)
         sale_ref = _sale_reference(conn, req.sale_id)
         number = _next_number(conn, req.store_id, req.till_no)
         ticket_id = _insert_ticket(conn, plan, ticket_uuid, number, created_at)
