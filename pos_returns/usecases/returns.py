@@ -194,7 +194,9 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
     ``card_draft``: the return's key under which its card amounts were done on the
     payment terminal (:mod:`pos_returns.usecases.card_payments`); the ticket is
     committed only when every card amount is approved, and carries them. With a
-    terminal configured, a card amount without it is refused."""
+    terminal configured, a card amount without it is refused. The ticket writer
+    decides the plan again (issue 12); what HQ reserved must be the plan's lines and
+    payments."""
     plan = prepared.plan
     pending = prepared.ask_hq
     if answer is not None:
@@ -210,6 +212,11 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
         plan = replace(plan, request=replace(plan.request, offline=True))
     try:
         with atomic(db):
+            if pending and (prepared.lines, prepared.tenders) != (
+                    tuple(reservation_lines(plan)), tuple(reservation_tenders(plan))):
+                raise PolicyRefused(
+                    _("This return is not the one reserved at HQ: nothing was recorded. "
+                      "Look at the return again, then confirm it."), code="not_reserved")
             operations = None
             if card_draft:
                 operations = card_payments.require_settled(db, plan, card_draft, cfg=cfg)

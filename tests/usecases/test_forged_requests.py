@@ -278,6 +278,30 @@ def test_issue12_plan_difference_names_the_first_point_that_is_not_the_engines(d
         "les décisions du responsable nécessaires"
 
 
+def test_issue12_R02_a_prepared_return_committing_other_lines_than_hq_reserved_commits_nothing(
+    db, cfg
+):
+    """HQ reserved the shirt (prepare_return); the plan swapped in for the commit returns
+    the dress: the chain-wide check would have been made for another line."""
+    from pos_returns.usecases.returns import prepare_return
+
+    hq = replace(cfg, hq_dsn="host=hq.invalid")
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900), L("SKU-ROBE-01", 1, 18900)],
+                    [T("card", 26800, "4242", "fp")])
+    prepared = prepare_return(db, hq, _request(sale, LineRequest(
+        1, reason="size", sale_line_id=_line(db, sale))))
+    assert prepared.ask_hq and prepared.lines
+    dress = plan_return(db, hq, _request(sale, LineRequest(1, reason="size",
+                                                           sale_line_id=_line(db, sale, 1))))
+    before = _counts(db)
+    with pytest.raises(PolicyRefused) as refused:
+        commit_prepared(db, hq, replace(prepared, plan=dress))
+    assert refused.value.code == "not_reserved" and _counts(db) == before
+    state = db.execute("SELECT state FROM pending_reservations WHERE uuid = ?",
+                       [prepared.ticket_uuid]).fetchone()[0]
+    assert state == "abandoned"  # the next sync frees HQ's reservation
+
+
 # --------------------------------------------------------------------------- legitimate plans
 
 
