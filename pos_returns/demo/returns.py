@@ -39,7 +39,7 @@ from pos_returns.errors import AlamaraError
 from pos_returns.i18n import STORE_TZ
 from pos_returns.journal.chain import Journal
 from pos_returns.usecases.auth import grant_approvals
-from pos_returns.usecases.planning import plan_return
+from pos_returns.usecases.planning import plan_for_commit, plan_return
 from pos_returns.usecases.tickets import commit_plan
 
 
@@ -91,7 +91,9 @@ def direct_plan(
         other_ways_searched=sale_id is None, id_checked=sale_id is None,
         id_check_uuid=id_check_uuid,
     )
-    plan = plan_return(db, cfg or TillConfig(store_id=store_id, till_no=till_no), request)
+    # without a record of sale, its ID check's history is read as at commit (R19)
+    planner = plan_for_commit if sale_id is None and id_check_uuid else plan_return
+    plan = planner(db, cfg or TillConfig(store_id=store_id, till_no=till_no), request)
     return plan if refunds is None else replace(plan, refunds=tuple(refunds))
 
 
