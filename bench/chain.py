@@ -112,7 +112,7 @@ def till_worker(n: int, cfg: TillConfig, sales: list[int], start_at: float, seco
         try:
             plan = direct_plan(db, sale_id=sale_id, picks=[(line_id, 1)],
                                store_id=cfg.store_id, till_no=cfg.till_no,
-                               staff_id=1 if cfg.store_id == 1 else 4)
+                               staff_id=1 if cfg.store_id == 1 else 4, cfg=cfg)
         except (AlamaraError, ValueError, AssertionError):
             counts["taken"] += 1  # the cache already shows it returned
             continue

@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
         self.refund.back_requested.connect(self._refund_back)
         self.refund.committed.connect(self.completed)
         self.refund.approval_requested.connect(
-            lambda plan: self.ask_manager(plan, scope="refunds"))
+            lambda plan: self.ask_manager(plan, scope="all"))
         self.done.new_return.connect(self.back_to_lookup_fresh)
 
     def _install_receipt_catcher(self) -> None:

@@ -7,9 +7,9 @@ receipts, split tenders, a partial return then the rest, exchanges, and a few
 manager overrides (with a PIN-checked manager and a written reason), spread
 over the last days.
 
-:func:`direct_plan` builds a plan without the policy engine (every line
-accepted, refunds onto the sale's tenders in order): for tests of the writer
-and the reliability test's child process.
+:func:`direct_plan` builds a simple request and asks the engine in one call: for
+tests of the writer, the benches and the reliability test's child process (the
+writer commits only the engine's plans).
 """
 
 from __future__ import annotations
@@ -18,49 +18,29 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
 from pos_returns.cache.lookup import get_sale
+from pos_returns.config import TillConfig
 from pos_returns.demo.chain import DEMO_PINS
 from pos_returns.engine.domain import Condition, Sale, SaleLine, TenderKind
 from pos_returns.engine.plan import (
     Approval,
     LineRequest,
     NewItem,
-    PlannedLine,
     PlannedRefund,
     ReturnPlan,
     ReturnRequest,
-    TicketKind,
     Verdict,
 )
+from pos_returns.engine.refunds import main_card
 from pos_returns.errors import AlamaraError
 from pos_returns.i18n import STORE_TZ
 from pos_returns.journal.chain import Journal
 from pos_returns.usecases.auth import grant_approvals
-from pos_returns.usecases.planning import plan_return
+from pos_returns.usecases.planning import plan_for_commit, plan_return
 from pos_returns.usecases.tickets import commit_plan
-
-if TYPE_CHECKING:
-    from pos_returns.config import TillConfig
-
-
-def _at_current_price(db: Database, line_no: int, direction: str, sku: str,
-                      qty: int) -> PlannedLine:
-    """A catalogue item at its current price: returned without receipt (negative
-    amount) or taken in exchange (``direction="sale"``, positive)."""
-    row = db.execute(
-        "SELECT name, department, vat_rate_bp, current_price FROM products WHERE sku = ?",
-        [sku],
-    ).fetchone()
-    sign = -1 if direction == "return" else 1
-    return PlannedLine(
-        line_no=line_no, direction=direction, sku=sku, name=row[0], department=row[1],
-        quantity=qty, unit_amount=row[3], amount=sign * qty * row[3], vat_rate_bp=row[2],
-        verdict=Verdict.ACCEPTED,
-    )
 
 
 def direct_plan(
@@ -71,87 +51,50 @@ def direct_plan(
     store_id: int = 1,
     till_no: int = 1,
     staff_id: int = 1,
-    refunds: Sequence[PlannedRefund] | None = None,
     gift: bool = False,
     new_items: Sequence[tuple[str, int]] = (),
     approvals: Sequence[Approval] = (),
     no_receipt_skus: Sequence[tuple[str, int]] = (),
+    condition: Condition = Condition.NEW_WITH_TAGS,
+    reason: str = "changed_mind",
+    prefer_gift_card: bool = False,
+    presented_card: str | None = None,
+    exchange_payment_kind: TenderKind = TenderKind.CARD,
+    id_check_uuid: str = "",
+    cfg: TillConfig | None = None,
+    refunds: Sequence[PlannedRefund] | None = None,
 ) -> ReturnPlan:
-    """A plan built by hand (no policy): ``picks`` are (sale line id, quantity).
-
-    Returned lines are credited the price paid; new items (exchange) are charged
-    their current price; when ``refunds`` is None the net goes onto the sale's
-    tenders in their order, up to what each can still take back, and any rest
-    (or a gift, or no sale) onto a new gift card; a negative net is paid by card.
+    """The engine's plan for a simple request, built in one call (tests of the writer,
+    the benches, the reliability test's child process): ``picks`` are (sale line id,
+    quantity), each returned in ``condition`` for ``reason``; ``no_receipt_skus`` come
+    back without a record of sale (with ``id_check_uuid``, R07); ``new_items`` are
+    taken in exchange. The customer presents the card that paid the sale unless
+    ``presented_card`` says otherwise. The plan is :func:`plan_return`'s — the ticket
+    writer commits nothing else (issue 12) — so it may wait for a manager
+    (``approvals``, granted with the manager's PIN to be committed). ``refunds``
+    replaces the engine's refunds: a plan changed by hand, which the writer refuses
+    (for the tests of that refusal).
     """
     sale = get_sale(db, sale_id) if sale_id is not None else None
-    lines: list[PlannedLine] = []
-    requests: list[LineRequest] = []
-    n = 0
-    for line_id, qty in picks:
-        assert sale is not None
-        sl = sale.line(line_id)
-        n += 1
-        lines.append(
-            PlannedLine(
-                line_no=n, direction="return", sku=sl.sku, name=sl.name,
-                department=str(sl.department), quantity=qty, unit_amount=sl.unit_price,
-                amount=-qty * sl.unit_price, vat_rate_bp=sl.vat_rate_bp,
-                verdict=Verdict.ACCEPTED, sale_line_id=sl.id, reason="changed_mind",
-                condition="new_with_tags",
-            )
-        )
-        requests.append(LineRequest(quantity=qty, sale_line_id=sl.id, reason="changed_mind"))
-    for sku, qty in no_receipt_skus:
-        n += 1
-        lines.append(_at_current_price(db, n, "return", sku, qty))
-        requests.append(LineRequest(quantity=qty, sku=sku))
-    for sku, qty in new_items:
-        n += 1
-        lines.append(_at_current_price(db, n, "sale", sku, qty))
+    if presented_card is None:
+        card = main_card(sale) if sale is not None else None
+        presented_card = card.card_last4 if card is not None else ""
+    requests = [LineRequest(quantity=qty, sale_line_id=line_id, condition=condition,
+                            reason=reason) for line_id, qty in picks]
+    requests += [LineRequest(quantity=qty, sku=sku, condition=condition, reason=reason)
+                 for sku, qty in no_receipt_skus]
     request = ReturnRequest(
         store_id=store_id, till_no=till_no, staff_id=staff_id, sale_id=sale_id,
         lines=tuple(requests), new_items=tuple(NewItem(s, q) for s, q in new_items),
-        gift=gift, approvals=tuple(approvals),
+        gift=gift, approvals=tuple(approvals), presented_card_last4=presented_card,
+        prefer_gift_card=prefer_gift_card, exchange_payment_kind=exchange_payment_kind,
+        other_ways_searched=sale_id is None, id_checked=sale_id is None,
+        id_check_uuid=id_check_uuid,
     )
-    kind = (
-        TicketKind.EXCHANGE if new_items
-        else TicketKind.NO_RECEIPT if sale is None else TicketKind.RECEIPT
-    )
-    plan = ReturnPlan(request=request, kind=kind, lines=tuple(lines), refunds=(),
-                      approvals=tuple(approvals))
-    if refunds is None:
-        refunds = _route(plan.net, sale, gift)
-    return replace(plan, refunds=tuple(refunds))
-
-
-def _route(net: int, sale, gift: bool) -> list[PlannedRefund]:  # type: ignore[no-untyped-def]
-    if net == 0:
-        return []
-    if net < 0:
-        return [PlannedRefund(kind=TenderKind.CARD, amount=net, card_last4="4242")]
-    if sale is None or gift:
-        return [PlannedRefund(kind=TenderKind.GIFT_CARD, amount=net, new_gift_card=True)]
-    out: list[PlannedRefund] = []
-    left = net
-    for t in sale.tenders:
-        room = max(0, t.amount - t.refunded)
-        take = min(room, left)
-        if take <= 0:
-            continue
-        stored = t.kind in (TenderKind.GIFT_CARD, TenderKind.NOTES)
-        out.append(
-            PlannedRefund(
-                kind=TenderKind.GIFT_CARD if stored else t.kind, amount=take,
-                sale_tender_id=t.id, card_last4=t.card_last4, new_gift_card=stored,
-            )
-        )
-        left -= take
-        if left == 0:
-            break
-    if left:
-        out.append(PlannedRefund(kind=TenderKind.GIFT_CARD, amount=left, new_gift_card=True))
-    return out
+    # without a record of sale, its ID check's history is read as at commit (R19)
+    planner = plan_for_commit if sale_id is None and id_check_uuid else plan_return
+    plan = planner(db, cfg or TillConfig(store_id=store_id, till_no=till_no), request)
+    return plan if refunds is None else replace(plan, refunds=tuple(refunds))
 
 
 # --------------------------------------------------------------------------- demo history

@@ -123,6 +123,10 @@ class Approval:
     # inside the call that checked the manager's PIN; the ticket writer refuses an
     # approval without a valid, unused one
     token: str = field(default="", repr=False)
+    # the draft it was granted for (engine.approvals.draft_digest), as the token says it:
+    # lets the till drop a decision made for another version of the return (the token's
+    # MAC covers it; this copy proves nothing by itself)
+    draft: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,3 +274,74 @@ class CommittedTicket:
     gift_cards: tuple[tuple[str, str, int], ...] = field(default_factory=tuple)
     # (number, security code shown once, amount) of the gift cards issued
     signature: str = ""  # the journal record's signature (hex), printed in excerpt
+
+
+# --------------------------------------------------------------------------- same plan?
+
+_LINE_FIELDS = {  # what the ticket writer records of a line -> what the salesperson reads
+    "verdict": N_("line {line}: the decision"),
+    "overridable": N_("line {line}: the decision"),
+    "amount": N_("line {line}: the amount"),
+    "unit_amount": N_("line {line}: the amount"),
+    "restocking_fee": N_("line {line}: the restocking fee"),
+    "vat_rate_bp": N_("line {line}: the VAT rate"),
+}
+_REFUND_FIELDS = {
+    "amount": N_("the refund amounts"),
+    "new_gift_card": N_("the gift cards to issue"),
+    "needs_manager": N_("the manager's decisions needed"),
+}
+
+
+def _rules(reasons: tuple[Reason, ...]) -> tuple[tuple[str, str], ...]:
+    """A reason as the ticket records it: its rule and its weight (the wording follows
+    the language and the manager's name; it is not what is compared)."""
+    return tuple((r.rule, r.level) for r in reasons)
+
+
+def _line_difference(given: PlannedLine, decided: PlannedLine) -> str:
+    for name in PlannedLine.__dataclass_fields__:
+        if name == "reasons":
+            if _rules(given.reasons) != _rules(decided.reasons):
+                return _("line {line}: the rules applied").format(line=decided.line_no)
+        elif getattr(given, name) != getattr(decided, name):
+            text = _LINE_FIELDS.get(name, N_("line {line}: the article, the quantity or "
+                                             "the condition"))
+            return _(text).format(line=decided.line_no)
+    return ""
+
+
+def _refund_difference(given: PlannedRefund, decided: PlannedRefund) -> str:
+    for name in PlannedRefund.__dataclass_fields__:
+        if name == "reasons":
+            if _rules(given.reasons) != _rules(decided.reasons):
+                return _("the rules of the refunds")
+        elif getattr(given, name) != getattr(decided, name):
+            # kind, tender, card, beyond_original: where the money goes
+            return _(_REFUND_FIELDS.get(name, N_("where the money goes")))
+    return ""
+
+
+def plan_difference(given: ReturnPlan, decided: ReturnPlan) -> str:
+    """The first point where ``given`` (a plan someone asks to commit) differs from
+    ``decided`` (what the engine decides for the same request), in words; "" when
+    they are the same: the kind of ticket, every line (verdict, amounts, restocking
+    fee, rules), every refund (kind, amount, tender, card, gift card, R05, manager
+    needed) and the manager's decisions applied."""
+    if given.kind != decided.kind:
+        return _("the kind of ticket")
+    if len(given.lines) != len(decided.lines):
+        return _("the lines")
+    for g, d in zip(given.lines, decided.lines, strict=True):
+        text = _line_difference(g, d)
+        if text:
+            return text
+    if len(given.refunds) != len(decided.refunds):
+        return _("where the money goes")
+    for gr, dr in zip(given.refunds, decided.refunds, strict=True):
+        text = _refund_difference(gr, dr)
+        if text:
+            return text
+    if given.approvals != decided.approvals:
+        return _("the manager's decisions")
+    return ""

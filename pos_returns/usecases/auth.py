@@ -413,6 +413,17 @@ def read_token(secret: bytes, token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
+def _draft(db: Database, request: ReturnRequest) -> str:
+    """The draft digest of ``request``, with the cards that paid its sale (the sale's own
+    card presented counts as none: :func:`pos_returns.engine.approvals.draft_digest`)."""
+    cards: tuple[str, ...] = ()
+    if request.sale_id is not None:
+        cards = tuple(str(r[0] or "") for r in db.execute(
+            "SELECT card_last4 FROM tenders WHERE sale_id = ? AND kind = 'card'",
+            [request.sale_id]).fetchall())
+    return draft_digest(request, cards)
+
+
 def grant_approvals(
     db: Database,
     cfg: TillConfig,
@@ -442,7 +453,7 @@ def grant_approvals(
                          journal=journal, purpose="approval")
     _check_manager(staff, cfg.store_id)
     secret = approval_secret(cfg)
-    draft = draft_digest(request)
+    draft = _draft(db, request)
     expires = int((now + APPROVAL_TTL).timestamp())
     approvals = []
     for line_no, rule in items:
@@ -453,7 +464,8 @@ def grant_approvals(
             "exp": expires,
         }
         approvals.append(Approval(rule=rule, manager_id=staff.id, decision=decision,
-                                  reason=text, line_no=line_no, token=_mint(secret, claims)))
+                                  reason=text, line_no=line_no, token=_mint(secret, claims),
+                                  draft=draft))
     return approvals
 
 
@@ -486,7 +498,7 @@ def check_approval_tokens(
     if not approvals:
         return []
     secret = approval_secret(cfg)
-    draft = draft_digest(request)
+    draft = _draft(db, request)
     moment = int((now or _utcnow()).timestamp())
     ids: list[str] = []
     for a in approvals:

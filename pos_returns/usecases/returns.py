@@ -32,8 +32,7 @@ from pos_returns.sync import push as sync_push
 from pos_returns.sync import reserve as sync_reserve
 from pos_returns.sync.reserve import ReservationAnswer
 from pos_returns.usecases import card_payments
-from pos_returns.usecases.idcheck import get_check, history_for
-from pos_returns.usecases.planning import plan_return
+from pos_returns.usecases.planning import plan_for_commit
 from pos_returns.usecases.tickets import commit_plan
 
 OnlineChecker = Callable[..., Any]
@@ -67,7 +66,7 @@ def ui_deadline(cfg: TillConfig) -> float:
 def decide_for_commit(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnPlan:
     """The engine's fresh answer; refuses (PolicyRefused) while anything still waits."""
 
-    plan = plan_return(db, cfg, request)
+    plan = plan_for_commit(db, cfg, request)
     if plan.blocked:
         waiting = [
             reason.message
@@ -83,24 +82,6 @@ def decide_for_commit(db: Database, cfg: TillConfig, request: ReturnRequest) -> 
             code="blocked",
         )
     return plan
-
-
-def _require_id_check(db: Database, cfg: TillConfig, request: ReturnRequest) -> ReturnRequest:
-    """R07/R19: a return without a record of sale names the ID check recorded for it
-    (``id_check_uuid``), so the ticket writer counts it in the identity's history;
-    ``id_checked`` alone is the caller's word. The identity's history is read again
-    from the cache (a sync may have brought other stores' returns since the capture)."""
-
-    if not request.id_check_uuid:
-        raise PolicyRefused(
-            _("A return without a record of sale needs the customer's identification: "
-              "record the ID document first (R07)."),
-            code="R07",
-        )
-    check = get_check(db, request.id_check_uuid)  # NotFound when purged or cancelled
-    history = history_for(db, check, cfg.policy)
-    return replace(request, no_receipt_history_count=history.count,
-                   no_receipt_history_amount=history.amount)
 
 
 def reservation_lines(plan: ReturnPlan) -> list[tuple[int, int, int]]:
@@ -141,8 +122,6 @@ def prepare_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> Pre
     manager); choose the ticket's uuid and, when HQ will be asked, write the
     pending reservation BEFORE asking (a till that dies after HQ's answer tells
     HQ at its next contact that it never committed)."""
-    if request.sale_id is None:
-        request = _require_id_check(db, cfg, request)
     plan = decide_for_commit(db, cfg, request)
     lines = tuple(reservation_lines(plan))
     ask = bool(cfg.hq_dsn) and plan.request.sale_id is not None and bool(lines)
@@ -215,7 +194,9 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
     ``card_draft``: the return's key under which its card amounts were done on the
     payment terminal (:mod:`pos_returns.usecases.card_payments`); the ticket is
     committed only when every card amount is approved, and carries them. With a
-    terminal configured, a card amount without it is refused."""
+    terminal configured, a card amount without it is refused. The ticket writer
+    decides the plan again (issue 12); what HQ reserved must be the plan's lines and
+    payments."""
     plan = prepared.plan
     pending = prepared.ask_hq
     if answer is not None:
@@ -231,6 +212,11 @@ def commit_prepared(db: Database, cfg: TillConfig, prepared: PreparedReturn,
         plan = replace(plan, request=replace(plan.request, offline=True))
     try:
         with atomic(db):
+            if pending and (prepared.lines, prepared.tenders) != (
+                    tuple(reservation_lines(plan)), tuple(reservation_tenders(plan))):
+                raise PolicyRefused(
+                    _("This return is not the one reserved at HQ: nothing was recorded. "
+                      "Look at the return again, then confirm it."), code="not_reserved")
             operations = None
             if card_draft:
                 operations = card_payments.require_settled(db, plan, card_draft, cfg=cfg)

@@ -3,6 +3,9 @@ ticket, all or nothing, with its journal record.
 
 One ``BEGIN IMMEDIATE`` transaction (:func:`pos_returns.cache.db.atomic`) holds:
 
+* the plan decided again by the engine from the cache (with the manager decisions
+  it carries): any difference in a verdict, an amount, a fee, a refund's route or a
+  gift card refuses the ticket — the writer records only what the engine decides;
 * a re-check against the quantities *derived* from the cache, under the write
   lock: no sale line gets back more than was sold (nor more money than it was
   paid), no tender more than it paid minus earlier refunds — except the card of
@@ -52,7 +55,7 @@ from pos_returns.journal import digest
 from pos_returns.journal.anchor import integrity_block
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.records import TICKET, JournalRecord
-from pos_returns.usecases import auth, card_payments, idcheck, jewelry_mode
+from pos_returns.usecases import auth, card_payments, idcheck, jewelry_mode, planning
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -523,10 +526,11 @@ def commit_plan(
     inspections go into the ticket's signed journal record (R14, pos_returns.engine.jewelry).
     ``ticket_uuid``: the uuid HQ reserved the lines under (else a new one).
 
-    Raises :class:`PolicyRefused` for a plan still waiting for a manager or
-    refused, :class:`Conflict` when the cache (e.g. another till's return, or a
-    second process) already took back what the plan wants, :class:`InvalidInput`
-    for an inconsistent plan.
+    Raises :class:`PolicyRefused` for a plan still waiting for a manager, refused, or
+    not what the engine decides for its request (decided again in the transaction:
+    :func:`pos_returns.usecases.planning.require_decided`), :class:`Conflict` when the
+    cache (e.g. another till's return, or a second process) already took back what
+    the plan wants, :class:`InvalidInput` for an inconsistent plan.
     """
     if plan.blocked:
         raise PolicyRefused(
@@ -571,6 +575,7 @@ def commit_plan(
         # very draft, unexpired, never used; marked used in this transaction
         token_ids = auth.check_approval_tokens(db, cfg, req, plan.approvals, now=moment)
         _recheck(db, plan)
+        planning.require_decided(db, cfg, plan)  # only the engine's plan (issue 12)
         sale_ref = _sale_reference(conn, req.sale_id)
         number = _next_number(conn, req.store_id, req.till_no)
         ticket_id = _insert_ticket(conn, plan, ticket_uuid, number, created_at)

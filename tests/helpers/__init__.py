@@ -316,33 +316,43 @@ def tpe_simulator(tmp_path: Path, steps: list[Any] | None = None, *,
 def approve(db: Database, cfg, plan, *, rule: str, line_no: int | None,
             manager: str = "M001", reason: str = "Cliente fidèle, article jamais porté",
             decision: str = "approved", now=None):
-    """``plan`` with a manager's decision on ``rule`` added, granted as the till grants
-    it (the manager's PIN, a token bound to the draft: usecases.auth.grant_approvals)."""
+    """The engine's plan once a manager decided ``rule`` on ``plan``'s request, granted as
+    the till grants it (the manager's PIN, a token bound to the draft:
+    usecases.auth.grant_approvals), then decided again (usecases.planning.plan_return)."""
     from dataclasses import replace
 
     from pos_returns.usecases.auth import grant_approvals
+    from pos_returns.usecases.planning import plan_return
 
     (approval,) = grant_approvals(db, cfg, manager, PINS[manager], [(line_no, rule)],
                                   decision=decision, reason=reason, request=plan.request,
                                   now=now)
-    return replace(plan, approvals=(*plan.approvals, approval))
+    request = plan.request
+    return plan_return(db, cfg, replace(request, approvals=(*request.approvals, approval)))
 
 
 _MANAGER_CODES = {3: "M001", 5: "M201"}
 
 
 def granted(db: Database, cfg, request_or_plan):
-    """The same request (or plan) with each of its approvals granted as the till grants
-    them: the manager's PIN checked, a single-use token bound to the draft."""
+    """The same request with each of its approvals granted as the till grants them: the
+    manager's PIN checked, a single-use token bound to the draft. Given a plan, the
+    engine's plan for that request (the writer commits nothing else)."""
     from dataclasses import replace
 
     from pos_returns.usecases.auth import grant_approvals
+    from pos_returns.usecases.planning import plan_return
 
     request = getattr(request_or_plan, "request", request_or_plan)
     out = []
-    for a in getattr(request_or_plan, "approvals", ()):
+    for a in request.approvals:
         code = _MANAGER_CODES.get(a.manager_id, "M001")
         (g,) = grant_approvals(db, cfg, code, PINS[code], [(a.line_no, a.rule)],
                                decision=a.decision, reason=a.reason, request=request)
         out.append(g)
-    return replace(request_or_plan, approvals=tuple(out))
+    request = replace(request, approvals=tuple(out))
+    if not hasattr(request_or_plan, "request"):
+        return request
+    # a plan: the engine decides again with the granted decisions (the writer commits
+    # only the engine's plan)
+    return plan_return(db, cfg, request)

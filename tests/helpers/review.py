@@ -100,6 +100,7 @@ def commit_day(db, cfg, day: date) -> list[int]:
     gift (R06), no-receipt with an override (R07), exchange (R16), on ``day`` from 10:00 UTC."""
     from pos_returns.demo.returns import direct_plan
     from pos_returns.engine.plan import Approval
+    from pos_returns.usecases import idcheck
     from pos_returns.usecases.tickets import commit_plan
     from tests.helpers import L, T, add_sale, granted
 
@@ -119,6 +120,8 @@ def commit_day(db, cfg, day: date) -> list[int]:
         direct_plan(db, sale_id=split, picks=[(lines_of(split)[0], 1)]),
         direct_plan(db, sale_id=gift, picks=[(lines_of(gift)[0], 1)], gift=True),
         direct_plan(db, sale_id=None, no_receipt_skus=[("SKU-LIVR-01", 1)],
+                    id_check_uuid=idcheck.capture(db, cfg, doc_type="cni", number="X7Q9ZK4L2",
+                                                  name="Marie Dupont").uuid,
                     approvals=[Approval("R07", 3, "approved", "Livre neuf, client connu")]),
         # an exchange for dearer shoes: the customer pays the difference (R16)
         direct_plan(db, sale_id=swap, picks=[(lines_of(swap)[0], 1)],

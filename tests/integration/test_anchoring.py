@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from pos_returns.cache.db import open_cache
-from pos_returns.errors import Conflict, IntegrityFailure
+from pos_returns.errors import IntegrityFailure, InvalidInput
 from pos_returns.hq import receive as hq_receive
 from pos_returns.journal.anchor import record_hash_at
 from pos_returns.journal.chain import Journal
@@ -81,7 +81,7 @@ def test_a_restored_backup_blocks_returns_then_pulls_its_own_tickets_back_nothin
         assert any("retard" in line for line in summary.french_lines())
         # the five tickets are back: their lines count as returned, nothing goes twice
         for line in lines[1:6]:
-            with pytest.raises(Conflict):
+            with pytest.raises(InvalidInput, match="déjà repris"):
                 commit_return(db, cfg, sale, [(line, 1)])
         failure = db.execute("SELECT payload FROM journal WHERE kind = 'integrity_failure'"
                              ).fetchone()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pos_returns.demo import hq as demo_hq
-from pos_returns.errors import Conflict
+from pos_returns.errors import InvalidInput
 from pos_returns.hq import receive as hq_receive
 from pos_returns.hq import schema as hq_schema
 from pos_returns.sync import pull as sync_pull
@@ -257,7 +257,7 @@ def test_R02_two_tills_online_the_first_wins_the_second_gets_conflict(
     pulled = b.execute("SELECT origin, store_id FROM return_tickets WHERE uuid = ?",
                        [won.uuid]).fetchone()
     assert pulled == ("hq", 1)
-    with pytest.raises(Conflict):
+    with pytest.raises(InvalidInput, match="déjà repris"):  # the engine counts it returned
         commit_return(b, cfg_b, sale, [(lines[0], 1)], staff_id=4)
 
 
@@ -421,7 +421,7 @@ def test_other_tills_returns_are_pulled_insert_only_and_own_ones_skipped(
     assert sync(b, hq_dsn, cfg_b).pulled["return_tickets"] == 0
     # B may still return the second unit, and no more
     commit_return(b, cfg_b, sale, [(lines[0], 1)], staff_id=4)
-    with pytest.raises(Conflict):
+    with pytest.raises(InvalidInput, match="déjà repris"):
         commit_return(b, cfg_b, sale, [(lines[0], 1)], staff_id=4)
 
 

@@ -23,6 +23,7 @@ from pos_returns.cache.schema import FISCAL_TABLES
 from pos_returns.cli import main
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
+from pos_returns.engine.domain import Condition
 from pos_returns.engine.plan import Approval
 from pos_returns.errors import ConfigError, Conflict, IntegrityFailure, InvalidInput
 from pos_returns.journal.archive import export_year, verify_archive
@@ -51,10 +52,10 @@ def _line(db, sale_id: int) -> int:
 
 
 def _return(db, cfg, sku="SKU-CHEM-01", price=7900, *, qty=1, gift=False, approvals=(),
-            tenders=None, now=None):
+            tenders=None, now=None, condition=Condition.NEW_WITH_TAGS):
     sale = add_sale(db, [L(sku, qty, price)], tenders, gift_receipt=gift)
     plan = granted(db, cfg, direct_plan(db, sale_id=sale, picks=[(_line(db, sale), qty)],
-                                        gift=gift, approvals=approvals))
+                                        gift=gift, approvals=approvals, condition=condition))
     return tickets.commit_plan(db, cfg, plan, now=now)
 
 
@@ -116,7 +117,7 @@ def test_verify_works_without_the_private_key(db, cfg, journal):
 def full_db(db, cfg, journal):
     """A cache with rows in every fiscal table."""
     _return(db, cfg, "SKU-PARF-01", 9500, gift=True)  # gift card issued
-    _return(db, cfg, "SKU-CERE-01", 89000, approvals=[
+    _return(db, cfg, "SKU-CERE-01", 89000, condition=Condition.TAG_REMOVED, approvals=[
         Approval("R13", 3, "approved", "Robe jamais portée", 1)])
     journal.close_day(datetime.now(UTC).date())
     for table in FISCAL_TABLES:

@@ -336,6 +336,51 @@ def test_R13_tag_removed_is_blocked_then_a_manager_overrides(qtbot, db, window):
     assert ticket["net"] == 89000
 
 
+def test_issue12_R13_a_decision_made_for_a_card_refund_is_asked_again_for_a_gift_card(
+    qtbot, db, window
+):
+    """The manager approved the return to the card; the customer then asks for a gift
+    card: the approval's token does not cover it, so the refund screen asks the manager
+    again (F6) instead of letting F10 fail at the end."""
+    sale_id = add_sale(db, [L("SKU-CERE-01", 1, 89000)], [T("card", 89000, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    _manager(qtbot, window, Qt.Key.Key_F10)
+    to_refund(qtbot, window)
+    present_card(qtbot, window, "4242")  # the sale's own card: the decision still holds
+    assert not window.refund.plan.blocked and not window.refund.manager_button.isEnabled()
+    press(qtbot, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(lambda: window.refund.prefer_gift.isChecked()
+                     and window.refund.is_settled())
+    refund = window.refund
+    assert refund.plan.blocked and not refund.confirm_button.isEnabled()
+    assert "responsable" in refund.banner.text() and refund.manager_button.isEnabled()
+    _manager(qtbot, window, Qt.Key.Key_F10, reason="Avoir seulement, étiquette retrouvée")
+    qtbot.wait_until(refund.is_settled)
+    assert not refund.plan.blocked
+    confirm(qtbot, window)
+    [ticket] = tickets(db)
+    assert refunds(db, ticket["id"]) == [("gift_card", 89000, "", 1)]
+    assert [tuple(r) for r in db.execute("SELECT rule, reason FROM approvals")] == [
+        ("R13", "Avoir seulement, étiquette retrouvée")]
+
+
+def test_issue12_R13_a_decision_no_longer_holds_once_its_line_changes(qtbot, db, window):
+    """The approval's token binds the line as it was (quantity, condition, reason): once
+    the line changes, the sale screen shows it waiting for the manager again (F6)
+    rather than an approval the ticket writer would refuse at the end."""
+    sale_id = add_sale(db, [L("SKU-CERE-01", 2, 89000)], [T("card", 178000, "4242", "fp")])
+    open_sale(qtbot, db, window, sale_id)
+    take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    _manager(qtbot, window, Qt.Key.Key_F10)
+    assert window.sale.cards[0].verdict.verdict == "accepted"
+    take_back(qtbot, window, 0, 2, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    assert window.sale.cards[0].verdict.verdict == "refused"
+    assert "(F6)" in verdict(window, 0) and not window.sale.continue_button.isEnabled()
+    take_back(qtbot, window, 0, 1, condition=Condition.TAG_REMOVED, reason="changed_mind")
+    assert window.sale.cards[0].verdict.verdict == "accepted"  # the line it was made for
+
+
 def test_R13_tag_removed_and_the_manager_refuses(qtbot, db, window):
     sale_id = add_sale(db, [L("SKU-CERE-01", 1, 89000)], [T("card", 89000, "4242", "fp")])
     open_sale(qtbot, db, window, sale_id)

@@ -22,9 +22,9 @@ from pos_returns.cli import main
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
 from pos_returns.engine.approvals import pending_approvals
-from pos_returns.engine.domain import Condition, TenderKind
-from pos_returns.engine.plan import Approval, LineRequest, PlannedRefund, ReturnRequest
-from pos_returns.errors import ConfigError, Conflict, PermissionDenied
+from pos_returns.engine.domain import Condition
+from pos_returns.engine.plan import Approval, LineRequest, ReturnRequest
+from pos_returns.errors import ConfigError, InvalidInput, PermissionDenied
 from pos_returns.journal import digest
 from pos_returns.journal.chain import Journal, pin_for_config, startup
 from pos_returns.journal.keys import (
@@ -64,8 +64,10 @@ def ledger(db, cfg):
     tickets.commit_plan(db, cfg, direct_plan(db, sale_id=gift, picks=[(_line(db, gift), 1)],
                                              gift=True))
     cere = add_sale(db, [L("SKU-CERE-01", 1, 89000)])
-    plan = direct_plan(db, sale_id=cere, picks=[(_line(db, cere), 1)])
+    plan = direct_plan(db, sale_id=cere, picks=[(_line(db, cere), 1)],
+                       condition=Condition.TAG_REMOVED)
     plan = approve(db, cfg, plan, rule="R13", line_no=1)
+    assert plan.approvals and not plan.blocked
     tickets.commit_plan(db, cfg, plan)
     db.execute(
         "INSERT INTO ticket_signatures(ticket_uuid, png, sha256, inspections, created_at) "
@@ -167,10 +169,8 @@ def test_R02_REPLACE_cannot_free_a_returned_sale_line_for_a_second_refund(ledger
             + ", ".join("NULL" if c == "sale_line_id" else c for c in cols)
             + " FROM return_lines WHERE id = ?", [line[0]])
     sale = ledger.execute("SELECT sale_id FROM sale_lines WHERE id = ?", [line[1]]).fetchone()[0]
-    again = direct_plan(ledger, sale_id=sale, picks=[(line[1], 1)],
-                        refunds=[PlannedRefund(TenderKind.CASH, 34990)])
-    with pytest.raises(Conflict):
-        tickets.commit_plan(ledger, cfg, again)
+    with pytest.raises(InvalidInput, match="déjà repris"):  # the line is still returned
+        direct_plan(ledger, sale_id=sale, picks=[(line[1], 1)])
 
 
 def test_REPLACE_cannot_move_the_chain_head_backwards(ledger):

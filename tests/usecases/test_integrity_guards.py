@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sqlite3
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +26,8 @@ from pos_returns.cache.schema.journal import GUARDED_TABLES
 from pos_returns.cli import main
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
+from pos_returns.engine.domain import Condition
+from pos_returns.engine.plan import Approval
 from pos_returns.errors import IntegrityFailure, PermissionDenied
 from pos_returns.journal import digest
 from pos_returns.journal.chain import Journal, pin_for_config, startup
@@ -34,7 +35,7 @@ from pos_returns.journal.keys import forget_cached_signers
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import idcheck, privacy, tickets
 from pos_returns.usecases.auth import get_staff
-from tests.helpers import L, T, add_sale, approve, new_cache
+from tests.helpers import L, T, add_sale, approve, granted, new_cache
 from tests.usecases.test_integrity import _drop_triggers, _line, cfg, ledger
 
 SHARED_FIXTURES = (cfg, ledger)  # test_integrity's till and its ledger (every fiscal table)
@@ -59,8 +60,9 @@ def _no_receipt(db, cfg, number: str = NUMBER, *, now=None):
     """A committed no-receipt return (R07) with its identity check: (ticket, check)."""
     check = idcheck.capture(db, cfg, doc_type="cni", number=number, name="Zoé N’Diaye",
                             staff_id=1, now=now)
-    plan = direct_plan(db, sale_id=None, no_receipt_skus=[("SKU-CHEM-01", 1)])
-    plan = replace(plan, request=replace(plan.request, id_check_uuid=check.uuid))
+    plan = granted(db, cfg, direct_plan(
+        db, sale_id=None, no_receipt_skus=[("SKU-CHEM-01", 1)], id_check_uuid=check.uuid,
+        approvals=[Approval("R07", 3, "approved", "Chemise neuve, client connu", 1)]))
     return tickets.commit_plan(db, cfg, plan, now=now), check
 
 
@@ -302,7 +304,8 @@ def _build_rich(folder: Path) -> None:
     tickets.commit_plan(db, cfg, direct_plan(db, sale_id=gift, picks=[(_line(db, gift), 1)],
                                              gift=True))
     cere = add_sale(db, [L("SKU-CERE-01", 1, 89000)])
-    plan = direct_plan(db, sale_id=cere, picks=[(_line(db, cere), 1)])
+    plan = direct_plan(db, sale_id=cere, picks=[(_line(db, cere), 1)],
+                       condition=Condition.TAG_REMOVED)
     tickets.commit_plan(db, cfg, approve(db, cfg, plan, rule="R13", line_no=1))
     # the customer's signature of a ticket (as the jewelry mode writes it, before the ticket)
     db.execute("INSERT INTO ticket_signatures(ticket_uuid, png, sha256, inspections, "
@@ -390,7 +393,8 @@ def test_issue12_D_a_used_approval_token_erased_is_named_and_never_usable_again(
     cere = add_sale(db, [L("SKU-CERE-01", 1, 89000), L("SKU-CERE-01", 1, 89000)])
     lines = [r[0] for r in db.execute("SELECT id FROM sale_lines WHERE sale_id = ? "
                                       "ORDER BY line_no", [cere])]
-    plan = approve(db, cfg, direct_plan(db, sale_id=cere, picks=[(lines[0], 1)]),
+    plan = approve(db, cfg, direct_plan(db, sale_id=cere, picks=[(lines[0], 1)],
+                                        condition=Condition.TAG_REMOVED),
                    rule="R13", line_no=1)
     tickets.commit_plan(db, cfg, plan)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):

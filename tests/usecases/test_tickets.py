@@ -17,7 +17,7 @@ from pos_returns.cache.giftcards import SECRET_LABEL, check_security_code
 from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
 from pos_returns.engine.codes import luhn_valid
-from pos_returns.engine.domain import TenderKind
+from pos_returns.engine.domain import Condition, TenderKind
 from pos_returns.engine.plan import Approval, PlannedRefund, Reason, Verdict
 from pos_returns.errors import Conflict, InvalidInput, PermissionDenied, PolicyRefused, StorageError
 from pos_returns.journal import chain as journal_mod
@@ -93,8 +93,9 @@ def test_R02_outbox_document_lets_HQ_check_over_returns(db, cfg):
     assert row[0] == "return_ticket" and row[2] == ""
     doc = json.loads(row[1])
     assert doc["lines"][0]["sale_line_id"] == l1 and doc["lines"][0]["quantity"] == 1
+    # shared among the tenders in proportion to what each paid (R03, docs/policy.md)
     assert [(r["sale_tender_id"], r["amount"]) for r in doc["refunds"]] == [
-        (cash, 10000), (card, 8900)
+        (cash, 5000), (card, 13900)
     ]
     assert doc["journal"]["signature"] == committed.signature
     assert doc["journal"]["head_seq"] >= doc["journal"]["seq"]
@@ -143,7 +144,9 @@ def test_R01_manager_approvals_are_recorded_and_journaled_as_overrides(db, cfg):
     approval = Approval(rule="R13", manager_id=3, decision="approved",
                         reason="Cliente fidèle, robe jamais portée", line_no=1)
     plan = granted(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)],
+                                        condition=Condition.TAG_REMOVED,
                                         approvals=[approval]))
+    assert not plan.blocked and plan.approvals  # the engine applies the decision
     committed = tickets.commit_plan(db, cfg, plan)
     view = tickets.get_ticket(db, committed.uuid)
     assert [(a["rule"], a["manager_id"], a["manager_name"], a["reason"]) for a in view.approvals] \
@@ -186,25 +189,30 @@ def test_R02_a_line_never_comes_back_more_than_it_was_sold(db, cfg):
 def test_R02_the_same_line_twice_on_one_plan_is_counted_together(db, cfg):
     sale = add_sale(db, [L("SKU-ESCA-01", 1, 22000)])
     (l1,) = _lines(db, sale)
+    with pytest.raises(InvalidInput):  # the engine counts them together
+        direct_plan(db, sale_id=sale, picks=[(l1, 1), (l1, 1)])
+    # a plan doubled by hand: the writer counts them together under the write lock
+    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)])
+    twice = replace(plan, lines=(plan.lines[0], replace(plan.lines[0], line_no=2)),
+                    refunds=(replace(plan.refunds[0], amount=2 * plan.net),))
     with pytest.raises(Conflict):
-        tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1), (l1, 1)]))
+        tickets.commit_plan(db, cfg, twice)
 
 
 def test_R03_a_tender_never_gets_back_more_than_it_paid_minus_earlier_refunds(db, cfg):
     sale = add_sale(db, [L("SKU-CHEM-01", 2, 7900)], [T("cash", 5000), T("card", 10800, "1234")])
     l1 = _lines(db, sale)[0]
-    cash, _card = _tenders(db, sale)
-    # first return: 4000 cash + 3900 card
-    tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-        PlannedRefund(TenderKind.CASH, 4000, sale_tender_id=cash),
-        PlannedRefund(TenderKind.CARD, 3900, sale_tender_id=_card, card_last4="1234"),
-    ]))
-    # second return tries to put 7900 on the cash tender, which has only 1000 left
+    cash, card = _tenders(db, sale)
+    # first return: 7900 shared in proportion, 2500 cash + 5400 card
+    first = tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)]))
+    assert [(r.sale_tender_id, r.amount) for r in first.plan.refunds] == [
+        (cash, 2500), (card, 5400)]
+    # a second return changed by hand to put 7900 on the cash tender (2500 left)
+    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)])
+    forged = replace(plan, refunds=(PlannedRefund(TenderKind.CASH, 7900, sale_tender_id=cash),))
     before = _counts(db)
     with pytest.raises(Conflict):
-        tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-            PlannedRefund(TenderKind.CASH, 7900, sale_tender_id=cash),
-        ]))
+        tickets.commit_plan(db, cfg, forged)
     assert _counts(db) == before
 
 
@@ -214,16 +222,11 @@ def test_R05_the_card_may_be_credited_beyond_its_charge_but_the_sale_never_beyon
                     [T("card", 6000, "4242"), T("gift_card", 10000, gift_card_number="6" * 19)])
     (l1,) = _lines(db, sale)
     card, _gc = _tenders(db, sale)
-    first = direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-        PlannedRefund(TenderKind.CARD, 8000, sale_tender_id=card, card_last4="4242",
-                      beyond_original=True),
-    ])
-    tickets.commit_plan(db, cfg, first)
-    second = direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-        PlannedRefund(TenderKind.CARD, 8000, sale_tender_id=card, card_last4="4242",
-                      beyond_original=True),
-    ])
-    tickets.commit_plan(db, cfg, second)
+    for _return in range(2):
+        plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)])
+        assert [(r.kind, r.amount, r.sale_tender_id, r.beyond_original)
+                for r in plan.refunds] == [(TenderKind.CARD, 8000, card, True)]
+        tickets.commit_plan(db, cfg, plan)
     refunded = db.execute(
         "SELECT SUM(amount), MIN(beyond_original) FROM refunds WHERE sale_tender_id = ?", [card]
     ).fetchone()
@@ -235,9 +238,9 @@ def test_R05_beyond_original_is_bounded_by_what_the_sale_was_paid(db, cfg):
                     [T("card", 3000, "4242"), T("notes", 5000)])
     (l1,) = _lines(db, sale)
     card, _notes = _tenders(db, sale)
-    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-        PlannedRefund(TenderKind.CARD, 8000, sale_tender_id=card, beyond_original=True),
-    ])
+    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)])
+    assert [(r.amount, r.sale_tender_id, r.beyond_original) for r in plan.refunds] == [
+        (8000, card, True)]
     # a forged plan that credits more than the line is worth is refused as a whole
     forged = replace(plan, lines=(replace(plan.lines[0], amount=-9000, unit_amount=9000),),
                      refunds=(replace(plan.refunds[0], amount=9000),))
@@ -250,19 +253,20 @@ def test_R05_only_the_card_of_a_card_and_gift_card_sale_may_go_beyond(db, cfg):
     sale = add_sale(db, [L("SKU-CHEM-01", 1, 8000)], [T("card", 3000, "4242"), T("cash", 5000)])
     (l1,) = _lines(db, sale)
     card, _cash = _tenders(db, sale)
+    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)])  # 3000 card + 5000 cash
+    forged = replace(plan, refunds=(PlannedRefund(TenderKind.CARD, 8000, sale_tender_id=card,
+                                                  beyond_original=True),))
     with pytest.raises(InvalidInput):
-        tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-            PlannedRefund(TenderKind.CARD, 8000, sale_tender_id=card, beyond_original=True),
-        ]))
+        tickets.commit_plan(db, cfg, forged)
 
 
 def test_refunds_must_add_up_to_the_net(db, cfg):
     sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)])
     (l1,) = _lines(db, sale)
+    plan = direct_plan(db, sale_id=sale, picks=[(l1, 1)])
     with pytest.raises(InvalidInput):
-        tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(l1, 1)], refunds=[
-            PlannedRefund(TenderKind.CARD, 7000, sale_tender_id=_tenders(db, sale)[0]),
-        ]))
+        tickets.commit_plan(db, cfg, replace(plan, refunds=(PlannedRefund(
+            TenderKind.CARD, 7000, sale_tender_id=_tenders(db, sale)[0]),)))
 
 
 def test_R06_gift_return_issues_a_gift_card_whose_code_is_never_stored(db, cfg):
@@ -302,7 +306,12 @@ def test_R16_exchange_with_new_items_and_the_customer_paying_the_difference(db, 
 
 
 def test_R07_no_receipt_return_goes_on_a_gift_card_at_current_price(db, cfg):
-    plan = direct_plan(db, sale_id=None, no_receipt_skus=[("SKU-ROBE-01", 1)])
+    from pos_returns.usecases import idcheck
+
+    check = idcheck.capture(db, cfg, doc_type="cni", number="X7Q9ZK4L2", name="Marie Dupont")
+    plan = granted(db, cfg, direct_plan(
+        db, sale_id=None, no_receipt_skus=[("SKU-ROBE-01", 1)], id_check_uuid=check.uuid,
+        approvals=[Approval("R07", 3, "approved", "Robe neuve, cliente connue", 1)]))
     committed = tickets.commit_plan(db, cfg, plan)
     view = tickets.get_ticket(db, committed.ticket_id)
     assert view.ticket["kind"] == "no_receipt" and view.sale is None
@@ -488,8 +497,8 @@ def test_R02_R03_R05_whatever_plans_come_the_cache_never_over_returns(tmp_path_f
             saved.append(plan)
             try:
                 tickets.commit_plan(db, cfg, plan)
-            except (Conflict, InvalidInput):
-                pass
+            except (Conflict, InvalidInput, PolicyRefused):
+                pass  # a stale or forged plan, or one a manager must approve
             _invariants(db, sale_id)
     finally:
         db.close()

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from pos_returns.config import TillConfig
+from pos_returns.engine.approvals import bound_approvals
 from pos_returns.engine.domain import Product
 from pos_returns.engine.plan import Approval, LineRequest, ReturnPlan, ReturnRequest
 from pos_returns.i18n import _, ngettext, pgettext
@@ -307,7 +308,7 @@ class NoReceiptDialog(QDialog):
     def build_request(self) -> ReturnRequest:
         staff = self.services.staff
         cfg = self.services.cfg
-        return ReturnRequest(
+        request = ReturnRequest(
             store_id=cfg.store_id,
             till_no=cfg.till_no,
             staff_id=int(staff.id) if staff is not None else 0,
@@ -321,6 +322,8 @@ class NoReceiptDialog(QDialog):
             id_checked=True,
             id_check_uuid=self.check.uuid,
         )
+        # a decision made before the reason changed no longer holds: the manager decides again
+        return replace(request, approvals=bound_approvals(request))
 
     def schedule_plan(self) -> None:
         self._seq += 1

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.engine.approvals import must_print
+from pos_returns.engine.approvals import bound_approvals, must_print, pending_approvals, sale_cards
 from pos_returns.engine.domain import Sale, TenderKind
 from pos_returns.engine.plan import Approval, CommittedTicket, PlannedRefund, ReturnPlan
 from pos_returns.engine.refunds import shown_refunds
@@ -180,6 +180,7 @@ class RefundScreen(QWidget):
         self._to_check: CardOperation | None = None
         self._prepared: tuple[PreparedReturn, object] | None = None
         self._prepared_for: object = None  # the request it was prepared (and reserved) for
+        self._decision_dropped = False  # the last change voided a manager's decision
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(28, 20, 28, 20)
@@ -450,7 +451,9 @@ class RefundScreen(QWidget):
         plan = self.plan
         ready = plan is not None and not plan.blocked and not self._planning and not self._busy
         self.confirm_button.setEnabled(ready)
-        needs = bool(plan and any(r.needs_manager for r in plan.refunds))
+        # what waits for a manager: a refund, or a line whose decision was about the
+        # return before it changed here (another card, a gift card asked for…)
+        needs = bool(plan and pending_approvals(plan, "all"))
         self.manager_button.setEnabled(needs)
         self.manager_button.setProperty("role", "warning" if needs else "")
         repolish(self.manager_button)
@@ -490,6 +493,11 @@ class RefundScreen(QWidget):
             request = replace(request, approvals=kept + tuple(approvals))
         if changes:
             request = replace(request, **changes)
+        # a manager's decision holds for the return it was made on (issue 12): once the
+        # card, the gift card or the payment changes where the money goes, it waits again
+        bound = bound_approvals(request, sale_cards(self.sale))
+        self._decision_dropped = len(bound) < len(request.approvals)
+        request = replace(request, approvals=bound)
         self._seq += 1
         self._planning = True
         self._refresh_buttons()
@@ -502,6 +510,10 @@ class RefundScreen(QWidget):
         self.banner.clear_message()
         self.card_box.setVisible(any(is_card_refund(r) for r in plan.refunds))
         self._render(plan)
+        if self._decision_dropped:
+            self.banner.show_message(_(
+                "The manager's decision was made for the refund as it was before: ask the "
+                "manager again (F6)."), "warning")
 
     def _plan_failed(self, seq: int, exc: BaseException) -> None:
         if seq != self._seq:
@@ -524,6 +536,7 @@ class RefundScreen(QWidget):
         if self.plan.blocked:
             waiting = [x.message for r in self.plan.refunds if r.needs_manager
                        for x in r.reasons if getattr(x, "level", "") == "manager"]
+            waiting += [p.what for p in pending_approvals(self.plan, "lines")]
             self.banner.show_message(
                 waiting[0] if waiting else _("The return still needs a manager's decision."),
                 "error",

@@ -10,6 +10,8 @@ net to pay or to refund stays visible at the bottom right.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -30,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_returns.engine.approvals import manager_can_act
+from pos_returns.engine.approvals import bound_approvals, manager_can_act, sale_cards
 from pos_returns.engine.domain import Condition, Product, Sale, SaleLine, Staff
 from pos_returns.engine.plan import (
     Approval,
@@ -742,7 +744,7 @@ class SaleScreen(QWidget):
         for product in self.new_items:
             counts[product.sku] = counts.get(product.sku, 0) + 1
         staff: Staff = self.services.staff
-        return ReturnRequest(
+        request = ReturnRequest(
             store_id=self.services.cfg.store_id,
             till_no=self.services.cfg.till_no,
             staff_id=int(staff.id),
@@ -754,6 +756,8 @@ class SaleScreen(QWidget):
             # fine jewelry: mode, proof, serials, inspections, signature (docs/jewelry.md)
             **(jewel.request_fields() if jewel is not None else {}),  # type: ignore[arg-type]
         )
+        # a decision made before a line changed no longer holds: that line waits again (F6)
+        return replace(request, approvals=bound_approvals(request, sale_cards(self.sale)))
 
     def schedule_plan(self) -> None:
         self._seq += 1
