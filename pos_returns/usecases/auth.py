@@ -115,6 +115,17 @@ def _chain_state(db: Database, staff_id: int) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, "")
 
 
+def _journaled_lock(db: Database, staff_id: int) -> str:
+    """The end of this person's last lockout as the signed journal says it ('' when an
+    unlock came after it): deleting ``staff_lockout`` in the cache lifts nothing."""
+    row = db.execute(
+        "SELECT kind, json_extract(payload, '$.locked_until') FROM journal "
+        "WHERE (store_id, till_no) IN (SELECT store_id, till_no FROM journal_heads) "
+        "AND kind IN ('lockout', 'unlock') AND json_extract(payload, '$.staff_id') = ? "
+        "ORDER BY created_at DESC, seq DESC LIMIT 1", [staff_id]).fetchone()
+    return str(row[1] or "") if row and row[0] == "lockout" else ""
+
+
 def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> str:
     """When this person's lockout ends ('' when not locked): this till's own lockout,
     or the chain's. A lockout of this till ends early when the chain's state, changed
@@ -123,7 +134,7 @@ def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> st
     moment = _iso(now or _utcnow())
     local_row = db.execute(
         "SELECT locked_until FROM staff_lockout WHERE staff_id = ?", [staff_id]).fetchone()
-    local = str(local_row[0] or "") if local_row else ""
+    local = max(str(local_row[0] or "") if local_row else "", _journaled_lock(db, staff_id))
     chain = db.execute("SELECT locked_until, updated_at FROM staff_pin_state "
                        "WHERE staff_id = ?", [staff_id]).fetchone()
     chain_until, chain_at = (str(chain[0]), str(chain[1])) if chain else ("", "")

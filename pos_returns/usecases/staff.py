@@ -167,8 +167,8 @@ def _update(db: Database, cfg: TillConfig, manager: Staff, staff_id: Any, action
         after["seal"] = changes["seal"]
         sets = ", ".join(f"{k} = ?" for k in changes)
         db.execute(f"UPDATE staff SET {sets} WHERE id = ?", [*changes.values(), before["id"]])
-        if action == "reset_pin":
-            db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [before["id"]])
+        if action == "reset_pin":  # a reset unlocks too (journaled, here and in the chain)
+            auth.unlock(db, manager, before["id"], journal=Journal.for_config(db, cfg))
         _record(db, cfg, action, after, manager.id, before, now=now)
     return next(a for a in list_accounts(db, manager) if a.id == before["id"])
 

@@ -290,3 +290,29 @@ def test_issue12_the_till_does_not_open_without_the_chains_pepper(db, cfg, tmp_p
     err = capsys.readouterr().err
     assert code == 2 and "secret PIN de la chaîne" in err and "import-chain" in err
     assert "Traceback" not in err
+
+
+def test_issue12_deleting_the_lockout_rows_in_the_cache_lifts_no_lockout(db, cfg):
+    """The red team's `DELETE FROM staff_lockout`: the lockout is a signed journal
+    record, which the cache's rows only mirror."""
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            till.login(db, cfg, "V001", "0000")
+    db.execute("DELETE FROM staff_lockout")
+    db.execute("DELETE FROM staff_pin_state")
+    with pytest.raises(PermissionDenied) as err:
+        till.login(db, cfg, "V001", PINS["V001"])
+    assert err.value.code == "locked"
+    manager = till.login(db, cfg, "M001", PINS["M001"])
+    staff.unlock(db, cfg, manager, 1)  # the journaled unlock does
+    assert till.login(db, cfg, "V001", PINS["V001"]).code == "V001"
+
+
+def test_issue12_a_managers_reset_unlocks_the_account(db, cfg):
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            till.login(db, cfg, "V001", "0000")
+    manager = till.login(db, cfg, "M001", PINS["M001"])
+    staff.reset_pin(db, cfg, manager, 1)
+    assert staff.set_new_pin(db, cfg, "V001", "4826", "4826").code == "V001"
+    assert till.login(db, cfg, "V001", "4826").code == "V001"
