@@ -380,6 +380,14 @@ class Journal:
                 found = [self._close_summary(kind, period, staff_id, now)]
         return found[0]
 
+    def last_closure_at(self) -> str | None:
+        """When this till's last day closure (Z) was made (UTC text), None when none:
+        everything dated before it is in signed, closed figures."""
+        row = self.db.execute(
+            "SELECT MAX(created_at) FROM closures WHERE store_id = ? AND till_no = ? "
+            "AND period_kind = 'day'", [self.store_id, self.till_no]).fetchone()
+        return row[0] if row and row[0] is not None else None
+
     def _last_period(self, kind: str) -> str | None:
         row = self.db.execute(
             "SELECT MAX(period) FROM closures WHERE store_id = ? AND till_no = ? "

@@ -50,7 +50,7 @@ from pos_returns.errors import (
     PolicyRefused,
 )
 from pos_returns.failures import french_failures
-from pos_returns.i18n import _, format_money
+from pos_returns.i18n import _, format_date, format_money, to_local
 from pos_returns.journal import digest
 from pos_returns.journal.anchor import integrity_block
 from pos_returns.journal.chain import Journal
@@ -568,6 +568,7 @@ def commit_plan(
     conn = db.conn
     with atomic(db):
         _check_guards(db)
+        _refuse_closed_day(journal, moment)
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
             raise NotFound(_("Unknown member of staff."), code="staff")
         _check_approvers(db, plan)
@@ -607,6 +608,19 @@ def commit_plan(
             signature=record.signature,
         )
     return committed
+
+
+def _refuse_closed_day(journal: Journal, moment: datetime) -> None:
+    """No ticket dated before the last Z (closure) this till signed: a caller's ``now``
+    cannot slip a return into closed figures (issue 12, forged requests). A ticket
+    after the Z on the same calendar day belongs to the next day, as always."""
+    closed_at = journal.last_closure_at()
+    if closed_at is not None and _utc_text(moment) < closed_at:
+        raise PolicyRefused(
+            _("The day {day} is closed (its Z closure is signed): no return can be dated "
+              "in it.").format(day=format_date(to_local(moment).date())),
+            code="day_closed",
+        )
 
 
 def _check_guards(db: Database) -> None:

@@ -451,3 +451,28 @@ def test_issue12_R01_bound_approvals_keeps_only_the_decisions_granted_for_this_d
     assert bound_approvals(replace(request, prefer_gift_card=True), sale_card) == ()
     assert bound_approvals(replace(request, approvals=(replace(
         request.approvals[0], draft=""),)), sale_card) == ()  # never granted
+
+
+def test_issue12_a_return_dated_in_a_closed_day_commits_nothing(db, cfg):
+    """A caller's ``now`` cannot slip a return into a day whose Z is signed."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from pos_returns.cache.db import atomic
+    from pos_returns.i18n import STORE_TZ
+    from pos_returns.usecases.tickets import commit_plan
+
+    today = datetime.now(STORE_TZ).date()
+    yesterday = today - timedelta(days=1)
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp-4242")],
+                    sold_on=today - timedelta(days=3))
+    plan = plan_return(db, cfg, _request(sale, LineRequest(
+        quantity=1, reason="size", sale_line_id=_line(db, sale))))
+    with atomic(db):
+        Journal.for_config(db, cfg).close_day(yesterday)
+    before = _counts(db)
+    noon = datetime.combine(yesterday, time(12), tzinfo=STORE_TZ).astimezone(UTC)
+    with pytest.raises(PolicyRefused) as err:
+        commit_plan(db, cfg, plan, now=noon)
+    assert err.value.code == "day_closed" and "clôturée" in str(err.value)
+    assert _counts(db) == before
+    assert commit_plan(db, cfg, plan).number  # today, still open
