@@ -650,6 +650,9 @@ def attach_to_ticket(db: Database, cfg: TillConfig, ops: Mapping[int, CardOperat
     rows, and a signed ``terminal`` record each (event ``ticket``: the truth that no
     row edit can take back, journal/terminal.py)."""
     for op in ops.values():
+        # the row as the journal signed it (a declined credit relabelled approved, handed
+        # straight to the writer, is refused here too)
+        _check_against_journal(db, cfg, op.store_id, op.till_no, {op.uuid})
         free = db.execute(
             "SELECT 1 FROM terminal_operations WHERE uuid = ? AND status = 'approved' AND "
             "ticket_uuid IS NULL", [op.uuid]).fetchone()

@@ -604,3 +604,25 @@ def test_issue12_a_demo_chain_built_again_with_the_same_keys_is_not_blocked(tmp_
         assert integrity_block(db, keys, 1, 1) is None
     finally:
         db.conn.close()
+
+
+def test_issue12_a_relabelled_operation_handed_straight_to_the_writer_is_refused(db, cfg):
+    """The writer's own ``card_operations`` (a caller that skips commit_prepared and its
+    settled-check): a declined credit relabelled approved is refused when attached."""
+    from pos_returns.devices.terminal import Action, Outcome, TerminalResult
+    from pos_returns.usecases import card_payments as cp
+    from pos_returns.usecases.returns import prepare_return
+    from pos_returns.usecases.tickets import commit_plan
+
+    request, _ids = _card_return(db)
+    prepared = prepare_return(db, cfg, request)
+    [amount] = cp.card_amounts(prepared.plan)
+    op = cp.start_operation(db, cfg, draft_uuid="d1", amount=amount, staff_id=1)
+    cp.record_result(db, cfg, op.uuid, TerminalResult(
+        Outcome.DECLINED, Action.CREDIT, amount.amount, "ref", reason_code="05"))
+    db.execute("UPDATE terminal_operations SET status = 'approved' WHERE uuid = ?", [op.uuid])
+    forged = {amount.index: cp.get_operation(db, op.uuid)}
+    with pytest.raises(PolicyRefused) as refused:
+        commit_plan(db, cfg, prepared.plan, card_operations=forged)
+    assert refused.value.code == "terminal_integrity"
+    assert db.execute("SELECT COUNT(*) FROM return_tickets").fetchone()[0] == 0
