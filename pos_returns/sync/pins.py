@@ -10,8 +10,12 @@ everywhere.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlite_utils import Database
 
+from pos_returns.cache.db import atomic
 from pos_returns.hq import schema as hq_schema
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import record_answer, send_document
@@ -26,12 +30,69 @@ def pending_pin_events(db: Database) -> int:
                           "'pin_event'").fetchone()[0])
 
 
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def journaled_locks(db: Database) -> dict[int, str]:
+    """Staff id -> when the lockout the journal signed last began, for the lockouts
+    still running (the last lockout / unlock record of each person is a lockout)."""
+    rows = db.execute(
+        "SELECT json_extract(payload, '$.staff_id'), kind, "
+        "json_extract(payload, '$.locked_until'), created_at FROM journal "
+        "WHERE (store_id, till_no) IN (SELECT store_id, till_no FROM journal_heads) "
+        "AND kind IN ('lockout', 'unlock') ORDER BY created_at, seq").fetchall()
+    last: dict[int, tuple[str, str, str]] = {}
+    for sid, kind, until, at in rows:
+        if sid is not None:
+            last[int(sid)] = (str(kind), str(until or ""), str(at))
+    now = _now_text()
+    return {sid: at for sid, (kind, until, at) in last.items()
+            if kind == "lockout" and until > now}
+
+
+def chain_states(db: Database, staff_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Staff id -> (locked_until, updated_at) of the chain's count as the cache holds it."""
+    if not staff_ids:
+        return {}
+    marks = ", ".join("?" * len(staff_ids))
+    return {int(r[0]): (str(r[1]), str(r[2])) for r in db.execute(
+        f"SELECT staff_id, locked_until, updated_at FROM staff_pin_state "
+        f"WHERE staff_id IN ({marks})", staff_ids)}
+
+
+def journal_hq_unlocks(db: Database, journal: Any, locks: dict[int, str],
+                       before: dict[int, tuple[str, str]]) -> int:
+    """After a pull: a person this till's journal holds locked, whose chain state HQ has
+    just sent as unlocked since the lockout began (a manager unlocked them at another
+    till), is unlocked here by a signed ``unlock`` record (``source: hq``). Only what
+    the pull brought counts: a row edited in the cache before it unlocks nobody."""
+    if journal is None or not locks:
+        return 0
+    after = chain_states(db, list(locks))
+    now = _now_text()
+    done = 0
+    for sid, began in locks.items():
+        state = after.get(sid)
+        if state is None or state == before.get(sid):
+            continue
+        until, updated = state
+        if until <= now and updated >= began:
+            with atomic(db):
+                journal.append("unlock", {"staff_id": sid, "manager_id": None,
+                                          "source": "hq"})
+            done += 1
+    return done
+
+
 def exchange_pins(
     db: Database, dsn: str, *, store_id: int, till_no: int,
     deadline: float = DEFAULT_DEADLINE, connect_timeout: float = CONNECT_TIMEOUT,
+    journal: Any = None,
 ) -> tuple[int, int]:
-    """Send this till's unsent PIN events, then pull the chain's counts. Returns (events
-    sent, counts received). HQ away raises ``psycopg.OperationalError``: the caller
+    """Send this till's unsent PIN events, then pull the chain's counts; a lockout HQ
+    lifted is journaled lifted here (``journal``). Returns (events sent, counts
+    received). HQ away raises ``psycopg.OperationalError``: the caller
     (the I/O pool) treats it as offline; the events wait in the outbox for the next
     round."""
     sent = 0
@@ -45,6 +106,9 @@ def exchange_pins(
             record_answer(db, outbox_id, uuid, kind, answer)
             sent += 1
         conn.commit()
+        locks = journaled_locks(db)
+        before = chain_states(db, list(locks))
         pulled = pull(conn, db, store_id=store_id, till_no=till_no, tables=PIN_TABLES,
                       statement_timeout=deadline)
+        journal_hq_unlocks(db, journal, locks, before)
     return sent, sum(pulled.values())

@@ -14,6 +14,7 @@ from pos_returns.hq import schema as hq_schema
 from pos_returns.journal.chain import Journal
 from pos_returns.sync import validate
 from pos_returns.sync.anchor import anchor, reconcile
+from pos_returns.sync.pins import chain_states, journal_hq_unlocks, journaled_locks
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import journal_head, push
 from pos_returns.sync.reserve import (
@@ -153,11 +154,14 @@ def _round(conn: psycopg.Connection, db: Database, summary: SyncSummary, *, stor
     summary.conflicts, summary.errors = pushed.conflicts, pushed.errors
     summary.journal_head_ok = pushed.journal_head_ok
     seen = validate.last_id(db)
+    locks = journaled_locks(db)
+    before = chain_states(db, list(locks))
     summary.pulled = pull(
         conn, db, store_id=store_id, till_no=till_no, progress=progress,
         batch_size=batch_size, tables=tables, full_sync=summary.full_sync,
         limits=limits, statement_timeout=pull_statement_timeout,
     )
+    journal_hq_unlocks(db, journal, locks, before)  # a manager's unlock at another till
     summary.quarantined = [
         (q.table, q.key, q.reason)
         for q in reversed(validate.quarantined(db, after_id=seen, limit=10_000))

@@ -127,23 +127,25 @@ def _journaled_lock(db: Database, staff_id: int) -> str:
 
 
 def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> str:
-    """When this person's lockout ends ('' when not locked): this till's own lockout,
-    or the chain's. A lockout of this till ends early when the chain's state, changed
-    at HQ after it began, says unlocked (a manager unlocked the account at another
-    till)."""
+    """When this person's lockout ends ('' when not locked): the last lockout the
+    journal signed (ended early only by a signed unlock), the chain's as HQ sent it,
+    and this till's counter."""
     moment = _iso(now or _utcnow())
     local_row = db.execute(
         "SELECT locked_until FROM staff_lockout WHERE staff_id = ?", [staff_id]).fetchone()
-    local = max(str(local_row[0] or "") if local_row else "", _journaled_lock(db, staff_id))
+    local = str(local_row[0] or "") if local_row else ""
     chain = db.execute("SELECT locked_until, updated_at FROM staff_pin_state "
                        "WHERE staff_id = ?", [staff_id]).fetchone()
     chain_until, chain_at = (str(chain[0]), str(chain[1])) if chain else ("", "")
     if local > moment and chain_until <= moment and chain_at:
+        # this till's counter (no journal: tests, tools) gives way to an unlock at HQ
         began = datetime.strptime(local, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) \
             - timedelta(minutes=LOCKOUT_MINUTES)
         if chain_at >= _iso(began):
-            local = ""  # unlocked at HQ since
-    until = max(local, chain_until)
+            local = ""
+    # the signed lockout gives way only to a signed unlock (a manager's here, or the one
+    # the exchange with HQ journals: pos_returns.sync.pins.journal_hq_unlocks)
+    until = max(local, chain_until, _journaled_lock(db, staff_id))
     return until if until > moment else ""
 
 

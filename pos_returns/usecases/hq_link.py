@@ -62,7 +62,8 @@ def exchange_pin_events(cfg: TillConfig) -> tuple[int, int]:
     db = open_cache(cfg.cache_path)
     try:
         return exchange_pins(db, cfg.hq_dsn, store_id=cfg.store_id, till_no=cfg.till_no,
-                             deadline=float(cfg.hq_deadline_seconds))
+                             deadline=float(cfg.hq_deadline_seconds),
+                             journal=till_journal(db, cfg))
     finally:
         db.close()
 

@@ -572,8 +572,7 @@ def commit_plan(
         if conn.execute("SELECT 1 FROM staff WHERE id = ?", [req.staff_id]).fetchone() is None:
             raise NotFound(_("Unknown member of staff."), code="staff")
         _check_approvers(db, plan)
-        # the proof of each approval (issue 12): granted with the manager's PIN for this
-        # very draft, unexpired, never used; marked used in this transaction
+        # each approval's proof: this draft's, unexpired, unused; marked used (issue 12)
         token_ids = auth.check_approval_tokens(db, cfg, req, plan.approvals, now=moment)
         _recheck(db, plan)
         planning.require_decided(db, cfg, plan)  # only the engine's plan (issue 12)

@@ -13,6 +13,7 @@ import pytest
 
 from pos_returns.errors import PermissionDenied
 from pos_returns.hq import schema as hq_schema
+from pos_returns.journal.chain import Journal
 from pos_returns.sync.pins import exchange_pins, pending_pin_events
 from pos_returns.usecases import auth, staff, till
 from tests.helpers import PINS
@@ -31,7 +32,9 @@ def _wrong(db, cfg, times: int) -> list[str]:
 
 
 def _exchange(db, dsn, cfg) -> tuple[int, int]:
-    return exchange_pins(db, dsn, store_id=cfg.store_id, till_no=cfg.till_no)
+    """The till's short exchange, with its journal (as usecases.hq_link runs it)."""
+    return exchange_pins(db, dsn, store_id=cfg.store_id, till_no=cfg.till_no,
+                         journal=Journal.for_config(db, cfg))
 
 
 @pytest.fixture
@@ -80,6 +83,8 @@ def test_issue12_a_managers_unlock_at_one_till_unlocks_every_till(hq_conn, hq_ds
     _exchange(b, hq_dsn, cfg_b)
     _exchange(a, hq_dsn, cfg_a)
     assert till.login(a, cfg_a, "V001", PINS["V001"]).code == "V001"
+    unlocks = [r[0] for r in a.execute("SELECT payload FROM journal WHERE kind = 'unlock'")]
+    assert len(unlocks) == 1 and '"source":"hq"' in unlocks[0]  # signed at till A
     assert hq_conn.execute("SELECT failed, locked_until FROM staff_pin_state "
                            "WHERE staff_id = 1").fetchone() == (0, "")
 

@@ -316,3 +316,19 @@ def test_issue12_a_managers_reset_unlocks_the_account(db, cfg):
     staff.reset_pin(db, cfg, manager, 1)
     assert staff.set_new_pin(db, cfg, "V001", "4826", "4826").code == "V001"
     assert till.login(db, cfg, "V001", "4826").code == "V001"
+
+
+def test_issue12_the_chains_state_edited_in_the_cache_lifts_no_signed_lockout(db, cfg):
+    """An insider writes the chain's row as HQ would after an unlock: the signed lockout
+    stays; only a signed unlock (a manager's, or the one the exchange with HQ journals
+    when HQ itself sends the unlock) ends it."""
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            till.login(db, cfg, "V001", "0000")
+    later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    db.execute("UPDATE staff_pin_state SET failed = 0, locked_until = '', updated_at = ? "
+               "WHERE staff_id = 1", [later])
+    db.execute("DELETE FROM staff_lockout")
+    with pytest.raises(PermissionDenied) as err:
+        till.login(db, cfg, "V001", PINS["V001"])
+    assert err.value.code == "locked"
