@@ -569,8 +569,10 @@ CREATE TABLE IF NOT EXISTS staff_pin_state (
     failed integer NOT NULL DEFAULT 0,    -- wrong PINs in a row, at any till
     locked_until text NOT NULL DEFAULT '',  -- UTC "YYYY-MM-DDTHH:MM:SSZ"; '' = not locked
     updated_at text NOT NULL DEFAULT '',
+    unlocked_at text NOT NULL DEFAULT '',   -- a manager's last unlock, at any till
     {TXID}
 );
+ALTER TABLE staff_pin_state ADD COLUMN IF NOT EXISTS unlocked_at text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS staff_pin_state_pull ON staff_pin_state (txid, staff_id);
 CREATE OR REPLACE TRIGGER staff_pin_state_txid BEFORE UPDATE ON staff_pin_state
     FOR EACH ROW EXECUTE FUNCTION hq_touch_txid();
@@ -597,6 +599,7 @@ BEGIN
     IF p_kind = 'unlock' THEN
         st.failed := 0;
         st.locked_until := '';
+        st.unlocked_at := now_text;
     ELSIF p_kind = 'ok' THEN
         IF st.locked_until <= now_text THEN
             st.failed := 0;
@@ -612,7 +615,7 @@ BEGIN
         END IF;
     END IF;
     UPDATE staff_pin_state SET failed = st.failed, locked_until = st.locked_until,
-        updated_at = now_text WHERE staff_id = p_staff;
+        unlocked_at = st.unlocked_at, updated_at = now_text WHERE staff_id = p_staff;
 END $$;
 """
 

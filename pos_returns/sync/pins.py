@@ -52,12 +52,12 @@ def journaled_locks(db: Database) -> dict[int, str]:
 
 
 def chain_states(db: Database, staff_ids: list[int]) -> dict[int, tuple[str, str]]:
-    """Staff id -> (locked_until, updated_at) of the chain's count as the cache holds it."""
+    """Staff id -> (locked_until, unlocked_at) of the chain's state as the cache holds it."""
     if not staff_ids:
         return {}
     marks = ", ".join("?" * len(staff_ids))
     return {int(r[0]): (str(r[1]), str(r[2])) for r in db.execute(
-        f"SELECT staff_id, locked_until, updated_at FROM staff_pin_state "
+        f"SELECT staff_id, locked_until, unlocked_at FROM staff_pin_state "
         f"WHERE staff_id IN ({marks})", staff_ids)}
 
 
@@ -76,8 +76,8 @@ def journal_hq_unlocks(db: Database, journal: Any, locks: dict[int, str],
         state = after.get(sid)
         if state is None or state == before.get(sid):
             continue
-        until, updated = state
-        if until <= now and updated >= began:
+        until, unlocked = state
+        if until <= now and unlocked >= began:  # HQ recorded a manager's unlock since
             with atomic(db):
                 journal.append("unlock", {"staff_id": sid, "manager_id": None,
                                           "source": "hq"})

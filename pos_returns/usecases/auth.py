@@ -134,11 +134,11 @@ def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> st
     local_row = db.execute(
         "SELECT locked_until FROM staff_lockout WHERE staff_id = ?", [staff_id]).fetchone()
     local = str(local_row[0] or "") if local_row else ""
-    chain = db.execute("SELECT locked_until, updated_at FROM staff_pin_state "
+    chain = db.execute("SELECT locked_until, unlocked_at FROM staff_pin_state "
                        "WHERE staff_id = ?", [staff_id]).fetchone()
     chain_until, chain_at = (str(chain[0]), str(chain[1])) if chain else ("", "")
     if local > moment and chain_until <= moment and chain_at:
-        # this till's counter (no journal: tests, tools) gives way to an unlock at HQ
+        # this till's counter (no journal: tests, tools) gives way to an unlock HQ recorded
         began = datetime.strptime(local, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) \
             - timedelta(minutes=LOCKOUT_MINUTES)
         if chain_at >= _iso(began):

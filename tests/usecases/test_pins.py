@@ -332,3 +332,32 @@ def test_issue12_the_chains_state_edited_in_the_cache_lifts_no_signed_lockout(db
     with pytest.raises(PermissionDenied) as err:
         till.login(db, cfg, "V001", PINS["V001"])
     assert err.value.code == "locked"
+
+
+def test_issue12_only_a_managers_unlock_at_hq_lifts_a_signed_lockout(db, cfg):
+    """After a pull, the till journals HQ's unlock only when HQ recorded a manager's
+    unlock after the lockout began — not for any change of the chain's count (another
+    till's wrong PIN landing while this till's lockout was still on its way)."""
+    from pos_returns.journal.chain import Journal
+    from pos_returns.sync.pins import chain_states, journal_hq_unlocks, journaled_locks
+
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(PermissionDenied):
+            till.login(db, cfg, "V001", "0000")
+    journal = Journal.for_config(db, cfg)
+    locks = journaled_locks(db)
+    assert list(locks) == [1]
+    before = chain_states(db, [1])
+    later = (datetime.now(UTC) + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # as a pull would write it: another till's wrong PIN counted at HQ, no unlock
+    db.execute("UPDATE staff_pin_state SET failed = 1, locked_until = '', updated_at = ? "
+               "WHERE staff_id = 1", [later])
+    assert journal_hq_unlocks(db, journal, locks, before) == 0
+    with pytest.raises(PermissionDenied):
+        till.login(db, cfg, "V001", PINS["V001"])
+    # then HQ's word that a manager unlocked V001 at another till
+    before = chain_states(db, [1])
+    db.execute("UPDATE staff_pin_state SET failed = 0, unlocked_at = ? WHERE staff_id = 1",
+               [later])
+    assert journal_hq_unlocks(db, journal, journaled_locks(db), before) == 1
+    assert till.login(db, cfg, "V001", PINS["V001"]).code == "V001"

@@ -49,3 +49,10 @@ def m002_staff_seal_and_chain_pins(db: Database) -> None:
         );
         """
     )
+
+
+@MIGRATIONS()
+def m003_chain_unlocks(db: Database) -> None:
+    """Issue 12: ``staff_pin_state.unlocked_at``, when HQ last recorded a manager's
+    unlock of the person at any till (pos_returns.sync.pins.journal_hq_unlocks)."""
+    db.execute("ALTER TABLE staff_pin_state ADD COLUMN unlocked_at TEXT NOT NULL DEFAULT ''")
