@@ -871,7 +871,8 @@ def _hash_staff(staff: list[tuple[int, str, str, str, int]], pepper: Pepper) -> 
     def one(row: tuple[int, str, str, str, int]) -> tuple:
         sid, code, name, role, store = row
         pin_hash = hash_pin(DEMO_PINS[role], pepper)
-        seal = seal_staff({"id": sid, "code": code, "role": role, "store_id": store,
+        seal = seal_staff({"id": sid, "code": code, "name": name, "role": role,
+                           "store_id": store,
                            "active": 1, "pin_hash": pin_hash}, pepper)
         return (sid, code, name, role, store, pin_hash, 1, seal)
 
@@ -1079,11 +1080,12 @@ def reseal_demo_staff(db: Database, pepper: Pepper) -> int:
     """A demo cache made before the PIN pepper (or with another one): the demo staff's
     PINs hashed and their rows sealed again with ``pepper``. Demo caches only (their
     PINs are the demo's, by role); returns the rows changed."""
-    rows = db.execute("SELECT id, code, role, store_id, active, pin_hash, seal FROM staff"
-                      ).fetchall()
+    rows = db.execute("SELECT id, code, name, role, store_id, active, pin_hash, seal "
+                      "FROM staff").fetchall()
     changed = 0
-    for sid, code, role, store, active, pin_hash, seal in rows:
-        row = {"id": sid, "code": code, "role": role, "store_id": store, "active": active,
+    for sid, code, name, role, store, active, pin_hash, seal in rows:
+        row = {"id": sid, "code": code, "name": name, "role": role, "store_id": store,
+               "active": active,
                "pin_hash": pin_hash, "seal": seal}
         if seal_ok(row, pepper) or role not in DEMO_PINS:
             continue

@@ -380,13 +380,15 @@ class Journal:
                 found = [self._close_summary(kind, period, staff_id, now)]
         return found[0]
 
-    def last_closure_at(self) -> str | None:
-        """When this till's last day closure (Z) was made (UTC text), None when none:
-        everything dated before it is in signed, closed figures."""
+    def last_day_closure(self) -> tuple[str, str] | None:
+        """(day closed, when) of this till's last day closure (Z), as its signed journal
+        record says it (not the ``closures`` table), None when none."""
         row = self.db.execute(
-            "SELECT MAX(created_at) FROM closures WHERE store_id = ? AND till_no = ? "
-            "AND period_kind = 'day'", [self.store_id, self.till_no]).fetchone()
-        return row[0] if row and row[0] is not None else None
+            "SELECT json_extract(payload, '$.period'), created_at FROM journal "
+            "WHERE store_id = ? AND till_no = ? AND kind = 'closure' "
+            "AND json_extract(payload, '$.period_kind') = 'day' ORDER BY seq DESC LIMIT 1",
+            [self.store_id, self.till_no]).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
 
     def _last_period(self, kind: str) -> str | None:
         row = self.db.execute(

@@ -9,10 +9,11 @@ and HQ's staff tooling hold the same file (``pos-returns keys export-chain`` /
 * A PIN hash is ``pscrypt$<pepper id>$N$r$p$<salt>$<mac>``: the salted scrypt of the
   PIN (slow), then HMAC-SHA256 with the pepper. Without the pepper a guess cannot
   be checked, however fast the machine: the cache alone cannot be brute-forced.
-* A staff row carries a **seal**: HMAC-SHA256 with the pepper over its id, code, role,
-  store, active flag and PIN hash. Someone who edits the cache (a salesperson made
-  manager, a disabled account enabled, a PIN hash or a reset copied from another
-  row) breaks the seal and the account no longer logs in; the till names it.
+* A staff row carries a **seal**: HMAC-SHA256 with the pepper over its id, code, name
+  (printed on tickets), role, store, active flag and PIN hash. Someone who edits the
+  cache (a salesperson made manager, a disabled account enabled, a PIN hash or a reset
+  copied from another row) breaks the seal and the account no longer logs in; the
+  till names it, and never seals such a row again itself.
 * A PIN reset is the PIN hash ``reset$<UTC time>$<nonce>`` under the seal: only a
   manager's reset, less than :data:`RESET_VALID` old, lets the person choose a new
   PIN.
@@ -45,7 +46,7 @@ from pos_returns.i18n import _
 PEPPER_FILE = "pin_pepper.key"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 RESET_VALID = timedelta(days=7)  # a manager's reset must be used within this time
-SEALED_COLUMNS = ("id", "code", "role", "store_id", "active", "pin_hash")
+SEALED_COLUMNS = ("id", "code", "name", "role", "store_id", "active", "pin_hash")
 
 _CACHE: dict[str, Pepper] = {}
 _LOCK = threading.Lock()
@@ -239,7 +240,7 @@ def _canonical(row: Mapping[str, Any]) -> bytes:
 
 
 def seal_staff(row: Mapping[str, Any], pepper: Pepper) -> str:
-    """The seal of a staff row (id, code, role, store, active, PIN hash)."""
+    """The seal of a staff row (id, code, name, role, store, active, PIN hash)."""
     return f"s1${pepper.id}${pepper.mac('staff', _canonical(row)).hex()}"
 
 

@@ -27,10 +27,10 @@ def seal_hq_staff(conn: psycopg.Connection, pepper: Pepper, *,
     left: list[str] = []
     with conn.transaction():
         rows = conn.execute(
-            "SELECT id, code, role, store_id, active, pin_hash, seal FROM staff "
+            "SELECT id, code, name, role, store_id, active, pin_hash, seal FROM staff "
             "ORDER BY id FOR UPDATE").fetchall()
-        for sid, code, role, store, active, pin_hash, seal in rows:
-            row = {"id": sid, "code": code, "role": role, "store_id": store,
+        for sid, code, name, role, store, active, pin_hash, seal in rows:
+            row = {"id": sid, "code": code, "name": name, "role": role, "store_id": store,
                    "active": active, "pin_hash": pin_hash, "seal": seal}
             upgraded = upgrade_hash(pin_hash, pepper)
             if upgraded is None and seal_ok(row, pepper):

@@ -81,6 +81,23 @@ def get_staff(db: Database, staff_id: int) -> Staff:
     return _row_to_staff(rows[0])
 
 
+def sealed_staff(db: Database, staff_id: int, pepper: Pepper) -> Staff:
+    """A staff member whose row carries its seal (:mod:`pos_returns.journal.pins`): what
+    the till acts on — a role, a store — is what a till or HQ's tooling wrote, not an
+    edit of the cache made during a session."""
+    row = next(iter(db.query("SELECT * FROM staff WHERE id = ?", [staff_id])), None)
+    if row is None:
+        raise NotFound(_("Unknown member of staff."), code="staff")
+    if not seal_ok(row, pepper):
+        raise PermissionDenied(
+            _("The account {code} was changed outside the till (its seal does not match): "
+              "nothing is done in its name until the chain's IT has checked it.").format(
+                code=row["code"]),
+            code="seal",
+        )
+    return _row_to_staff(row)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -112,7 +129,13 @@ def _chain_state(db: Database, staff_id: int) -> tuple[int, str]:
     it and as this till counted on since."""
     row = db.execute("SELECT failed, locked_until FROM staff_pin_state WHERE staff_id = ?",
                      [staff_id]).fetchone()
-    return (int(row[0]), str(row[1])) if row else (0, "")
+    if not row:
+        return 0, ""
+    try:
+        failed = max(0, int(row[0]))
+    except (TypeError, ValueError):  # a damaged row counts as the lockout's threshold
+        failed = MAX_FAILED_ATTEMPTS
+    return failed, str(row[1] or "")
 
 
 def _journaled_lock(db: Database, staff_id: int) -> str:
@@ -124,6 +147,28 @@ def _journaled_lock(db: Database, staff_id: int) -> str:
         "AND kind IN ('lockout', 'unlock') AND json_extract(payload, '$.staff_id') = ? "
         "ORDER BY created_at DESC, seq DESC LIMIT 1", [staff_id]).fetchone()
     return str(row[1] or "") if row and row[0] == "lockout" else ""
+
+
+FAILURE_WINDOW = timedelta(hours=24)  # wrong PINs counted from the journal over this time
+
+
+def _journaled_failures(db: Database, staff_id: int, now: datetime) -> int:
+    """This person's wrong PINs in a row as the signed journal says them (since the last
+    login, lockout or unlock, within :data:`FAILURE_WINDOW`): deleting the cache's
+    counters does not give an attacker five more guesses."""
+    rows = db.execute(
+        "SELECT kind, json_extract(payload, '$.locked') FROM journal "
+        "WHERE (store_id, till_no) IN (SELECT store_id, till_no FROM journal_heads) "
+        "AND kind IN ('login', 'login_failed', 'lockout', 'unlock') AND created_at >= ? "
+        "AND json_extract(payload, '$.staff_id') = ? ORDER BY created_at DESC, seq DESC "
+        "LIMIT 20", [_iso(now - FAILURE_WINDOW), staff_id]).fetchall()
+    count = 0
+    for kind, locked in rows:
+        if kind != "login_failed":
+            break
+        if not locked:  # a try on a locked account is not one more guess counted here
+            count += 1
+    return count
 
 
 def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> str:
@@ -139,9 +184,12 @@ def locked_until(db: Database, staff_id: int, now: datetime | None = None) -> st
     chain_until, chain_at = (str(chain[0]), str(chain[1])) if chain else ("", "")
     if local > moment and chain_until <= moment and chain_at:
         # this till's counter (no journal: tests, tools) gives way to an unlock HQ recorded
-        began = datetime.strptime(local, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) \
-            - timedelta(minutes=LOCKOUT_MINUTES)
-        if chain_at >= _iso(began):
+        try:
+            began = datetime.strptime(local, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) \
+                - timedelta(minutes=LOCKOUT_MINUTES)
+        except ValueError:  # a damaged value: still locked
+            began = None
+        if began is not None and chain_at >= _iso(began):
             local = ""
     # the signed lockout gives way only to a signed unlock (a manager's here, or the one
     # the exchange with HQ journals: pos_returns.sync.pins.journal_hq_unlocks)
@@ -203,13 +251,20 @@ def _good_pin(db: Database, staff: Staff, now: datetime, journal: Any, purpose: 
         _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value}, now)
 
 
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):  # a damaged counter counts as the threshold
+        return MAX_FAILED_ATTEMPTS
+
+
 def _wrong_pin(db: Database, staff: Staff, now: datetime, journal: Any, purpose: str) -> str:
     """Count a wrong PIN here and in the chain's count; lock at the fifth of either.
     Journaled, and reported to HQ. Returns the outcome."""
     lock = db.execute(
         "SELECT failed_attempts FROM staff_lockout WHERE staff_id = ?", [staff.id]
     ).fetchone()
-    failed = (lock[0] if lock else 0) + 1
+    failed = max(_int(lock[0]) if lock else 0, _journaled_failures(db, staff.id, now)) + 1
     chain_failed = _chain_state(db, staff.id)[0] + 1
     until = (_iso(now + timedelta(minutes=LOCKOUT_MINUTES))
              if max(failed, chain_failed) >= MAX_FAILED_ATTEMPTS else "")

@@ -24,7 +24,7 @@ from pos_returns.engine.plan import ReturnPlan, ReturnRequest, plan_difference
 from pos_returns.engine.policy import decide
 from pos_returns.errors import InvalidInput, NotFound, PermissionDenied, PolicyRefused
 from pos_returns.i18n import _
-from pos_returns.usecases.auth import get_staff
+from pos_returns.usecases.auth import pepper_of, sealed_staff
 from pos_returns.usecases.idcheck import get_check, history_for
 
 
@@ -61,7 +61,8 @@ def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> Return
     if request.store_id != cfg.store_id or request.till_no != cfg.till_no:
         raise InvalidInput(_("This return is not for this till."), code="till")
     store = reference.get_store(db, request.store_id)
-    staff = get_staff(db, request.staff_id)
+    pepper = pepper_of(cfg)
+    staff = sealed_staff(db, request.staff_id, pepper)  # its role as sealed, not as edited
     sale = get_sale(db, request.sale_id) if request.sale_id is not None else None
     if sale is not None:
         _check_sale_record(sale, cfg)
@@ -73,7 +74,7 @@ def plan_return(db: Database, cfg: TillConfig, request: ReturnRequest) -> Return
     for a in request.approvals:
         if a.manager_id not in approvers:
             try:
-                approvers[a.manager_id] = get_staff(db, a.manager_id)
+                approvers[a.manager_id] = sealed_staff(db, a.manager_id, pepper)
             except NotFound:
                 raise PermissionDenied(
                     _("Only a manager can approve or refuse a return."), code="approval"

@@ -157,13 +157,21 @@ def add_account(db: Database, cfg: TillConfig, manager: Staff, *, code: Any, nam
 def _update(db: Database, cfg: TillConfig, manager: Staff, staff_id: Any, action: str,
             changes: dict[str, Any], now: datetime | None) -> Account:
     auth.require_role(manager, Role.MANAGER)
+    pepper = auth.pepper_of(cfg)
     with atomic(db):
         before = _account(db, manager, staff_id)
+        if not seal_ok(before, pepper):  # never seal an edit made outside the till
+            raise PermissionDenied(
+                _("The account {code} was changed outside the till (its seal does not "
+                  "match): it cannot be changed here until the chain's IT has checked "
+                  "it.").format(code=before["code"]),
+                code="seal",
+            )
         if before["id"] == manager.id and action in ("disable", "role"):
             raise PermissionDenied(_("A manager cannot disable or change their own account: "
                                      "ask another manager."), code="self")
         after = {**before, **changes}
-        changes = {**changes, "seal": seal_staff(after, auth.pepper_of(cfg))}
+        changes = {**changes, "seal": seal_staff(after, pepper)}
         after["seal"] = changes["seal"]
         sets = ", ".join(f"{k} = ?" for k in changes)
         db.execute(f"UPDATE staff SET {sets} WHERE id = ?", [*changes.values(), before["id"]])
@@ -209,6 +217,17 @@ def needs_new_pin(db: Database, code: Any) -> bool:
     return bool(row and str(row[0]).startswith("reset$"))
 
 
+def _reset_used(db: Database, staff_id: int, marker: str) -> bool:
+    """A reset is used once: this till's journal signed a new PIN for the person since
+    the reset was made (a sealed reset marker put back in the cache is refused)."""
+    made = marker.split("$")[1]
+    return db.execute(
+        "SELECT 1 FROM journal WHERE kind = 'staff_change' AND "
+        "json_extract(payload, '$.staff_id') = ? AND "
+        "json_extract(payload, '$.action') = 'new_pin' AND created_at >= ? LIMIT 1",
+        [staff_id, made]).fetchone() is not None
+
+
 def set_new_pin(db: Database, cfg: TillConfig, code: Any, pin: Any, again: Any,
                 *, now: datetime | None = None) -> Staff:
     """After a reset: the person sets a new PIN and is logged in (journaled)."""
@@ -221,7 +240,8 @@ def set_new_pin(db: Database, cfg: TillConfig, code: Any, pin: Any, again: Any,
         if not str(row["pin_hash"]).startswith("reset$"):
             raise PermissionDenied(_("This PIN was not reset: log in with your PIN."),
                                    code="no_reset")
-        valid = seal_ok(row, pepper) and reset_is_valid(row["pin_hash"], moment)
+        valid = seal_ok(row, pepper) and reset_is_valid(row["pin_hash"], moment) \
+            and not _reset_used(db, staff.id, row["pin_hash"])
         if not valid:  # a reset copied, made up in the cache file, or more than 7 days old
             Journal.for_config(db, cfg).append(
                 "login_failed", {"staff_id": staff.id, "purpose": "new_pin",

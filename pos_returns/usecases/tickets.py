@@ -610,14 +610,16 @@ def commit_plan(
 
 
 def _refuse_closed_day(journal: Journal, moment: datetime) -> None:
-    """No ticket dated before the last Z (closure) this till signed: a caller's ``now``
-    cannot slip a return into closed figures (issue 12, forged requests). A ticket
-    after the Z on the same calendar day belongs to the next day, as always."""
-    closed_at = journal.last_closure_at()
-    if closed_at is not None and _utc_text(moment) < closed_at:
+    """No ticket dated in a day already closed, before its Z: a caller's ``now`` cannot
+    slip a return into signed, closed figures (issue 12, forged requests). The last Z
+    is read from its signed journal record. A ticket after the Z on the same calendar
+    day belongs to the next day, as always."""
+    last = journal.last_day_closure()
+    day = to_local(moment).date()
+    if last is not None and day.isoformat() <= last[0] and _utc_text(moment) < last[1]:
         raise PolicyRefused(
             _("The day {day} is closed (its Z closure is signed): no return can be dated "
-              "in it.").format(day=format_date(to_local(moment).date())),
+              "in it.").format(day=format_date(day)),
             code="day_closed",
         )
 

@@ -5,8 +5,10 @@ manager in Lyon). Every amount in an assertion can be read off the test."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +31,10 @@ from pos_returns.usecases import auth
 from pos_returns.usecases.planning import plan_return
 from tests.helpers import PINS, TEST_PEPPER, L, T, add_sale
 
-CFG = TillConfig(store_id=1, till_no=1)
+# made at import, before tests/conftest.py gives each test its own data home: its keys
+# go to a folder of this module's own, never the machine's till keys
+CFG = TillConfig(store_id=1, till_no=1,
+                 key_path=Path(tempfile.mkdtemp(prefix="alamara-test-keys-")) / "j.pem")
 REASON = "Cliente fidèle, article en parfait état"
 SALESPERSON, JEWELER, MANAGER, LYON_SALES, LYON_MANAGER = 1, 2, 3, 4, 5
 

@@ -476,3 +476,33 @@ def test_issue12_a_return_dated_in_a_closed_day_commits_nothing(db, cfg):
     assert err.value.code == "day_closed" and "clôturée" in str(err.value)
     assert _counts(db) == before
     assert commit_plan(db, cfg, plan).number  # today, still open
+
+
+def test_issue12_the_closed_day_is_read_from_the_signed_journal(db, cfg):
+    """The closures row deleted (its guard dropped, then put back exactly): the writer
+    still knows the day is closed, from the closure's signed journal record."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from pos_returns.cache.db import atomic
+    from pos_returns.i18n import STORE_TZ
+    from pos_returns.usecases.tickets import commit_plan
+
+    today = datetime.now(STORE_TZ).date()
+    yesterday = today - timedelta(days=1)
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp-4242")],
+                    sold_on=today - timedelta(days=3))
+    plan = plan_return(db, cfg, _request(sale, LineRequest(
+        quantity=1, reason="size", sale_line_id=_line(db, sale))))
+    with atomic(db):
+        Journal.for_config(db, cfg).close_day(yesterday)
+    guards = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                        "AND tbl_name = 'closures'").fetchall()
+    for name, _sql in guards:
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DELETE FROM closures")
+    for _name, sql in guards:
+        db.execute(sql)
+    noon = datetime.combine(yesterday, time(12), tzinfo=STORE_TZ).astimezone(UTC)
+    with pytest.raises(PolicyRefused) as err:
+        commit_plan(db, cfg, plan, now=noon)
+    assert err.value.code == "day_closed"

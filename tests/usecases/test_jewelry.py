@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import tempfile
 from dataclasses import replace
 from datetime import date
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -125,7 +127,10 @@ def test_R14_mode_entry_rules(db):
 
 # ------------------------------------------------------------------ decide() integration
 
-CFG = TillConfig(store_id=1, till_no=1)
+# made at import, before tests/conftest.py gives each test its own data home: its keys
+# go to a folder of this module's own, never the machine's till keys
+CFG = TillConfig(store_id=1, till_no=1,
+                 key_path=Path(tempfile.mkdtemp(prefix="alamara-test-keys-")) / "j.pem")
 
 
 def _req(db, sale, *, store_id=1, staff="B001", mode=True, serial="BG-2025-000417",

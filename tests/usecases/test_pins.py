@@ -361,3 +361,83 @@ def test_issue12_only_a_managers_unlock_at_hq_lifts_a_signed_lockout(db, cfg):
                [later])
     assert journal_hq_unlocks(db, journal, journaled_locks(db), before) == 1
     assert till.login(db, cfg, "V001", PINS["V001"]).code == "V001"
+
+
+def test_issue12_the_till_never_seals_a_row_edited_in_the_cache(db, cfg):
+    """Round 3 of the audit: V001 made manager in the file (seal broken), then a routine
+    reset or disable by a real manager would have sealed the edit."""
+    manager = till.login(db, cfg, "M001", PINS["M001"])
+    db.execute("UPDATE staff SET role = 'manager' WHERE code = 'V001'")
+    for action in (lambda: staff.reset_pin(db, cfg, manager, 1),
+                   lambda: staff.set_active(db, cfg, manager, 1, False),
+                   lambda: staff.set_role(db, cfg, manager, 1, "jewelry")):
+        with pytest.raises(PermissionDenied) as err:
+            action()
+        assert err.value.code == "seal"
+    row = dict(next(iter(db.query("SELECT * FROM staff WHERE id = 1"))))
+    assert row["role"] == "manager" and not pins.seal_ok(row, TEST_PEPPER)
+
+
+def test_issue12_a_used_reset_put_back_in_the_cache_is_refused(db, cfg):
+    manager = till.login(db, cfg, "M001", PINS["M001"])
+    staff.reset_pin(db, cfg, manager, 1)
+    captured = dict(next(iter(db.query("SELECT pin_hash, seal, must_change_pin FROM staff "
+                                       "WHERE id = 1"))))
+    staff.set_new_pin(db, cfg, "V001", "4826", "4826")
+    db.execute("UPDATE staff SET pin_hash = ?, seal = ?, must_change_pin = 1 WHERE id = 1",
+               [captured["pin_hash"], captured["seal"]])  # the sealed reset, replayed
+    with pytest.raises(PermissionDenied) as err:
+        staff.set_new_pin(db, cfg, "V001", "5937", "5937")
+    assert err.value.code == "reset_invalid"
+
+
+def test_issue12_the_name_printed_on_tickets_is_sealed(db, cfg):
+    db.execute("UPDATE staff SET name = 'Sophie Bernard' WHERE code = 'V001'")
+    with pytest.raises(PermissionDenied) as err:
+        till.login(db, cfg, "V001", PINS["V001"])
+    assert err.value.code == "seal"
+
+
+def test_issue12_deleting_the_counters_gives_no_new_guesses(db, cfg):
+    """4 wrong PINs, the counters deleted, 4 more...: the signed journal counts them."""
+    for _ in range(4):
+        with pytest.raises(PermissionDenied):
+            till.login(db, cfg, "V001", "0000")
+    db.execute("DELETE FROM staff_lockout")
+    db.execute("DELETE FROM staff_pin_state")
+    with pytest.raises(PermissionDenied) as err:
+        till.login(db, cfg, "V001", "0000")
+    assert err.value.code == "locked"  # the fifth in a row, as the journal says
+
+
+@pytest.mark.parametrize(("table", "column", "value"), [
+    ("staff_pin_state", "failed", "abc"), ("staff_lockout", "locked_until", "zzz"),
+    ("staff_lockout", "failed_attempts", "x"),
+])
+def test_issue12_a_damaged_counter_never_crashes_a_login(db, cfg, table, column, value):
+    if table == "staff_pin_state":
+        db.execute("INSERT INTO staff_pin_state(staff_id) VALUES (1)")
+    else:
+        db.execute("INSERT INTO staff_lockout(staff_id) VALUES (1)")
+    db.execute(f"UPDATE {table} SET {column} = ? WHERE staff_id = 1", [value])
+    with pytest.raises(PermissionDenied):
+        till.login(db, cfg, "V001", "0000")
+    assert till.login(db, cfg, "M001", PINS["M001"]).code == "M001"  # others unaffected
+
+
+def test_issue12_a_role_edited_during_a_session_is_not_what_the_return_uses(db, cfg):
+    """Logged in as a salesperson, the role then edited to fine jewelry in the file: the
+    planning reads the sealed row and refuses to act in its name."""
+    from pos_returns.engine.plan import LineRequest, ReturnRequest
+    from pos_returns.usecases.planning import plan_return
+    from tests.helpers import L, T, add_sale
+
+    seller = till.login(db, cfg, "V001", PINS["V001"])
+    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp")])
+    line = db.execute("SELECT id FROM sale_lines WHERE sale_id = ?", [sale]).fetchone()[0]
+    db.execute("UPDATE staff SET role = 'jewelry' WHERE id = ?", [seller.id])
+    request = ReturnRequest(store_id=1, till_no=1, staff_id=seller.id, sale_id=sale,
+                            lines=(LineRequest(quantity=1, reason="size", sale_line_id=line),))
+    with pytest.raises(PermissionDenied) as err:
+        plan_return(db, cfg, request)
+    assert err.value.code == "seal"
