@@ -24,6 +24,7 @@ One ``BEGIN IMMEDIATE`` transaction (:func:`pos_returns.cache.db.atomic`) holds:
 
 from __future__ import annotations
 
+import json
 import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Mapping
@@ -155,9 +156,39 @@ def _check_approvers(db: Database, plan: ReturnPlan) -> None:
 
 
 def _recheck(db: Database, plan: ReturnPlan) -> None:
-    """Under the write lock: nothing comes back more than it was sold or paid."""
+    """Under the write lock: nothing comes back more than it was sold or paid, counted
+    on rows the signature still covers."""
+    _check_earlier_tickets(db, plan.request.sale_id)
     _recheck_lines(db.conn, plan)
     _recheck_tenders(db.conn, plan)
+
+
+def _check_earlier_tickets(db: Database, sale_id: int | None) -> None:
+    """This till's earlier tickets of the same sale hold the rows their signed records
+    describe (issue 12, audit round 3): a returned line freed or an amount lowered in
+    the file, behind the guards, would let the same line be refunded again."""
+    if sale_id is None:
+        return
+    conn = db.conn
+    tickets = conn.execute(
+        "SELECT t.id, t.uuid FROM return_tickets t WHERE t.origin = 'local' AND "
+        "(t.sale_id = ? OR t.id IN (SELECT r.ticket_id FROM return_lines r JOIN sale_lines l "
+        "ON l.id = r.sale_line_id WHERE l.sale_id = ?))", [sale_id, sale_id]).fetchall()
+    for ticket_id, uuid in tickets:
+        record = conn.execute(
+            "SELECT payload FROM journal WHERE ticket_uuid = ? AND kind = ? "
+            "ORDER BY seq LIMIT 1", [uuid, TICKET]).fetchone()
+        signed = json.loads(record[0]).get("rows") if record else None
+        if record is None or (isinstance(signed, dict) and any(
+                signed.get(part) != value for part, value in digest.ticket_rows(
+                    db, ticket_id, signed.get("v")).items()
+                if part in signed and part not in digest.ID_PARTS)):  # ID rows: RGPD purge
+            raise IntegrityFailure(
+                _("An earlier return of this sale no longer holds what its signed record "
+                  "says (the till's file was changed): nothing is refunded on this sale. "
+                  "A manager must run pos-returns journal verify and call support."),
+                code="rows",
+            )
 
 
 def _recheck_lines(conn: Any, plan: ReturnPlan) -> None:

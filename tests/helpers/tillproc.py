@@ -23,13 +23,16 @@ from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.errors import AlamaraError
 from pos_returns.sync.round import run_sync
 from pos_returns.usecases import returns
+from tests.helpers import install_test_pepper
 
 
 def till_cfg(tmp: Path, name: str, dsn: str, store_id: int, till_no: int,
              deadline: int = 3) -> TillConfig:
-    return TillConfig(store_id=store_id, till_no=till_no, cache_path=tmp / f"{name}.sqlite",
-                      key_path=tmp / f"{name}-keys" / "journal.pem", hq_dsn=dsn,
-                      hq_deadline_seconds=deadline)
+    cfg = TillConfig(store_id=store_id, till_no=till_no, cache_path=tmp / f"{name}.sqlite",
+                     key_path=tmp / f"{name}-keys" / "journal.pem", hq_dsn=dsn,
+                     hq_deadline_seconds=deadline)
+    install_test_pepper(cfg.key_path)  # the chain's pepper, as its staff rows are sealed
+    return cfg
 
 
 def request(cfg: TillConfig, sale_id: int, line_ids: list[int], staff_id: int) -> ReturnRequest:

@@ -506,3 +506,32 @@ def test_issue12_the_closed_day_is_read_from_the_signed_journal(db, cfg):
     with pytest.raises(PolicyRefused) as err:
         commit_plan(db, cfg, plan, now=noon)
     assert err.value.code == "day_closed"
+
+
+@pytest.mark.parametrize("edit", [
+    "UPDATE return_lines SET sale_line_id = NULL",
+    "DELETE FROM return_lines",
+])
+def test_issue12_R02_a_line_freed_behind_the_guards_is_not_refunded_again(db, cfg, edit):
+    """Audit round 3: the guards dropped, the returned line freed, the guards put back
+    exactly (so the schema check sees nothing): the writer checks the earlier tickets
+    of the sale against their signed records and refunds nothing."""
+    from pos_returns.errors import IntegrityFailure
+    from pos_returns.usecases.tickets import commit_plan
+
+    sale = add_sale(db, [L("SKU-ROBE-01", 1, 34990)], [T("card", 34990, "4242", "fp-4242")])
+    request = _request(sale, LineRequest(quantity=1, reason="size",
+                                         sale_line_id=_line(db, sale)))
+    commit_plan(db, cfg, plan_return(db, cfg, request))
+    guards = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                        "AND tbl_name = 'return_lines'").fetchall()
+    for name, _sql in guards:
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute(edit)
+    for _name, sql in guards:
+        db.execute(sql)
+    before = _counts(db)
+    with pytest.raises((IntegrityFailure, PolicyRefused)) as err:
+        commit_plan(db, cfg, plan_return(db, cfg, request))
+    assert err.value.code in ("rows", "not_decided")
+    assert _counts(db) == before

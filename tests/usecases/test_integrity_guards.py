@@ -255,11 +255,12 @@ def test_issue12_C_v2_records_still_verify_as_v2_and_new_tickets_are_v3(db, cfg,
     lines = [r[0] for r in db.execute("SELECT id FROM sale_lines WHERE sale_id = ? "
                                       "ORDER BY line_no", [sale])]
     # a ticket written by the code of issue 12 (format v2)
-    monkeypatch.setattr(digest, "ROWS_VERSION", 2)
     v2_rows = digest.ticket_rows
-    monkeypatch.setattr(digest, "ticket_rows", lambda db, tid: v2_rows(db, tid, 2))
-    old = tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(lines[0], 1)]))
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:  # undone alone (not the tests' own patches)
+        mp.setattr(digest, "ROWS_VERSION", 2)
+        mp.setattr(digest, "ticket_rows", lambda db, tid, v=2: v2_rows(db, tid, 2))
+        old = tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale,
+                                                       picks=[(lines[0], 1)]))
     new = tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(lines[1], 1)]))
     versions = [json.loads(p)["rows"]["v"] for (p,) in db.execute(
         "SELECT payload FROM journal WHERE kind = 'ticket' ORDER BY seq")]

@@ -82,7 +82,8 @@ def _sale(db, n: int = 1):
 def _refund(db, cfg, sale, line):
     # the engine's plan: 349,90 € back onto the sale's cash payment (the writer commits
     # nothing else, test_forged_requests.py)
-    return tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(line, 1)]))
+    return tickets.commit_plan(db, cfg, direct_plan(db, sale_id=sale, picks=[(line, 1)],
+                                                    cfg=cfg))
 
 
 def _erase_last_ticket(db, ticket) -> None:

@@ -67,7 +67,8 @@ def child(out_fd, child_seed):
             gift = db.execute("SELECT gift_receipt FROM sales WHERE id = ?",
                               [sale_id]).fetchone()[0]
             try:  # a line all returned: the engine says so when planning
-                plan = direct_plan(db, sale_id=sale_id, picks=[(line_id, 1)], gift=bool(gift))
+                plan = direct_plan(db, sale_id=sale_id, picks=[(line_id, 1)], gift=bool(gift),
+                                   cfg=cfg)
                 committed = tickets.commit_plan(db, cfg, plan)
             except (Conflict, InvalidInput):
                 continue

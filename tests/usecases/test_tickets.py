@@ -367,7 +367,7 @@ def test_the_journal_of_another_till_is_not_mixed_up(db, cfg):
 def _commit_worker(cache: str, key: str, sale_id: int, line_id: int, barrier, results) -> None:
     db = open_cache(cache)
     cfg = TillConfig(cache_path=Path(cache), key_path=Path(key))
-    plan = direct_plan(db, sale_id=sale_id, picks=[(line_id, 1)])
+    plan = direct_plan(db, sale_id=sale_id, picks=[(line_id, 1)], cfg=cfg)
     barrier.wait()
     ok = 0
     conflicts = 0
