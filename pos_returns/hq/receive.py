@@ -446,20 +446,59 @@ _STAFF_COLS = ("id", "code", "name", "role", "store_id", "pin_hash", "active", "
 PIN_EVENT_KINDS = ("failed", "lockout", "ok", "unlock")
 
 
+def _pin_event_trusted(conn: psycopg.Connection, uuid: str, payload: dict[str, Any], *,
+                      store_id: int, till_no: int) -> bool:
+    """A PIN event signed by the journal key HQ last anchored for this till."""
+    import hashlib
+    import json
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        raw = bytes.fromhex(str(payload.get("public_key", "")))
+        signature = bytes.fromhex(str(payload.get("signature", "")))
+        key = Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        return False
+    anchored = conn.execute(
+        "SELECT fingerprint FROM journal_anchors WHERE store_id = %s AND till_no = %s "
+        "ORDER BY id DESC LIMIT 1", [store_id, till_no]).fetchone()
+    if anchored is None or anchored[0] != hashlib.sha256(raw).hexdigest():
+        return False
+    body = json.dumps({"uuid": uuid, **{k: payload.get(k) for k in ("staff_id", "kind", "at")}},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        key.verify(signature, body.encode("utf-8"))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def receive_pin_event(conn: psycopg.Connection, uuid: str, payload: dict[str, Any], *,
                       store_id: int, till_no: int) -> Answer:
     """A till's wrong PIN, lockout, reset of the count or unlock: counted once per
-    staff member across the chain (``hq_pin_event``), pulled back by every till."""
+    staff member across the chain (``hq_pin_event``), pulled back by every till. What
+    only restricts (a wrong PIN, a lockout) is taken from any till; what lifts (a reset
+    of the count, an unlock) only signed by a till HQ anchored — else kept, refused."""
     kind = str(payload.get("kind", ""))
     staff_id = int(payload["staff_id"])
     if kind not in PIN_EVENT_KINDS:
         raise ValueError(f"unknown PIN event {kind!r}")
+    trusted = kind in ("failed", "lockout") or _pin_event_trusted(
+        conn, uuid, payload, store_id=store_id, till_no=till_no)
     with conn.transaction():
+        if not trusted:
+            conn.execute(
+                "INSERT INTO staff_pin_events (uuid, staff_id, store_id, till_no, kind, at, "
+                "refused) VALUES (%s, %s, %s, %s, %s, %s, 'unsigned') "
+                "ON CONFLICT (uuid) DO NOTHING",
+                [uuid, staff_id, store_id, till_no, kind, str(payload.get("at", ""))])
+            return Answer("conflict")  # flagged in the till's review
         conn.execute(
             "SELECT hq_pin_event(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [uuid, staff_id, store_id, till_no, kind, str(payload.get("at", "")),
-             str(payload.get("locked_until") or ""), int(payload.get("max", 5)),
-             int(payload.get("lock_minutes", 15))],
+            [uuid, staff_id, store_id, till_no, kind, str(payload.get("at", "")), "",
+             int(payload.get("max", 5)), int(payload.get("lock_minutes", 15))],
         )
     return Answer("ok")
 _ID_LEDGER_COLS = (

@@ -561,8 +561,10 @@ CREATE TABLE IF NOT EXISTS staff_pin_events (
     till_no integer NOT NULL,
     kind text NOT NULL CHECK (kind IN ('failed', 'lockout', 'ok', 'unlock')),
     at text NOT NULL,                 -- the till's UTC time "YYYY-MM-DDTHH:MM:SSZ"
-    received_at timestamptz NOT NULL DEFAULT now()
+    received_at timestamptz NOT NULL DEFAULT now(),
+    refused text NOT NULL DEFAULT ''  -- 'unsigned': a lifting event no anchored till signed
 );
+ALTER TABLE staff_pin_events ADD COLUMN IF NOT EXISTS refused text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS staff_pin_events_staff ON staff_pin_events (staff_id, received_at);
 CREATE TABLE IF NOT EXISTS staff_pin_state (
     staff_id integer PRIMARY KEY,
@@ -610,8 +612,7 @@ BEGIN
         END IF;
         IF p_kind = 'lockout' OR st.failed >= p_max THEN
             st.failed := 0;
-            st.locked_until := greatest(st.locked_until, lock_text,
-                                        coalesce(p_locked_until, ''));
+            st.locked_until := greatest(st.locked_until, lock_text);  -- HQ's time only
         END IF;
     END IF;
     UPDATE staff_pin_state SET failed = st.failed, locked_until = st.locked_until,

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
 from pos_returns.hq import schema as hq_schema
+from pos_returns.sync.anchor import anchor
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import record_answer, send_document
 from pos_returns.sync.reserve import DEFAULT_DEADLINE
@@ -100,6 +101,13 @@ def exchange_pins(
         rows = db.execute(
             "SELECT id, uuid, kind, payload FROM outbox WHERE sent_at = '' AND "
             "kind = 'pin_event' ORDER BY id LIMIT 500").fetchall()
+        if rows and journal is not None:
+            # HQ takes an unlock only signed by the key it anchored for this till:
+            # anchor first (a till's first minutes, before its first sync round)
+            anchor(conn, db, store_id=store_id, till_no=till_no,
+                   fingerprint=journal.signer.fingerprint,
+                   key_path=getattr(journal, "key_path", None))
+            conn.commit()
         for outbox_id, uuid, kind, payload in rows:
             answer = send_document(conn, kind, uuid, payload, store_id=store_id,
                                    till_no=till_no)

@@ -201,12 +201,28 @@ def _locked(db: Database, staff_id: int, now: datetime) -> bool:
     return bool(locked_until(db, staff_id, now))
 
 
-def _report(db: Database, staff_id: int, kind: str, now: datetime, locked_until: str = "") -> None:
-    """Tell HQ (outbox ``pin_event``): the chain counts wrong PINs per person."""
-    outbox.enqueue(db, kind="pin_event", uuid=str(uuidlib.uuid4()), payload={
+def pin_event_body(uuid: str, payload: dict[str, Any]) -> bytes:
+    """What a till signs of a PIN event (HQ checks it the same way, hq.receive)."""
+    fields = {k: payload.get(k) for k in ("staff_id", "kind", "at")}
+    return outbox.canonical_json({"uuid": uuid, **fields}).encode("utf-8")
+
+
+def _report(db: Database, staff_id: int, kind: str, now: datetime, locked_until: str = "",
+            journal: Any = None) -> None:
+    """Tell HQ (outbox ``pin_event``): the chain counts wrong PINs per person. Signed with
+    the till's journal key when there is one: HQ takes a reset of the count or an
+    unlock only signed by a till it anchored (an outbox row made up in the cache file
+    unlocks nobody)."""
+    uuid = str(uuidlib.uuid4())
+    payload: dict[str, Any] = {
         "staff_id": staff_id, "kind": kind, "at": _iso(now), "locked_until": locked_until,
         "max": MAX_FAILED_ATTEMPTS, "lock_minutes": LOCKOUT_MINUTES,
-    })
+    }
+    signer = getattr(journal, "signer", None)
+    if signer is not None:
+        payload["public_key"] = signer.public_hex
+        payload["signature"] = signer.sign(pin_event_body(uuid, payload))
+    outbox.enqueue(db, kind="pin_event", uuid=uuid, payload=payload)
 
 
 def _set_chain_state(db: Database, staff_id: int, failed: int, locked_until: str,
@@ -246,7 +262,7 @@ def _good_pin(db: Database, staff: Staff, now: datetime, journal: Any, purpose: 
     )
     if _chain_state(db, staff.id)[0] > 0:  # the chain's count starts again too
         _set_chain_state(db, staff.id, 0, "", now)
-        _report(db, staff.id, "ok", now)
+        _report(db, staff.id, "ok", now, journal=journal)
     if purpose == "login":
         _journal(journal, "login", {"staff_id": staff.id, "role": staff.role.value}, now)
 
@@ -276,9 +292,9 @@ def _wrong_pin(db: Database, staff: Staff, now: datetime, journal: Any, purpose:
         [staff.id, 0 if until else failed, until],
     )
     _set_chain_state(db, staff.id, 0 if until else chain_failed, until, now)
-    _report(db, staff.id, "failed", now)
+    _report(db, staff.id, "failed", now, journal=journal)
     if until:
-        _report(db, staff.id, "lockout", now, until)
+        _report(db, staff.id, "lockout", now, until, journal=journal)
     _journal(
         journal,
         "lockout" if until else "login_failed",
@@ -345,7 +361,7 @@ def unlock(db: Database, manager: Staff, staff_id: int, *, journal: Any = None) 
     with atomic(db):
         db.execute("DELETE FROM staff_lockout WHERE staff_id = ?", [staff_id])
         _set_chain_state(db, staff_id, 0, "", now)
-        _report(db, staff_id, "unlock", now)
+        _report(db, staff_id, "unlock", now, journal=journal)
         _journal(journal, "unlock", {"staff_id": staff_id, "manager_id": manager.id}, now)
 
 

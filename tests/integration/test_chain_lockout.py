@@ -41,8 +41,8 @@ def _exchange(db, dsn, cfg) -> tuple[int, int]:
 def two_tills(hq_dsn, till, tmp_path):
     cfg_a, cfg_b = till_config(tmp_path, "a"), till_config(tmp_path, "b", till_no=2)
     a, b = till("a"), till("b")
-    sync(a, hq_dsn, cfg_a)
-    sync(b, hq_dsn, cfg_b)
+    for db, cfg in ((a, cfg_a), (b, cfg_b)):  # each till anchored at HQ, with its key
+        sync(db, hq_dsn, cfg, journal=Journal.for_config(db, cfg))
     return (a, cfg_a), (b, cfg_b)
 
 
@@ -204,3 +204,31 @@ def test_issue12_hq_seal_staff_converts_old_hashes_and_leaves_edited_rows(hq_con
         login(db, cfg, "B001", PINS["B001"])
     assert hq_conn.execute("SELECT role FROM staff WHERE code = 'B001'").fetchone()[0] \
         == "manager"
+
+
+def test_issue12_an_unlock_made_up_in_a_tills_outbox_unlocks_nobody(hq_conn, hq_dsn,
+                                                                    two_tills):
+    """Audit round 3: an insider at till A writes a `pin_event` unlock (or a reset of the
+    count) into the outbox; HQ takes what lifts a lockout only signed by the key it
+    anchored for that till."""
+    import json
+    import uuid as uuidlib
+
+    (a, cfg_a), (b, cfg_b) = two_tills
+    _wrong(b, cfg_b, 5)
+    _exchange(b, hq_dsn, cfg_b)
+    for kind in ("unlock", "ok"):
+        a.execute("INSERT INTO outbox(uuid, kind, payload, created_at) VALUES (?, ?, ?, ?)",
+                  [str(uuidlib.uuid4()), "pin_event",
+                   json.dumps({"staff_id": 1, "kind": kind, "at": "2026-11-30T10:00:00Z"}),
+                   "2026-11-30T10:00:00Z"])
+    assert _exchange(a, hq_dsn, cfg_a)[0] == 2
+    until = hq_conn.execute("SELECT locked_until FROM staff_pin_state WHERE staff_id = 1"
+                            ).fetchone()[0]
+    assert until > ""  # still locked at HQ
+    assert hq_count(hq_conn, "SELECT count(*) FROM staff_pin_events WHERE refused = "
+                    "'unsigned'") == 2
+    _exchange(b, hq_dsn, cfg_b)
+    with pytest.raises(PermissionDenied) as err:
+        till.login(b, cfg_b, "V001", PINS["V001"])
+    assert err.value.code == "locked"
