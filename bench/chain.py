@@ -32,6 +32,7 @@ import argparse
 import multiprocessing
 import os
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,7 @@ from pos_returns.config import TillConfig
 from pos_returns.demo.returns import direct_plan
 from pos_returns.errors import AlamaraError
 from pos_returns.hq import schema as hq_schema
+from pos_returns.journal.pins import Pepper, create_pepper, pepper_path
 from pos_returns.sync import reserve as sync_reserve
 from pos_returns.sync.round import run_sync
 from pos_returns.usecases import returns
@@ -276,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory(prefix="bench-chain-", dir=args.till_dir) as tmpdir:
         tmp = Path(tmpdir)
         dsn = pg.dsn()
-        build_hq(dsn, tmp, args.sales)
+        pepper = Pepper(secrets.token_bytes(32))  # the chain's: HQ's staff and every till
+        build_hq(dsn, tmp, args.sales, pepper=pepper)
         template = tmp / "template.sqlite"
         db = open_cache(template)
         run_sync(db, dsn, store_id=9, till_no=99)
@@ -288,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         cfgs = [till_config(tmp, n, dsn) for n in range(args.tills)]
         for cfg in cfgs:
             shutil.copyfile(template, cfg.cache_path)
+            create_pepper(pepper_path(cfg.key_path), pepper.secret)
         results = ctx.Queue()
         start_at = time.time() + 3 + args.tills * 0.05  # every till forked and ready
         procs = [ctx.Process(target=till_worker, args=(

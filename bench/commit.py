@@ -35,9 +35,10 @@ from common import Report, cache_parser, percentile
 from pos_returns.cache.db import atomic, connect, get_meta, open_cache
 from pos_returns.cache.lookup import get_sale
 from pos_returns.config import TillConfig
-from pos_returns.demo.chain import build_demo
+from pos_returns.demo.chain import build_demo, demo_pepper, reseal_demo_staff
 from pos_returns.demo.returns import direct_plan
 from pos_returns.journal.chain import Journal
+from pos_returns.journal.head import reset_head
 from pos_returns.journal.keys import load_signer
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import tickets
@@ -128,7 +129,7 @@ def main() -> int:
     path = args.dir / f"commit-{args.sales}.sqlite"
     prepare(path, args.sales, args.seed)
 
-    db = connect(path, create=False)
+    db = open_cache(path)  # a cache of an older version gets its migrations
     sync = db.execute("PRAGMA synchronous").fetchone()[0]
     print(f"synchronous = {sync} (2 = FULL), journal_mode = "
           f"{db.execute('PRAGMA journal_mode').fetchone()[0]}")
@@ -136,7 +137,12 @@ def main() -> int:
     store_id = db.execute("SELECT MIN(id) FROM stores").fetchone()[0]
     cfg = TillConfig(store_id=store_id, till_no=99, cache_path=path,
                      key_path=args.dir / "keys" / "bench-journal.pem")
-    load_signer(cfg.key_path)
+    signer = load_signer(cfg.key_path)
+    # the bench till's cache is rebuilt or reused at will: its head beside the keys is
+    # this cache's (as `pos-returns demo` does for a demo chain)
+    reset_head(db, cfg.key_path, signer, cfg.store_id, cfg.till_no)
+    with atomic(db):  # the bench's chain is a demo chain: its staff under its pepper
+        reseal_demo_staff(db, demo_pepper(cfg.key_path))
     journal = Journal.for_config(db, cfg)
     staff_id = db.execute("SELECT MIN(id) FROM staff WHERE store_id = ?",
                           [store_id]).fetchone()[0]

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -33,11 +34,13 @@ from pos_returns.sync.state import Progress
 from tests.helpers.pgserver import LocalPostgres
 
 
-def build_hq(dsn: str, tmp: Path, sales: int) -> None:
+def build_hq(dsn: str, tmp: Path, sales: int, pepper: Any = None) -> None:
+    """HQ with the demo chain's reference data (staff PINs under ``pepper``, the tills'
+    chain pepper, when they log in or plan returns) and ``sales`` sales fed."""
     from pos_returns.demo.chain import build_demo
 
     ref = open_cache(tmp / "reference.sqlite")
-    build_demo(ref, sales=50, seed=7)
+    build_demo(ref, sales=50, seed=7, pepper=pepper)
     with hq_schema.connect(dsn, autocommit=True) as conn:
         hq_schema.create_schema(conn)
         hq_schema.load_from_cache(conn, ref)

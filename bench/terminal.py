@@ -33,7 +33,7 @@ from pos_returns.devices.caisse_ap import CaisseAPClient
 from pos_returns.engine.plan import LineRequest, ReturnRequest
 from pos_returns.usecases import card_payments
 from pos_returns.usecases.returns import prepare_return
-from tests.helpers import L, add_sale, new_cache
+from tests.helpers import L, add_sale, install_test_pepper, new_cache
 
 OVERHEAD_P99_MS = 20.0
 
@@ -95,25 +95,27 @@ def _with_database(client: CaisseAPClient, folder: Path, calls: int,
                    delay: float) -> list[float]:
     """The whole card operation of the refund screen, beyond the terminal's delay (ms)."""
     cfg = TillConfig(cache_path=folder / "cache.sqlite", key_path=folder / "journal.pem")
+    install_test_pepper(cfg.key_path)  # the test staff's rows are sealed with it
     db = new_cache(cfg.cache_path)
-    sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 4940)])
-    line_id = db.execute("SELECT id FROM sale_lines").fetchone()[0]
-    request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=sale_id,
-                            presented_card_last4="4242",
-                            lines=(LineRequest(quantity=1, reason="size",
-                                               sale_line_id=line_id),))
-    [amount] = card_payments.card_amounts(prepare_return(db, cfg, request).plan)
+    amounts = []
+    for _ in range(calls):  # a sale of its own per operation, as at the till
+        sale_id = add_sale(db, [L("SKU-CHEM-01", 1, 4940)])
+        line_id = db.execute("SELECT id FROM sale_lines WHERE sale_id = ?",
+                             [sale_id]).fetchone()[0]
+        request = ReturnRequest(store_id=1, till_no=1, staff_id=1, sale_id=sale_id,
+                                presented_card_last4="4242",
+                                lines=(LineRequest(quantity=1, reason="size",
+                                                   sale_line_id=line_id),))
+        [amount] = card_payments.card_amounts(prepare_return(db, cfg, request).plan)
+        amounts.append(amount)
     out = []
-    for i in range(calls):
+    for i, amount in enumerate(amounts):
         t0 = time.perf_counter()
         op = card_payments.start_operation(db, cfg, draft_uuid=f"bench-{i}", amount=amount,
                                            staff_id=1)
         result = card_payments.send_to_terminal(client, op)
         card_payments.record_result(db, cfg, op.uuid, result)
         out.append((time.perf_counter() - t0) * 1000 - delay * 1000)
-        # Done with: a declined operation never adopts nor blocks the next draft.
-        db.execute("UPDATE terminal_operations SET status = 'declined' WHERE uuid = ?",
-                   [op.uuid])
     db.close()
     return out
 

@@ -83,7 +83,8 @@ from pos_returns.cache.db import open_cache
 from ui.app import build_window, create_application, process_events
 open_cache(Path(sys.argv[1])).close()  # as `pos-returns run` does (pending migrations)
 cfg = TillConfig(store_id=1, till_no=1, cache_path=Path(sys.argv[1]),
-                 documents_dir=Path(sys.argv[2]), idle_lock_seconds=0)
+                 documents_dir=Path(sys.argv[2]), idle_lock_seconds=0,
+                 key_path=Path(sys.argv[1]).parent / "ui-keys" / "journal.pem")
 app = create_application(cfg, ["bench"])
 window = build_window(cfg)
 window.resize(1366, 860)
@@ -145,7 +146,7 @@ def scan_to_sale(path: Path, scans: int, seed: int) -> tuple[list[float], int]:
 
     with tempfile.TemporaryDirectory() as docs:
         cfg = TillConfig(store_id=1, till_no=1, cache_path=path, documents_dir=Path(docs),
-                         idle_lock_seconds=0)
+                         idle_lock_seconds=0, key_path=bench_keys(path))
         _app = create_application(cfg, ["bench"])  # kept alive for the run
         window = build_window(cfg)
         window.resize(1366, 860)
@@ -181,11 +182,26 @@ def scan_to_sale(path: Path, scans: int, seed: int) -> tuple[list[float], int]:
     return timings, round(lines, 1)
 
 
+def bench_keys(path: Path) -> Path:
+    """The bench till's keys, in a folder of its own beside its cache (one key folder is
+    one till's: never the machine's own till keys, nor bench/commit.py's till)."""
+    return path.parent / "ui-keys" / "journal.pem"
+
+
 def ensure_cache(args: argparse.Namespace, report: Report) -> Path:
+    from pos_returns.cache.db import atomic, connect
+    from pos_returns.demo.chain import demo_pepper, reseal_demo_staff
+
     args.dir.mkdir(parents=True, exist_ok=True)
     path = args.dir / f"bench-{args.sales}.sqlite"
     if not (args.reuse and path.exists()):
         lookup_bench.build(path, args.sales, args.seed, args.reuse, _Quiet())
+    db = connect(path, create=False)
+    try:  # a demo chain: its staff under the bench till's pepper (the bench logs in)
+        with atomic(db):
+            reseal_demo_staff(db, demo_pepper(bench_keys(path)))
+    finally:
+        db.close()
     return path
 
 

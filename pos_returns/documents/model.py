@@ -409,7 +409,8 @@ def duplicate_count(db: Database, uuid: str) -> int:
     if not {"kind", "ticket_uuid"} <= cols:
         return 0
     row = db.execute(
-        "SELECT COUNT(*) FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ?", [uuid]
+        "SELECT COUNT(*) FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ? "
+        "AND ticket_uuid != ''", [uuid]
     ).fetchone()
     return int(row[0])
 
@@ -420,6 +421,7 @@ def reprint_record(db: Database, uuid: str) -> tuple[str, str]:
         return "", ""
     row = db.execute(
         "SELECT created_at, payload FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ? "
+        "AND ticket_uuid != '' "
         "ORDER BY seq DESC LIMIT 1", [uuid]).fetchone()
     if row is None:
         return "", ""

@@ -268,7 +268,8 @@ class Journal:
             if row is None:
                 raise NotFound(_("This return ticket does not exist."), code="ticket")
             copies = self.db.execute(
-                "SELECT COUNT(*) FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ?",
+                "SELECT COUNT(*) FROM journal WHERE kind = 'duplicate' AND ticket_uuid = ? "
+                "AND ticket_uuid != ''",  # != '': the partial index journal_ticket
                 [row[0]],
             ).fetchone()[0]
             return self.append(

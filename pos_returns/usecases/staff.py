@@ -222,7 +222,8 @@ def _reset_used(db: Database, staff_id: int, marker: str) -> bool:
     the reset was made (a sealed reset marker put back in the cache is refused)."""
     made = marker.split("$")[1]
     return db.execute(
-        "SELECT 1 FROM journal WHERE kind = 'staff_change' AND "
+        "SELECT 1 FROM journal WHERE (store_id, till_no) IN (SELECT store_id, till_no "
+        "FROM journal_heads) AND kind = 'staff_change' AND "
         "json_extract(payload, '$.staff_id') = ? AND "
         "json_extract(payload, '$.action') = 'new_pin' AND created_at >= ? LIMIT 1",
         [staff_id, made]).fetchone() is not None

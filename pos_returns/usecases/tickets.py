@@ -170,14 +170,15 @@ def _check_earlier_tickets(db: Database, sale_id: int | None) -> None:
     if sale_id is None:
         return
     conn = db.conn
-    tickets = conn.execute(
-        "SELECT t.id, t.uuid FROM return_tickets t WHERE t.origin = 'local' AND "
-        "(t.sale_id = ? OR t.id IN (SELECT r.ticket_id FROM return_lines r JOIN sale_lines l "
-        "ON l.id = r.sale_line_id WHERE l.sale_id = ?))", [sale_id, sale_id]).fetchall()
+    tickets = conn.execute(  # two index lookups (an OR would scan every return line)
+        "SELECT t.id, t.uuid FROM return_tickets t WHERE t.sale_id = ? AND t.origin = 'local' "
+        "UNION SELECT t.id, t.uuid FROM sale_lines l JOIN return_lines r "
+        "ON r.sale_line_id = l.id JOIN return_tickets t ON t.id = r.ticket_id "
+        "WHERE l.sale_id = ? AND t.origin = 'local'", [sale_id, sale_id]).fetchall()
     for ticket_id, uuid in tickets:
-        record = conn.execute(
-            "SELECT payload FROM journal WHERE ticket_uuid = ? AND kind = ? "
-            "ORDER BY seq LIMIT 1", [uuid, TICKET]).fetchone()
+        record = conn.execute(  # "!= ''" lets SQLite use the partial index journal_ticket
+            "SELECT payload FROM journal WHERE ticket_uuid = ? AND ticket_uuid != '' "
+            "AND kind = ? ORDER BY seq LIMIT 1", [uuid, TICKET]).fetchone()
         signed = json.loads(record[0]).get("rows") if record else None
         if record is None or (isinstance(signed, dict) and any(
                 signed.get(part) != value for part, value in digest.ticket_rows(
@@ -766,15 +767,16 @@ def get_ticket(db: Database, ticket: int | str) -> TicketView:
     journal_seq, signature, duplicates = None, "", 0
     if db["journal"].exists():
         jrow = db.execute(
-            "SELECT seq, signature FROM journal WHERE ticket_uuid = ? AND kind = 'ticket' "
-            "ORDER BY seq LIMIT 1",
+            "SELECT seq, signature FROM journal WHERE ticket_uuid = ? AND ticket_uuid != '' "
+            "AND kind = 'ticket' ORDER BY seq LIMIT 1",  # != '': the partial index
             [t["uuid"]],
         ).fetchone()
         if jrow:
             journal_seq, signature = int(jrow[0]), str(jrow[1])
         duplicates = int(
             db.execute(
-                "SELECT COUNT(*) FROM journal WHERE ticket_uuid = ? AND kind = 'duplicate'",
+                "SELECT COUNT(*) FROM journal WHERE ticket_uuid = ? AND ticket_uuid != '' "
+                "AND kind = 'duplicate'",
                 [t["uuid"]],
             ).fetchone()[0]
         )
