@@ -37,6 +37,7 @@ from pos_returns.journal.pins import (
     forget_cached_peppers,
     load_pepper,
     pepper_path,
+    write_secret_once,
 )
 
 _CACHE: dict[str, Signer] = {}
@@ -324,17 +325,7 @@ def key_set_started(key_path: Path) -> bool:
 
 def create_id_key(path: Path) -> bool:
     """Create the chain's ID-hash secret (64 hex digits, 0600) unless it exists."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    try:
-        os.write(fd, (secrets.token_bytes(32).hex() + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
+    return write_secret_once(path, secrets.token_bytes(32))
 
 
 def missing_key_message(path: Path | str) -> str:

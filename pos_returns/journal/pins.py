@@ -77,19 +77,25 @@ def pepper_path(key_path: Path | str) -> Path:
     return Path(key_path).expanduser().parent / PEPPER_FILE
 
 
-def create_pepper(path: Path, secret: bytes | None = None) -> bool:
-    """Write the chain's pepper (0600) unless the file exists; True when written."""
+def write_secret_once(path: Path, secret: bytes) -> bool:
+    """Write a 32-byte secret as 64 hex digits (0600, in a 0700 folder) unless the file
+    exists; True when written. The chain's secrets (ID-hash key, PIN pepper) are made so."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
     try:
-        os.write(fd, ((secret or _new_secret()).hex() + "\n").encode("ascii"))
+        os.write(fd, (secret.hex() + "\n").encode("ascii"))
         os.fsync(fd)
     finally:
         os.close(fd)
     return True
+
+
+def create_pepper(path: Path, secret: bytes | None = None) -> bool:
+    """Write the chain's pepper (0600) unless the file exists; True when written."""
+    return write_secret_once(path, secret or _new_secret())
 
 
 def missing_pepper_message(path: Path | str) -> str:
