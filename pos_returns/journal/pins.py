@@ -40,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from pos_returns.errors import ConfigError, InvalidInput
 from pos_returns.i18n import _
 
@@ -253,3 +255,22 @@ def seal_staff(row: Mapping[str, Any], pepper: Pepper) -> str:
 def seal_ok(row: Mapping[str, Any], pepper: Pepper) -> bool:
     expected = seal_staff(row, pepper)
     return hmac.compare_digest(str(row.get("seal") or ""), expected)
+
+
+# -- lockouts as the journal signed them -------------------------------------------------
+
+
+def signed_lockouts(db: Database) -> dict[int, tuple[str, str]]:
+    """Staff id -> (locked_until, when it began) of each person whose last ``lockout`` /
+    ``unlock`` record in this cache's chains is a lockout (running or over). The signed
+    journal is the truth of a lockout: the cache's counters only mirror it."""
+    rows = db.execute(
+        "SELECT json_extract(payload, '$.staff_id'), kind, "
+        "json_extract(payload, '$.locked_until'), created_at FROM journal "
+        "WHERE (store_id, till_no) IN (SELECT store_id, till_no FROM journal_heads) "
+        "AND kind IN ('lockout', 'unlock') ORDER BY created_at, seq").fetchall()
+    last: dict[int, tuple[str, str, str]] = {}
+    for sid, kind, until, at in rows:
+        if sid is not None:
+            last[int(sid)] = (str(kind), str(until or ""), str(at))
+    return {sid: (until, at) for sid, (kind, until, at) in last.items() if kind == "lockout"}

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from pos_returns.cache.db import atomic
 from pos_returns.hq import schema as hq_schema
+from pos_returns.journal.pins import signed_lockouts
 from pos_returns.sync.anchor import anchor
 from pos_returns.sync.pull import pull
 from pos_returns.sync.push import record_answer, send_document
@@ -37,19 +38,9 @@ def _now_text() -> str:
 
 def journaled_locks(db: Database) -> dict[int, str]:
     """Staff id -> when the lockout the journal signed last began, for the lockouts
-    still running (the last lockout / unlock record of each person is a lockout)."""
-    rows = db.execute(
-        "SELECT json_extract(payload, '$.staff_id'), kind, "
-        "json_extract(payload, '$.locked_until'), created_at FROM journal "
-        "WHERE (store_id, till_no) IN (SELECT store_id, till_no FROM journal_heads) "
-        "AND kind IN ('lockout', 'unlock') ORDER BY created_at, seq").fetchall()
-    last: dict[int, tuple[str, str, str]] = {}
-    for sid, kind, until, at in rows:
-        if sid is not None:
-            last[int(sid)] = (str(kind), str(until or ""), str(at))
+    still running."""
     now = _now_text()
-    return {sid: at for sid, (kind, until, at) in last.items()
-            if kind == "lockout" and until > now}
+    return {sid: began for sid, (until, began) in signed_lockouts(db).items() if until > now}
 
 
 def chain_states(db: Database, staff_ids: list[int]) -> dict[int, tuple[str, str]]:

@@ -32,7 +32,7 @@ from pos_returns.errors import InvalidInput, NotFound, PermissionDenied
 from pos_returns.i18n import _
 from pos_returns.journal import pins
 from pos_returns.journal.keys import load_signer, till_pepper
-from pos_returns.journal.pins import Pepper, seal_ok
+from pos_returns.journal.pins import Pepper, seal_ok, signed_lockouts
 
 if TYPE_CHECKING:
     from pos_returns.config import TillConfig
@@ -141,12 +141,7 @@ def _chain_state(db: Database, staff_id: int) -> tuple[int, str]:
 def _journaled_lock(db: Database, staff_id: int) -> str:
     """The end of this person's last lockout as the signed journal says it ('' when an
     unlock came after it): deleting ``staff_lockout`` in the cache lifts nothing."""
-    row = db.execute(
-        "SELECT kind, json_extract(payload, '$.locked_until') FROM journal "
-        "WHERE (store_id, till_no) IN (SELECT store_id, till_no FROM journal_heads) "
-        "AND kind IN ('lockout', 'unlock') AND json_extract(payload, '$.staff_id') = ? "
-        "ORDER BY created_at DESC, seq DESC LIMIT 1", [staff_id]).fetchone()
-    return str(row[1] or "") if row and row[0] == "lockout" else ""
+    return signed_lockouts(db).get(staff_id, ("", ""))[0]
 
 
 FAILURE_WINDOW = timedelta(hours=24)  # wrong PINs counted from the journal over this time
