@@ -75,3 +75,25 @@ def test_review_panel_needs_no_scroll_bar_at_1366_by_768(qtbot, db, till_cfg, st
     assert scroll.verticalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOn
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert screen.grab().save(str(SHOTS / "review-1366x768.png"))
+
+
+def test_review_panel_needs_no_scroll_bar_in_the_till_window_at_1366_by_768(
+        qtbot, db, till_cfg, window, day_data):  # noqa: F811
+    """The same in the till's window: the header takes its height from the screen (the
+    test above gives the review the whole 768 px)."""
+    window.resize(SCREEN_W, SCREEN_H)
+    window.show()
+    qtbot.wait_exposed(window)
+    log_in(qtbot, window, "M001", "9999")
+    window.toggle_review()
+    review = window.review
+    assert review is not None and window.current == "review"
+    with qtbot.wait_signal(review.loaded):
+        review.set_day(DAY)
+    qtbot.wait(50)
+    scroll = review.findChild(QScrollArea, "reviewPanel")
+    assert scroll.widget().sizeHint().height() <= scroll.viewport().height()
+    assert not scroll.verticalScrollBar().isVisible() \
+        or scroll.verticalScrollBar().maximum() == 0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(SHOTS / "review-window-1366x768.png"))

@@ -492,7 +492,7 @@ class ReviewScreen(QWidget):
         panel = QWidget()
         pv = QVBoxLayout(panel)
         pv.setContentsMargins(4, 0, 4, 0)
-        pv.setSpacing(8)
+        pv.setSpacing(6)  # figures, breakdown, closure: in the window at 1366 x 768
         self._build_figures(pv)
         self._build_charts(pv)
         self.closure_label = label("", muted=True, wrap=True)
