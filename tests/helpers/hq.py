@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -82,4 +84,38 @@ def sync(db, dsn: str, cfg: TillConfig, **kw):
     return run_sync(db, dsn, store_id=cfg.store_id, till_no=cfg.till_no, **kw)
 
 
-__all__ = ["commit_return", "hq_count", "hq_sale", "sync", "till_config"]
+
+
+class SilentHQ:
+    """A TCP server on loopback that accepts and never answers (HQ hung)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for _ in range(10_000):  # bounded: 10 000 × 0.2 s at most
+            if self.stop.is_set():
+                return
+            try:
+                conn, _addr = self.sock.accept()
+                self.conns.append(conn)
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+__all__ = ["SilentHQ", "commit_return", "hq_count", "hq_sale", "sync", "till_config"]

@@ -232,3 +232,30 @@ def test_issue12_an_unlock_made_up_in_a_tills_outbox_unlocks_nobody(hq_conn, hq_
     with pytest.raises(PermissionDenied) as err:
         till.login(b, cfg_b, "V001", PINS["V001"])
     assert err.value.code == "locked"
+
+
+def test_issue12_an_hq_that_never_answers_loses_no_wrong_pin_and_blocks_no_login(
+        hq_dsn, two_tills):
+    """HQ hung (a server that accepts and never answers): the short exchange gives up at
+    its deadline, off the UI thread; the wrong PINs wait in the outbox, the till goes on
+    counting them itself, and the next exchange with a live HQ sends them."""
+    import time
+
+    import psycopg
+
+    from tests.helpers.hq import SilentHQ
+
+    (a, cfg_a), _ = two_tills
+    _wrong(a, cfg_a, 2)
+    silent = SilentHQ()
+    try:
+        started = time.perf_counter()
+        with pytest.raises(psycopg.OperationalError):
+            exchange_pins(a, f"postgresql://u@127.0.0.1:{silent.port}/hq", store_id=1,
+                          till_no=1, deadline=1.0, connect_timeout=1.0)
+        assert time.perf_counter() - started < 10
+    finally:
+        silent.close()
+    assert pending_pin_events(a) == 2
+    assert _wrong(a, cfg_a, 3)[-1] == "locked"  # the till's own count went on
+    assert _exchange(a, hq_dsn, cfg_a)[0] >= 5

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -23,7 +21,7 @@ from pos_returns.cache.db import open_cache
 from pos_returns.hq import receive as hq_receive
 from pos_returns.sync.reserve import reserve_at_hq
 from pos_returns.usecases import returns
-from tests.helpers.hq import hq_count, hq_sale, sync
+from tests.helpers.hq import SilentHQ, hq_count, hq_sale, sync
 from tests.helpers.tillproc import race_worker, request, till_cfg
 
 pytestmark = pytest.mark.postgres
@@ -167,38 +165,6 @@ def test_kill_9_after_committing_or_during_the_push_no_return_lost(step, hq_conn
 
 
 # -- HQ slow or away -------------------------------------------------------------------
-
-
-class SilentHQ:
-    """A TCP server on loopback that accepts and never answers (HQ hung)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        for _ in range(10_000):  # bounded: 10 000 × 0.2 s at most
-            if self.stop.is_set():
-                return
-            try:
-                conn, _addr = self.sock.accept()
-                self.conns.append(conn)
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
 
 
 def _sleepy_reservations(conn, seconds: float) -> None:
