@@ -20,10 +20,12 @@ failed on the code before the fix (the ticket was written).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
+from pos_returns.cache.db import atomic
 from pos_returns.cache.lookup import get_sale
 from pos_returns.config import PolicyConfig, TillConfig
 from pos_returns.engine.approvals import (
@@ -44,6 +46,7 @@ from pos_returns.engine.plan import (
     plan_difference,
 )
 from pos_returns.errors import PermissionDenied, PolicyRefused
+from pos_returns.i18n import STORE_TZ
 from pos_returns.journal.chain import Journal
 from pos_returns.journal.verify import verify
 from pos_returns.usecases import idcheck, tickets
@@ -453,22 +456,24 @@ def test_issue12_R01_bound_approvals_keeps_only_the_decisions_granted_for_this_d
         request.approvals[0], draft=""),)), sale_card) == ()  # never granted
 
 
-def test_issue12_a_return_dated_in_a_closed_day_commits_nothing(db, cfg):
-    """A caller's ``now`` cannot slip a return into a day whose Z is signed."""
-    from datetime import UTC, datetime, time, timedelta
-
-    from pos_returns.cache.db import atomic
-    from pos_returns.i18n import STORE_TZ
-    from pos_returns.usecases.tickets import commit_plan
-
+def _yesterday_closed(db, cfg):
+    """A card sale of three days ago planned for return, and yesterday closed (its Z
+    signed): (the plan, yesterday)."""
     today = datetime.now(STORE_TZ).date()
-    yesterday = today - timedelta(days=1)
     sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp-4242")],
                     sold_on=today - timedelta(days=3))
     plan = plan_return(db, cfg, _request(sale, LineRequest(
         quantity=1, reason="size", sale_line_id=_line(db, sale))))
     with atomic(db):
-        Journal.for_config(db, cfg).close_day(yesterday)
+        Journal.for_config(db, cfg).close_day(today - timedelta(days=1))
+    return plan, today - timedelta(days=1)
+
+
+def test_issue12_a_return_dated_in_a_closed_day_commits_nothing(db, cfg):
+    """A caller's ``now`` cannot slip a return into a day whose Z is signed."""
+    from pos_returns.usecases.tickets import commit_plan
+
+    plan, yesterday = _yesterday_closed(db, cfg)
     before = _counts(db)
     noon = datetime.combine(yesterday, time(12), tzinfo=STORE_TZ).astimezone(UTC)
     with pytest.raises(PolicyRefused) as err:
@@ -481,20 +486,9 @@ def test_issue12_a_return_dated_in_a_closed_day_commits_nothing(db, cfg):
 def test_issue12_the_closed_day_is_read_from_the_signed_journal(db, cfg):
     """The closures row deleted (its guard dropped, then put back exactly): the writer
     still knows the day is closed, from the closure's signed journal record."""
-    from datetime import UTC, datetime, time, timedelta
-
-    from pos_returns.cache.db import atomic
-    from pos_returns.i18n import STORE_TZ
     from pos_returns.usecases.tickets import commit_plan
 
-    today = datetime.now(STORE_TZ).date()
-    yesterday = today - timedelta(days=1)
-    sale = add_sale(db, [L("SKU-CHEM-01", 1, 7900)], [T("card", 7900, "4242", "fp-4242")],
-                    sold_on=today - timedelta(days=3))
-    plan = plan_return(db, cfg, _request(sale, LineRequest(
-        quantity=1, reason="size", sale_line_id=_line(db, sale))))
-    with atomic(db):
-        Journal.for_config(db, cfg).close_day(yesterday)
+    plan, yesterday = _yesterday_closed(db, cfg)
     guards = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                         "AND tbl_name = 'closures'").fetchall()
     for name, _sql in guards:
