@@ -24,13 +24,12 @@ cannot be put back (docs/security.md): the manager's PIN is asked on the termina
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import sys
 
 from pos_returns.cache import guards
 from pos_returns.cache.db import atomic, connect
 from pos_returns.cli import add_common, config_from, whole_number
+from pos_returns.commands import ask_secret
 from pos_returns.commands.report import command_manager
 from pos_returns.errors import InvalidInput, NotFound
 from pos_returns.i18n import _, format_money, ngettext
@@ -284,15 +283,10 @@ MANAGER_PIN_ENV = "POS_RETURNS_MANAGER_PIN"
 
 
 def _manager_pin() -> str:
-    if os.environ.get(MANAGER_PIN_ENV):
-        return os.environ[MANAGER_PIN_ENV]
-    if not sys.stdin.isatty():
-        raise InvalidInput(
-            _("Type the manager's PIN on the till's terminal, or set it in the environment "
-              "variable {name}.").format(name=MANAGER_PIN_ENV),
-            code="pin",
-        )
-    return getpass.getpass(_("Manager's PIN: "))
+    return ask_secret(
+        MANAGER_PIN_ENV, _("Manager's PIN: "),
+        _("Type the manager's PIN on the till's terminal, or set it in the environment "
+          "variable {name}.").format(name=MANAGER_PIN_ENV), code="pin")
 
 
 def run_accept_head(args: argparse.Namespace) -> int:

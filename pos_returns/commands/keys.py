@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import sys
 from pathlib import Path
 
 from pos_returns.cli import add_common, config_from
+from pos_returns.commands import ask_secret
 from pos_returns.errors import InvalidInput
 from pos_returns.i18n import _
 from pos_returns.journal.keys import format_fingerprint
@@ -68,16 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _passphrase(*, twice: bool) -> str:
-    if os.environ.get(PASSPHRASE_ENV):
-        return os.environ[PASSPHRASE_ENV]
-    if not sys.stdin.isatty():
-        raise InvalidInput(
-            _("Type the backup passphrase on the till's terminal, or set it in the "
-              "environment variable {name}.").format(name=PASSPHRASE_ENV),
-            code="passphrase",
-        )
-    first = getpass.getpass(_("Backup passphrase: "))
-    if twice and getpass.getpass(_("The same passphrase again: ")) != first:
+    first = ask_secret(
+        PASSPHRASE_ENV, _("Backup passphrase: "),
+        _("Type the backup passphrase on the till's terminal, or set it in the "
+          "environment variable {name}.").format(name=PASSPHRASE_ENV), code="passphrase")
+    if twice and not os.environ.get(PASSPHRASE_ENV) \
+            and getpass.getpass(_("The same passphrase again: ")) != first:
         raise InvalidInput(_("The two passphrases differ."), code="passphrase")
     return first
 
